@@ -1,0 +1,259 @@
+//! Listener, TLS, connection serving (HTTP/1.1, h2c, TLS with ALPN) and
+//! graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::{Config, TlsConfig};
+use crate::service::{self, Conn, Shared};
+use crate::stall::Stall;
+use crate::stats::{Stats, StatsSnapshot};
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read TLS {what} {path}")]
+    TlsFile {
+        what: &'static str,
+        path: String,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("invalid TLS configuration")]
+    Tls(#[from] rustls::Error),
+    #[error("cannot generate a self-signed certificate")]
+    SelfSigned(#[from] rcgen::Error),
+}
+
+/// A running server. Dropping it stops the server abruptly; call
+/// [`Handle::shutdown`] for a graceful drain.
+#[derive(Debug)]
+pub struct Handle {
+    addr: SocketAddr,
+    base_url: String,
+    stats: Arc<Stats>,
+    cert_pem: Option<String>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Handle {
+    /// The bound address (the real port when the config asked for port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR` or `https://ADDR`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The counters served at `/stats`.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// The server certificate in PEM, when serving TLS (for clients to trust it).
+    pub fn cert_pem(&self) -> Option<&str> {
+        self.cert_pem.as_deref()
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to the configured
+    /// drain timeout), then returns.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Binds `config.listen` and serves on the current tokio runtime.
+pub async fn spawn(config: Config) -> Result<Handle, ServeError> {
+    let (tls, cert_pem) = match &config.tls {
+        None => (None, None),
+        Some(t) => {
+            let (acceptor, pem) = tls_acceptor(t)?;
+            (Some(acceptor), pem)
+        }
+    };
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base_url = format!("{scheme}://{addr}");
+    let stats = Arc::new(Stats::default());
+    let shared = Arc::new(Shared {
+        program: config.program,
+        stats: stats.clone(),
+        stall: Stall::new(Instant::now(), config.stall),
+        jwks: config.jwks,
+        base_url: base_url.clone(),
+    });
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let task = tokio::spawn(accept_loop(
+        listener,
+        tls,
+        shared,
+        stop_rx,
+        config.drain_timeout,
+    ));
+    Ok(Handle {
+        addr,
+        base_url,
+        stats,
+        cert_pem,
+        stop: Some(stop_tx),
+        task: Some(task),
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    mut stop: oneshot::Receiver<()>,
+    drain_timeout: std::time::Duration,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(1024);
+    let builder = Arc::new(builder);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(s) => s,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let (shared, builder, tls) = (shared.clone(), builder.clone(), tls.clone());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            shared.stats.connection_opened();
+            serve(stream, tls, shared.clone(), &builder, watcher).await;
+            shared.stats.connection_closed();
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(drain_timeout) => {
+            tracing::warn!(?drain_timeout, "drain timed out with requests still in flight");
+        }
+    }
+}
+
+async fn serve(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    let conn = Arc::new(Conn::default());
+    let svc = service_fn(move |req| service::handle(req, shared.clone(), conn.clone()));
+    let result = match tls {
+        None => {
+            watcher
+                .watch(builder.serve_connection(TokioIo::new(stream), svc))
+                .await
+        }
+        Some(acceptor) => match acceptor.accept(stream).await {
+            Ok(s) => {
+                watcher
+                    .watch(builder.serve_connection(TokioIo::new(s), svc))
+                    .await
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                return;
+            }
+        },
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+fn tls_acceptor(t: &TlsConfig) -> Result<(TlsAcceptor, Option<String>), ServeError> {
+    let (certs, key, pem): (
+        Vec<CertificateDer<'static>>,
+        PrivateKeyDer<'static>,
+        Option<String>,
+    ) = match t {
+        TlsConfig::Files { cert, key } => {
+            let file_err = |what, path: &std::path::Path| {
+                let path = path.display().to_string();
+                move |source| ServeError::TlsFile { what, path, source }
+            };
+            let certs = CertificateDer::pem_file_iter(cert)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(file_err("certificate", cert))?;
+            let k = PrivateKeyDer::from_pem_file(key).map_err(file_err("key", key))?;
+            (certs, k, None)
+        }
+        TlsConfig::SelfSigned => {
+            let ck = rcgen::generate_simple_self_signed(vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+            ])?;
+            let pem = ck.cert.pem();
+            let key = PrivateKeyDer::try_from(ck.signing_key.serialize_der())
+                .map_err(|e| ServeError::Tls(rustls::Error::General(e.to_owned())))?;
+            (vec![ck.cert.der().clone()], key, Some(pem))
+        }
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok((TlsAcceptor::from(Arc::new(cfg)), pem))
+}

@@ -1,0 +1,147 @@
+//! Microsecond-precise async sleeps that never block a runtime worker.
+//!
+//! tokio's timer wheel has a 1 ms tick and rounds every deadline up to the
+//! next tick, so `tokio::time::sleep(1ms)` resolves after 1–2 ms: far too
+//! coarse for an upstream whose programmed delay is read back to within
+//! 100 µs. Here a single dedicated thread keeps a heap of deadlines and waits
+//! on a condition variable with its timer slack set to 1 ns (the Linux default
+//! is 50 µs), then completes each waiting future through a oneshot channel.
+//! Worker threads only push to the heap.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::future::Future;
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+struct Entry {
+    deadline: Instant,
+    seq: u64,
+    tx: oneshot::Sender<()>,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        (self.deadline, self.seq) == (other.deadline, other.seq)
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.deadline, self.seq).cmp(&(other.deadline, other.seq))
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    heap: BinaryHeap<Reverse<Entry>>,
+    seq: u64,
+}
+
+struct TimerThread {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+}
+
+fn timer() -> &'static TimerThread {
+    static TIMER: OnceLock<&'static TimerThread> = OnceLock::new();
+    TIMER.get_or_init(|| {
+        let t: &'static TimerThread = Box::leak(Box::new(TimerThread {
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+        }));
+        std::thread::Builder::new()
+            .name("precise-timer".into())
+            .spawn(move || t.run())
+            .unwrap_or_else(|e| panic!("cannot start the precise timer thread: {e}"));
+        t
+    })
+}
+
+impl TimerThread {
+    fn run(&self) {
+        // Best effort: without it, wake-ups are up to 50 µs late (the default slack).
+        #[cfg(target_os = "linux")]
+        let _ = nix::sys::prctl::set_timerslack(1);
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let now = Instant::now();
+            while q.heap.peek().is_some_and(|e| e.0.deadline <= now) {
+                if let Some(Reverse(e)) = q.heap.pop() {
+                    // The receiver may be gone (request cancelled): nothing to do.
+                    let _ = e.tx.send(());
+                }
+            }
+            q = match q.heap.peek() {
+                None => self.wake.wait(q).unwrap_or_else(|p| p.into_inner()),
+                Some(e) => {
+                    let wait = e.0.deadline.saturating_duration_since(now);
+                    self.wake
+                        .wait_timeout(q, wait)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+
+    fn register(&self, deadline: Instant) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let earliest = q.heap.peek().is_none_or(|e| deadline < e.0.deadline);
+        q.seq += 1;
+        let seq = q.seq;
+        q.heap.push(Reverse(Entry { deadline, seq, tx }));
+        drop(q);
+        if earliest {
+            self.wake.notify_one();
+        }
+        rx
+    }
+}
+
+/// Resolves at `deadline`, typically within tens of microseconds of it.
+pub fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send + 'static {
+    let rx = (deadline > Instant::now()).then(|| timer().register(deadline));
+    async move {
+        if let Some(rx) = rx {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Resolves after `duration`, typically within tens of microseconds of it.
+pub fn sleep(duration: Duration) -> impl Future<Output = ()> + Send + 'static {
+    sleep_until(Instant::now() + duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn never_wakes_early_and_orders_deadlines() {
+        let start = Instant::now();
+        let a = tokio::spawn(async move {
+            sleep_until(start + Duration::from_millis(30)).await;
+            Instant::now()
+        });
+        let b = tokio::spawn(async move {
+            sleep_until(start + Duration::from_millis(10)).await;
+            Instant::now()
+        });
+        let (a, b) = (a.await.unwrap(), b.await.unwrap());
+        assert!(b >= start + Duration::from_millis(10));
+        assert!(a >= start + Duration::from_millis(30));
+        assert!(b < a);
+        // A deadline in the past resolves at once.
+        sleep_until(start).await;
+    }
+}
