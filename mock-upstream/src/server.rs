@@ -151,7 +151,14 @@ async fn accept_loop(
     drain_timeout: std::time::Duration,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).keep_alive(true);
+    builder
+        .http1()
+        // No timer for HTTP/1: it would arm a header-read timeout on every
+        // request (a timer-wheel insert each); an upstream for benchmarks
+        // doesn't need that protection.
+        .keep_alive(true)
+        // Small responses: one write(2) of head and body beats writev(2).
+        .writev(false);
     builder
         .http2()
         .timer(TokioTimer::new())

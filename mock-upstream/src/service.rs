@@ -3,14 +3,13 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt;
@@ -34,7 +33,8 @@ pub const H_HEADER: &str = "x-mock-header";
 /// Request header: `Connection: close` on every Nth request of this connection (`1`: this one).
 pub const H_CLOSE_EVERY: &str = "x-mock-close-every";
 /// The header a gateway sets to name the authenticated consumer (Kong's).
-pub const H_CONSUMER: &str = "x-consumer-username";
+pub const H_CONSUMER: HeaderName = HeaderName::from_static("x-consumer-username");
+const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 
 /// State shared by all connections of one server.
 #[derive(Debug)]
@@ -65,7 +65,7 @@ pub async fn handle(
     let nth_on_conn = conn.requests.fetch_add(1, Relaxed) + 1;
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
-    let consumer = parts.headers.get(H_CONSUMER).and_then(|v| v.to_str().ok());
+    let consumer = parts.headers.get(&H_CONSUMER).and_then(|v| v.to_str().ok());
 
     let (mut resp, bytes_in) = match (path, &parts.method) {
         ("/healthz", _) => (text(StatusCode::OK, "ok"), drain(body).await),
@@ -102,7 +102,7 @@ pub async fn handle(
         .stats
         .record(resp.status().as_u16(), path, consumer, bytes_in, bytes_out);
     resp.headers_mut()
-        .insert("server-timing", server_timing(received.elapsed()));
+        .insert(SERVER_TIMING, server_timing(received.elapsed()));
     Ok(resp)
 }
 
@@ -170,46 +170,42 @@ struct Overrides<'a> {
 }
 
 impl Overrides<'_> {
+    /// One pass over the request headers; requests without `X-Mock-*`
+    /// headers (the common case under load) cost one prefix check per header.
     fn from_headers(h: &HeaderMap) -> Result<Self, BadHeader> {
-        fn one<T: std::str::FromStr<Err = SpecError>>(
-            h: &HeaderMap,
+        fn parse<T: std::str::FromStr<Err = SpecError>>(
             name: &'static str,
+            v: &HeaderValue,
         ) -> Result<Option<T>, BadHeader> {
-            match h.get(name) {
-                None => Ok(None),
-                Some(v) => {
-                    let s = v
-                        .to_str()
-                        .map_err(|_| bad_header(name, "not visible ASCII"))?;
-                    s.parse()
-                        .map(Some)
-                        .map_err(|e: SpecError| bad_header(name, &e.to_string()))
-                }
-            }
-        }
-        let mut ov = Overrides {
-            latency: one(h, H_LATENCY)?,
-            size: one(h, H_SIZE)?,
-            status: one(h, H_STATUS)?,
-            ..Overrides::default()
-        };
-        if let Some(v) = h.get(H_CLOSE_EVERY) {
-            let n = v
-                .to_str()
-                .ok()
-                .and_then(|s| s.trim().parse::<NonZeroU64>().ok())
-                .ok_or_else(|| bad_header(H_CLOSE_EVERY, "expected a whole number >= 1"))?;
-            ov.close_every = Some(n);
-        }
-        let mut extra = Vec::new();
-        for v in h.get_all(H_HEADER) {
             let s = v
                 .to_str()
-                .map_err(|_| bad_header(H_HEADER, "not visible ASCII"))?;
-            extra.push(
-                s.parse()
-                    .map_err(|e: SpecError| bad_header(H_HEADER, &e.to_string()))?,
-            );
+                .map_err(|_| bad_header(name, "not visible ASCII"))?;
+            s.parse()
+                .map(Some)
+                .map_err(|e: SpecError| bad_header(name, &e.to_string()))
+        }
+        let mut ov = Overrides::default();
+        let mut extra = Vec::new();
+        for (name, v) in h {
+            let name = name.as_str();
+            if !name.starts_with("x-mock-") {
+                continue;
+            }
+            match name {
+                H_LATENCY => ov.latency = parse(H_LATENCY, v)?,
+                H_SIZE => ov.size = parse(H_SIZE, v)?,
+                H_STATUS => ov.status = parse(H_STATUS, v)?,
+                H_HEADER => extra.extend(parse::<ExtraHeader>(H_HEADER, v)?),
+                H_CLOSE_EVERY => {
+                    let n = v
+                        .to_str()
+                        .ok()
+                        .and_then(|s| s.trim().parse::<NonZeroU64>().ok())
+                        .ok_or_else(|| bad_header(H_CLOSE_EVERY, "expected a whole number >= 1"))?;
+                    ov.close_every = Some(n);
+                }
+                _ => {}
+            }
         }
         if !extra.is_empty() {
             ov.headers = Cow::Owned(extra);
@@ -256,10 +252,27 @@ async fn drain(mut body: hyper::body::Incoming) -> u64 {
 
 /// `upstream;dur=<ms with 3 decimals>`: microsecond precision.
 pub fn server_timing(elapsed: Duration) -> HeaderValue {
-    let us = elapsed.as_micros();
-    let mut s = String::with_capacity(32);
-    let _ = write!(s, "upstream;dur={}.{:03}", us / 1000, us % 1000);
-    HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("upstream"))
+    const PREFIX: &[u8] = b"upstream;dur=";
+    let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    let mut buf = [0u8; 48];
+    buf[..PREFIX.len()].copy_from_slice(PREFIX);
+    // Digits of `us` right to left, with a '.' before the last three.
+    let mut digits = [0u8; 24];
+    let (mut n, mut i) = (us, digits.len());
+    let mut written = 0;
+    while written < 4 || n > 0 {
+        if written == 3 {
+            i -= 1;
+            digits[i] = b'.';
+        }
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        written += 1;
+    }
+    let len = PREFIX.len() + digits.len() - i;
+    buf[PREFIX.len()..len].copy_from_slice(&digits[i..]);
+    HeaderValue::from_bytes(&buf[..len]).unwrap_or_else(|_| HeaderValue::from_static("upstream"))
 }
 
 fn text(status: StatusCode, body: impl Into<MockBody>) -> Resp {

@@ -1,0 +1,68 @@
+# Shared helpers for the benchmark scripts (sourced, not run).
+# Loopback only; every load run is bounded by its duration.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# need CMD PACKAGE: installs the Debian package when CMD is missing.
+need() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    echo "installing $2 (for $1)" >&2
+    if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq >&2; APT_UPDATED=1; fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >&2
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_mock OUTFILE ARGS...: starts mock-upstream on 127.0.0.1:0 and prints its URL.
+start_mock() {
+    local out=$1; shift
+    "$ROOT/target/release/mock-upstream" --listen 127.0.0.1:0 "$@" >"$out" 2>"$out.err" &
+    echo $! >"$out.pid"
+    for _ in $(seq 100); do
+        if grep -q '^listening on ' "$out" 2>/dev/null; then
+            sed -n 's/^listening on //p' "$out" | head -1
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "mock-upstream did not start: $(cat "$out.err")" >&2
+    return 1
+}
+
+# start_nginx_ok DIR PORT: nginx 1.22, one worker, `return 200 "ok"` (as the peers' reference).
+start_nginx_ok() {
+    local dir=$1 port=$2
+    cat >"$dir/nginx.conf" <<CONF
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 10000000;
+    keepalive_timeout 75s;
+    server {
+        listen 127.0.0.1:$port backlog=4096;
+        location / { default_type text/plain; return 200 "ok"; }
+    }
+}
+CONF
+    nginx -c "$dir/nginx.conf" -p "$dir" -g 'daemon on;'
+    for _ in $(seq 100); do
+        curl -sf "http://127.0.0.1:$port/" >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    echo "nginx did not start" >&2
+    return 1
+}
+
+stop_pidfile() {
+    [ -f "$1" ] && kill "$(cat "$1")" 2>/dev/null || true
+}
+
+# cpu_ticks PID: user+system clock ticks used so far by PID.
+cpu_ticks() {
+    awk '{print $14 + $15}' "/proc/$1/stat"
+}
