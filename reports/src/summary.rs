@@ -1,0 +1,179 @@
+//! `summary.json`: the result of one run, documented in `docs/summary-schema.md`.
+//! All durations are integer nanoseconds unless a field name says otherwise.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Bumped on any incompatible change to these types.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema_version: u32,
+    /// e.g. `gatebench-loadgen 0.1.0`.
+    pub tool: String,
+    pub scenario_name: String,
+    /// The scenario as loaded (after command-line overrides), as JSON.
+    pub scenario: serde_json::Value,
+    pub environment: Environment,
+    /// Unix time of the start, seconds.
+    pub start_unix_s: f64,
+    pub duration_s: f64,
+    /// True when the run was interrupted (Ctrl-C) or aborted: what ran is complete, the rest is missing.
+    pub partial: bool,
+    /// False when any target or class is invalid; see `invalid_reasons`.
+    pub valid: bool,
+    pub invalid_reasons: Vec<String>,
+    pub health: Health,
+    pub targets: Vec<TargetResult>,
+}
+
+/// Where the run happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    pub loadgen_version: String,
+    pub os: String,
+    pub arch: String,
+    pub cpus: usize,
+    pub kernel: Option<String>,
+    pub cpu_model: Option<String>,
+}
+
+/// The machine's own noise during the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    /// How late a dedicated thread sleeping 1 ms in a loop woke up (ns).
+    pub hiccup: Percentiles,
+    /// CPU used by other processes, % of one core, averaged over the run.
+    pub other_cpu_percent: f64,
+    /// CPU used by loadgen's own process (including in-process builtin servers), % of one core.
+    pub loadgen_cpu_percent: f64,
+}
+
+/// One target (a direct upstream or a gateway).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetResult {
+    pub name: String,
+    pub urls: Vec<String>,
+    pub baseline: bool,
+    /// `http/1.1` or `h2`.
+    pub http: String,
+    pub connections: usize,
+    /// Per request class and phase (recorded phases only).
+    pub classes: Vec<ClassResult>,
+    /// All recorded classes and phases together.
+    pub total: ClassResult,
+}
+
+/// One request class in one phase of one target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassResult {
+    /// The request name, or `*` for all.
+    pub request: String,
+    /// The phase name, or `*` for all.
+    pub phase: String,
+    pub counts: Counts,
+    /// Completed requests per second of recorded time.
+    pub achieved_rps: f64,
+    /// Scheduled requests per second (open loop), if any.
+    pub target_rps: Option<f64>,
+    /// `done − intended`: corrected for coordinated omission; the headline.
+    pub latency: Percentiles,
+    /// `done − sent`: what closed-loop tools report.
+    pub service_time: Percentiles,
+    /// `sent − intended`: the generator's own lateness.
+    pub send_lag: Percentiles,
+    /// `service time − upstream Server-Timing`, for responses that carried it.
+    pub outside_upstream: Option<Percentiles>,
+    pub status: BTreeMap<u16, u64>,
+    /// Failures by class (`connect`, `timeout`, `reset`, `tls`, `protocol`, `body`).
+    pub errors: BTreeMap<String, u64>,
+    /// Latency percentiles of each round, for the round-to-round range.
+    pub rounds: Vec<Percentiles>,
+}
+
+/// Request counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Sends the schedule asked for.
+    pub scheduled: u64,
+    /// Requests whose first byte was written.
+    pub sent: u64,
+    /// Responses read in full.
+    pub completed: u64,
+    /// Completed with the expected status.
+    pub ok: u64,
+    /// Completed with another status.
+    pub unexpected: u64,
+    /// Failed without a full response.
+    pub errors: u64,
+    /// Not sent: more than `max_in_flight` were waiting.
+    pub dropped: u64,
+    /// Not completed when the run stopped (interrupted or past the grace period).
+    pub unfinished: u64,
+}
+
+/// A distribution in nanoseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub count: u64,
+    pub min: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p75: u64,
+    pub p90: u64,
+    pub p99: u64,
+    #[serde(rename = "p99.9")]
+    pub p99_9: u64,
+    #[serde(rename = "p99.99")]
+    pub p99_99: u64,
+    pub max: u64,
+}
+
+impl Percentiles {
+    /// Reads the percentiles of a histogram of nanoseconds (all zero when empty).
+    pub fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        let q = |q: f64| h.value_at_quantile(q);
+        Self {
+            count: h.len(),
+            min: h.min(),
+            mean: h.mean(),
+            p50: q(0.5),
+            p75: q(0.75),
+            p90: q(0.9),
+            p99: q(0.99),
+            p99_9: q(0.999),
+            p99_99: q(0.9999),
+            max: h.max(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_of_a_uniform_histogram() {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+        for v in 1..=10_000u64 {
+            h.record(v * 1000).unwrap();
+        }
+        let p = Percentiles::of(&h);
+        assert_eq!(p.count, 10_000);
+        assert!((p.p50 as f64 / 5_000_000.0 - 1.0).abs() < 0.001);
+        assert!((p.p99 as f64 / 9_900_000.0 - 1.0).abs() < 0.001);
+        let json = serde_json::to_value(p).unwrap();
+        assert!(json.get("p99.9").is_some());
+        assert_eq!(
+            Percentiles::of(&Histogram::new(3).unwrap()),
+            Percentiles::default()
+        );
+    }
+}
