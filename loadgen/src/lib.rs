@@ -1,5 +1,25 @@
 //! gatebench's load generator: scenario files, the open- and closed-loop
 //! traffic engine, HDR recording and result files.
 //!
-//! The engine is being built (see the project's open issues); until it lands
-//! this crate has no public items. Its design is fixed in `DESIGN.md` §3–§5.
+//! Latency is measured from each request's *intended* send time (from the
+//! schedule, never from `now()` after a sleep), so a stalled target cannot
+//! hide behind the generator waiting for it (coordinated omission). Each
+//! request also records its service time (from the actual send), its send lag
+//! (the generator's own lateness) and, when the upstream reports
+//! `Server-Timing: upstream;dur=`, the time spent outside the upstream.
+//!
+//! ```no_run
+//! use std::sync::{Arc, atomic::AtomicBool};
+//! use clap::Parser;
+//! let args = loadgen::cli::Args::parse_from(["loadgen", "run", "scenarios/quickstart.toml", "--quiet"]);
+//! let exit = loadgen::cli::main_with(args, Arc::new(AtomicBool::new(false)));
+//! ```
+
+pub mod cli;
+pub mod engine;
+pub mod health;
+pub mod record;
+pub mod results;
+pub mod scenario;
+pub mod schedule;
+pub mod template;

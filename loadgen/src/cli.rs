@@ -1,0 +1,223 @@
+//! The command line: `run`, `validate`, `schema`. Exit codes are documented
+//! in `--help` and in [`Exit`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::engine::{self, RunOptions};
+use crate::scenario::{Dur, Rate, Scenario};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    the run completed and every response matched its expectation
+  1    the run could not be carried out (e.g. a target refused to start)
+  2    usage error: bad flags or an invalid scenario file (the message names file, line and field)
+  3    invalid run: the generator was the bottleneck, the rate was not achieved, or sends were dropped
+  4    expectations failed: unexpected statuses or request errors
+  130  interrupted (Ctrl-C): partial results were written, marked \"partial\": true";
+
+/// Exit statuses of `loadgen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    Failure = 1,
+    Usage = 2,
+    Invalid = 3,
+    Expectations = 4,
+    Interrupted = 130,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// gatebench's load generator: open-loop (coordinated-omission-free) and
+/// closed-loop HTTP load, HDR-recorded, for measuring what a gateway adds.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", version, after_help = EXIT_CODES)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario and write results (summary.json, <target>.hlog, <target>.hgrm).
+    Run(RunArgs),
+    /// Check a scenario file and exit.
+    Validate { file: PathBuf },
+    /// Print the JSON Schema of scenario files.
+    Schema,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    pub scenario: PathBuf,
+    /// Results directory (default results/<scenario>-<UTC timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Replace a target's URL: NAME=URL (repeatable).
+    #[arg(long = "target", value_name = "NAME=URL")]
+    pub targets: Vec<String>,
+    /// Constant arrival rate for every open-loop phase (requests per second).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Duration of every phase (e.g. 10s).
+    #[arg(long, value_parser = mock_upstream::spec::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Rounds (every phase once per target per round).
+    #[arg(long)]
+    pub rounds: Option<u32>,
+    /// No live progress and no terminal summary.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Parses `args` and runs; `stop` is set by the caller's signal handler.
+pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
+    match args.command {
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&Scenario::json_schema()).unwrap_or_default()
+            );
+            Exit::Ok
+        }
+        Command::Validate { file } => match Scenario::load(&file) {
+            Ok(s) => {
+                println!(
+                    "{}: ok ({} targets, {} requests, {} phases)",
+                    file.display(),
+                    s.targets.len(),
+                    s.requests.len(),
+                    s.phases.len()
+                );
+                Exit::Ok
+            }
+            Err(e) => {
+                eprintln!("loadgen: {e}");
+                Exit::Usage
+            }
+        },
+        Command::Run(run) => match load_for_run(&run) {
+            Err(e) => {
+                eprintln!("loadgen: {e:#}");
+                Exit::Usage
+            }
+            Ok(scenario) => match execute(&run, &scenario, stop) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("loadgen: {e:#}");
+                    Exit::Failure
+                }
+            },
+        },
+    }
+}
+
+fn load_for_run(run: &RunArgs) -> anyhow::Result<Scenario> {
+    let file = run.scenario.display().to_string();
+    let mut s = Scenario::load(&run.scenario)?;
+    for t in &run.targets {
+        let (name, url) = t
+            .split_once('=')
+            .with_context(|| format!("--target {t:?}: expected NAME=URL"))?;
+        let target = s
+            .targets
+            .iter_mut()
+            .find(|x| x.name == name)
+            .with_context(|| format!("--target {t:?}: {file} has no target named {name:?}"))?;
+        target.url = Some(url.to_owned());
+        target.urls = None;
+    }
+    for p in &mut s.phases {
+        if let Some(d) = run.duration {
+            p.duration = Dur(d);
+        }
+        if let (Some(r), Some(_)) = (run.rate, &p.rate) {
+            p.rate = Some(Rate::Constant(r));
+        }
+    }
+    if let Some(r) = run.rounds {
+        s.rounds = Some(r);
+    }
+    // Overrides are validated like the file itself.
+    let text = toml::to_string(&s).context("cannot re-serialize the scenario")?;
+    Ok(Scenario::parse(
+        &text,
+        &format!("{file} (with command-line overrides)"),
+    )?)
+}
+
+fn execute(run: &RunArgs, scenario: &Scenario, stop: Arc<AtomicBool>) -> anyhow::Result<Exit> {
+    let out_dir = run.out.clone().unwrap_or_else(|| {
+        let now = std::time::SystemTime::now();
+        let stamp = reports::hlog::http_date(now);
+        let secs = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let _ = stamp;
+        PathBuf::from("results").join(format!("{}-{}", scenario.name, utc_stamp(secs)))
+    });
+    let opts = RunOptions {
+        out_dir: out_dir.clone(),
+        progress: !run.quiet,
+        stop: stop.clone(),
+    };
+    let data = engine::run(scenario, &run.scenario, &opts)?;
+    let summary = crate::results::summarize(scenario, &data);
+    crate::results::write(&out_dir, &summary, &data)?;
+    if !run.quiet {
+        print!("{}", crate::results::render(&summary));
+        println!("Results: {}", out_dir.display());
+    }
+    let failed = summary
+        .targets
+        .iter()
+        .any(|t| t.total.counts.unexpected > 0 || t.total.counts.errors > 0);
+    Ok(if stop.load(Ordering::Relaxed) {
+        Exit::Interrupted
+    } else if !summary.valid {
+        Exit::Invalid
+    } else if failed {
+        Exit::Expectations
+    } else {
+        Exit::Ok
+    })
+}
+
+/// `20261129T173408Z`.
+fn utc_stamp(secs: u64) -> String {
+    let date =
+        reports::hlog::http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
+    // "Sun Nov 29 17:34:08 UTC 2026" → fields.
+    let f: Vec<&str> = date.split_whitespace().collect();
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| Some(m) == f.get(1))
+    .map_or(0, |i| i + 1);
+    let time = f.get(3).map_or(String::new(), |t| t.replace(':', ""));
+    format!(
+        "{}{month:02}{}T{time}Z",
+        f.get(5).unwrap_or(&""),
+        f.get(2).unwrap_or(&"")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stamps_are_sortable_utc() {
+        assert_eq!(super::utc_stamp(1_796_491_635), "20261205T172715Z");
+    }
+}

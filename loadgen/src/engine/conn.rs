@@ -1,0 +1,311 @@
+//! Client connections: HTTP/1.1 (keep-alive or one per request), HTTP/2
+//! (prior knowledge or TLS ALPN, several streams per connection), TLS via
+//! rustls, with connect timeouts and failures classified without strings.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+
+use crate::record::ErrorClass;
+
+pub type Body = Full<Bytes>;
+
+/// Where and how to connect.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    /// `host:port` for the Host header / :authority.
+    pub authority: String,
+    pub scheme: &'static str,
+    pub tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
+    pub http2: bool,
+    pub connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("addr", &self.addr)
+            .field("http2", &self.http2)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A ready-to-use request sender.
+#[derive(Debug)]
+pub enum Sender {
+    H1(http1::SendRequest<Body>),
+    H2(http2::SendRequest<Body>),
+}
+
+impl Sender {
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Sender::H1(s) => s.is_closed(),
+            Sender::H2(s) => s.is_closed(),
+        }
+    }
+}
+
+fn io_class(e: &std::io::Error) -> ErrorClass {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        TimedOut => ErrorClass::Timeout,
+        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => ErrorClass::Reset,
+        InvalidData if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => {
+            ErrorClass::Tls
+        }
+        _ => ErrorClass::Connect,
+    }
+}
+
+/// Classifies a hyper error with its predicates and source chain.
+pub fn classify(e: &hyper::Error) -> ErrorClass {
+    if e.is_timeout() {
+        return ErrorClass::Timeout;
+    }
+    if e.is_parse() || e.is_parse_status() || e.is_user() {
+        return ErrorClass::Protocol;
+    }
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return match io_class(io) {
+                ErrorClass::Connect => ErrorClass::Reset,
+                c => c,
+            };
+        }
+        if s.is::<rustls::Error>() {
+            return ErrorClass::Tls;
+        }
+        src = s.source();
+    }
+    if e.is_canceled() || e.is_closed() || e.is_incomplete_message() {
+        return ErrorClass::Reset;
+    }
+    ErrorClass::Protocol
+}
+
+/// Opens one connection (TCP, TLS, HTTP handshake) within the connect timeout.
+pub async fn connect(ep: &Endpoint) -> Result<Sender, ErrorClass> {
+    match tokio::time::timeout(ep.connect_timeout, connect_inner(ep)).await {
+        Ok(r) => r,
+        Err(_) => Err(ErrorClass::Timeout),
+    }
+}
+
+async fn connect_inner(ep: &Endpoint) -> Result<Sender, ErrorClass> {
+    let tcp = TcpStream::connect(ep.addr)
+        .await
+        .map_err(|e| io_class(&e))?;
+    let _ = tcp.set_nodelay(true);
+    match &ep.tls {
+        None => handshake(TokioIo::new(tcp), ep.http2).await,
+        Some((connector, name)) => {
+            let tls =
+                connector
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map_err(|e| match io_class(&e) {
+                        ErrorClass::Connect => ErrorClass::Tls,
+                        c => c,
+                    })?;
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            handshake(TokioIo::new(tls), h2 || ep.http2).await
+        }
+    }
+}
+
+async fn handshake<I>(io: TokioIo<I>, h2: bool) -> Result<Sender, ErrorClass>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    if h2 {
+        let (send, conn) = http2::Builder::new(TokioExecutor::new())
+            .handshake(io)
+            .await
+            .map_err(|e| classify(&e))?;
+        tokio::task::spawn_local(async move {
+            let _ = conn.await;
+        });
+        Ok(Sender::H2(send))
+    } else {
+        let (send, conn) = http1::handshake(io).await.map_err(|e| classify(&e))?;
+        tokio::task::spawn_local(async move {
+            let _ = conn.await;
+        });
+        Ok(Sender::H1(send))
+    }
+}
+
+/// Builds the TLS connector of a target.
+pub fn tls_connector(
+    ca_file: Option<&std::path::Path>,
+    insecure: bool,
+    http2: bool,
+) -> anyhow::Result<tokio_rustls::TlsConnector> {
+    use anyhow::Context as _;
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let mut cfg = if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+            .with_no_client_auth()
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        match ca_file {
+            Some(path) => {
+                for cert in CertificateDer::pem_file_iter(path)
+                    .with_context(|| format!("cannot read CA file {}", path.display()))?
+                {
+                    roots.add(
+                        cert.with_context(|| format!("bad certificate in {}", path.display()))?,
+                    )?;
+                }
+            }
+            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    cfg.alpn_protocols = if http2 {
+        vec![b"h2".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
+}
+
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A request slot: one HTTP/1.1 connection, or one stream of a shared HTTP/2 connection.
+#[derive(Debug)]
+pub struct Slot {
+    pub endpoint: Rc<Endpoint>,
+    conn: SlotConn,
+    /// False in new-connection mode: the connection is dropped after each request.
+    keep_alive: bool,
+}
+
+#[derive(Debug)]
+enum SlotConn {
+    H1(Option<http1::SendRequest<Body>>),
+    H2(Rc<RefCell<Option<http2::SendRequest<Body>>>>),
+}
+
+/// A sender borrowed for one request.
+#[derive(Debug)]
+pub enum Lease {
+    H1(http1::SendRequest<Body>),
+    H2(http2::SendRequest<Body>),
+}
+
+impl Slot {
+    pub fn h1(endpoint: Rc<Endpoint>, keep_alive: bool) -> Slot {
+        Slot {
+            endpoint,
+            conn: SlotConn::H1(None),
+            keep_alive,
+        }
+    }
+
+    /// `streams` slots sharing one HTTP/2 connection.
+    pub fn h2_group(endpoint: Rc<Endpoint>, streams: usize) -> Vec<Slot> {
+        let shared = Rc::new(RefCell::new(None));
+        (0..streams)
+            .map(|_| Slot {
+                endpoint: endpoint.clone(),
+                conn: SlotConn::H2(shared.clone()),
+                keep_alive: true,
+            })
+            .collect()
+    }
+
+    /// A live sender, connecting first when needed.
+    pub async fn lease(&mut self) -> Result<Lease, ErrorClass> {
+        match &mut self.conn {
+            SlotConn::H1(s) => {
+                if let Some(sender) = s.take().filter(|s| !s.is_closed()) {
+                    return Ok(Lease::H1(sender));
+                }
+                match connect(&self.endpoint).await? {
+                    Sender::H1(s) => Ok(Lease::H1(s)),
+                    Sender::H2(s) => Ok(Lease::H2(s)),
+                }
+            }
+            SlotConn::H2(shared) => {
+                let live = shared.borrow().as_ref().filter(|s| !s.is_closed()).cloned();
+                if let Some(s) = live {
+                    return Ok(Lease::H2(s));
+                }
+                let s = match connect(&self.endpoint).await? {
+                    Sender::H2(s) => s,
+                    Sender::H1(_) => return Err(ErrorClass::Protocol),
+                };
+                *shared.borrow_mut() = Some(s.clone());
+                Ok(Lease::H2(s))
+            }
+        }
+    }
+
+    /// Returns an HTTP/1 sender after a request (kept only in keep-alive mode).
+    pub fn give_back(&mut self, lease: Lease) {
+        if let (SlotConn::H1(s), Lease::H1(sender)) = (&mut self.conn, lease)
+            && self.keep_alive
+        {
+            *s = Some(sender);
+        }
+    }
+
+    /// Connects ahead of the first request (best effort).
+    pub async fn warm(&mut self) {
+        if let Ok(l) = self.lease().await {
+            self.give_back(l);
+        }
+    }
+}

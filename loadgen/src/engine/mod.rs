@@ -1,0 +1,437 @@
+//! The traffic engine: builtin servers, endpoints, rounds × targets, worker
+//! threads, and the collector that merges their 1-second intervals into
+//! totals and interval logs.
+
+pub mod conn;
+pub mod plan;
+pub mod timer;
+pub mod worker;
+
+use std::collections::BTreeMap;
+use std::io::{BufWriter, IsTerminal as _};
+use std::net::ToSocketAddrs as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context as _, bail};
+use hdrhistogram::Histogram;
+use reports::hlog::HlogWriter;
+
+use crate::record::{ClassStats, new_hist};
+use crate::scenario::{Scenario, Target};
+use conn::Endpoint;
+use plan::Plan;
+use worker::{Msg, WorkerCtx};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub out_dir: PathBuf,
+    /// Live progress on a TTY.
+    pub progress: bool,
+    /// Set on Ctrl-C: stop sending, finish in-flight requests, write partial results.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Everything recorded for one target.
+#[derive(Debug)]
+pub struct TargetTotals {
+    pub name: String,
+    pub urls: Vec<String>,
+    pub baseline: bool,
+    pub http2: bool,
+    pub connections: usize,
+    /// Per class (phase × requests + request), all rounds.
+    pub classes: Vec<ClassStats>,
+    /// Per class, the latency histogram of each round.
+    pub rounds: Vec<Vec<Histogram<u64>>>,
+    /// Rounds that ran (fully or partly) for this target.
+    pub rounds_run: u32,
+}
+
+/// The outcome of [`run`], before it becomes a summary.
+#[derive(Debug)]
+pub struct RunData {
+    pub plan: Arc<Plan>,
+    pub targets: Vec<TargetTotals>,
+    pub start: SystemTime,
+    pub elapsed: Duration,
+    pub partial: bool,
+    pub hiccup: Histogram<u64>,
+    pub other_cpu_percent: f64,
+    pub own_cpu_percent: f64,
+}
+
+/// In-process servers started for `builtin:` targets; stopped on drop.
+struct Builtins {
+    _runtime: Option<tokio::runtime::Runtime>,
+    upstream: Option<mock_upstream::Handle>,
+}
+
+impl Builtins {
+    fn start(s: &Scenario) -> anyhow::Result<Builtins> {
+        let urls: Vec<String> = s.targets.iter().flat_map(Target::url_list).collect();
+        if urls.iter().any(|u| u == "builtin:gateway") {
+            bail!(
+                "builtin:gateway is not available yet: the Rust gateway (issue 5) has not landed; use an http:// URL"
+            );
+        }
+        if !urls.iter().any(|u| u == "builtin:upstream") {
+            return Ok(Builtins {
+                _runtime: None,
+                upstream: None,
+            });
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("builtin-upstream")
+            .enable_all()
+            .build()
+            .context("cannot start the builtin upstream's runtime")?;
+        let u = &s.upstream;
+        let program = mock_upstream::Program {
+            latency: u.latency.as_deref().unwrap_or("0").parse()?,
+            size: u.size.as_deref().unwrap_or("2").parse()?,
+            status: u.status.as_deref().unwrap_or("200").parse()?,
+            ..mock_upstream::Program::default()
+        };
+        let config = mock_upstream::Config {
+            program,
+            ..mock_upstream::Config::default()
+        };
+        let handle = rt
+            .block_on(mock_upstream::spawn(config))
+            .context("cannot start the builtin upstream")?;
+        Ok(Builtins {
+            _runtime: Some(rt),
+            upstream: Some(handle),
+        })
+    }
+
+    fn resolve(&self, url: &str) -> String {
+        match (url, &self.upstream) {
+            ("builtin:upstream", Some(h)) => h.base_url().to_owned(),
+            _ => url.to_owned(),
+        }
+    }
+}
+
+fn endpoints(
+    t: &Target,
+    builtins: &Builtins,
+    connect_timeout: Duration,
+) -> anyhow::Result<Vec<Endpoint>> {
+    let http2 = t.http.as_deref() == Some("2");
+    t.url_list()
+        .iter()
+        .map(|u| {
+            let url = builtins.resolve(u);
+            let uri: http::Uri = url
+                .parse()
+                .with_context(|| format!("target {}: bad url {url:?}", t.name))?;
+            let https = uri.scheme_str() == Some("https");
+            let host = uri
+                .host()
+                .context("url has no host")?
+                .trim_matches(['[', ']'])
+                .to_owned();
+            let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+            let addr = (host.as_str(), port)
+                .to_socket_addrs()
+                .with_context(|| format!("target {}: cannot resolve {host}", t.name))?
+                .next()
+                .with_context(|| format!("target {}: {host} has no address", t.name))?;
+            let tls = if https {
+                let spec = t.tls.clone().unwrap_or_default();
+                let connector = conn::tls_connector(spec.ca_file.as_deref(), spec.insecure, http2)
+                    .with_context(|| format!("target {}: TLS setup", t.name))?;
+                let name = spec.server_name.unwrap_or_else(|| host.clone());
+                let name =
+                    rustls::pki_types::ServerName::try_from(name).context("bad TLS server name")?;
+                Some((connector, name))
+            } else {
+                None
+            };
+            Ok(Endpoint {
+                addr,
+                authority: uri
+                    .authority()
+                    .map_or_else(|| format!("{host}:{port}"), |a| a.to_string()),
+                scheme: if https { "https" } else { "http" },
+                tls,
+                http2,
+                connect_timeout,
+            })
+        })
+        .collect()
+}
+
+/// Runs a scenario: every round, every target (rotated), every phase.
+pub fn run(
+    scenario: &Scenario,
+    scenario_file: &Path,
+    opts: &RunOptions,
+) -> anyhow::Result<RunData> {
+    let file = scenario_file.display().to_string();
+    let dir = scenario_file.parent().unwrap_or(Path::new("."));
+    let plan = Arc::new(Plan::new(scenario, dir, &file)?);
+    let builtins = Builtins::start(scenario)?;
+    let endpoints: Vec<Vec<Endpoint>> = scenario
+        .targets
+        .iter()
+        .map(|t| endpoints(t, &builtins, plan.connect_timeout))
+        .collect::<anyhow::Result<_>>()?;
+    std::fs::create_dir_all(&opts.out_dir)
+        .with_context(|| format!("cannot create {}", opts.out_dir.display()))?;
+
+    let workers = scenario.workers.unwrap_or(1);
+    let rounds = scenario.rounds();
+    let start = SystemTime::now();
+    let t0 = Instant::now();
+    let mut hlogs = Vec::new();
+    for t in &scenario.targets {
+        let tmp = opts.out_dir.join(format!(".{}.hlog.partial", t.name));
+        let f = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        let tool = format!(
+            "gatebench-loadgen {} (target {})",
+            env!("CARGO_PKG_VERSION"),
+            t.name
+        );
+        hlogs.push((HlogWriter::new(BufWriter::new(f), &tool, start)?, tmp));
+    }
+    let mut totals: Vec<TargetTotals> = scenario
+        .targets
+        .iter()
+        .map(|t| TargetTotals {
+            name: t.name.clone(),
+            urls: t.url_list().iter().map(|u| builtins.resolve(u)).collect(),
+            baseline: t.baseline,
+            http2: t.http.as_deref() == Some("2"),
+            connections: t.connections.unwrap_or(16),
+            classes: vec![ClassStats::default(); plan.classes()],
+            rounds: vec![Vec::new(); plan.classes()],
+            rounds_run: 0,
+        })
+        .collect();
+
+    let hiccup = crate::health::HiccupProbe::start().context("cannot start the hiccup probe")?;
+    let cpu0 = crate::health::CpuSample::now();
+    let show = opts.progress && std::io::stderr().is_terminal();
+    'rounds: for round in 0..rounds {
+        let n = scenario.targets.len();
+        for k in 0..n {
+            if opts.stop.load(Ordering::Relaxed) {
+                break 'rounds;
+            }
+            let ti = (k + round as usize) % n;
+            let target = &scenario.targets[ti];
+            let label = format!("round {}/{rounds} {}", round + 1, target.name);
+            let run = OneRun {
+                plan: plan.clone(),
+                target,
+                endpoints: &endpoints[ti],
+                workers,
+                round,
+                stop: opts.stop.clone(),
+            };
+            let (hlog, _) = &mut hlogs[ti];
+            run.execute(&mut totals[ti], hlog, t0, show.then_some(label.as_str()))?;
+        }
+    }
+    let hiccup = hiccup.finish();
+    let (other, own) = match (cpu0, crate::health::CpuSample::now()) {
+        (Some(a), Some(b)) => b.since(&a),
+        _ => (0.0, 0.0),
+    };
+    for ((w, tmp), t) in hlogs.into_iter().zip(&scenario.targets) {
+        let mut buf = w.into_inner();
+        std::io::Write::flush(&mut buf)?;
+        let f = buf.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, opts.out_dir.join(format!("{}.hlog", t.name)))?;
+    }
+    drop(builtins);
+    Ok(RunData {
+        plan,
+        targets: totals,
+        start,
+        elapsed: t0.elapsed(),
+        partial: opts.stop.load(Ordering::Relaxed),
+        hiccup,
+        other_cpu_percent: other,
+        own_cpu_percent: own,
+    })
+}
+
+/// One target in one round.
+struct OneRun<'a> {
+    plan: Arc<Plan>,
+    target: &'a Target,
+    endpoints: &'a [Endpoint],
+    workers: usize,
+    round: u32,
+    stop: Arc<AtomicBool>,
+}
+
+impl OneRun<'_> {
+    fn execute(
+        &self,
+        totals: &mut TargetTotals,
+        hlog: &mut HlogWriter<BufWriter<std::fs::File>>,
+        t0: Instant,
+        progress: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let plan = &self.plan;
+        let http2 = self.target.http.as_deref() == Some("2");
+        let connections = self.target.connections.unwrap_or(16);
+        // Let the workers connect before phase 0 starts.
+        let start = Instant::now() + Duration::from_millis(100 + 2 * connections as u64);
+        let (tx, rx) = mpsc::channel();
+        let mut threads = Vec::new();
+        for id in 0..self.workers {
+            let share = connections / self.workers + usize::from(id < connections % self.workers);
+            let ctx = WorkerCtx {
+                id,
+                workers: self.workers,
+                endpoints: self.endpoints.to_vec(),
+                http2,
+                keep_alive: self.target.mode.as_deref() != Some("new-connection"),
+                connections: share.max(1),
+                streams: if http2 {
+                    self.target.streams.unwrap_or(16)
+                } else {
+                    1
+                },
+                plan: plan.clone(),
+                round: self.round,
+                start,
+                stop: self.stop.clone(),
+                tx: tx.clone(),
+            };
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("loadgen-{id}"))
+                    .spawn(move || worker::run(ctx))?,
+            );
+        }
+        drop(tx);
+        totals.rounds_run += 1;
+        for r in &mut totals.rounds {
+            r.push(new_hist());
+        }
+        let bar = progress.map(|label| {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.set_prefix(label.to_owned());
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{prefix} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            b
+        });
+        let mut live = ClassStats::default();
+        let mut pending: BTreeMap<u32, (usize, Vec<ClassStats>)> = BTreeMap::new();
+        let mut done = 0;
+        let offset = start.saturating_duration_since(t0);
+        while done < self.workers {
+            match rx.recv_timeout(Duration::from_millis(250)) {
+                Ok(Msg::Interval { tick, stats }) => {
+                    let entry = pending.entry(tick).or_insert_with(|| (0, Vec::new()));
+                    entry.0 += 1;
+                    if entry.1.is_empty() {
+                        entry.1 = stats;
+                    } else {
+                        for (a, b) in entry.1.iter_mut().zip(&stats) {
+                            a.add(b);
+                        }
+                    }
+                    if entry.0 == self.workers
+                        && let Some((_, stats)) = pending.remove(&tick)
+                    {
+                        self.merge(totals, hlog, offset, tick, &stats, &mut live)?;
+                    }
+                }
+                Ok(Msg::Done) => done += 1,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            if let Some(b) = &bar {
+                b.set_message(progress_line(&live, start));
+                b.tick();
+            }
+        }
+        for (tick, (_, stats)) in std::mem::take(&mut pending) {
+            self.merge(totals, hlog, offset, tick, &stats, &mut live)?;
+        }
+        for t in threads {
+            let _ = t.join();
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        Ok(())
+    }
+
+    /// Adds one tick of every worker into the totals and the interval log.
+    fn merge(
+        &self,
+        totals: &mut TargetTotals,
+        hlog: &mut HlogWriter<BufWriter<std::fs::File>>,
+        offset: Duration,
+        tick: u32,
+        stats: &[ClassStats],
+        live: &mut ClassStats,
+    ) -> anyhow::Result<()> {
+        let plan = &self.plan;
+        let nreq = plan.requests.len();
+        let mut per_request: Vec<Option<(Histogram<u64>, Histogram<u64>)>> = vec![None; nreq];
+        for (idx, s) in stats.iter().enumerate() {
+            if s.counts.scheduled == 0 && s.latency.is_empty() && s.counts.dropped == 0 {
+                continue;
+            }
+            live.add(s);
+            if !plan.phases[idx / nreq].record {
+                continue;
+            }
+            totals.classes[idx].add(s);
+            if let Some(last) = totals.rounds[idx].last_mut() {
+                let _ = last.add(&s.latency);
+            }
+            let slot = per_request[idx % nreq].get_or_insert_with(|| (new_hist(), new_hist()));
+            let _ = slot.0.add(&s.latency);
+            let _ = slot.1.add(&s.service);
+        }
+        let at = offset + Duration::from_secs(u64::from(tick));
+        for (r, hists) in per_request.iter().enumerate() {
+            if let Some((latency, service)) = hists.as_ref().filter(|(l, _)| !l.is_empty()) {
+                let name = &plan.requests[r].name;
+                hlog.interval(Some(name), at, Duration::from_secs(1), latency)?;
+                hlog.interval(
+                    Some(&format!("{name}.service")),
+                    at,
+                    Duration::from_secs(1),
+                    service,
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn progress_line(live: &ClassStats, start: Instant) -> String {
+    let secs = start.elapsed().as_secs_f64().max(0.001);
+    let c = &live.counts;
+    format!(
+        "{:>5.1}s  {:>8.0} req/s  errors {}  unexpected {}  dropped {}  p99 {}  send-lag p99 {}",
+        secs,
+        c.completed as f64 / secs,
+        c.errors,
+        c.unexpected,
+        c.dropped,
+        crate::results::fmt_ns(live.latency.value_at_quantile(0.99)),
+        crate::results::fmt_ns(live.send_lag.value_at_quantile(0.99)),
+    )
+}

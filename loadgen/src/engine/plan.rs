@@ -1,0 +1,258 @@
+//! The validated, ready-to-run form of a scenario: request classes with
+//! parsed templates, headers and bodies; phases with their schedules.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
+use http_body_util::Full;
+use rand::rngs::SmallRng;
+use rand::{RngCore, SeedableRng};
+
+use super::conn::Endpoint;
+use super::worker::mix;
+use crate::scenario::{Scenario, ScenarioError};
+use crate::schedule::Schedule;
+use crate::template::Template;
+
+/// One request class.
+#[derive(Debug)]
+pub struct ReqPlan {
+    pub name: String,
+    pub method: Method,
+    pub path: Template,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub expect: Option<u16>,
+}
+
+/// Open or closed loop.
+#[derive(Debug)]
+pub enum PhaseKind {
+    Open { schedule: Schedule, poisson: bool },
+    Closed { concurrency: usize, think: Duration },
+}
+
+/// One phase.
+#[derive(Debug)]
+pub struct PhasePlan {
+    pub name: String,
+    /// From the start of the run of one target.
+    pub offset: Duration,
+    pub duration: Duration,
+    pub kind: PhaseKind,
+    pub record: bool,
+}
+
+/// Everything the workers need, shared read-only.
+#[derive(Debug)]
+pub struct Plan {
+    pub seed: u64,
+    pub requests: Vec<ReqPlan>,
+    /// Cumulative weights of `requests`.
+    cumulative: Vec<u64>,
+    pub phases: Vec<PhasePlan>,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_in_flight: usize,
+    pub grace: Duration,
+}
+
+impl Plan {
+    /// `scenario_dir` resolves `body_file` paths.
+    pub fn new(
+        s: &Scenario,
+        scenario_dir: &std::path::Path,
+        file: &str,
+    ) -> Result<Plan, ScenarioError> {
+        let invalid = |i: usize, field: &str, msg: String| ScenarioError::Invalid {
+            file: file.to_owned(),
+            line: 1,
+            col: 1,
+            field: format!("request[{i}].{field}"),
+            msg,
+        };
+        let mut requests = Vec::new();
+        let mut cumulative = Vec::new();
+        let mut total = 0u64;
+        for (i, r) in s.requests.iter().enumerate() {
+            let mut headers = HeaderMap::new();
+            for (k, v) in &r.headers {
+                let name = HeaderName::from_bytes(k.as_bytes())
+                    .map_err(|e| invalid(i, "headers", e.to_string()))?;
+                let value =
+                    HeaderValue::from_str(v).map_err(|e| invalid(i, "headers", e.to_string()))?;
+                headers.append(name, value);
+            }
+            let body = if let Some(b) = &r.body {
+                Bytes::from(b.clone())
+            } else if let Some(f) = &r.body_file {
+                let path = scenario_dir.join(f);
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| invalid(i, "body_file", format!("{}: {e}", path.display())))?;
+                Bytes::from(bytes)
+            } else if let Some(size) = &r.body_size {
+                let n = size
+                    .parse::<mock_upstream::Size>()
+                    .map_err(|e| invalid(i, "body_size", e.to_string()))?
+                    .0;
+                let mut v = vec![0u8; usize::try_from(n).unwrap_or(0)];
+                SmallRng::seed_from_u64(mix(&[s.seed, i as u64])).fill_bytes(&mut v);
+                Bytes::from(v)
+            } else {
+                Bytes::new()
+            };
+            total += u64::from(r.weight.unwrap_or(1));
+            cumulative.push(total);
+            requests.push(ReqPlan {
+                name: r.name.clone(),
+                method: r
+                    .method
+                    .as_deref()
+                    .map_or(Ok(Method::GET), |m| Method::from_bytes(m.as_bytes()))
+                    .map_err(|e| invalid(i, "method", e.to_string()))?,
+                path: Template::parse(&r.path).map_err(|e| invalid(i, "path", e))?,
+                headers,
+                body,
+                expect: r.expect,
+            });
+        }
+        let mut offset = Duration::ZERO;
+        let phases = s
+            .phases
+            .iter()
+            .map(|p| {
+                let kind = match (&p.rate, p.concurrency) {
+                    (Some(rate), _) => PhaseKind::Open {
+                        schedule: Schedule::new(rate, p.duration.0),
+                        poisson: p.poisson,
+                    },
+                    (None, c) => PhaseKind::Closed {
+                        concurrency: c.unwrap_or(1),
+                        think: p.think_time.map_or(Duration::ZERO, |d| d.0),
+                    },
+                };
+                let plan = PhasePlan {
+                    name: p.name.clone(),
+                    offset,
+                    duration: p.duration.0,
+                    kind,
+                    record: p.recorded(),
+                };
+                offset += p.duration.0;
+                plan
+            })
+            .collect();
+        Ok(Plan {
+            seed: s.seed,
+            requests,
+            cumulative,
+            phases,
+            timeout: s.timeout.map_or(Duration::from_secs(10), |d| d.0),
+            connect_timeout: s.connect_timeout.map_or(Duration::from_secs(3), |d| d.0),
+            max_in_flight: s.max_in_flight.unwrap_or(10_000),
+            grace: s.grace.map_or(Duration::from_secs(5), |d| d.0),
+        })
+    }
+
+    /// Request classes × phases.
+    pub fn classes(&self) -> usize {
+        self.requests.len() * self.phases.len()
+    }
+
+    /// The run length of one target (all phases).
+    pub fn duration(&self) -> Duration {
+        self.phases.iter().map(|p| p.duration).sum()
+    }
+
+    /// The request class of sequence number `seq`: the same for every target.
+    pub fn pick(&self, round: u32, phase: usize, seq: u64) -> usize {
+        let total = self.cumulative.last().copied().unwrap_or(1);
+        if self.requests.len() == 1 {
+            return 0;
+        }
+        let x = mix(&[self.seed, u64::from(round), phase as u64, seq, 0xC1A55]) % total;
+        self.cumulative.partition_point(|c| *c <= x)
+    }
+
+    /// The request of sequence number `seq`, with its templates rendered.
+    pub fn build(
+        &self,
+        round: u32,
+        phase: usize,
+        seq: u64,
+        r: &ReqPlan,
+        endpoint: &Endpoint,
+    ) -> Request<Full<Bytes>> {
+        let mut path = String::with_capacity(64);
+        let mut rng =
+            SmallRng::seed_from_u64(mix(&[self.seed, u64::from(round), phase as u64, seq]));
+        r.path.render(seq, &mut rng, &mut path);
+        request(&r.method, endpoint, &path, &r.headers, &r.body)
+    }
+}
+
+/// Builds a request for `endpoint`: origin-form with a Host header over
+/// HTTP/1.1, absolute-form (for `:authority`) over HTTP/2.
+pub fn request(
+    method: &Method,
+    endpoint: &Endpoint,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Request<Full<Bytes>> {
+    let mut r = Request::new(Full::new(body.clone()));
+    *r.method_mut() = method.clone();
+    let uri = if endpoint.http2 {
+        format!("{}://{}{path}", endpoint.scheme, endpoint.authority)
+    } else {
+        path.to_owned()
+    };
+    *r.uri_mut() = uri.parse().unwrap_or_else(|_| http::Uri::from_static("/"));
+    let h = r.headers_mut();
+    h.extend(headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+    if !endpoint.http2
+        && !h.contains_key(http::header::HOST)
+        && let Ok(host) = HeaderValue::from_str(&endpoint.authority)
+    {
+        h.insert(http::header::HOST, host);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_follow_weights_and_are_seeded() {
+        let text = r#"
+name = "t"
+seed = 3
+[[target]]
+name = "d"
+url = "builtin:upstream"
+[[request]]
+name = "a"
+weight = 3
+path = "/a"
+[[request]]
+name = "b"
+weight = 1
+path = "/b"
+[[phase]]
+name = "p"
+duration = "1s"
+rate = 10
+"#;
+        let s = Scenario::parse(text, "t.toml").unwrap();
+        let plan = Plan::new(&s, std::path::Path::new("."), "t.toml").unwrap();
+        let picks: Vec<usize> = (0..10_000).map(|i| plan.pick(0, 0, i)).collect();
+        let b = picks.iter().filter(|c| **c == 1).count();
+        assert!((2300..2700).contains(&b), "{b}");
+        let again: Vec<usize> = (0..100).map(|i| plan.pick(0, 0, i)).collect();
+        assert_eq!(&picks[..100], &again[..]);
+        let other_round: Vec<usize> = (0..100).map(|i| plan.pick(1, 0, i)).collect();
+        assert_ne!(&picks[..100], &other_round[..]);
+    }
+}

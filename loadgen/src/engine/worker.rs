@@ -1,0 +1,424 @@
+//! One generator thread: a current-thread tokio runtime with its own
+//! connections, schedule share and histograms. Nothing on the request path is
+//! shared with other threads.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use http::HeaderValue;
+use http_body_util::BodyExt;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+
+use super::conn::{Endpoint, Lease, Slot, classify};
+use super::plan::{PhaseKind, Plan};
+use super::timer::Sleeper;
+use crate::record::{ClassStats, ErrorClass, Outcome, Sample};
+
+/// What a worker reports to the collector.
+#[derive(Debug)]
+pub enum Msg {
+    /// Everything recorded during one 1-second tick (index = phase × requests + request).
+    Interval { tick: u32, stats: Vec<ClassStats> },
+    /// The worker has finished and flushed everything.
+    Done,
+}
+
+/// A worker's share of one (round, target) run.
+#[derive(Debug)]
+pub struct WorkerCtx {
+    pub id: usize,
+    pub workers: usize,
+    pub endpoints: Vec<Endpoint>,
+    pub http2: bool,
+    pub keep_alive: bool,
+    /// HTTP/1 connections, or HTTP/2 connections, of this worker.
+    pub connections: usize,
+    pub streams: usize,
+    pub plan: Arc<Plan>,
+    pub round: u32,
+    /// When phase 0 starts.
+    pub start: Instant,
+    pub stop: Arc<AtomicBool>,
+    pub tx: mpsc::Sender<Msg>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Job {
+    seq: u64,
+    class: usize,
+    intended: Instant,
+}
+
+struct Local {
+    idle: Vec<Slot>,
+    queue: VecDeque<Job>,
+    stats: Vec<ClassStats>,
+    in_flight: usize,
+}
+
+type Shared = Rc<RefCell<Local>>;
+
+/// Runs the worker on the calling thread until its phases end (or stop is set).
+pub fn run(ctx: WorkerCtx) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start a worker runtime");
+            let _ = ctx.tx.send(Msg::Done);
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, main(ctx));
+}
+
+async fn main(ctx: WorkerCtx) {
+    let ctx = Rc::new(ctx);
+    let plan = ctx.plan.clone();
+    let mut slots = Vec::new();
+    for c in 0..ctx.connections {
+        let ep = Rc::new(ctx.endpoints[(ctx.id + c * ctx.workers) % ctx.endpoints.len()].clone());
+        if ctx.http2 {
+            slots.extend(Slot::h2_group(ep, ctx.streams));
+        } else {
+            slots.push(Slot::h1(ep, ctx.keep_alive));
+        }
+    }
+    if ctx.keep_alive {
+        for s in &mut slots {
+            s.warm().await;
+        }
+    }
+    let total_slots = slots.len();
+    let local: Shared = Rc::new(RefCell::new(Local {
+        idle: slots,
+        queue: VecDeque::new(),
+        stats: vec![ClassStats::default(); plan.classes()],
+        in_flight: 0,
+    }));
+    let ticker = tokio::task::spawn_local(tick_loop(ctx.clone(), local.clone()));
+    let mut sleeper = match Sleeper::new() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot create a timerfd");
+            let _ = ctx.tx.send(Msg::Done);
+            return;
+        }
+    };
+    for (p, phase) in plan.phases.iter().enumerate() {
+        if ctx.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let phase_start = ctx.start + phase.offset;
+        sleeper.sleep_until(phase_start).await.ok();
+        match &phase.kind {
+            PhaseKind::Open { schedule, poisson } => {
+                let rng = SmallRng::seed_from_u64(mix(&[
+                    plan.seed,
+                    u64::from(ctx.round),
+                    p as u64,
+                    0x5EED,
+                ]));
+                for (seq, offset) in schedule.offsets(*poisson, rng) {
+                    if seq % ctx.workers as u64 != ctx.id as u64 {
+                        continue;
+                    }
+                    if ctx.stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let intended = phase_start + offset;
+                    sleeper.sleep_until(intended).await.ok();
+                    let class = p * plan.requests.len() + plan.pick(ctx.round, p, seq);
+                    dispatch(
+                        &ctx,
+                        &local,
+                        Job {
+                            seq,
+                            class,
+                            intended,
+                        },
+                    );
+                }
+            }
+            PhaseKind::Closed { concurrency, think } => {
+                let share =
+                    concurrency / ctx.workers + usize::from(ctx.id < concurrency % ctx.workers);
+                let end = phase_start + phase.duration;
+                let mut loopers = Vec::new();
+                for i in 0..share {
+                    let Some(slot) = local.borrow_mut().idle.pop() else {
+                        break;
+                    };
+                    let (ctx, local, think) = (ctx.clone(), local.clone(), *think);
+                    loopers.push(tokio::task::spawn_local(closed_loop(
+                        ctx, local, slot, p, i, end, think,
+                    )));
+                }
+                for l in loopers {
+                    let _ = l.await;
+                }
+            }
+        }
+    }
+    // Let the last phase's requests finish, up to the grace period.
+    let end = ctx.start
+        + plan
+            .phases
+            .last()
+            .map_or(Duration::ZERO, |p| p.offset + p.duration);
+    let deadline = end.max(Instant::now()) + plan.grace;
+    loop {
+        {
+            let l = local.borrow();
+            if l.queue.is_empty() && l.idle.len() == total_slots {
+                break;
+            }
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    ticker.abort();
+    let mut l = local.borrow_mut();
+    let waiting: Vec<Job> = l.queue.drain(..).collect();
+    for job in waiting {
+        l.stats[job.class].counts.unfinished += 1;
+    }
+    // Requests still on the wire when the grace period ran out.
+    let unfinished = l.in_flight;
+    if unfinished > 0
+        && let Some(last) = l.stats.iter_mut().rev().find(|s| s.counts.scheduled > 0)
+    {
+        last.counts.unfinished += unfinished as u64;
+    }
+    let tick = tick_of(ctx.start, Instant::now());
+    let stats = std::mem::take(&mut l.stats);
+    let _ = ctx.tx.send(Msg::Interval { tick, stats });
+    let _ = ctx.tx.send(Msg::Done);
+}
+
+fn tick_of(start: Instant, now: Instant) -> u32 {
+    u32::try_from(now.saturating_duration_since(start).as_secs()).unwrap_or(u32::MAX)
+}
+
+/// Flushes the interval stats to the collector at every 1-second boundary.
+async fn tick_loop(ctx: Rc<WorkerCtx>, local: Shared) {
+    let mut k: u32 = 1;
+    loop {
+        let at = ctx.start + Duration::from_secs(u64::from(k));
+        tokio::time::sleep_until(at.into()).await;
+        let stats = {
+            let mut l = local.borrow_mut();
+            let fresh = l.stats.iter().map(|_| ClassStats::default()).collect();
+            std::mem::replace(&mut l.stats, fresh)
+        };
+        if ctx.tx.send(Msg::Interval { tick: k - 1, stats }).is_err() {
+            return;
+        }
+        k += 1;
+    }
+}
+
+/// Open loop: hand the job to an idle slot, queue it, or drop it past `max_in_flight`.
+fn dispatch(ctx: &Rc<WorkerCtx>, local: &Shared, job: Job) {
+    let mut l = local.borrow_mut();
+    l.stats[job.class].counts.scheduled += 1;
+    if let Some(slot) = l.idle.pop() {
+        l.in_flight += 1;
+        drop(l);
+        tokio::task::spawn_local(slot_loop(ctx.clone(), local.clone(), slot, job));
+    } else if l.queue.len() < ctx.plan.max_in_flight {
+        l.queue.push_back(job);
+    } else {
+        l.stats[job.class].counts.dropped += 1;
+    }
+}
+
+/// Runs jobs on one slot until the queue is empty, then returns the slot.
+async fn slot_loop(ctx: Rc<WorkerCtx>, local: Shared, mut slot: Slot, mut job: Job) {
+    loop {
+        let sample = execute(&ctx, &mut slot, &job).await;
+        let mut l = local.borrow_mut();
+        l.stats[job.class].record(&sample);
+        match l.queue.pop_front() {
+            Some(next) => job = next,
+            None => {
+                l.in_flight -= 1;
+                l.idle.push(slot);
+                return;
+            }
+        }
+    }
+}
+
+async fn closed_loop(
+    ctx: Rc<WorkerCtx>,
+    local: Shared,
+    mut slot: Slot,
+    phase: usize,
+    looper: usize,
+    end: Instant,
+    think: Duration,
+) {
+    let plan = ctx.plan.clone();
+    // Each looper numbers its requests apart from the others.
+    let mut seq = (looper * ctx.workers + ctx.id) as u64;
+    let stride = (ctx.workers * 1_000_003) as u64;
+    while Instant::now() < end && !ctx.stop.load(Ordering::Relaxed) {
+        let class = phase * plan.requests.len() + plan.pick(ctx.round, phase, seq);
+        let job = Job {
+            seq,
+            class,
+            intended: Instant::now(),
+        };
+        let sample = execute(&ctx, &mut slot, &job).await;
+        {
+            let mut l = local.borrow_mut();
+            l.stats[class].counts.scheduled += 1;
+            l.stats[class].record(&sample);
+        }
+        seq += stride;
+        if !think.is_zero() {
+            tokio::time::sleep(think).await;
+        }
+    }
+    local.borrow_mut().idle.push(slot);
+}
+
+/// Sends one request and reads the whole response.
+async fn execute(ctx: &WorkerCtx, slot: &mut Slot, job: &Job) -> Sample {
+    let sent_at = std::cell::Cell::new(None);
+    let result = tokio::time::timeout(ctx.plan.timeout, attempt(ctx, slot, job, &sent_at)).await;
+    let done = Instant::now();
+    let (sent, outcome) = match result {
+        Ok(r) => r,
+        Err(_) => (sent_at.get(), Outcome::Failed(ErrorClass::Timeout)),
+    };
+    Sample {
+        intended: job.intended,
+        sent,
+        done,
+        outcome,
+    }
+}
+
+async fn attempt(
+    ctx: &WorkerCtx,
+    slot: &mut Slot,
+    job: &Job,
+    sent_at: &std::cell::Cell<Option<Instant>>,
+) -> (Option<Instant>, Outcome) {
+    let plan = &ctx.plan;
+    let req_plan = &plan.requests[job.class % plan.requests.len()];
+    let mut lease = match slot.lease().await {
+        Ok(l) => l,
+        Err(e) => return (None, Outcome::Failed(e)),
+    };
+    let phase = job.class / plan.requests.len();
+    let request = plan.build(ctx.round, phase, job.seq, req_plan, &slot.endpoint);
+    let ready = match &mut lease {
+        Lease::H1(s) => s.ready().await,
+        Lease::H2(s) => s.ready().await,
+    };
+    if let Err(e) = ready {
+        return (None, Outcome::Failed(classify(&e)));
+    }
+    let sent = Instant::now();
+    sent_at.set(Some(sent));
+    let response = match &mut lease {
+        Lease::H1(s) => s.send_request(request).await,
+        Lease::H2(s) => s.send_request(request).await,
+    };
+    let response = match response {
+        Ok(r) => r,
+        Err(e) => return (Some(sent), Outcome::Failed(classify(&e))),
+    };
+    let status = response.status().as_u16();
+    let upstream = response
+        .headers()
+        .get("server-timing")
+        .and_then(upstream_time);
+    let mut body = response.into_body();
+    while let Some(frame) = body.frame().await {
+        if frame.is_err() {
+            return (Some(sent), Outcome::Failed(ErrorClass::Body));
+        }
+    }
+    slot.give_back(lease);
+    let expected = match req_plan.expect {
+        Some(s) => s == status,
+        None => (200..300).contains(&status),
+    };
+    (
+        Some(sent),
+        Outcome::Response {
+            status,
+            expected,
+            upstream,
+        },
+    )
+}
+
+/// Parses `upstream;dur=<ms>` out of a `Server-Timing` header (other metrics ignored).
+pub fn upstream_time(v: &HeaderValue) -> Option<Duration> {
+    let s = v.to_str().ok()?;
+    s.split(',').find_map(|metric| {
+        let mut parts = metric.trim().split(';');
+        if parts.next()?.trim() != "upstream" {
+            return None;
+        }
+        parts
+            .find_map(|p| p.trim().strip_prefix("dur="))
+            .and_then(|ms| {
+                let ms: f64 = ms.trim_matches('"').parse().ok()?;
+                (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1e3))
+            })
+    })
+}
+
+/// SplitMix64 over several words: decorrelated seeds per (seed, round, phase, seq).
+pub fn mix(words: &[u64]) -> u64 {
+    let mut z: u64 = 0x9E37_79B9_7F4A_7C15;
+    for w in words {
+        z ^= w.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+    }
+    z
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_server_timing() {
+        let v = |s: &'static str| upstream_time(&HeaderValue::from_static(s));
+        assert_eq!(v("upstream;dur=1.234"), Some(Duration::from_micros(1234)));
+        assert_eq!(
+            v("cache;desc=hit, upstream;desc=\"x\";dur=0.5"),
+            Some(Duration::from_micros(500))
+        );
+        assert_eq!(v("db;dur=3"), None);
+        assert_eq!(v("upstream;dur=nope"), None);
+        assert_eq!(v("upstream;dur=-1"), None);
+    }
+
+    #[test]
+    fn mix_is_deterministic_and_spreads() {
+        assert_eq!(mix(&[1, 2, 3]), mix(&[1, 2, 3]));
+        assert_ne!(mix(&[1, 2, 3]), mix(&[1, 2, 4]));
+        assert_ne!(mix(&[1, 0]), mix(&[0, 1]));
+    }
+}

@@ -1,0 +1,272 @@
+//! Per-worker recording: HDR histograms of latency, service time, send lag
+//! and outside-upstream time, plus status and error counters, per request
+//! class. Recording allocates nothing; workers hand their interval data to
+//! the collector once per second, where it is merged with `add`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use reports::summary::{ClassResult, Counts, Percentiles};
+
+/// Histograms track 1 ns to 1 hour at 3 significant digits.
+pub const MAX_TRACKABLE_NS: u64 = 3_600_000_000_000;
+
+pub fn new_hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_TRACKABLE_NS, 3)
+        .unwrap_or_else(|e| unreachable!("valid bounds: {e}"))
+}
+
+/// Why a request failed without a full response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    Connect,
+    Timeout,
+    Reset,
+    Tls,
+    Protocol,
+    Body,
+}
+
+impl ErrorClass {
+    pub const ALL: [ErrorClass; 6] = [
+        Self::Connect,
+        Self::Timeout,
+        Self::Reset,
+        Self::Tls,
+        Self::Protocol,
+        Self::Body,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Timeout => "timeout",
+            Self::Reset => "reset",
+            Self::Tls => "tls",
+            Self::Protocol => "protocol",
+            Self::Body => "body",
+        }
+    }
+}
+
+/// How one request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Response {
+        status: u16,
+        expected: bool,
+        upstream: Option<Duration>,
+    },
+    Failed(ErrorClass),
+}
+
+/// One finished request.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub intended: Instant,
+    /// None when the request never got onto a connection.
+    pub sent: Option<Instant>,
+    pub done: Instant,
+    pub outcome: Outcome,
+}
+
+fn ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos())
+        .unwrap_or(u64::MAX)
+        .min(MAX_TRACKABLE_NS)
+}
+
+/// Everything recorded for one request class.
+#[derive(Debug, Clone)]
+pub struct ClassStats {
+    pub latency: Histogram<u64>,
+    pub service: Histogram<u64>,
+    pub send_lag: Histogram<u64>,
+    pub outside: Histogram<u64>,
+    pub status: Vec<u64>,
+    pub errors: [u64; 6],
+    pub counts: Counts,
+}
+
+impl Default for ClassStats {
+    fn default() -> Self {
+        Self {
+            latency: new_hist(),
+            service: new_hist(),
+            send_lag: new_hist(),
+            outside: new_hist(),
+            status: vec![0; 600],
+            errors: [0; 6],
+            counts: Counts::default(),
+        }
+    }
+}
+
+impl ClassStats {
+    /// Records one request (no allocation).
+    pub fn record(&mut self, s: &Sample) {
+        let c = &mut self.counts;
+        let latency = s.done.saturating_duration_since(s.intended);
+        let _ = self.latency.record(ns(latency));
+        if let Some(sent) = s.sent {
+            c.sent += 1;
+            let _ = self
+                .send_lag
+                .record(ns(sent.saturating_duration_since(s.intended)));
+        }
+        match s.outcome {
+            Outcome::Response {
+                status,
+                expected,
+                upstream,
+            } => {
+                c.completed += 1;
+                if expected {
+                    c.ok += 1;
+                } else {
+                    c.unexpected += 1;
+                }
+                if let Some(n) = self.status.get_mut(usize::from(status)) {
+                    *n += 1;
+                }
+                if let Some(sent) = s.sent {
+                    let service = s.done.saturating_duration_since(sent);
+                    let _ = self.service.record(ns(service));
+                    if let Some(up) = upstream {
+                        let _ = self.outside.record(ns(service.saturating_sub(up)));
+                    }
+                }
+            }
+            Outcome::Failed(e) => {
+                c.errors += 1;
+                if let Some(i) = ErrorClass::ALL.iter().position(|x| *x == e) {
+                    self.errors[i] += 1;
+                }
+            }
+        }
+    }
+
+    /// Adds `other` into `self`.
+    pub fn add(&mut self, other: &ClassStats) {
+        let _ = self.latency.add(&other.latency);
+        let _ = self.service.add(&other.service);
+        let _ = self.send_lag.add(&other.send_lag);
+        let _ = self.outside.add(&other.outside);
+        for (a, b) in self.status.iter_mut().zip(&other.status) {
+            *a += b;
+        }
+        for (a, b) in self.errors.iter_mut().zip(&other.errors) {
+            *a += b;
+        }
+        let (a, b) = (&mut self.counts, &other.counts);
+        a.scheduled += b.scheduled;
+        a.sent += b.sent;
+        a.completed += b.completed;
+        a.ok += b.ok;
+        a.unexpected += b.unexpected;
+        a.errors += b.errors;
+        a.dropped += b.dropped;
+        a.unfinished += b.unfinished;
+    }
+
+    /// Zeroes everything, keeping the allocations.
+    pub fn reset(&mut self) {
+        self.latency.reset();
+        self.service.reset();
+        self.send_lag.reset();
+        self.outside.reset();
+        self.status.iter_mut().for_each(|n| *n = 0);
+        self.errors = [0; 6];
+        self.counts = Counts::default();
+    }
+
+    /// The summary form, with the recorded time in seconds for the achieved rate.
+    pub fn result(
+        &self,
+        request: &str,
+        phase: &str,
+        seconds: f64,
+        target_rps: Option<f64>,
+        rounds: Vec<Percentiles>,
+    ) -> ClassResult {
+        ClassResult {
+            request: request.to_owned(),
+            phase: phase.to_owned(),
+            counts: self.counts,
+            achieved_rps: if seconds > 0.0 {
+                self.counts.completed as f64 / seconds
+            } else {
+                0.0
+            },
+            target_rps,
+            latency: Percentiles::of(&self.latency),
+            service_time: Percentiles::of(&self.service),
+            send_lag: Percentiles::of(&self.send_lag),
+            outside_upstream: (!self.outside.is_empty()).then(|| Percentiles::of(&self.outside)),
+            status: (0u16..)
+                .zip(&self.status)
+                .filter(|(_, n)| **n > 0)
+                .map(|(s, n)| (s, *n))
+                .collect(),
+            errors: ErrorClass::ALL
+                .iter()
+                .zip(&self.errors)
+                .filter(|(_, n)| **n > 0)
+                .map(|(e, n)| (e.name().to_owned(), *n))
+                .collect::<BTreeMap<_, _>>(),
+            rounds,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_all_four_metrics() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut c = ClassStats::default();
+        c.record(&Sample {
+            intended: t0,
+            sent: Some(t0 + ms(2)),
+            done: t0 + ms(10),
+            outcome: Outcome::Response {
+                status: 200,
+                expected: true,
+                upstream: Some(ms(5)),
+            },
+        });
+        c.record(&Sample {
+            intended: t0,
+            sent: None,
+            done: t0 + ms(3),
+            outcome: Outcome::Failed(ErrorClass::Connect),
+        });
+        let r = c.result("get", "steady", 1.0, None, vec![]);
+        assert_eq!(
+            (
+                r.counts.sent,
+                r.counts.completed,
+                r.counts.ok,
+                r.counts.errors
+            ),
+            (1, 1, 1, 1)
+        );
+        assert!((r.latency.max as f64 / 10e6 - 1.0).abs() < 0.001);
+        assert!((r.service_time.p50 as f64 / 8e6 - 1.0).abs() < 0.001);
+        assert!((r.send_lag.p50 as f64 / 2e6 - 1.0).abs() < 0.001);
+        assert!((r.outside_upstream.unwrap().p50 as f64 / 3e6 - 1.0).abs() < 0.001);
+        assert_eq!(r.errors["connect"], 1);
+        assert_eq!(r.status[&200], 1);
+        let mut sum = ClassStats::default();
+        sum.add(&c);
+        sum.add(&c);
+        assert_eq!(sum.counts.completed, 2);
+        assert_eq!(sum.latency.len(), 4);
+        sum.reset();
+        assert_eq!(sum.latency.len(), 0);
+    }
+}

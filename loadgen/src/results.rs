@@ -1,0 +1,310 @@
+//! Turns a run into `summary.json`, `<target>.hgrm` and a terminal summary,
+//! and decides whether the run is valid.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use reports::summary::{
+    ClassResult, Environment, Health, Percentiles, SCHEMA_VERSION, Summary, TargetResult,
+};
+
+use crate::engine::RunData;
+use crate::engine::plan::PhaseKind;
+use crate::record::{ClassStats, new_hist};
+use crate::scenario::Scenario;
+
+/// Above this send-lag p90 the generator, not the target, set the pace.
+pub const MAX_SEND_LAG_P90: Duration = Duration::from_millis(1);
+/// Below this share of the scheduled rate a run did not achieve its target.
+pub const MIN_RATE_SHARE: f64 = 0.99;
+
+/// Builds the summary of a run.
+pub fn summarize(scenario: &Scenario, data: &RunData) -> Summary {
+    let plan = &data.plan;
+    let nreq = plan.requests.len();
+    let mut invalid = Vec::new();
+    let targets: Vec<TargetResult> = data
+        .targets
+        .iter()
+        .map(|t| {
+            let rounds = f64::from(t.rounds_run.max(1));
+            let mut classes = Vec::new();
+            let mut total = ClassStats::default();
+            let mut total_seconds = 0.0;
+            let mut total_expected = 0.0;
+            let mut open = false;
+            let mut total_rounds: Vec<hdrhistogram::Histogram<u64>> =
+                (0..t.rounds_run).map(|_| new_hist()).collect();
+            for (p, phase) in plan.phases.iter().enumerate().filter(|(_, p)| p.record) {
+                let seconds = phase.duration.as_secs_f64() * rounds;
+                total_seconds += seconds;
+                let phase_rate = match &phase.kind {
+                    PhaseKind::Open { schedule, .. } => {
+                        open = true;
+                        total_expected += schedule.expected_count() * rounds;
+                        Some(schedule.mean_rate())
+                    }
+                    PhaseKind::Closed { .. } => None,
+                };
+                for r in 0..nreq {
+                    let idx = p * nreq + r;
+                    let s = &t.classes[idx];
+                    if s.counts.scheduled == 0 && s.counts.completed == 0 {
+                        continue;
+                    }
+                    total.add(s);
+                    for (acc, h) in total_rounds.iter_mut().zip(&t.rounds[idx]) {
+                        let _ = acc.add(h);
+                    }
+                    // A class's share of the phase's scheduled rate.
+                    let share = phase_rate.map(|rate| {
+                        let all: u64 = (0..nreq)
+                            .map(|x| t.classes[p * nreq + x].counts.scheduled)
+                            .sum();
+                        rate * s.counts.scheduled as f64 / all.max(1) as f64
+                    });
+                    let round_pcts = t.rounds[idx].iter().map(Percentiles::of).collect();
+                    classes.push(s.result(
+                        &plan.requests[r].name,
+                        &phase.name,
+                        seconds,
+                        share,
+                        round_pcts,
+                    ));
+                }
+            }
+            let target_rps = open.then(|| total_expected / total_seconds.max(1e-9));
+            let round_pcts = total_rounds.iter().map(Percentiles::of).collect();
+            let total = total.result("*", "*", total_seconds, target_rps, round_pcts);
+            for reason in validity(&t.name, t.baseline, &total) {
+                invalid.push(reason);
+            }
+            TargetResult {
+                name: t.name.clone(),
+                urls: t.urls.clone(),
+                baseline: t.baseline,
+                http: if t.http2 {
+                    "h2".into()
+                } else {
+                    "http/1.1".into()
+                },
+                connections: t.connections,
+                classes,
+                total,
+            }
+        })
+        .collect();
+    if data.partial {
+        invalid.push("the run was interrupted: results are partial".into());
+    }
+    Summary {
+        schema_version: SCHEMA_VERSION,
+        tool: format!("gatebench-loadgen {}", env!("CARGO_PKG_VERSION")),
+        scenario_name: scenario.name.clone(),
+        scenario: serde_json::to_value(scenario).unwrap_or_default(),
+        environment: environment(),
+        start_unix_s: data
+            .start
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64(),
+        duration_s: data.elapsed.as_secs_f64(),
+        partial: data.partial,
+        valid: invalid.is_empty(),
+        invalid_reasons: invalid,
+        health: Health {
+            hiccup: Percentiles::of(&data.hiccup),
+            other_cpu_percent: data.other_cpu_percent,
+            loadgen_cpu_percent: data.own_cpu_percent,
+        },
+        targets,
+    }
+}
+
+/// Why a target's numbers can't be trusted, if they can't.
+fn validity(name: &str, baseline: bool, total: &ClassResult) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let lag = Duration::from_nanos(total.send_lag.p90);
+    if lag > MAX_SEND_LAG_P90 {
+        reasons.push(format!(
+            "{name}: send-lag p90 is {} (> {}): the generator was the bottleneck",
+            fmt_ns(total.send_lag.p90),
+            fmt_ns(MAX_SEND_LAG_P90.as_nanos() as u64)
+        ));
+    }
+    if let Some(want) = total.target_rps
+        && total.achieved_rps < MIN_RATE_SHARE * want
+    {
+        reasons.push(format!(
+            "{name}: achieved {:.1} req/s of the scheduled {:.1} ({:.1}%)",
+            total.achieved_rps,
+            want,
+            100.0 * total.achieved_rps / want
+        ));
+    }
+    if total.counts.dropped > 0 {
+        reasons.push(format!(
+            "{name}: {} sends dropped past max_in_flight",
+            total.counts.dropped
+        ));
+    }
+    if baseline && total.counts.errors > 0 {
+        reasons.push(format!(
+            "{name}: the baseline had {} errors",
+            total.counts.errors
+        ));
+    }
+    reasons
+}
+
+fn environment() -> Environment {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    Environment {
+        loadgen_version: env!("CARGO_PKG_VERSION").into(),
+        os: std::env::consts::OS.into(),
+        arch: std::env::consts::ARCH.into(),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        kernel: read("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned()),
+        cpu_model: read("/proc/cpuinfo").and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        }),
+    }
+}
+
+/// Writes `summary.json` and `<target>.hgrm` (the `.hlog` files are written during the run).
+pub fn write(dir: &Path, summary: &Summary, data: &RunData) -> anyhow::Result<()> {
+    let json = serde_json::to_vec_pretty(summary)?;
+    reports::write_atomic(&dir.join("summary.json"), &json)?;
+    for t in &data.targets {
+        let mut all = new_hist();
+        for (idx, c) in t.classes.iter().enumerate() {
+            if data.plan.phases[idx / data.plan.requests.len()].record {
+                let _ = all.add(&c.latency);
+            }
+        }
+        let mut out = Vec::new();
+        reports::hgrm::write(&all, 1e6, &mut out)?;
+        reports::write_atomic(&dir.join(format!("{}.hgrm", t.name)), &out)?;
+    }
+    Ok(())
+}
+
+/// `123us`, `4.56ms`, `1.20s`: wrk2's units (µs below 850 µs).
+pub fn fmt_ns(ns: u64) -> String {
+    let us = ns as f64 / 1e3;
+    if us < 850.0 {
+        format!("{us:.0}us")
+    } else if us < 1e6 {
+        format!("{:.2}ms", us / 1e3)
+    } else {
+        format!("{:.2}s", us / 1e6)
+    }
+}
+
+/// The terminal summary: per target, corrected and uncorrected percentiles side by side.
+pub fn render(summary: &Summary) -> String {
+    let mut s = String::new();
+    for t in &summary.targets {
+        let c = &t.total;
+        let base = if t.baseline { ", baseline" } else { "" };
+        let _ = writeln!(
+            s,
+            "Target {} ({}{base}, {}, {} connections)",
+            t.name,
+            t.urls.join(" "),
+            t.http,
+            t.connections
+        );
+        let rate = match c.target_rps {
+            Some(want) => format!("{:.1} req/s of {want:.1} scheduled", c.achieved_rps),
+            None => format!("{:.1} req/s (closed loop)", c.achieved_rps),
+        };
+        let _ = writeln!(s, "  {} requests, {rate}", c.counts.completed);
+        let _ = writeln!(
+            s,
+            "  {:>9}  {:>10}  {:>12}  {:>10}",
+            "", "latency", "service time", "send lag"
+        );
+        let _ = writeln!(
+            s,
+            "  {:>9}  {:>10}  {:>12}  {:>10}",
+            "", "(corrected)", "(uncorrected)", ""
+        );
+        type Pick = fn(&Percentiles) -> u64;
+        let rows: [(&str, Pick); 7] = [
+            ("50.000%", |p| p.p50),
+            ("75.000%", |p| p.p75),
+            ("90.000%", |p| p.p90),
+            ("99.000%", |p| p.p99),
+            ("99.900%", |p| p.p99_9),
+            ("99.990%", |p| p.p99_99),
+            ("100.000%", |p| p.max),
+        ];
+        for (label, f) in rows {
+            let _ = writeln!(
+                s,
+                "  {label:>9}  {:>10}  {:>12}  {:>10}",
+                fmt_ns(f(&c.latency)),
+                fmt_ns(f(&c.service_time)),
+                fmt_ns(f(&c.send_lag))
+            );
+        }
+        if let Some(o) = &c.outside_upstream {
+            let _ = writeln!(
+                s,
+                "  outside upstream (service time − Server-Timing): p50 {}  p99 {}",
+                fmt_ns(o.p50),
+                fmt_ns(o.p99)
+            );
+        }
+        let k = &c.counts;
+        let _ = writeln!(
+            s,
+            "  ok {}  unexpected status {}  errors {}  dropped {}  unfinished {}",
+            k.ok, k.unexpected, k.errors, k.dropped, k.unfinished
+        );
+        if !c.errors.is_empty() {
+            let list: Vec<String> = c.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let _ = writeln!(s, "  errors by class: {}", list.join(", "));
+        }
+        s.push('\n');
+    }
+    let h = &summary.health;
+    let _ = writeln!(
+        s,
+        "Machine: 1 ms sleeps woke late by p50 {} p99 {} max {}; other processes used {:.0}% of a core, loadgen {:.0}%",
+        fmt_ns(h.hiccup.p50),
+        fmt_ns(h.hiccup.p99),
+        fmt_ns(h.hiccup.max),
+        h.other_cpu_percent,
+        h.loadgen_cpu_percent
+    );
+    if !summary.valid {
+        let _ = writeln!(
+            s,
+            "\n!!! INVALID RUN: these numbers describe the generator or the run, not the target:"
+        );
+        for r in &summary.invalid_reasons {
+            let _ = writeln!(s, "!!!   {r}");
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_wrk2() {
+        assert_eq!(fmt_ns(123_000), "123us");
+        assert_eq!(fmt_ns(849_000), "849us");
+        assert_eq!(fmt_ns(850_000), "0.85ms");
+        assert_eq!(fmt_ns(4_560_000), "4.56ms");
+        assert_eq!(fmt_ns(1_200_000_000), "1.20s");
+    }
+}

@@ -1,0 +1,109 @@
+//! The binary: validation errors, schema, Ctrl-C, and every shipped scenario.
+
+use std::io::Read as _;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
+
+#[test]
+fn every_shipped_scenario_validates() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let out = Command::new(BIN)
+                .arg("validate")
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 4, "only {n} scenarios");
+}
+
+#[test]
+fn a_bad_scenario_names_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.toml");
+    std::fs::write(
+        &p,
+        "name = \"x\"\n[[target]]\nname = \"t\"\nurl = \"builtin:upstream\"\nconections = 4\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN).arg("validate").arg(&p).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("{}:5:1:", p.display())), "{err}");
+    assert!(err.contains("conections"), "{err}");
+
+    let out = Command::new(BIN)
+        .args(["run"])
+        .arg(&p)
+        .args(["--target", "nope=http://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn schema_is_json() {
+    let out = Command::new(BIN).arg("schema").output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["properties"]["phase"].is_object());
+}
+
+#[test]
+fn ctrl_c_writes_partial_results_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("long.toml");
+    std::fs::write(
+        &p,
+        "name = \"long\"\n[[target]]\nname = \"t\"\nurl = \"builtin:upstream\"\n[[request]]\nname = \"g\"\npath = \"/\"\n[[phase]]\nname = \"p\"\nduration = \"60s\"\nrate = 500\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let mut child = Command::new(BIN)
+        .arg("run")
+        .arg(&p)
+        .arg("--out")
+        .arg(&out_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{stdout}");
+    let s: reports::summary::Summary =
+        serde_json::from_slice(&std::fs::read(out_dir.join("summary.json")).unwrap()).unwrap();
+    assert!(s.partial && !s.valid);
+    let t = &s.targets[0].total;
+    assert!(t.counts.completed > 200, "{}", t.counts.completed);
+    assert_eq!(
+        t.counts.completed + t.counts.unfinished + t.counts.errors,
+        t.counts.scheduled
+    );
+    assert!(out_dir.join("t.hlog").exists() && out_dir.join("t.hgrm").exists());
+    assert!(stdout.contains("INVALID RUN"), "{stdout}");
+}

@@ -1,0 +1,336 @@
+//! The engine against the mock upstream: counts, coordinated omission,
+//! Server-Timing, protocols, modes, rounds and result files.
+
+use std::time::Duration;
+
+use loadgen::cli::Exit;
+use mock_upstream::{Config, Program, TlsConfig};
+
+use crate::support::{mock, run, scenario};
+
+const STEADY: &str = r#"
+[[phase]]
+name = "steady"
+duration = "2s"
+rate = 1000
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_times_duration_requests_each_counted_once() {
+    let server = mock(Config::default()).await;
+    let url = server.base_url().to_owned();
+    let r = tokio::task::spawn_blocking(move || run(&scenario(&url, STEADY, ""), &[]))
+        .await
+        .unwrap();
+    assert_eq!(r.code, Exit::Ok, "{:?}", r.summary.invalid_reasons);
+    let t = r.total("t");
+    assert_eq!(
+        t.counts.scheduled, 2000,
+        "the schedule asks for R·D requests"
+    );
+    let done = t.counts.completed as f64;
+    assert!((done / 2000.0 - 1.0).abs() <= 0.01, "completed {done}");
+    // The upstream saw each request exactly once (plus nothing else).
+    assert_eq!(server.stats().requests, t.counts.completed);
+    assert_eq!(t.latency.count, t.counts.completed);
+    assert!(
+        (t.achieved_rps / 1000.0 - 1.0).abs() < 0.02,
+        "{}",
+        t.achieved_rps
+    );
+    assert_eq!(t.target_rps, Some(1000.0));
+    // Distinct sequence numbers: /orders/0 .. /orders/1999, each once.
+    let paths = server.stats().by_path;
+    assert_eq!(paths.len(), 2000);
+    assert!(paths.values().all(|n| *n == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_shows_in_corrected_latency_not_in_service_time() {
+    let server = mock(Config::default()).await;
+    let url = server.base_url().to_owned();
+    let phases = r#"
+[[phase]]
+name = "steady"
+duration = "5s"
+rate = 1000
+"#;
+    let stall_url = format!("{url}/_mock/stall?for=500ms");
+    let trigger = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let io = hyper_util::rt::TokioIo::new(
+            tokio::net::TcpStream::connect(stall_url[7..].split('/').next().unwrap())
+                .await
+                .unwrap(),
+        );
+        let (mut send, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+        tokio::spawn(conn);
+        let req = http::Request::post("/_mock/stall?for=500ms")
+            .header("host", "x")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        assert_eq!(send.send_request(req).await.unwrap().status(), 200);
+    });
+    let r = tokio::task::spawn_blocking(move || run(&scenario(&url, phases, ""), &[]))
+        .await
+        .unwrap();
+    trigger.await.unwrap();
+    let t = r.total("t");
+    // ~500 of 5000 requests were due during the stall and waited 0–500 ms:
+    // corrected p99 is hundreds of ms, while most requests were served fast.
+    assert!(
+        t.latency.p99 > 300_000_000,
+        "corrected p99 {} ns",
+        t.latency.p99
+    );
+    assert!(
+        t.latency.max >= 450_000_000,
+        "corrected max {} ns",
+        t.latency.max
+    );
+    assert!(
+        t.service_time.p50 < 5_000_000,
+        "service p50 {} ns",
+        t.service_time.p50
+    );
+    assert!(t.service_time.p90 < t.latency.p99);
+    assert_eq!(t.counts.completed, 5000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_upstream_subtracts_server_timing() {
+    let program = Program {
+        latency: "fixed:5ms".parse().unwrap(),
+        ..Program::default()
+    };
+    let server = mock(Config {
+        program,
+        ..Config::default()
+    })
+    .await;
+    let url = server.base_url().to_owned();
+    let phases = r#"
+[[phase]]
+name = "steady"
+duration = "1s"
+rate = 200
+"#;
+    let r = tokio::task::spawn_blocking(move || run(&scenario(&url, phases, ""), &[]))
+        .await
+        .unwrap();
+    let t = r.total("t");
+    let outside = t.outside_upstream.expect("the mock reports Server-Timing");
+    assert!(
+        t.service_time.p50 >= 5_000_000,
+        "service p50 {}",
+        t.service_time.p50
+    );
+    // What is left after the upstream's own 5 ms: loopback + client, well under 3 ms.
+    assert!(outside.p50 < 3_000_000, "outside p50 {}", outside.p50);
+    let upstream_share = t.service_time.p50 as i64 - outside.p50 as i64;
+    assert!(
+        (upstream_share - 5_000_000).abs() < 1_000_000,
+        "service − outside = {upstream_share} ns"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hlog_decodes_to_the_summary_counts() {
+    let server = mock(Config::default()).await;
+    let url = server.base_url().to_owned();
+    let phases = r#"
+[[phase]]
+name = "warmup"
+duration = "500ms"
+rate = 400
+record = false
+[[phase]]
+name = "steady"
+duration = "2s"
+rate = 500
+"#;
+    let r = tokio::task::spawn_blocking(move || run(&scenario(&url, phases, ""), &[]))
+        .await
+        .unwrap();
+    let text = std::fs::read(r.dir.join("t.hlog")).unwrap();
+    let intervals = reports::hlog::read(&text).unwrap();
+    let sum = |tag: &str| {
+        intervals
+            .iter()
+            .filter(|i| i.tag.as_deref() == Some(tag))
+            .map(|i| i.hist.len())
+            .sum::<u64>()
+    };
+    let class = &r.target("t").classes[0];
+    assert_eq!(class.phase, "steady", "warm-up is not recorded");
+    assert_eq!(sum("get"), class.latency.count);
+    assert_eq!(sum("get.service"), class.service_time.count);
+    assert_eq!(class.latency.count, 1000);
+    let hgrm = std::fs::read_to_string(r.dir.join("t.hgrm")).unwrap();
+    assert!(hgrm.contains("Total count    =         1000]"), "{hgrm}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_tls_and_new_connection_modes() {
+    let server = mock(Config::default()).await;
+    let url = server.base_url().to_owned();
+    let phases = r#"
+[[phase]]
+name = "steady"
+duration = "1s"
+rate = 300
+"#;
+    let (u, p) = (url.clone(), phases);
+    let h2 = tokio::task::spawn_blocking(move || {
+        run(&scenario(&u, p, "http = \"2\"\nstreams = 4"), &[])
+    })
+    .await
+    .unwrap();
+    assert_eq!(h2.code, Exit::Ok, "{:?}", h2.summary.invalid_reasons);
+    assert_eq!(h2.target("t").http, "h2");
+    assert_eq!(h2.total("t").counts.ok, 300);
+    // 8 connections × 4 streams.
+    assert_eq!(server.stats().connections, 8);
+
+    let before = server.stats();
+    let (u, p) = (url.clone(), phases);
+    let fresh = tokio::task::spawn_blocking(move || {
+        run(&scenario(&u, p, "mode = \"new-connection\""), &[])
+    })
+    .await
+    .unwrap();
+    assert_eq!(fresh.total("t").counts.ok, 300);
+    assert_eq!(
+        server.stats().connections - before.connections,
+        300,
+        "one connection per request"
+    );
+
+    let tls = mock(Config {
+        tls: Some(TlsConfig::SelfSigned),
+        ..Config::default()
+    })
+    .await;
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca.path(), tls.cert_pem().unwrap()).unwrap();
+    let https = format!("https://localhost:{}", tls.addr().port());
+    let extra = format!(
+        "http = \"2\"\ntls = {{ ca_file = \"{}\" }}",
+        ca.path().display()
+    );
+    let r = tokio::task::spawn_blocking(move || run(&scenario(&https, p, &extra), &[]))
+        .await
+        .unwrap();
+    assert_eq!(r.code, Exit::Ok, "{:?}", r.summary.invalid_reasons);
+    assert_eq!(r.total("t").counts.ok, 300);
+    assert_eq!(tls.stats().requests, 300);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_loop_and_errors_are_classified() {
+    let server = mock(Config::default()).await;
+    let url = server.base_url().to_owned();
+    let phases = r#"
+[[phase]]
+name = "max"
+duration = "1s"
+concurrency = 4
+"#;
+    let u = url.clone();
+    let r = tokio::task::spawn_blocking(move || run(&scenario(&u, phases, ""), &[]))
+        .await
+        .unwrap();
+    let t = r.total("t");
+    assert!(t.counts.completed > 100, "{}", t.counts.completed);
+    assert_eq!(t.target_rps, None);
+    assert_eq!(server.stats().requests, t.counts.completed);
+
+    // A closed port: every request is a connect error, and the baseline run is invalid.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let r = tokio::task::spawn_blocking(move || {
+        run(&scenario(&dead_url, STEADY, ""), &["--duration", "300ms"])
+    })
+    .await
+    .unwrap();
+    let t = r.total("t");
+    assert_eq!(t.counts.errors, 300);
+    assert_eq!(t.errors["connect"], 300);
+    assert_eq!(r.code, Exit::Invalid);
+    assert!(
+        r.summary
+            .invalid_reasons
+            .iter()
+            .any(|m| m.contains("baseline had 300 errors"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unexpected_statuses_fail_expectations() {
+    let program = Program {
+        status: "503".parse().unwrap(),
+        ..Program::default()
+    };
+    let server = mock(Config {
+        program,
+        ..Config::default()
+    })
+    .await;
+    let url = server.base_url().to_owned();
+    let r = tokio::task::spawn_blocking(move || {
+        run(&scenario(&url, STEADY, ""), &["--duration", "300ms"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(r.code, Exit::Expectations);
+    let t = r.total("t");
+    assert_eq!((t.counts.unexpected, t.status[&503]), (300, 300));
+}
+
+#[test]
+fn rounds_rotate_targets_with_the_same_sequence() {
+    let text = r#"
+name = "two"
+seed = 9
+rounds = 2
+[upstream]
+latency = "fixed:200us"
+[[target]]
+name = "a"
+url = "builtin:upstream"
+baseline = true
+connections = 4
+[[target]]
+name = "b"
+url = "builtin:upstream"
+connections = 4
+[[request]]
+name = "x"
+weight = 3
+path = "/x/{rand:1000}"
+[[request]]
+name = "y"
+path = "/y"
+[[phase]]
+name = "steady"
+duration = "500ms"
+rate = 400
+"#;
+    let r = crate::support::run(text, &[]);
+    assert_eq!(r.code, Exit::Ok, "{:?}", r.summary.invalid_reasons);
+    let (a, b) = (r.target("a"), r.target("b"));
+    assert_eq!(a.total.counts.completed, 400);
+    assert_eq!(a.total.rounds.len(), 2);
+    // The same seeded mix for both targets: identical per-class counts.
+    for (ca, cb) in a.classes.iter().zip(&b.classes) {
+        assert_eq!(
+            (ca.request.as_str(), ca.counts.completed),
+            (cb.request.as_str(), cb.counts.completed)
+        );
+    }
+    assert!(a.classes[0].counts.completed > a.classes[1].counts.completed);
+    // The builtin upstream's Server-Timing reads back its 200 µs.
+    let up = a.total.service_time.p50 as i64 - a.total.outside_upstream.unwrap().p50 as i64;
+    assert!((up - 200_000).abs() < 150_000, "upstream share {up} ns");
+}

@@ -1,0 +1,6 @@
+//! Integration tests: loadgen driven through its parsed command line against
+//! real servers on 127.0.0.1:0.
+
+mod cli;
+mod engine;
+mod support;

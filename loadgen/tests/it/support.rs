@@ -1,0 +1,87 @@
+//! Runs loadgen through its CLI parser on a scenario written to a temp dir.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use clap::Parser as _;
+use reports::summary::{ClassResult, Summary, TargetResult};
+
+pub struct Run {
+    pub code: loadgen::cli::Exit,
+    pub dir: PathBuf,
+    pub summary: Summary,
+    _tmp: tempfile::TempDir,
+}
+
+impl Run {
+    pub fn target(&self, name: &str) -> &TargetResult {
+        self.summary
+            .targets
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no target {name}"))
+    }
+
+    pub fn total(&self, name: &str) -> &ClassResult {
+        &self.target(name).total
+    }
+}
+
+pub fn write_scenario(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("scenario.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Runs `loadgen run <scenario> --out <tmp>/out --quiet <extra…>` in the calling thread.
+pub fn run(text: &str, extra: &[&str]) -> Run {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(tmp.path(), text);
+    let out = tmp.path().join("out");
+    let mut args: Vec<String> = vec![
+        "loadgen".into(),
+        "run".into(),
+        scenario.display().to_string(),
+    ];
+    args.extend(["--out".into(), out.display().to_string(), "--quiet".into()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let code = loadgen::cli::main_with(
+        loadgen::cli::Args::parse_from(&args),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let summary: Summary = serde_json::from_slice(
+        &std::fs::read(out.join("summary.json")).expect("summary.json written"),
+    )
+    .unwrap();
+    Run {
+        code,
+        dir: out,
+        summary,
+        _tmp: tmp,
+    }
+}
+
+/// A scenario with one target `t` at `url` and one GET request class `get`.
+pub fn scenario(url: &str, phases: &str, target_extra: &str) -> String {
+    format!(
+        r#"
+name = "test"
+seed = 3
+[[target]]
+name = "t"
+url = "{url}"
+baseline = true
+connections = 8
+{target_extra}
+[[request]]
+name = "get"
+path = "/orders/{{seq}}"
+{phases}
+"#
+    )
+}
+
+pub async fn mock(config: mock_upstream::Config) -> mock_upstream::Handle {
+    mock_upstream::spawn(config).await.unwrap()
+}
