@@ -89,6 +89,10 @@ pub struct Scenario {
     pub grace: Option<Dur>,
     /// Generator threads, each with its own connections and histograms (default 1).
     pub workers: Option<usize>,
+    /// Open loop: wake a little early and spin to each send time (default true).
+    /// Keeps send lag at a few µs instead of the kernel's wake-up latency, at
+    /// the cost of CPU; false sleeps on the timer alone.
+    pub spin: Option<bool>,
     /// Programming of `builtin:upstream` targets.
     #[serde(default)]
     pub upstream: UpstreamSpec,

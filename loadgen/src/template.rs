@@ -2,8 +2,6 @@
 //! `{rand:N}` (uniform in 0..N), `{uuid}` (a v4 UUID), drawn from the run's
 //! seeded generator so every target gets the same paths.
 
-use std::fmt::Write as _;
-
 use rand::Rng;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,11 +55,21 @@ impl Template {
         Ok(Template { parts })
     }
 
+    /// Renders into `out` (cleared first).
     pub fn render<R: Rng + ?Sized>(&self, seq: u64, rng: &mut R, out: &mut String) {
-        out.clear();
+        let mut bytes = std::mem::take(out).into_bytes();
+        bytes.clear();
+        self.render_bytes(seq, rng, &mut bytes);
+        // Only the template's own UTF-8 literals, digits and hex were written.
+        *out = String::from_utf8(bytes).unwrap_or_default();
+    }
+
+    /// Appends the rendered template to `out`: no allocation once `out` has grown.
+    pub fn render_bytes<R: Rng + ?Sized>(&self, seq: u64, rng: &mut R, out: &mut Vec<u8>) {
+        use std::io::Write as _;
         for p in &self.parts {
             match p {
-                Part::Lit(s) => out.push_str(s),
+                Part::Lit(s) => out.extend_from_slice(s.as_bytes()),
                 Part::Seq => {
                     let _ = write!(out, "{seq}");
                 }
@@ -71,15 +79,14 @@ impl Template {
                 Part::Uuid => {
                     let v: u128 = rng.random();
                     let v = (v & !(0xF << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
-                    let h = format!("{v:032x}");
                     let _ = write!(
                         out,
-                        "{}-{}-{}-{}-{}",
-                        &h[..8],
-                        &h[8..12],
-                        &h[12..16],
-                        &h[16..20],
-                        &h[20..]
+                        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                        (v >> 96) as u32,
+                        (v >> 80) as u16,
+                        (v >> 64) as u16,
+                        (v >> 48) as u16,
+                        v & 0xFFFF_FFFF_FFFF
                     );
                 }
             }

@@ -1,4 +1,5 @@
-//! Client connections: HTTP/1.1 (keep-alive or one per request), HTTP/2
+//! Client connections: HTTP/1.1 (keep-alive or one per request, on the lean
+//! client of [`super::h1`]), HTTP/2 (hyper)
 //! (prior knowledge or TLS ALPN, several streams per connection), TLS via
 //! rustls, with connect timeouts and failures classified without strings.
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
@@ -40,20 +41,11 @@ impl std::fmt::Debug for Endpoint {
     }
 }
 
-/// A ready-to-use request sender.
+/// A ready-to-use connection.
 #[derive(Debug)]
 pub enum Sender {
-    H1(http1::SendRequest<Body>),
+    H1(super::h1::Conn),
     H2(http2::SendRequest<Body>),
-}
-
-impl Sender {
-    pub fn is_closed(&self) -> bool {
-        match self {
-            Sender::H1(s) => s.is_closed(),
-            Sender::H2(s) => s.is_closed(),
-        }
-    }
 }
 
 fn io_class(e: &std::io::Error) -> ErrorClass {
@@ -129,7 +121,10 @@ async fn handshake<I>(io: TokioIo<I>, h2: bool) -> Result<Sender, ErrorClass>
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    if h2 {
+    if !h2 {
+        return Ok(Sender::H1(super::h1::Conn::new(Box::new(io.into_inner()))));
+    }
+    {
         let (send, conn) = http2::Builder::new(TokioExecutor::new())
             .handshake(io)
             .await
@@ -138,12 +133,6 @@ where
             let _ = conn.await;
         });
         Ok(Sender::H2(send))
-    } else {
-        let (send, conn) = http1::handshake(io).await.map_err(|e| classify(&e))?;
-        tokio::task::spawn_local(async move {
-            let _ = conn.await;
-        });
-        Ok(Sender::H1(send))
     }
 }
 
@@ -234,14 +223,14 @@ pub struct Slot {
 
 #[derive(Debug)]
 enum SlotConn {
-    H1(Option<http1::SendRequest<Body>>),
+    H1(Option<super::h1::Conn>),
     H2(Rc<RefCell<Option<http2::SendRequest<Body>>>>),
 }
 
-/// A sender borrowed for one request.
+/// A connection borrowed for one request.
 #[derive(Debug)]
 pub enum Lease {
-    H1(http1::SendRequest<Body>),
+    H1(super::h1::Conn),
     H2(http2::SendRequest<Body>),
 }
 
@@ -270,8 +259,8 @@ impl Slot {
     pub async fn lease(&mut self) -> Result<Lease, ErrorClass> {
         match &mut self.conn {
             SlotConn::H1(s) => {
-                if let Some(sender) = s.take().filter(|s| !s.is_closed()) {
-                    return Ok(Lease::H1(sender));
+                if let Some(conn) = s.take().filter(super::h1::Conn::is_reusable) {
+                    return Ok(Lease::H1(conn));
                 }
                 match connect(&self.endpoint).await? {
                     Sender::H1(s) => Ok(Lease::H1(s)),
@@ -295,10 +284,11 @@ impl Slot {
 
     /// Returns an HTTP/1 sender after a request (kept only in keep-alive mode).
     pub fn give_back(&mut self, lease: Lease) {
-        if let (SlotConn::H1(s), Lease::H1(sender)) = (&mut self.conn, lease)
+        if let (SlotConn::H1(s), Lease::H1(conn)) = (&mut self.conn, lease)
             && self.keep_alive
+            && conn.is_reusable()
         {
-            *s = Some(sender);
+            *s = Some(conn);
         }
     }
 

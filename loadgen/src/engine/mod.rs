@@ -3,6 +3,7 @@
 //! totals and interval logs.
 
 pub mod conn;
+pub mod h1;
 pub mod plan;
 pub mod timer;
 pub mod worker;

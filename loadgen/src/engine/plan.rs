@@ -56,6 +56,8 @@ pub struct Plan {
     pub connect_timeout: Duration,
     pub max_in_flight: usize,
     pub grace: Duration,
+    /// Spin the last stretch before each send (see `engine::timer`).
+    pub spin: bool,
 }
 
 impl Plan {
@@ -152,6 +154,7 @@ impl Plan {
             connect_timeout: s.connect_timeout.map_or(Duration::from_secs(3), |d| d.0),
             max_in_flight: s.max_in_flight.unwrap_or(10_000),
             grace: s.grace.map_or(Duration::from_secs(5), |d| d.0),
+            spin: s.spin.unwrap_or(true),
         })
     }
 
@@ -189,6 +192,47 @@ impl Plan {
             SmallRng::seed_from_u64(mix(&[self.seed, u64::from(round), phase as u64, seq]));
         r.path.render(seq, &mut rng, &mut path);
         request(&r.method, endpoint, &path, &r.headers, &r.body)
+    }
+}
+
+impl Plan {
+    /// Writes the HTTP/1.1 request of sequence number `seq` into `out`
+    /// (reused: no allocation once it has grown to size).
+    pub fn write_h1(
+        &self,
+        round: u32,
+        phase: usize,
+        seq: u64,
+        r: &ReqPlan,
+        endpoint: &Endpoint,
+        out: &mut Vec<u8>,
+    ) {
+        use std::io::Write as _;
+        out.clear();
+        out.extend_from_slice(r.method.as_str().as_bytes());
+        out.push(b' ');
+        let mut rng =
+            SmallRng::seed_from_u64(mix(&[self.seed, u64::from(round), phase as u64, seq]));
+        r.path.render_bytes(seq, &mut rng, out);
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        if !r.headers.contains_key(http::header::HOST) {
+            out.extend_from_slice(b"host: ");
+            out.extend_from_slice(endpoint.authority.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        for (k, v) in &r.headers {
+            out.extend_from_slice(k.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        let needs_length =
+            !r.body.is_empty() || matches!(r.method, Method::POST | Method::PUT | Method::PATCH);
+        if needs_length && !r.headers.contains_key(http::header::CONTENT_LENGTH) {
+            let _ = write!(out, "content-length: {}\r\n", r.body.len());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&r.body);
     }
 }
 

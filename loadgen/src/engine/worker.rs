@@ -106,7 +106,7 @@ async fn main(ctx: WorkerCtx) {
         in_flight: 0,
     }));
     let ticker = tokio::task::spawn_local(tick_loop(ctx.clone(), local.clone()));
-    let mut sleeper = match Sleeper::new() {
+    let mut sleeper = match Sleeper::new(plan.spin) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "cannot create a timerfd");
@@ -325,21 +325,47 @@ async fn attempt(
         Err(e) => return (None, Outcome::Failed(e)),
     };
     let phase = job.class / plan.requests.len();
-    let request = plan.build(ctx.round, phase, job.seq, req_plan, &slot.endpoint);
-    let ready = match &mut lease {
-        Lease::H1(s) => s.ready().await,
-        Lease::H2(s) => s.ready().await,
+    let expected = |status: u16| match req_plan.expect {
+        Some(s) => s == status,
+        None => (200..300).contains(&status),
     };
-    if let Err(e) = ready {
+    if let Lease::H1(conn) = &mut lease {
+        plan.write_h1(
+            ctx.round,
+            phase,
+            job.seq,
+            req_plan,
+            &slot.endpoint,
+            &mut conn.out,
+        );
+        let sent = Instant::now();
+        sent_at.set(Some(sent));
+        let head_only = req_plan.method == http::Method::HEAD;
+        return match conn.exchange(head_only).await {
+            Ok(r) => {
+                slot.give_back(lease);
+                (
+                    Some(sent),
+                    Outcome::Response {
+                        status: r.status,
+                        expected: expected(r.status),
+                        upstream: r.upstream,
+                    },
+                )
+            }
+            Err(e) => (Some(sent), Outcome::Failed(e)),
+        };
+    }
+    let request = plan.build(ctx.round, phase, job.seq, req_plan, &slot.endpoint);
+    let Lease::H2(sender) = &mut lease else {
+        unreachable!("HTTP/1 returned above")
+    };
+    if let Err(e) = sender.ready().await {
         return (None, Outcome::Failed(classify(&e)));
     }
     let sent = Instant::now();
     sent_at.set(Some(sent));
-    let response = match &mut lease {
-        Lease::H1(s) => s.send_request(request).await,
-        Lease::H2(s) => s.send_request(request).await,
-    };
-    let response = match response {
+    let response = match sender.send_request(request).await {
         Ok(r) => r,
         Err(e) => return (Some(sent), Outcome::Failed(classify(&e))),
     };
@@ -355,15 +381,11 @@ async fn attempt(
         }
     }
     slot.give_back(lease);
-    let expected = match req_plan.expect {
-        Some(s) => s == status,
-        None => (200..300).contains(&status),
-    };
     (
         Some(sent),
         Outcome::Response {
             status,
-            expected,
+            expected: expected(status),
             upstream,
         },
     )

@@ -218,12 +218,51 @@ rate = 300
         "http = \"2\"\ntls = {{ ca_file = \"{}\" }}",
         ca.path().display()
     );
-    let r = tokio::task::spawn_blocking(move || run(&scenario(&https, p, &extra), &[]))
+    let h = https.clone();
+    let r = tokio::task::spawn_blocking(move || run(&scenario(&h, p, &extra), &[]))
         .await
         .unwrap();
     assert_eq!(r.code, Exit::Ok, "{:?}", r.summary.invalid_reasons);
     assert_eq!(r.total("t").counts.ok, 300);
     assert_eq!(tls.stats().requests, 300);
+    // HTTP/1.1 over TLS, certificate not verified.
+    let r = tokio::task::spawn_blocking(move || {
+        run(&scenario(&https, p, "tls = { insecure = true }"), &[])
+    })
+    .await
+    .unwrap();
+    assert_eq!(r.code, Exit::Ok, "{:?}", r.summary.invalid_reasons);
+    assert_eq!(r.total("t").counts.ok, 300);
+    assert_eq!(tls.stats().requests, 600);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_closing_keep_alive_connections_are_followed() {
+    let program = Program {
+        close_every: Some(3.try_into().unwrap()),
+        size: "3000".parse().unwrap(),
+        ..Program::default()
+    };
+    let server = mock(Config {
+        program,
+        ..Config::default()
+    })
+    .await;
+    let url = server.base_url().to_owned();
+    let phases = r#"
+[[phase]]
+name = "steady"
+duration = "1s"
+rate = 300
+"#;
+    let r = tokio::task::spawn_blocking(move || run(&scenario(&url, phases, ""), &[]))
+        .await
+        .unwrap();
+    assert_eq!(r.code, Exit::Ok, "{:?}", r.summary.invalid_reasons);
+    assert_eq!(r.total("t").counts.ok, 300);
+    // Every third response says Connection: close: about 100 connections.
+    let conns = server.stats().connections;
+    assert!((100..=110).contains(&conns), "{conns} connections");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,375 @@
+//! A lean HTTP/1.1 client connection for the hot path: the request is
+//! written straight from the worker's task into a reused buffer, and the
+//! response head is parsed with `httparse` from a reused read buffer. No
+//! per-request allocation and no hand-off to a separate connection task (as
+//! hyper's client has), which is what lets one generator thread outrun wrk.
+//! hyper stays in use for HTTP/2.
+//!
+//! Framing covered: `Content-Length`, `Transfer-Encoding: chunked` (with
+//! trailers), close-delimited bodies, and bodiless responses (HEAD, 1xx, 204,
+//! 304); `Connection: close` and HTTP/1.0 end keep-alive.
+
+use std::io;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+
+use crate::record::ErrorClass;
+
+/// Any byte stream (TCP or TLS).
+pub trait Stream: AsyncRead + AsyncWrite + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Unpin> Stream for T {}
+
+/// One keep-alive HTTP/1.1 connection.
+pub struct Conn {
+    io: Box<dyn Stream>,
+    buf: Vec<u8>,
+    /// Unconsumed bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+    /// The request being written.
+    pub out: Vec<u8>,
+    closed: bool,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("h1::Conn")
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the response said (its body has been read and discarded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub upstream: Option<Duration>,
+}
+
+const MAX_HEADERS: usize = 64;
+const READ_CHUNK: usize = 16 * 1024;
+/// A response head larger than this is a protocol error.
+const MAX_HEAD: usize = 64 * 1024;
+
+fn io_err(e: &io::Error) -> ErrorClass {
+    use io::ErrorKind::*;
+    match e.kind() {
+        TimedOut => ErrorClass::Timeout,
+        InvalidData if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) => ErrorClass::Tls,
+        _ => ErrorClass::Reset,
+    }
+}
+
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+impl Conn {
+    pub fn new(io: Box<dyn Stream>) -> Conn {
+        Conn {
+            io,
+            buf: vec![0; READ_CHUNK],
+            start: 0,
+            end: 0,
+            out: Vec::with_capacity(512),
+            closed: false,
+        }
+    }
+
+    /// False once the server closed or asked to close.
+    pub fn is_reusable(&self) -> bool {
+        !self.closed
+    }
+
+    /// Writes `self.out` (the whole request) and reads the response.
+    /// `head_only`: the request was HEAD, so the response has no body.
+    pub async fn exchange(&mut self, head_only: bool) -> Result<Response, ErrorClass> {
+        if let Err(e) = self.io.write_all(&self.out).await {
+            self.closed = true;
+            return Err(io_err(&e));
+        }
+        let result = self.read_response(head_only).await;
+        if result.is_err() {
+            self.closed = true;
+        }
+        result
+    }
+
+    async fn fill(&mut self) -> Result<usize, ErrorClass> {
+        if self.start > 0 && self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.end + READ_CHUNK / 4 > self.buf.len() {
+            // Compact, then grow if still short.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if self.end + READ_CHUNK / 4 > self.buf.len() {
+                self.buf.resize(self.buf.len() * 2, 0);
+            }
+        }
+        let n = self
+            .io
+            .read(&mut self.buf[self.end..])
+            .await
+            .map_err(|e| io_err(&e))?;
+        self.end += n;
+        Ok(n)
+    }
+
+    async fn read_response(&mut self, head_only: bool) -> Result<Response, ErrorClass> {
+        loop {
+            let (status, framing, keep_alive, upstream, head_len) = loop {
+                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                let mut resp = httparse::Response::new(&mut headers);
+                match resp.parse(&self.buf[self.start..self.end]) {
+                    Ok(httparse::Status::Complete(n)) => {
+                        let status = resp.code.unwrap_or(0);
+                        let http10 = resp.version == Some(0);
+                        let mut framing = Framing::UntilClose;
+                        let mut keep_alive = !http10;
+                        let mut upstream = None;
+                        let mut chunked = false;
+                        for h in resp.headers.iter() {
+                            if h.name.eq_ignore_ascii_case("content-length") {
+                                let len = std::str::from_utf8(h.value)
+                                    .ok()
+                                    .and_then(|v| v.trim().parse::<u64>().ok());
+                                framing = Framing::Length(len.ok_or(ErrorClass::Protocol)?);
+                            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                                chunked = h
+                                    .value
+                                    .split(|b| *b == b',')
+                                    .any(|v| v.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+                            } else if h.name.eq_ignore_ascii_case("connection") {
+                                let v = h.value;
+                                if v.split(|b| *b == b',')
+                                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+                                {
+                                    keep_alive = false;
+                                } else if v
+                                    .split(|b| *b == b',')
+                                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"keep-alive"))
+                                {
+                                    keep_alive = true;
+                                }
+                            } else if h.name.eq_ignore_ascii_case("server-timing") {
+                                upstream = http::HeaderValue::from_bytes(h.value)
+                                    .ok()
+                                    .and_then(|v| super::worker::upstream_time(&v));
+                            }
+                        }
+                        if chunked {
+                            framing = Framing::Chunked;
+                        }
+                        if head_only
+                            || (100..200).contains(&status)
+                            || status == 204
+                            || status == 304
+                        {
+                            framing = Framing::None;
+                        }
+                        break (status, framing, keep_alive, upstream, n);
+                    }
+                    Ok(httparse::Status::Partial) => {
+                        if self.end - self.start > MAX_HEAD {
+                            return Err(ErrorClass::Protocol);
+                        }
+                        if self.fill().await? == 0 {
+                            return Err(ErrorClass::Reset);
+                        }
+                    }
+                    Err(_) => return Err(ErrorClass::Protocol),
+                }
+            };
+            self.start += head_len;
+            // An interim 1xx response (e.g. 103 Early Hints): the final one follows.
+            if (100..200).contains(&status) && status != 101 {
+                continue;
+            }
+            match framing {
+                Framing::None => {}
+                Framing::Length(n) => self.skip(n).await?,
+                Framing::Chunked => self.skip_chunked().await?,
+                Framing::UntilClose => {
+                    self.start = self.end;
+                    while self.fill().await? > 0 {
+                        self.start = self.end;
+                    }
+                    self.closed = true;
+                }
+            }
+            if !keep_alive {
+                self.closed = true;
+            }
+            return Ok(Response { status, upstream });
+        }
+    }
+
+    /// Discards `n` body bytes.
+    async fn skip(&mut self, mut n: u64) -> Result<(), ErrorClass> {
+        loop {
+            let have = (self.end - self.start) as u64;
+            if have >= n {
+                self.start += n as usize;
+                return Ok(());
+            }
+            n -= have;
+            self.start = self.end;
+            if self.fill().await? == 0 {
+                return Err(ErrorClass::Body);
+            }
+        }
+    }
+
+    /// Reads one CRLF-terminated line, returning its length without the CRLF.
+    async fn line(&mut self) -> Result<usize, ErrorClass> {
+        loop {
+            if let Some(i) = self.buf[self.start..self.end]
+                .windows(2)
+                .position(|w| w == b"\r\n")
+            {
+                return Ok(i);
+            }
+            if self.end - self.start > MAX_HEAD {
+                return Err(ErrorClass::Protocol);
+            }
+            if self.fill().await? == 0 {
+                return Err(ErrorClass::Body);
+            }
+        }
+    }
+
+    async fn skip_chunked(&mut self) -> Result<(), ErrorClass> {
+        loop {
+            let len = self.line().await?;
+            let line = &self.buf[self.start..self.start + len];
+            let hex = line.split(|b| *b == b';').next().unwrap_or(b"");
+            let size = std::str::from_utf8(hex)
+                .ok()
+                .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+                .ok_or(ErrorClass::Body)?;
+            self.start += len + 2;
+            if size == 0 {
+                // Trailers, then an empty line.
+                loop {
+                    let len = self.line().await?;
+                    self.start += len + 2;
+                    if len == 0 {
+                        return Ok(());
+                    }
+                }
+            }
+            self.skip(size + 2).await?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// A server that answers each request with the next canned response.
+    async fn exchange_all(
+        responses: Vec<&'static [u8]>,
+        head_only: bool,
+    ) -> Vec<Result<Response, ErrorClass>> {
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let n = responses.len();
+        let srv = tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            for r in responses {
+                let _ = server.read(&mut buf).await;
+                for piece in r.chunks(7) {
+                    server.write_all(piece).await.unwrap();
+                    tokio::task::yield_now().await;
+                }
+            }
+            drop(server);
+        });
+        let mut c = Conn::new(Box::new(client));
+        let mut out = Vec::new();
+        for _ in 0..n {
+            c.out.clear();
+            c.out
+                .extend_from_slice(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+            out.push(c.exchange(head_only).await);
+        }
+        srv.await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn content_length_chunked_and_keep_alive() {
+        let r = exchange_all(
+            vec![
+                b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nserver-timing: upstream;dur=1.500\r\n\r\nhello",
+                b"HTTP/1.1 503 Nope\r\ntransfer-encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nx-trailer: 1\r\n\r\n",
+                b"HTTP/1.1 204 No Content\r\n\r\n",
+                b"HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n",
+            ],
+            false,
+        )
+        .await;
+        assert_eq!(
+            r[0],
+            Ok(Response {
+                status: 200,
+                upstream: Some(Duration::from_micros(1500))
+            })
+        );
+        assert_eq!(
+            r[1],
+            Ok(Response {
+                status: 503,
+                upstream: None
+            })
+        );
+        assert_eq!(
+            r[2],
+            Ok(Response {
+                status: 204,
+                upstream: None
+            })
+        );
+        assert_eq!(
+            r[3],
+            Ok(Response {
+                status: 201,
+                upstream: None
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn close_delimited_and_truncated_bodies() {
+        let r = exchange_all(
+            vec![b"HTTP/1.0 200 OK\r\n\r\nall of this until close"],
+            false,
+        )
+        .await;
+        assert_eq!(r[0].map(|r| r.status), Ok(200));
+        let r = exchange_all(
+            vec![b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\nshort"],
+            false,
+        )
+        .await;
+        assert_eq!(r[0], Err(ErrorClass::Body));
+        let r = exchange_all(vec![b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"], true).await;
+        assert_eq!(
+            r[0].map(|r| r.status),
+            Ok(200),
+            "HEAD responses have no body"
+        );
+        let r = exchange_all(vec![b"garbage\r\n\r\n"], false).await;
+        assert_eq!(r[0], Err(ErrorClass::Protocol));
+        let r = exchange_all(vec![b"HTTP/1.1 200 OK\r\ncontent-le"], false).await;
+        assert_eq!(r[0], Err(ErrorClass::Reset));
+    }
+}
