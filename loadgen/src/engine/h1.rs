@@ -68,6 +68,13 @@ enum Framing {
     UntilClose,
 }
 
+/// True when the comma-separated header value lists `token` (case-insensitive).
+fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|b| *b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
 impl Conn {
     pub fn new(io: Box<dyn Stream>) -> Conn {
         Conn {
@@ -136,32 +143,31 @@ impl Conn {
                         let mut upstream = None;
                         let mut chunked = false;
                         for h in resp.headers.iter() {
-                            if h.name.eq_ignore_ascii_case("content-length") {
-                                let len = std::str::from_utf8(h.value)
-                                    .ok()
-                                    .and_then(|v| v.trim().parse::<u64>().ok());
-                                framing = Framing::Length(len.ok_or(ErrorClass::Protocol)?);
-                            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                                chunked = h
-                                    .value
-                                    .split(|b| *b == b',')
-                                    .any(|v| v.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-                            } else if h.name.eq_ignore_ascii_case("connection") {
-                                let v = h.value;
-                                if v.split(|b| *b == b',')
-                                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-                                {
-                                    keep_alive = false;
-                                } else if v
-                                    .split(|b| *b == b',')
-                                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"keep-alive"))
-                                {
-                                    keep_alive = true;
+                            // Dispatch on length first: most headers are skipped without a comparison.
+                            let name = h.name.as_bytes();
+                            match name.len() {
+                                14 if name.eq_ignore_ascii_case(b"content-length") => {
+                                    let len = std::str::from_utf8(h.value)
+                                        .ok()
+                                        .and_then(|v| v.trim().parse::<u64>().ok());
+                                    framing = Framing::Length(len.ok_or(ErrorClass::Protocol)?);
                                 }
-                            } else if h.name.eq_ignore_ascii_case("server-timing") {
-                                upstream = http::HeaderValue::from_bytes(h.value)
-                                    .ok()
-                                    .and_then(|v| super::worker::upstream_time(&v));
+                                17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                                    chunked = has_token(h.value, b"chunked");
+                                }
+                                10 if name.eq_ignore_ascii_case(b"connection") => {
+                                    if has_token(h.value, b"close") {
+                                        keep_alive = false;
+                                    } else if has_token(h.value, b"keep-alive") {
+                                        keep_alive = true;
+                                    }
+                                }
+                                13 if name.eq_ignore_ascii_case(b"server-timing") => {
+                                    upstream = http::HeaderValue::from_bytes(h.value)
+                                        .ok()
+                                        .and_then(|v| super::worker::upstream_time(&v));
+                                }
+                                _ => {}
                             }
                         }
                         if chunked {
