@@ -333,7 +333,10 @@ impl OneRun<'_> {
             );
             b
         });
-        let mut live = ClassStats::default();
+        let mut live = Live {
+            stats: ClassStats::default(),
+            last_second: 0,
+        };
         let mut pending: BTreeMap<u32, (usize, Vec<ClassStats>)> = BTreeMap::new();
         let mut done = 0;
         let offset = start.saturating_duration_since(t0);
@@ -360,7 +363,7 @@ impl OneRun<'_> {
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
             if let Some(b) = &bar {
-                b.set_message(progress_line(&live, start));
+                b.set_message(progress_line(&live, start, plan));
                 b.tick();
             }
         }
@@ -384,16 +387,17 @@ impl OneRun<'_> {
         offset: Duration,
         tick: u32,
         stats: &[ClassStats],
-        live: &mut ClassStats,
+        live: &mut Live,
     ) -> anyhow::Result<()> {
         let plan = &self.plan;
         let nreq = plan.requests.len();
         let mut per_request: Vec<Option<(Histogram<u64>, Histogram<u64>)>> = vec![None; nreq];
+        live.last_second = stats.iter().map(|s| s.counts.completed).sum();
         for (idx, s) in stats.iter().enumerate() {
             if s.counts.scheduled == 0 && s.latency.is_empty() && s.counts.dropped == 0 {
                 continue;
             }
-            live.add(s);
+            live.stats.add(s);
             if !plan.phases[idx / nreq].record {
                 continue;
             }
@@ -422,17 +426,28 @@ impl OneRun<'_> {
     }
 }
 
-fn progress_line(live: &ClassStats, start: Instant) -> String {
-    let secs = start.elapsed().as_secs_f64().max(0.001);
-    let c = &live.counts;
+/// What the progress line shows: everything so far, and the last second's completions.
+struct Live {
+    stats: ClassStats,
+    last_second: u64,
+}
+
+fn progress_line(live: &Live, start: Instant, plan: &Plan) -> String {
+    let elapsed = Instant::now().saturating_duration_since(start);
+    let phase = plan
+        .phases
+        .iter()
+        .find(|p| elapsed < p.offset + p.duration)
+        .map_or("draining", |p| p.name.as_str());
+    let c = &live.stats.counts;
     format!(
-        "{:>5.1}s  {:>8.0} req/s  errors {}  unexpected {}  dropped {}  p99 {}  send-lag p99 {}",
-        secs,
-        c.completed as f64 / secs,
+        "{phase} {:>5.1}s  {:>7} req/s  errors {}  unexpected {}  dropped {}  p99 {}  send-lag p99 {}",
+        elapsed.as_secs_f64(),
+        live.last_second,
         c.errors,
         c.unexpected,
         c.dropped,
-        crate::results::fmt_ns(live.latency.value_at_quantile(0.99)),
-        crate::results::fmt_ns(live.send_lag.value_at_quantile(0.99)),
+        crate::results::fmt_ns(live.stats.latency.value_at_quantile(0.99)),
+        crate::results::fmt_ns(live.stats.send_lag.value_at_quantile(0.99)),
     )
 }
