@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use reports::summary::{ClassResult, Counts, Percentiles};
 
+/// A send more than this after its intended time counts as late.
+pub const LATE: Duration = Duration::from_millis(1);
+
 /// Histograms track 1 ns to 1 hour at 3 significant digits.
 pub const MAX_TRACKABLE_NS: u64 = 3_600_000_000_000;
 
@@ -57,6 +60,8 @@ pub enum Outcome {
         status: u16,
         expected: bool,
         upstream: Option<Duration>,
+        /// Body bytes received.
+        bytes: u64,
     },
     Failed(ErrorClass),
 }
@@ -111,17 +116,21 @@ impl ClassStats {
         let _ = self.latency.record(ns(latency));
         if let Some(sent) = s.sent {
             c.sent += 1;
-            let _ = self
-                .send_lag
-                .record(ns(sent.saturating_duration_since(s.intended)));
+            let lag = sent.saturating_duration_since(s.intended);
+            if lag > LATE {
+                c.late += 1;
+            }
+            let _ = self.send_lag.record(ns(lag));
         }
         match s.outcome {
             Outcome::Response {
                 status,
                 expected,
                 upstream,
+                bytes,
             } => {
                 c.completed += 1;
+                c.bytes += bytes;
                 if expected {
                     c.ok += 1;
                 } else {
@@ -168,6 +177,8 @@ impl ClassStats {
         a.errors += b.errors;
         a.dropped += b.dropped;
         a.unfinished += b.unfinished;
+        a.late += b.late;
+        a.bytes += b.bytes;
     }
 
     /// Zeroes everything, keeping the allocations.
@@ -237,6 +248,7 @@ mod tests {
                 status: 200,
                 expected: true,
                 upstream: Some(ms(5)),
+                bytes: 7,
             },
         });
         c.record(&Sample {
@@ -254,6 +266,11 @@ mod tests {
                 r.counts.errors
             ),
             (1, 1, 1, 1)
+        );
+        assert_eq!(
+            (r.counts.late, r.counts.bytes),
+            (1, 7),
+            "2 ms of send lag is late"
         );
         assert!((r.latency.max as f64 / 10e6 - 1.0).abs() < 0.001);
         assert!((r.service_time.p50 as f64 / 8e6 - 1.0).abs() < 0.001);

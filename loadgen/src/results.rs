@@ -264,8 +264,8 @@ pub fn render(summary: &Summary) -> String {
         let k = &c.counts;
         let _ = writeln!(
             s,
-            "  ok {}  unexpected status {}  errors {}  dropped {}  unfinished {}",
-            k.ok, k.unexpected, k.errors, k.dropped, k.unfinished
+            "  ok {}  unexpected status {}  errors {}  dropped {}  late sends {}  unfinished {}",
+            k.ok, k.unexpected, k.errors, k.dropped, k.late, k.unfinished
         );
         if !c.errors.is_empty() {
             let list: Vec<String> = c.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();

@@ -114,6 +114,10 @@ pub struct Counts {
     pub dropped: u64,
     /// Not completed when the run stopped (interrupted or past the grace period).
     pub unfinished: u64,
+    /// Sent more than 1 ms after their intended time.
+    pub late: u64,
+    /// Response body bytes received.
+    pub bytes: u64,
 }
 
 /// A distribution in nanoseconds.

@@ -45,6 +45,8 @@ impl std::fmt::Debug for Conn {
 pub struct Response {
     pub status: u16,
     pub upstream: Option<Duration>,
+    /// Body bytes (decoded length for chunked bodies).
+    pub body_bytes: u64,
 }
 
 const MAX_HEADERS: usize = 64;
@@ -198,22 +200,36 @@ impl Conn {
             if (100..200).contains(&status) && status != 101 {
                 continue;
             }
-            match framing {
-                Framing::None => {}
-                Framing::Length(n) => self.skip(n).await?,
+            let body_bytes = match framing {
+                Framing::None => 0,
+                Framing::Length(n) => {
+                    self.skip(n).await?;
+                    n
+                }
                 Framing::Chunked => self.skip_chunked().await?,
                 Framing::UntilClose => {
+                    let mut n = (self.end - self.start) as u64;
                     self.start = self.end;
-                    while self.fill().await? > 0 {
+                    loop {
+                        let got = self.fill().await?;
+                        if got == 0 {
+                            break;
+                        }
+                        n += got as u64;
                         self.start = self.end;
                     }
                     self.closed = true;
+                    n
                 }
-            }
+            };
             if !keep_alive {
                 self.closed = true;
             }
-            return Ok(Response { status, upstream });
+            return Ok(Response {
+                status,
+                upstream,
+                body_bytes,
+            });
         }
     }
 
@@ -251,7 +267,9 @@ impl Conn {
         }
     }
 
-    async fn skip_chunked(&mut self) -> Result<(), ErrorClass> {
+    /// Discards a chunked body; returns its decoded length.
+    async fn skip_chunked(&mut self) -> Result<u64, ErrorClass> {
+        let mut total = 0;
         loop {
             let len = self.line().await?;
             let line = &self.buf[self.start..self.start + len];
@@ -267,11 +285,12 @@ impl Conn {
                     let len = self.line().await?;
                     self.start += len + 2;
                     if len == 0 {
-                        return Ok(());
+                        return Ok(total);
                     }
                 }
             }
             self.skip(size + 2).await?;
+            total += size;
         }
     }
 }
@@ -323,34 +342,17 @@ mod tests {
             false,
         )
         .await;
-        assert_eq!(
-            r[0],
+        let resp = |status, upstream, body_bytes| {
             Ok(Response {
-                status: 200,
-                upstream: Some(Duration::from_micros(1500))
+                status,
+                upstream,
+                body_bytes,
             })
-        );
-        assert_eq!(
-            r[1],
-            Ok(Response {
-                status: 503,
-                upstream: None
-            })
-        );
-        assert_eq!(
-            r[2],
-            Ok(Response {
-                status: 204,
-                upstream: None
-            })
-        );
-        assert_eq!(
-            r[3],
-            Ok(Response {
-                status: 201,
-                upstream: None
-            })
-        );
+        };
+        assert_eq!(r[0], resp(200, Some(Duration::from_micros(1500)), 5));
+        assert_eq!(r[1], resp(503, None, 11));
+        assert_eq!(r[2], resp(204, None, 0));
+        assert_eq!(r[3], resp(201, None, 0));
     }
 
     #[tokio::test]
@@ -360,7 +362,7 @@ mod tests {
             false,
         )
         .await;
-        assert_eq!(r[0].map(|r| r.status), Ok(200));
+        assert_eq!(r[0].map(|r| (r.status, r.body_bytes)), Ok((200, 23)));
         let r = exchange_all(
             vec![b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\nshort"],
             false,

@@ -350,6 +350,7 @@ async fn attempt(
                         status: r.status,
                         expected: expected(r.status),
                         upstream: r.upstream,
+                        bytes: r.body_bytes,
                     },
                 )
             }
@@ -375,9 +376,11 @@ async fn attempt(
         .get("server-timing")
         .and_then(upstream_time);
     let mut body = response.into_body();
+    let mut bytes = 0;
     while let Some(frame) = body.frame().await {
-        if frame.is_err() {
-            return (Some(sent), Outcome::Failed(ErrorClass::Body));
+        match frame {
+            Ok(f) => bytes += f.data_ref().map_or(0, |d| d.len() as u64),
+            Err(_) => return (Some(sent), Outcome::Failed(ErrorClass::Body)),
         }
     }
     slot.give_back(lease);
@@ -387,6 +390,7 @@ async fn attempt(
             status,
             expected: expected(status),
             upstream,
+            bytes,
         },
     )
 }

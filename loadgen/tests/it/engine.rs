@@ -33,6 +33,7 @@ async fn rate_times_duration_requests_each_counted_once() {
     // The upstream saw each request exactly once (plus nothing else).
     assert_eq!(server.stats().requests, t.counts.completed);
     assert_eq!(t.latency.count, t.counts.completed);
+    assert_eq!(t.counts.bytes, 2 * t.counts.completed, "each body is `ok`");
     assert!(
         (t.achieved_rps / 1000.0 - 1.0).abs() < 0.02,
         "{}",
@@ -189,6 +190,7 @@ rate = 300
     assert_eq!(h2.code, Exit::Ok, "{:?}", h2.summary.invalid_reasons);
     assert_eq!(h2.target("t").http, "h2");
     assert_eq!(h2.total("t").counts.ok, 300);
+    assert_eq!(h2.total("t").counts.bytes, 600);
     // 8 connections × 4 streams.
     assert_eq!(server.stats().connections, 8);
 
@@ -260,6 +262,7 @@ rate = 300
         .unwrap();
     assert_eq!(r.code, Exit::Ok, "{:?}", r.summary.invalid_reasons);
     assert_eq!(r.total("t").counts.ok, 300);
+    assert_eq!(r.total("t").counts.bytes, 300 * 3000);
     // Every third response says Connection: close: about 100 connections.
     let conns = server.stats().connections;
     assert!((100..=110).contains(&conns), "{conns} connections");
