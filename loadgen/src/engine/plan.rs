@@ -178,6 +178,11 @@ impl Plan {
         self.cumulative.partition_point(|c| *c <= x)
     }
 
+    /// The generator of request `seq`'s template values: the same for every target.
+    fn seq_rng(&self, round: u32, phase: usize, seq: u64) -> SmallRng {
+        SmallRng::seed_from_u64(mix(&[self.seed, u64::from(round), phase as u64, seq]))
+    }
+
     /// The request of sequence number `seq`, with its templates rendered.
     pub fn build(
         &self,
@@ -188,9 +193,8 @@ impl Plan {
         endpoint: &Endpoint,
     ) -> Request<Full<Bytes>> {
         let mut path = String::with_capacity(64);
-        let mut rng =
-            SmallRng::seed_from_u64(mix(&[self.seed, u64::from(round), phase as u64, seq]));
-        r.path.render(seq, &mut rng, &mut path);
+        r.path
+            .render(seq, &mut self.seq_rng(round, phase, seq), &mut path);
         request(&r.method, endpoint, &path, &r.headers, &r.body)
     }
 }
@@ -211,9 +215,8 @@ impl Plan {
         out.clear();
         out.extend_from_slice(r.method.as_str().as_bytes());
         out.push(b' ');
-        let mut rng =
-            SmallRng::seed_from_u64(mix(&[self.seed, u64::from(round), phase as u64, seq]));
-        r.path.render_bytes(seq, &mut rng, out);
+        r.path
+            .render_bytes(seq, &mut self.seq_rng(round, phase, seq), out);
         out.extend_from_slice(b" HTTP/1.1\r\n");
         if !r.headers.contains_key(http::header::HOST) {
             out.extend_from_slice(b"host: ");

@@ -6,22 +6,15 @@ use std::time::Duration;
 use loadgen::cli::Exit;
 use mock_upstream::{Config, Program, TlsConfig};
 
-use crate::support::{mock, run, scenario};
+use crate::support::{mock, mock_program, open_phase, run_bg, scenario};
 
-const STEADY: &str = r#"
-[[phase]]
-name = "steady"
-duration = "2s"
-rate = 1000
-"#;
+const STEADY: &str = "\n[[phase]]\nname = \"steady\"\nduration = \"2s\"\nrate = 1000\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_times_duration_requests_each_counted_once() {
     let server = mock(Config::default()).await;
     let url = server.base_url().to_owned();
-    let r = tokio::task::spawn_blocking(move || run(&scenario(&url, STEADY, ""), &[]))
-        .await
-        .unwrap();
+    let r = run_bg(scenario(&url, STEADY, ""), &[]).await;
     assert_eq!(r.code, Exit::Ok, "{:?}", r.summary.invalid_reasons);
     let t = r.total("t");
     assert_eq!(
@@ -50,12 +43,7 @@ async fn rate_times_duration_requests_each_counted_once() {
 async fn a_stall_shows_in_corrected_latency_not_in_service_time() {
     let server = mock(Config::default()).await;
     let url = server.base_url().to_owned();
-    let phases = r#"
-[[phase]]
-name = "steady"
-duration = "5s"
-rate = 1000
-"#;
+    let phases = &open_phase("5s", 1000);
     let stall_url = format!("{url}/_mock/stall?for=500ms");
     let trigger = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -72,9 +60,7 @@ rate = 1000
             .unwrap();
         assert_eq!(send.send_request(req).await.unwrap().status(), 200);
     });
-    let r = tokio::task::spawn_blocking(move || run(&scenario(&url, phases, ""), &[]))
-        .await
-        .unwrap();
+    let r = run_bg(scenario(&url, phases, ""), &[]).await;
     trigger.await.unwrap();
     let t = r.total("t");
     // ~500 of 5000 requests were due during the stall and waited 0–500 ms:
@@ -104,21 +90,10 @@ async fn outside_upstream_subtracts_server_timing() {
         latency: "fixed:5ms".parse().unwrap(),
         ..Program::default()
     };
-    let server = mock(Config {
-        program,
-        ..Config::default()
-    })
-    .await;
+    let server = mock_program(program).await;
     let url = server.base_url().to_owned();
-    let phases = r#"
-[[phase]]
-name = "steady"
-duration = "1s"
-rate = 200
-"#;
-    let r = tokio::task::spawn_blocking(move || run(&scenario(&url, phases, ""), &[]))
-        .await
-        .unwrap();
+    let phases = &open_phase("1s", 200);
+    let r = run_bg(scenario(&url, phases, ""), &[]).await;
     let t = r.total("t");
     let outside = t.outside_upstream.expect("the mock reports Server-Timing");
     assert!(
@@ -150,9 +125,7 @@ name = "steady"
 duration = "2s"
 rate = 500
 "#;
-    let r = tokio::task::spawn_blocking(move || run(&scenario(&url, phases, ""), &[]))
-        .await
-        .unwrap();
+    let r = run_bg(scenario(&url, phases, ""), &[]).await;
     let text = std::fs::read(r.dir.join("t.hlog")).unwrap();
     let intervals = reports::hlog::read(&text).unwrap();
     let sum = |tag: &str| {
@@ -175,18 +148,9 @@ rate = 500
 async fn h2c_tls_and_new_connection_modes() {
     let server = mock(Config::default()).await;
     let url = server.base_url().to_owned();
-    let phases = r#"
-[[phase]]
-name = "steady"
-duration = "1s"
-rate = 300
-"#;
+    let phases = &open_phase("1s", 300);
     let (u, p) = (url.clone(), phases);
-    let h2 = tokio::task::spawn_blocking(move || {
-        run(&scenario(&u, p, "http = \"2\"\nstreams = 4"), &[])
-    })
-    .await
-    .unwrap();
+    let h2 = run_bg(scenario(&u, p, "http = \"2\"\nstreams = 4"), &[]).await;
     assert_eq!(h2.code, Exit::Ok, "{:?}", h2.summary.invalid_reasons);
     assert_eq!(h2.target("t").http, "h2");
     assert_eq!(h2.total("t").counts.ok, 300);
@@ -196,11 +160,7 @@ rate = 300
 
     let before = server.stats();
     let (u, p) = (url.clone(), phases);
-    let fresh = tokio::task::spawn_blocking(move || {
-        run(&scenario(&u, p, "mode = \"new-connection\""), &[])
-    })
-    .await
-    .unwrap();
+    let fresh = run_bg(scenario(&u, p, "mode = \"new-connection\""), &[]).await;
     assert_eq!(fresh.total("t").counts.ok, 300);
     assert_eq!(
         server.stats().connections - before.connections,
@@ -221,18 +181,12 @@ rate = 300
         ca.path().display()
     );
     let h = https.clone();
-    let r = tokio::task::spawn_blocking(move || run(&scenario(&h, p, &extra), &[]))
-        .await
-        .unwrap();
+    let r = run_bg(scenario(&h, p, &extra), &[]).await;
     assert_eq!(r.code, Exit::Ok, "{:?}", r.summary.invalid_reasons);
     assert_eq!(r.total("t").counts.ok, 300);
     assert_eq!(tls.stats().requests, 300);
     // HTTP/1.1 over TLS, certificate not verified.
-    let r = tokio::task::spawn_blocking(move || {
-        run(&scenario(&https, p, "tls = { insecure = true }"), &[])
-    })
-    .await
-    .unwrap();
+    let r = run_bg(scenario(&https, p, "tls = { insecure = true }"), &[]).await;
     assert_eq!(r.code, Exit::Ok, "{:?}", r.summary.invalid_reasons);
     assert_eq!(r.total("t").counts.ok, 300);
     assert_eq!(tls.stats().requests, 600);
@@ -245,21 +199,10 @@ async fn servers_closing_keep_alive_connections_are_followed() {
         size: "3000".parse().unwrap(),
         ..Program::default()
     };
-    let server = mock(Config {
-        program,
-        ..Config::default()
-    })
-    .await;
+    let server = mock_program(program).await;
     let url = server.base_url().to_owned();
-    let phases = r#"
-[[phase]]
-name = "steady"
-duration = "1s"
-rate = 300
-"#;
-    let r = tokio::task::spawn_blocking(move || run(&scenario(&url, phases, ""), &[]))
-        .await
-        .unwrap();
+    let phases = &open_phase("1s", 300);
+    let r = run_bg(scenario(&url, phases, ""), &[]).await;
     assert_eq!(r.code, Exit::Ok, "{:?}", r.summary.invalid_reasons);
     assert_eq!(r.total("t").counts.ok, 300);
     assert_eq!(r.total("t").counts.bytes, 300 * 3000);
@@ -279,9 +222,7 @@ duration = "1s"
 concurrency = 4
 "#;
     let u = url.clone();
-    let r = tokio::task::spawn_blocking(move || run(&scenario(&u, phases, ""), &[]))
-        .await
-        .unwrap();
+    let r = run_bg(scenario(&u, phases, ""), &[]).await;
     let t = r.total("t");
     assert!(t.counts.completed > 100, "{}", t.counts.completed);
     assert_eq!(t.target_rps, None);
@@ -291,11 +232,7 @@ concurrency = 4
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_url = format!("http://{}", dead.local_addr().unwrap());
     drop(dead);
-    let r = tokio::task::spawn_blocking(move || {
-        run(&scenario(&dead_url, STEADY, ""), &["--duration", "300ms"])
-    })
-    .await
-    .unwrap();
+    let r = run_bg(scenario(&dead_url, STEADY, ""), &["--duration", "300ms"]).await;
     let t = r.total("t");
     assert_eq!(t.counts.errors, 300);
     assert_eq!(t.errors["connect"], 300);
@@ -314,17 +251,9 @@ async fn unexpected_statuses_fail_expectations() {
         status: "503".parse().unwrap(),
         ..Program::default()
     };
-    let server = mock(Config {
-        program,
-        ..Config::default()
-    })
-    .await;
+    let server = mock_program(program).await;
     let url = server.base_url().to_owned();
-    let r = tokio::task::spawn_blocking(move || {
-        run(&scenario(&url, STEADY, ""), &["--duration", "300ms"])
-    })
-    .await
-    .unwrap();
+    let r = run_bg(scenario(&url, STEADY, ""), &["--duration", "300ms"]).await;
     assert_eq!(r.code, Exit::Expectations);
     let t = r.total("t");
     assert_eq!((t.counts.unexpected, t.status[&503]), (300, 300));

@@ -85,3 +85,27 @@ path = "/orders/{{seq}}"
 pub async fn mock(config: mock_upstream::Config) -> mock_upstream::Handle {
     mock_upstream::spawn(config).await.unwrap()
 }
+
+/// [`run`] on a blocking thread, for tests whose mock upstream lives on the test's runtime.
+pub async fn run_bg(text: String, extra: &[&str]) -> Run {
+    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        run(&text, &extra)
+    })
+    .await
+    .unwrap()
+}
+
+/// One recorded open-loop phase named `steady`.
+pub fn open_phase(duration: &str, rate: u32) -> String {
+    format!("\n[[phase]]\nname = \"steady\"\nduration = \"{duration}\"\nrate = {rate}\n")
+}
+
+pub async fn mock_program(program: mock_upstream::Program) -> mock_upstream::Handle {
+    mock(mock_upstream::Config {
+        program,
+        ..mock_upstream::Config::default()
+    })
+    .await
+}
