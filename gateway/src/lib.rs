@@ -1,4 +1,23 @@
-//! gatebench's reference gateway: a Kong-compatible JWT + ACL reverse proxy
-//! with an Admin API, embeddable in-process.
+//! gatebench's reference gateway: a reverse proxy with Kong's `jwt` and `acl`
+//! plugin semantics (3.9.3), configured from Kong's declarative format.
 //!
-//! Not built yet (see the project's open issues); no public items so far.
+//! The verify path reads an atomically swapped [`config::Snapshot`]: routes,
+//! credentials keyed by their `key` with decoding keys built once, consumers
+//! with their ACL groups. Rejections carry Kong's statuses, exact bodies and
+//! `WWW-Authenticate` values ([`auth::Reject`]).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = gateway::config::Declarative::load(std::path::Path::new("kong.yml"))?;
+//! let gw = gateway::spawn(config.compile()?, "127.0.0.1:0".parse()?).await?;
+//! println!("proxy listening on {}", gw.proxy_url());
+//! gw.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod auth;
+pub mod config;
+pub mod proxy;
+pub mod server;
+
+pub use server::{Handle, ServeError, spawn};

@@ -90,7 +90,8 @@ pub async fn handle(
             Err(bad) => (bad.into_response(), drain(body).await),
             Ok(ov) => {
                 let bytes_in = drain(body).await;
-                let echo = (path == "/echo").then(|| EchoDoc::new(&parts, bytes_in));
+                let echo = (path == "/echo" || path.starts_with("/echo/"))
+                    .then(|| EchoDoc::new(&parts, bytes_in));
                 let resp =
                     programmed(&shared, &ov, received, nth_on_conn, parts.version, echo).await;
                 (resp, bytes_in)

@@ -189,6 +189,8 @@ async fn echo_shows_the_request_as_received() {
     assert_eq!(doc.headers["x-multi"], "a, b");
     assert_eq!(doc.body_length, 5);
     assert_eq!(doc.version, "HTTP/1.1");
+    let nested: EchoDoc = serde_json::from_slice(&c.get("/echo/a/b", &[]).await.body).unwrap();
+    assert_eq!(nested.path, "/echo/a/b");
     // Programming applies to /echo too.
     assert_eq!(
         c.get("/echo", &[("x-mock-status", "418")]).await.status,

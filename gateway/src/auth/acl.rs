@@ -1,0 +1,145 @@
+//! Kong's `acl` plugin: allow or deny lists of groups, checked against the
+//! authenticated consumer's groups; 401 vs 403 as Kong decides them.
+
+use serde::Deserialize;
+
+use super::Reject;
+use crate::config::Consumer;
+
+/// The plugin's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AclConf {
+    pub allow: Option<Vec<String>>,
+    pub deny: Option<Vec<String>>,
+    pub hide_groups_header: bool,
+    pub always_use_authenticated_groups: bool,
+}
+
+impl AclConf {
+    pub fn from_json(v: &serde_json::Value) -> Result<AclConf, (&'static str, String)> {
+        let conf: AclConf =
+            serde_json::from_value(v.clone()).map_err(|e| ("config", e.to_string()))?;
+        let set = |l: &Option<Vec<String>>| l.as_ref().is_some_and(|v| !v.is_empty());
+        match (set(&conf.allow), set(&conf.deny)) {
+            (true, true) => Err((
+                "@entity",
+                "exactly one of these fields must be non-empty: 'config.allow', 'config.deny'"
+                    .into(),
+            )),
+            (false, false) => Err((
+                "@entity",
+                "at least one of these fields must be non-empty: 'config.allow', 'config.deny'"
+                    .into(),
+            )),
+            _ => Ok(conf),
+        }
+    }
+
+    /// Decides for `consumer` (None: unauthenticated); `credential`: whether a
+    /// credential authenticated it (false for the anonymous consumer).
+    /// Returns the `X-Consumer-Groups` value to send upstream, if any.
+    pub fn check(
+        &self,
+        consumer: Option<&Consumer>,
+        credential: bool,
+    ) -> Result<Option<String>, Reject> {
+        let deny_mode = self.deny.as_ref().is_some_and(|d| !d.is_empty());
+        let Some(consumer) = consumer else {
+            return Err(if credential {
+                Reject::template(403, "You cannot consume this service")
+            } else {
+                Reject::template(401, "Unauthorized")
+            });
+        };
+        if consumer.groups.is_empty() && !deny_mode {
+            return Err(if credential {
+                Reject::template(403, "You cannot consume this service")
+            } else {
+                Reject::template(401, "Unauthorized")
+            });
+        }
+        let list = if deny_mode { &self.deny } else { &self.allow };
+        let in_group = list.iter().flatten().any(|g| consumer.groups.contains(g));
+        if in_group == deny_mode {
+            return Err(Reject::template(403, "You cannot consume this service"));
+        }
+        Ok((!self.hide_groups_header).then(|| consumer.groups.join(", ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn consumer(groups: &[&str]) -> Consumer {
+        Consumer {
+            id: "c".into(),
+            username: Some("u".into()),
+            custom_id: None,
+            groups: groups.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn allow_and_deny() {
+        let allow = AclConf::from_json(&serde_json::json!({"allow": ["admin"]})).unwrap();
+        assert_eq!(
+            allow.check(Some(&consumer(&["pro", "admin"])), true),
+            Ok(Some("pro, admin".into()))
+        );
+        assert_eq!(
+            allow
+                .check(Some(&consumer(&["pro"])), true)
+                .unwrap_err()
+                .status,
+            403
+        );
+        assert_eq!(
+            allow.check(Some(&consumer(&[])), true).unwrap_err().status,
+            403
+        );
+        assert_eq!(
+            allow.check(Some(&consumer(&[])), false).unwrap_err().status,
+            401,
+            "anonymous without groups"
+        );
+        assert_eq!(allow.check(None, false).unwrap_err().status, 401);
+        let deny = AclConf::from_json(
+            &serde_json::json!({"deny": ["banned"], "hide_groups_header": true}),
+        )
+        .unwrap();
+        assert_eq!(
+            deny.check(Some(&consumer(&[])), true),
+            Ok(None),
+            "deny mode lets group-less consumers in"
+        );
+        assert_eq!(
+            deny.check(Some(&consumer(&["banned"])), true)
+                .unwrap_err()
+                .status,
+            403
+        );
+        let e =
+            AclConf::from_json(&serde_json::json!({"allow": ["a"], "deny": ["b"]})).unwrap_err();
+        assert!(e.1.starts_with("exactly one"));
+        assert!(
+            AclConf::from_json(&serde_json::json!({}))
+                .unwrap_err()
+                .1
+                .starts_with("at least one")
+        );
+        let body = String::from_utf8(
+            Reject::template(403, "You cannot consume this service")
+                .body
+                .to_vec(),
+        )
+        .unwrap();
+        assert!(
+            body.starts_with(
+                "{\n  \"message\":\"You cannot consume this service\",\n  \"request_id\":\""
+            ),
+            "{body}"
+        );
+    }
+}

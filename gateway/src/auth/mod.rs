@@ -1,0 +1,45 @@
+//! The plugins of the request path and every rejection they produce, with
+//! its status, exact body and headers, in one place.
+
+pub mod acl;
+pub mod jwt;
+
+use bytes::Bytes;
+
+/// A refused request: status, body and `WWW-Authenticate`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    pub status: u16,
+    pub body: Bytes,
+    pub www_authenticate: Option<String>,
+}
+
+impl Reject {
+    /// The jwt plugin's exits: compact cjson bytes (`/` escaped as `\/`).
+    pub fn jwt(status: u16, body: serde_json::Value, www_authenticate: Option<String>) -> Reject {
+        let compact = serde_json::to_string(&body)
+            .unwrap_or_default()
+            .replace('/', "\\/");
+        Reject {
+            status,
+            body: Bytes::from(compact),
+            www_authenticate,
+        }
+    }
+
+    /// `kong.response.error`: Kong's pretty JSON error template with a `request_id`.
+    pub fn template(status: u16, message: &str) -> Reject {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let body = format!("{{\n  \"message\":\"{message}\",\n  \"request_id\":\"{id}\"\n}}");
+        Reject {
+            status,
+            body: Bytes::from(body),
+            www_authenticate: None,
+        }
+    }
+
+    /// A plain `{"message":…}` exit (router and proxy errors).
+    pub fn message(status: u16, message: &str) -> Reject {
+        Reject::jwt(status, serde_json::json!({ "message": message }), None)
+    }
+}

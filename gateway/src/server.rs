@@ -1,0 +1,365 @@
+//! The proxy listener: route matching, the jwt and acl plugins, header
+//! rewriting, forwarding, and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Method, Request, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::auth::Reject;
+use crate::config::{Consumer, Route, Snapshot};
+use crate::proxy::{self, GwBody};
+
+const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
+const X_CONSUMER_CUSTOM_ID: HeaderName = HeaderName::from_static("x-consumer-custom-id");
+const X_CONSUMER_USERNAME: HeaderName = HeaderName::from_static("x-consumer-username");
+const X_CREDENTIAL_IDENTIFIER: HeaderName = HeaderName::from_static("x-credential-identifier");
+const X_ANONYMOUS_CONSUMER: HeaderName = HeaderName::from_static("x-anonymous-consumer");
+const X_CONSUMER_GROUPS: HeaderName = HeaderName::from_static("x-consumer-groups");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What the request path reads: the current snapshot, swapped atomically.
+#[derive(Debug)]
+pub struct State {
+    pub snapshot: ArcSwap<Snapshot>,
+    /// The proxy's own port, for `X-Forwarded-Port`.
+    port: u16,
+}
+
+/// A running gateway; dropping it stops it abruptly, [`Handle::shutdown`] drains.
+#[derive(Debug)]
+pub struct Handle {
+    proxy_addr: SocketAddr,
+    state: Arc<State>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Handle {
+    pub fn proxy_addr(&self) -> SocketAddr {
+        self.proxy_addr
+    }
+
+    /// `http://ADDR` of the proxy.
+    pub fn proxy_url(&self) -> String {
+        format!("http://{}", self.proxy_addr)
+    }
+
+    /// Replaces the configuration; the next request sees the new one.
+    pub fn replace(&self, snapshot: Snapshot) {
+        self.state.snapshot.store(Arc::new(snapshot));
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to 10 s), then returns.
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// Binds `listen` and serves `snapshot` on the current tokio runtime.
+pub async fn spawn(snapshot: Snapshot, listen: SocketAddr) -> Result<Handle, ServeError> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let proxy_addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: listen,
+        source,
+    })?;
+    let state = Arc::new(State {
+        snapshot: ArcSwap::from_pointee(snapshot),
+        port: proxy_addr.port(),
+    });
+    let (stop, stop_rx) = oneshot::channel();
+    let task = tokio::spawn(accept_loop(listener, state.clone(), stop_rx));
+    Ok(Handle {
+        proxy_addr,
+        state,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stop: oneshot::Receiver<()>) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().keep_alive(true);
+    builder.http2().max_concurrent_streams(1024);
+    let builder = Arc::new(builder);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let (state, builder) = (state.clone(), builder.clone());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(req, &state, peer).await) }
+            });
+            if let Err(e) = watcher
+                .watch(builder.serve_connection(TokioIo::new(stream), svc))
+                .await
+            {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+    }
+}
+
+/// Picks the route: matching host, then the longest matching path prefix,
+/// then routes that constrain methods (Kong's traditional ordering, simplified).
+pub fn find_route<'a>(
+    snap: &'a Snapshot,
+    method: &Method,
+    host: Option<&str>,
+    path: &str,
+) -> Option<(&'a Route, usize)> {
+    let host = host.map(|h| {
+        h.rsplit_once(':').map_or(h, |(name, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                name
+            } else {
+                h
+            }
+        })
+    });
+    let mut best: Option<(&Route, usize, (bool, usize, bool))> = None;
+    for r in &snap.routes {
+        if !r.methods.is_empty() && !r.methods.contains(method) {
+            continue;
+        }
+        let host_match = if r.hosts.is_empty() {
+            false
+        } else if host.is_some_and(|h| r.hosts.iter().any(|x| x.eq_ignore_ascii_case(h))) {
+            true
+        } else {
+            continue;
+        };
+        let prefix = if r.paths.is_empty() {
+            Some(0)
+        } else {
+            r.paths
+                .iter()
+                .filter(|p| path.starts_with(p.as_str()))
+                .map(|p| p.len())
+                .max()
+        };
+        let Some(prefix) = prefix else { continue };
+        let rank = (host_match, prefix, !r.methods.is_empty());
+        if best.as_ref().is_none_or(|b| rank > b.2) {
+            best = Some((r, prefix, rank));
+        }
+    }
+    best.map(|(r, prefix, _)| (r, prefix))
+}
+
+/// Who the plugins authenticated.
+struct Caller {
+    consumer: Arc<Consumer>,
+    /// The credential's key; None for the anonymous consumer.
+    credential_key: Option<String>,
+}
+
+async fn handle(req: Request<Incoming>, state: &State, peer: SocketAddr) -> Response<GwBody> {
+    let snap = state.snapshot.load();
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or(req.uri().host());
+    let Some((route, prefix)) = find_route(&snap, req.method(), host, req.uri().path()) else {
+        return proxy::rejection(Reject::message(404, "no Route matched with those values"));
+    };
+    let mut caller: Option<Caller> = None;
+    if let Some(jwt) = &route.jwt {
+        let skip = !jwt.run_on_preflight && req.method() == Method::OPTIONS;
+        if !skip {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            match crate::auth::jwt::authenticate(jwt, &snap, req.uri().query(), req.headers(), now)
+            {
+                Ok(a) => {
+                    caller = Some(Caller {
+                        consumer: a.consumer,
+                        credential_key: Some(a.credential.key.clone()),
+                    })
+                }
+                Err(reject) => match &jwt.anonymous {
+                    None => return proxy::rejection(reject),
+                    Some(anon) => match snap.consumers.get(anon) {
+                        Some(c) => {
+                            caller = Some(Caller {
+                                consumer: c.clone(),
+                                credential_key: None,
+                            })
+                        }
+                        // Kong 3.9.3: authenticate(nil, nil) raises, so the generic 500.
+                        None => {
+                            return proxy::rejection(Reject::message(
+                                500,
+                                "An unexpected error occurred",
+                            ));
+                        }
+                    },
+                },
+            }
+        }
+    }
+    let mut groups = None;
+    if let Some(acl) = &route.acl {
+        let credential = caller.as_ref().is_some_and(|c| c.credential_key.is_some());
+        match acl.check(caller.as_ref().map(|c| &*c.consumer), credential) {
+            Ok(g) => groups = g,
+            Err(reject) => return proxy::rejection(reject),
+        }
+    }
+    let upstream = route.upstream.clone();
+    let (mut parts, body) = req.into_parts();
+    // Path: strip the matched prefix (strip_path), then join under the service's path.
+    let path = parts.uri.path();
+    let rest = if route.strip_path {
+        &path[prefix.min(path.len())..]
+    } else {
+        path
+    };
+    let mut target = String::with_capacity(upstream.path.len() + rest.len() + 16);
+    target.push_str(&upstream.path);
+    if !rest.is_empty() && !rest.starts_with('/') {
+        target.push('/');
+    }
+    target.push_str(rest);
+    if target.is_empty() {
+        target.push('/');
+    }
+    if let Some(q) = parts.uri.query() {
+        target.push('?');
+        target.push_str(q);
+    }
+    let original_host = parts.headers.get(header::HOST).cloned();
+    parts.uri = match http::Uri::builder()
+        .scheme(upstream.scheme.as_str())
+        .authority(upstream.authority.as_str())
+        .path_and_query(target)
+        .build()
+    {
+        Ok(u) => u,
+        Err(_) => return proxy::rejection(Reject::message(400, "Bad request")),
+    };
+    parts.version = http::Version::HTTP_11;
+    let h = &mut parts.headers;
+    proxy::strip_hop_by_hop(h);
+    if !route.preserve_host
+        && let Ok(v) = HeaderValue::from_str(&upstream.host_header)
+    {
+        h.insert(header::HOST, v);
+    }
+    let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        h.insert(X_FORWARDED_FOR, v);
+    }
+    h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    if let Some(host) = original_host {
+        h.insert(X_FORWARDED_HOST, host);
+    }
+    h.insert(X_FORWARDED_PORT, HeaderValue::from(state.port));
+    if route.jwt.is_some() || route.acl.is_some() {
+        for n in [
+            &X_CONSUMER_ID,
+            &X_CONSUMER_CUSTOM_ID,
+            &X_CONSUMER_USERNAME,
+            &X_CREDENTIAL_IDENTIFIER,
+            &X_ANONYMOUS_CONSUMER,
+            &X_CONSUMER_GROUPS,
+        ] {
+            h.remove(n);
+        }
+    }
+    if let Some(c) = &caller {
+        let set = |h: &mut http::HeaderMap, n: &HeaderName, v: &str| {
+            if let Ok(v) = HeaderValue::from_str(v) {
+                h.insert(n.clone(), v);
+            }
+        };
+        set(h, &X_CONSUMER_ID, &c.consumer.id);
+        if let Some(v) = &c.consumer.custom_id {
+            set(h, &X_CONSUMER_CUSTOM_ID, v);
+        }
+        if let Some(v) = &c.consumer.username {
+            set(h, &X_CONSUMER_USERNAME, v);
+        }
+        match &c.credential_key {
+            Some(k) => set(h, &X_CREDENTIAL_IDENTIFIER, k),
+            None => set(h, &X_ANONYMOUS_CONSUMER, "true"),
+        }
+    }
+    if let Some(g) = groups
+        && let Ok(v) = HeaderValue::from_str(&g)
+    {
+        h.insert(X_CONSUMER_GROUPS, v);
+    }
+    proxy::forward(
+        &upstream.client,
+        Request::from_parts(parts, body),
+        upstream.read_timeout,
+    )
+    .await
+}
