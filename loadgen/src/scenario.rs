@@ -96,6 +96,8 @@ pub struct Scenario {
     /// Programming of `builtin:upstream` targets.
     #[serde(default)]
     pub upstream: UpstreamSpec,
+    /// The in-process gateway of `builtin:gateway` targets.
+    pub gateway: Option<GatewaySpec>,
     #[serde(rename = "target")]
     pub targets: Vec<Target>,
     #[serde(rename = "request")]
@@ -118,6 +120,17 @@ pub struct UpstreamSpec {
     pub size: Option<String>,
     /// e.g. `200`, `200:98,503:2`.
     pub status: Option<String>,
+}
+
+/// `builtin:gateway`: our Rust gateway, in-process, from a Kong declarative file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySpec {
+    /// Kong declarative config (relative to the scenario file); a service
+    /// `url: builtin:upstream` points at the builtin upstream.
+    pub config: PathBuf,
+    /// Gateway worker threads (default 1).
+    pub workers: Option<usize>,
 }
 
 /// One system under test.
@@ -330,6 +343,17 @@ impl Scenario {
         }
         if self.targets.is_empty() {
             return Err(top("target", "at least one [[target]] is needed"));
+        }
+        let wants_gateway = self
+            .targets
+            .iter()
+            .flat_map(Target::url_list)
+            .any(|u| u == "builtin:gateway");
+        if wants_gateway && self.gateway.is_none() {
+            return Err(top(
+                "gateway",
+                "builtin:gateway needs a [gateway] section with config = \"kong.yml\"",
+            ));
         }
         for (i, t) in self.targets.iter().enumerate() {
             t.validate().map_err(|(key, msg)| Violation {

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use reports::hlog::HlogWriter;
 
@@ -68,30 +68,34 @@ pub struct RunData {
 
 /// In-process servers started for `builtin:` targets; stopped on drop.
 struct Builtins {
-    _runtime: Option<tokio::runtime::Runtime>,
     upstream: Option<mock_upstream::Handle>,
+    gateway: Option<gateway::Handle>,
+    // Dropped last: the servers' tasks run on these.
+    _runtimes: Vec<tokio::runtime::Runtime>,
+}
+
+fn runtime(name: &str, threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .with_context(|| format!("cannot start the {name} runtime"))
 }
 
 impl Builtins {
-    fn start(s: &Scenario) -> anyhow::Result<Builtins> {
+    fn start(s: &Scenario, scenario_dir: &Path) -> anyhow::Result<Builtins> {
         let urls: Vec<String> = s.targets.iter().flat_map(Target::url_list).collect();
-        if urls.iter().any(|u| u == "builtin:gateway") {
-            bail!(
-                "builtin:gateway is not available yet: the Rust gateway (issue 5) has not landed; use an http:// URL"
-            );
+        let wants_gateway = urls.iter().any(|u| u == "builtin:gateway");
+        let mut b = Builtins {
+            upstream: None,
+            gateway: None,
+            _runtimes: Vec::new(),
+        };
+        if !wants_gateway && !urls.iter().any(|u| u == "builtin:upstream") {
+            return Ok(b);
         }
-        if !urls.iter().any(|u| u == "builtin:upstream") {
-            return Ok(Builtins {
-                _runtime: None,
-                upstream: None,
-            });
-        }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("builtin-upstream")
-            .enable_all()
-            .build()
-            .context("cannot start the builtin upstream's runtime")?;
+        let rt = runtime("builtin-upstream", 1)?;
         let u = &s.upstream;
         let program = mock_upstream::Program {
             latency: u.latency.as_deref().unwrap_or("0").parse()?,
@@ -103,18 +107,45 @@ impl Builtins {
             program,
             ..mock_upstream::Config::default()
         };
-        let handle = rt
+        let upstream = rt
             .block_on(mock_upstream::spawn(config))
             .context("cannot start the builtin upstream")?;
-        Ok(Builtins {
-            _runtime: Some(rt),
-            upstream: Some(handle),
-        })
+        let upstream_url = upstream.base_url().to_owned();
+        b.upstream = Some(upstream);
+        b._runtimes.push(rt);
+        if wants_gateway {
+            let spec = s
+                .gateway
+                .as_ref()
+                .context("builtin:gateway needs a [gateway] section with config = \"kong.yml\"")?;
+            let path = scenario_dir.join(&spec.config);
+            let mut decl = gateway::config::Declarative::load(&path)?;
+            // `url: builtin:upstream` in the gateway's services points at the builtin upstream.
+            for svc in &mut decl.services {
+                if svc.url.as_deref() == Some("builtin:upstream") {
+                    svc.url = Some(upstream_url.clone());
+                }
+            }
+            let snapshot = decl
+                .compile()
+                .with_context(|| format!("{}", path.display()))?;
+            let rt = runtime("builtin-gateway", spec.workers.unwrap_or(1))?;
+            let gw = rt
+                .block_on(gateway::spawn(
+                    snapshot,
+                    std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                ))
+                .context("cannot start the builtin gateway")?;
+            b.gateway = Some(gw);
+            b._runtimes.push(rt);
+        }
+        Ok(b)
     }
 
     fn resolve(&self, url: &str) -> String {
-        match (url, &self.upstream) {
-            ("builtin:upstream", Some(h)) => h.base_url().to_owned(),
+        match (url, &self.upstream, &self.gateway) {
+            ("builtin:upstream", Some(h), _) => h.base_url().to_owned(),
+            ("builtin:gateway", _, Some(g)) => g.proxy_url(),
             _ => url.to_owned(),
         }
     }
@@ -179,7 +210,7 @@ pub fn run(
     let file = scenario_file.display().to_string();
     let dir = scenario_file.parent().unwrap_or(Path::new("."));
     let plan = Arc::new(Plan::new(scenario, dir, &file)?);
-    let builtins = Builtins::start(scenario)?;
+    let builtins = Builtins::start(scenario, dir)?;
     let endpoints: Vec<Vec<Endpoint>> = scenario
         .targets
         .iter()

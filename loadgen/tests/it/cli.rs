@@ -107,3 +107,43 @@ fn ctrl_c_writes_partial_results_and_exits_130() {
     assert!(out_dir.join("t.hlog").exists() && out_dir.join("t.hgrm").exists());
     assert!(stdout.contains("INVALID RUN"), "{stdout}");
 }
+
+#[test]
+fn the_readme_main_job_runs_direct_and_through_the_builtin_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quickstart.toml");
+    let out = Command::new(BIN)
+        .arg("run")
+        .arg(&scenario)
+        // Lighter than the real run: tests share 2 cores with other tests, in a debug build.
+        .args(["--duration", "1s", "--rate", "400", "--rounds", "1", "--quiet", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: reports::summary::Summary =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    let (direct, gw) = (&s.targets[0].total, &s.targets[1].total);
+    assert_eq!(
+        (s.targets[0].name.as_str(), s.targets[1].name.as_str()),
+        ("direct", "rust-gateway")
+    );
+    // Every request got through the gateway's JWT check.
+    assert_eq!(gw.counts.ok, gw.counts.scheduled);
+    assert_eq!(direct.counts.ok, direct.counts.scheduled);
+    assert_eq!(gw.counts.ok, 400, "1 s at 400 req/s");
+    // The gateway's share shows outside the upstream.
+    let (d, g) = (
+        direct.outside_upstream.unwrap().p50,
+        gw.outside_upstream.unwrap().p50,
+    );
+    assert!(
+        g > d,
+        "outside-upstream p50: gateway {g} ns vs direct {d} ns"
+    );
+}
