@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 
 use super::Reject;
+use super::keys::Verifier;
 use crate::config::{Consumer, JwtSecretSpec};
 
 /// The plugin's configuration, with Kong's defaults.
@@ -93,100 +95,51 @@ const ALGORITHMS: [&str; 13] = [
     "PS384", "PS512", "EdDSA",
 ];
 
-fn algorithm(name: &str) -> Option<Algorithm> {
-    Some(match name {
-        "HS256" => Algorithm::HS256,
-        "HS384" => Algorithm::HS384,
-        "HS512" => Algorithm::HS512,
-        "RS256" => Algorithm::RS256,
-        "RS384" => Algorithm::RS384,
-        "RS512" => Algorithm::RS512,
-        "ES256" => Algorithm::ES256,
-        "ES384" => Algorithm::ES384,
-        "PS256" => Algorithm::PS256,
-        "PS384" => Algorithm::PS384,
-        "PS512" => Algorithm::PS512,
-        "EdDSA" => Algorithm::EdDSA,
-        _ => return None,
-    })
-}
-
-/// A jwt credential with its decoding key built once.
+/// A jwt credential with its verification key built once.
 pub struct Credential {
     pub key: String,
     pub algorithm: String,
     /// None when the key material is unusable (Kong: `Invalid key/secret`).
-    decoding: Option<(Algorithm, DecodingKey)>,
-    /// An HS secret as written, for `secret_is_base64` routes.
-    secret: Option<String>,
+    verifier: Option<Verifier>,
+    /// HS*: the verifier of the base64url-decoded secret, for `secret_is_base64` routes.
+    verifier_b64: Option<Verifier>,
     pub consumer: Arc<Consumer>,
 }
 
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print key material.
-        f.debug_struct("Credential")
-            .field("key", &self.key)
-            .field("algorithm", &self.algorithm)
-            .finish_non_exhaustive()
+        f.debug_struct("Credential").field("key", &self.key).field("algorithm", &self.algorithm).finish_non_exhaustive()
     }
 }
 
 impl Credential {
-    pub fn new(
-        s: &JwtSecretSpec,
-        consumer: Arc<Consumer>,
-    ) -> Result<Credential, (&'static str, String)> {
-        let alg_name = s.algorithm.clone().unwrap_or_else(|| "HS256".into());
-        if !ALGORITHMS.contains(&alg_name.as_str()) {
-            return Err((
-                "algorithm",
-                format!("expected one of: {}", ALGORITHMS.join(", ")),
-            ));
+    pub fn new(s: &JwtSecretSpec, consumer: Arc<Consumer>) -> Result<Credential, (&'static str, String)> {
+        let alg = s.algorithm.clone().unwrap_or_else(|| "HS256".into());
+        if !ALGORITHMS.contains(&alg.as_str()) {
+            return Err(("algorithm", format!("expected one of: {}", ALGORITHMS.join(", "))));
         }
-        let alg = alg_name.as_str();
-        let decoding = if alg.starts_with("HS") {
-            s.secret
-                .as_ref()
-                .map(|sec| (algorithm_or(alg), DecodingKey::from_secret(sec.as_bytes())))
+        if alg == "ES512" {
+            return Err(("algorithm", "ES512 is not supported by this gateway's verifier (ring)".into()));
+        }
+        let (verifier, verifier_b64) = if alg.starts_with("HS") {
+            let secret = s.secret.as_deref();
+            (
+                secret.and_then(|sec| Verifier::hmac(&alg, sec.as_bytes())),
+                secret
+                    .and_then(|sec| URL_SAFE_NO_PAD.decode(sec.trim_end_matches('=')).ok())
+                    .and_then(|raw| Verifier::hmac(&alg, &raw)),
+            )
         } else {
-            let pem = match &s.rsa_public_key {
-                Some(p) => p,
-                None if alg.starts_with("ES") => "",
-                None => return Err(("rsa_public_key", "required field missing".into())),
-            };
-            let key = match alg {
-                _ if pem.is_empty() => None,
-                a if a.starts_with("RS") || a.starts_with("PS") => {
-                    Some(DecodingKey::from_rsa_pem(pem.as_bytes()))
-                }
-                a if a.starts_with("ES") => Some(DecodingKey::from_ec_pem(pem.as_bytes())),
-                _ => Some(DecodingKey::from_ed_pem(pem.as_bytes())),
-            };
-            match key {
-                None => None,
-                Some(Ok(k)) => algorithm(alg).map(|a| (a, k)),
-                Some(Err(_)) => return Err(("rsa_public_key", "invalid key".into())),
+            match (&s.rsa_public_key, alg.starts_with("ES")) {
+                // Kong lets ES* credentials be created without a key; requests then fail.
+                (None, true) => (None, None),
+                (None, false) => return Err(("rsa_public_key", "required field missing".into())),
+                (Some(pem), _) => (Some(Verifier::public(&alg, pem).map_err(|e| ("rsa_public_key", format!("invalid key: {e}")))?), None),
             }
         };
-        if alg == "ES512" {
-            return Err((
-                "algorithm",
-                "ES512 is not supported by this gateway's verifier".into(),
-            ));
-        }
-        Ok(Credential {
-            key: s.key.clone().unwrap_or_else(random_string),
-            algorithm: alg_name.clone(),
-            decoding,
-            secret: s.secret.clone(),
-            consumer,
-        })
+        Ok(Credential { key: s.key.clone().unwrap_or_else(random_string), algorithm: alg, verifier, verifier_b64, consumer })
     }
-}
-
-fn algorithm_or(alg: &str) -> Algorithm {
-    algorithm(alg).unwrap_or(Algorithm::HS256)
 }
 
 /// Kong's `random_string()`: 32 characters of `[A-Za-z0-9]`.
@@ -308,81 +261,53 @@ pub fn authenticate(
     let (Some(h64), Some(p64), Some(s64)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(reject(conf, "Bad token; invalid JSON"));
     };
-    let header: serde_json::Value = b64url(h64)
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .filter(serde_json::Value::is_object)
-        .ok_or_else(|| reject(conf, "Bad token; invalid JSON"))?;
-    let claims: serde_json::Value = b64url(p64)
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .filter(serde_json::Value::is_object)
-        .ok_or_else(|| reject(conf, "Bad token; invalid JSON"))?;
-    let alg = header
-        .get("alg")
-        .and_then(|a| a.as_str())
-        .filter(|a| ALGORITHMS.contains(a));
-    let Some(alg) = alg else {
-        return Err(reject(conf, "Bad token; invalid alg"));
-    };
-    if s64.is_empty()
-        || !s64
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        || b64url(s64).is_none()
-    {
-        return Err(reject(conf, "Bad token; invalid signature"));
-    }
     let kcn = conf.key_claim_name.as_str();
-    let key_value = claims
-        .get(kcn)
-        .filter(|v| !v.is_null() && **v != false)
-        .or_else(|| header.get(kcn).filter(|v| !v.is_null() && **v != false));
-    let Some(key_value) = key_value else {
+    let header_json = b64url(h64).ok_or_else(|| reject(conf, "Bad token; invalid JSON"))?;
+    let claims_json = b64url(p64).ok_or_else(|| reject(conf, "Bad token; invalid JSON"))?;
+    let [alg, header_key, _] = pick(&header_json, ["alg", kcn, ""]).ok_or_else(|| reject(conf, "Bad token; invalid JSON"))?;
+    let [claim_key, exp, nbf] = pick(&claims_json, [kcn, "exp", "nbf"]).ok_or_else(|| reject(conf, "Bad token; invalid JSON"))?;
+    let alg = alg.and_then(|a| serde_json::from_str::<&str>(a.get()).ok()).filter(|a| ALGORITHMS.contains(a));
+    let Some(alg) = alg else { return Err(reject(conf, "Bad token; invalid alg")) };
+    let mut sig = [0u8; 1024];
+    let sig_len = if s64.is_empty() || !s64.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        None
+    } else {
+        URL_SAFE_NO_PAD.decode_slice(s64, &mut sig).ok()
+    };
+    let Some(sig_len) = sig_len else { return Err(reject(conf, "Bad token; invalid signature")) };
+    let Some(key_value) = present(claim_key).or(present(header_key)) else {
         return Err(reject(conf, &format!("No mandatory '{kcn}' in claims")));
     };
-    let key_string;
-    let key = match key_value {
-        serde_json::Value::String(s) => s.as_str(),
-        other => {
-            key_string = other.to_string();
-            key_string.as_str()
+    let unescaped: String;
+    let key = match serde_json::from_str::<&str>(key_value.get()) {
+        Ok(k) => k,
+        Err(_) => {
+            unescaped = serde_json::from_str::<String>(key_value.get()).unwrap_or_else(|_| key_value.get().to_owned());
+            unescaped.as_str()
         }
     };
     if key.is_empty() {
         return Err(reject(conf, &format!("Invalid '{kcn}' in claims")));
     }
     let Some(credential) = snapshot.credentials.get(key) else {
-        return Err(reject(
-            conf,
-            &format!("No credentials found for given '{kcn}'"),
-        ));
+        return Err(reject(conf, &format!("No credentials found for given '{kcn}'")));
     };
     if credential.algorithm != alg {
         return Err(reject(conf, "Invalid algorithm"));
     }
-    let decoding = if conf.secret_is_base64 && alg.starts_with("HS") {
-        credential
-            .secret
-            .as_deref()
-            .and_then(|s| URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok())
-            .map(|raw| (algorithm_or(alg), DecodingKey::from_secret(&raw)))
-    } else {
-        credential.decoding.clone()
-    };
-    let Some((algorithm, key)) = decoding else {
+    let verifier = if conf.secret_is_base64 && alg.starts_with("HS") { &credential.verifier_b64 } else { &credential.verifier };
+    let Some(verifier) = verifier else {
         return Err(reject(conf, "Invalid key/secret"));
     };
-    let message_len = h64.len() + 1 + p64.len();
-    let verified =
-        jsonwebtoken::crypto::verify(s64, &token.as_bytes()[..message_len], &key, algorithm)
-            .unwrap_or(false);
-    if !verified {
+    let message = &token.as_bytes()[..h64.len() + 1 + p64.len()];
+    if !verifier.verify(message, &sig[..sig_len]) {
         return Err(reject(conf, "Invalid signature"));
     }
     if let Some(list) = &conf.claims_to_verify {
         let mut errors = serde_json::Map::new();
         for claim in list {
-            let v = claims.get(claim.as_str());
-            match v.and_then(serde_json::Value::as_f64) {
+            let raw = if claim == "exp" { exp } else { nbf };
+            match raw.and_then(|r| serde_json::from_str::<f64>(r.get()).ok()) {
                 None => {
                     errors.insert(claim.clone(), "must be a number".into());
                 }
@@ -396,15 +321,11 @@ pub fn authenticate(
             }
         }
         if !errors.is_empty() {
-            return Err(Reject::jwt(
-                401,
-                serde_json::Value::Object(errors),
-                Some(conf.www_authenticate(true)),
-            ));
+            return Err(Reject::jwt(401, serde_json::Value::Object(errors), Some(conf.www_authenticate(true))));
         }
     }
     if conf.maximum_expiration > 0 {
-        let exp = claims.get("exp").and_then(serde_json::Value::as_f64);
+        let exp = exp.and_then(|r| serde_json::from_str::<f64>(r.get()).ok());
         if exp.is_none_or(|e| e - now as f64 > conf.maximum_expiration as f64) {
             return Err(Reject::jwt(
                 401,
@@ -413,10 +334,54 @@ pub fn authenticate(
             ));
         }
     }
-    Ok(Authenticated {
-        consumer: credential.consumer.clone(),
-        credential: credential.clone(),
-    })
+    Ok(Authenticated { consumer: credential.consumer.clone(), credential: credential.clone() })
+}
+
+/// Kong's `claims[k] or header[k]`: nil and false count as absent.
+fn present(v: Option<&RawValue>) -> Option<&RawValue> {
+    v.filter(|r| r.get() != "null" && r.get() != "false")
+}
+
+/// Pulls up to three named top-level fields out of a JSON object, borrowed,
+/// without building a tree; the whole document is still validated. None when
+/// it is not a JSON object (or a key needs unescaping: the slow path handles it).
+fn pick<'de>(json: &'de [u8], names: [&str; 3]) -> Option<[Option<&'de RawValue>; 3]> {
+    struct Seed<'n>([&'n str; 3]);
+    impl<'de> DeserializeSeed<'de> for Seed<'_> {
+        type Value = [Option<&'de RawValue>; 3];
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Seed<'_> {
+        type Value = [Option<&'de RawValue>; 3];
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+            let mut out = [None; 3];
+            while let Some(key) = m.next_key::<&'de str>()? {
+                match self.0.iter().position(|n| !n.is_empty() && *n == key) {
+                    Some(i) => out[i] = Some(m.next_value::<&'de RawValue>()?),
+                    None => {
+                        m.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(json);
+    match Seed(names).deserialize(&mut de).and_then(|v| de.end().map(|()| v)) {
+        Ok(v) => Some(v),
+        Err(_) => pick_slow(json, names),
+    }
+}
+
+/// The same for objects whose keys need unescaping: owned keys, borrowed values.
+fn pick_slow<'de>(json: &'de [u8], names: [&str; 3]) -> Option<[Option<&'de RawValue>; 3]> {
+    let map: std::collections::HashMap<String, &'de RawValue> = serde_json::from_slice(json).ok()?;
+    Some(names.map(|n| if n.is_empty() { None } else { map.get(n).copied() }))
 }
 
 #[cfg(test)]
@@ -433,6 +398,17 @@ mod tests {
         assert_eq!(bearer("Basic abc"), None);
         assert_eq!(bearer("Bearerabc"), None);
         assert_eq!(bearer("Bearer"), None);
+    }
+
+    #[test]
+    fn pick_borrows_fields_and_validates_the_document() {
+        let [a, b, c] = pick(br#"{"alg":"HS256","x":[1,{"y":2}],"iss":"k","exp":12}"#, ["alg", "iss", "exp"]).unwrap();
+        assert_eq!((a.unwrap().get(), b.unwrap().get(), c.unwrap().get()), ("\"HS256\"", "\"k\"", "12"));
+        // Escaped keys take the slow path and still resolve.
+        let [i, _, _] = pick(br#"{"i\u0073s":"k"}"#, ["iss", "", ""]).unwrap();
+        assert_eq!(i.unwrap().get(), "\"k\"");
+        assert!(pick(b"42", ["alg", "", ""]).is_none());
+        assert!(pick(br#"{"alg":"HS256"} trailing"#, ["alg", "", ""]).is_none());
     }
 
     #[test]

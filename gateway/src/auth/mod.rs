@@ -3,6 +3,7 @@
 
 pub mod acl;
 pub mod jwt;
+pub mod keys;
 
 use bytes::Bytes;
 
