@@ -20,6 +20,9 @@ struct Args {
     /// Proxy address; the first stdout line is `proxy listening on http://ADDR`.
     #[arg(long, default_value = "127.0.0.1:8000")]
     listen: SocketAddr,
+    /// Worker threads (default: one per CPU); 1 runs everything on one thread.
+    #[arg(long)]
+    workers: Option<std::num::NonZeroUsize>,
 }
 
 fn main() -> ExitCode {
