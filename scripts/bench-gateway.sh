@@ -72,7 +72,7 @@ consumers:
   jwt_secrets:
   - { key: bench-key, algorithm: HS256, secret: $SECRET }
 YML
-"$ROOT/target/release/jwt-gateway" --config "$run/kong.yml" --listen "127.0.0.1:$gport" --workers 1 >"$run/gw.out" 2>&1 &
+"$ROOT/target/release/jwt-gateway" --config "$run/kong.yml" --listen "127.0.0.1:$gport" --admin-listen 127.0.0.1:0 --state "$run/state.json" --workers 1 >"$run/gw.out" 2>&1 &
 echo $! >"$run/gw.pid"
 for _ in $(seq 100); do grep -q "proxy listening" "$run/gw.out" 2>/dev/null && break; sleep 0.05; done
 for url in "http://127.0.0.1:$hport/" "http://127.0.0.1:$gport/"; do

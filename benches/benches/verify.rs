@@ -22,36 +22,56 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 fn indent(pem: &[u8]) -> String {
-    String::from_utf8_lossy(pem).lines().map(|l| format!("        {l}")).collect::<Vec<_>>().join("\n")
+    String::from_utf8_lossy(pem)
+        .lines()
+        .map(|l| format!("        {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `n` HS256 consumers plus one consumer per asymmetric algorithm.
 fn snapshot(n: usize) -> Snapshot {
     let mut y = String::from("_format_version: \"3.0\"\nconsumers:\n");
     for i in 0..n {
-        y.push_str(&format!("- username: c{i}\n  jwt_secrets:\n  - key: key-{i}\n    secret: secret-{i}\n"));
+        y.push_str(&format!(
+            "- username: c{i}\n  jwt_secrets:\n  - key: key-{i}\n    secret: secret-{i}\n"
+        ));
     }
-    for (user, alg, file) in [("rsa", "RS256", "rsa-public.pem"), ("ec", "ES256", "ec256-public.pem"), ("ed", "EdDSA", "ed25519-public.pem")] {
+    for (user, alg, file) in [
+        ("rsa", "RS256", "rsa-public.pem"),
+        ("ec", "ES256", "ec256-public.pem"),
+        ("ed", "EdDSA", "ed25519-public.pem"),
+    ] {
         y.push_str(&format!(
             "- username: {user}\n  jwt_secrets:\n  - key: {user}-key\n    algorithm: {alg}\n    rsa_public_key: |\n{}\n",
             indent(&fixture(file))
         ));
     }
-    Declarative::parse(&y, "bench.yml").unwrap().compile().unwrap()
+    Declarative::parse(&y, "bench.yml")
+        .unwrap()
+        .compile()
+        .unwrap()
 }
 
 fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 fn headers(token: &str) -> http::HeaderMap {
     let mut h = http::HeaderMap::new();
-    h.insert(http::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    h.insert(
+        http::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
     h
 }
 
 fn token(alg: Algorithm, iss: &str, key: &EncodingKey) -> String {
-    let claims = serde_json::json!({"iss": iss, "sub": "bench", "exp": now() + 3600, "nbf": now() - 5});
+    let claims =
+        serde_json::json!({"iss": iss, "sub": "bench", "exp": now() + 3600, "nbf": now() - 5});
     jsonwebtoken::encode(&Header::new(alg), &claims, key).unwrap()
 }
 
@@ -59,7 +79,12 @@ fn token(alg: Algorithm, iss: &str, key: &EncodingKey) -> String {
 fn parts(t: &str) -> (Vec<u8>, Vec<u8>) {
     use base64::Engine as _;
     let (msg, sig) = t.rsplit_once('.').unwrap();
-    (msg.as_bytes().to_vec(), base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(sig).unwrap())
+    (
+        msg.as_bytes().to_vec(),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(sig)
+            .unwrap(),
+    )
 }
 
 fn bench(c: &mut Criterion) {
@@ -70,51 +95,121 @@ fn bench(c: &mut Criterion) {
     let h = headers(&hs);
 
     let mut g = c.benchmark_group("extract");
-    g.bench_function("raw_header_get", |b| b.iter(|| black_box(h.get(http::header::AUTHORIZATION))));
+    g.bench_function("raw_header_get", |b| {
+        b.iter(|| black_box(h.get(http::header::AUTHORIZATION)))
+    });
     g.bench_function("bearer", |b| {
-        b.iter(|| black_box(h.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer)))
+        b.iter(|| {
+            black_box(
+                h.get(http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(bearer),
+            )
+        })
     });
     g.finish();
 
     let mut g = c.benchmark_group("verify");
     let (msg, sig) = parts(&hs);
     let hmac_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"secret-3");
-    g.bench_function("HS256/raw_hmac", |b| b.iter(|| black_box(ring::hmac::verify(&hmac_key, &msg, &sig).is_ok())));
-    g.bench_function("HS256/authenticate", |b| b.iter(|| black_box(authenticate(&conf, &snap, None, &h, now()).is_ok())));
+    g.bench_function("HS256/raw_hmac", |b| {
+        b.iter(|| black_box(ring::hmac::verify(&hmac_key, &msg, &sig).is_ok()))
+    });
+    g.bench_function("HS256/authenticate", |b| {
+        b.iter(|| black_box(authenticate(&conf, &snap, None, &h, now()).is_ok()))
+    });
 
-    let rsa = token(Algorithm::RS256, "rsa-key", &EncodingKey::from_rsa_pem(&fixture("rsa-private.pem")).unwrap());
-    let ec = token(Algorithm::ES256, "ec-key", &EncodingKey::from_ec_pem(&fixture("ec256-private.pem")).unwrap());
-    let ed = token(Algorithm::EdDSA, "ed-key", &EncodingKey::from_ed_pem(&fixture("ed25519-private.pem")).unwrap());
-    let raws: [(&str, &String, &'static dyn signature::VerificationAlgorithm, Vec<u8>); 3] = [
-        ("RS256", &rsa, &signature::RSA_PKCS1_2048_8192_SHA256, fixture("rsa-public.pkcs1.der")),
-        ("ES256", &ec, &signature::ECDSA_P256_SHA256_FIXED, fixture("ec256-public.point")),
-        ("EdDSA", &ed, &signature::ED25519, fixture("ed25519-public.raw")),
+    let rsa = token(
+        Algorithm::RS256,
+        "rsa-key",
+        &EncodingKey::from_rsa_pem(&fixture("rsa-private.pem")).unwrap(),
+    );
+    let ec = token(
+        Algorithm::ES256,
+        "ec-key",
+        &EncodingKey::from_ec_pem(&fixture("ec256-private.pem")).unwrap(),
+    );
+    let ed = token(
+        Algorithm::EdDSA,
+        "ed-key",
+        &EncodingKey::from_ed_pem(&fixture("ed25519-private.pem")).unwrap(),
+    );
+    let raws: [(
+        &str,
+        &String,
+        &'static dyn signature::VerificationAlgorithm,
+        Vec<u8>,
+    ); 3] = [
+        (
+            "RS256",
+            &rsa,
+            &signature::RSA_PKCS1_2048_8192_SHA256,
+            fixture("rsa-public.pkcs1.der"),
+        ),
+        (
+            "ES256",
+            &ec,
+            &signature::ECDSA_P256_SHA256_FIXED,
+            fixture("ec256-public.point"),
+        ),
+        (
+            "EdDSA",
+            &ed,
+            &signature::ED25519,
+            fixture("ed25519-public.raw"),
+        ),
     ];
     for (name, t, alg, public) in raws {
         let (msg, sig) = parts(t);
         let key = UnparsedPublicKey::new(alg, public);
         assert!(key.verify(&msg, &sig).is_ok(), "{name} raw verify");
-        g.bench_function(format!("{name}/raw_verify"), |b| b.iter(|| black_box(key.verify(&msg, &sig).is_ok())));
+        g.bench_function(format!("{name}/raw_verify"), |b| {
+            b.iter(|| black_box(key.verify(&msg, &sig).is_ok()))
+        });
         let h = headers(t);
-        assert!(authenticate(&conf, &snap, None, &h, now()).is_ok(), "{name} authenticate");
-        g.bench_function(format!("{name}/authenticate"), |b| b.iter(|| black_box(authenticate(&conf, &snap, None, &h, now()).is_ok())));
+        assert!(
+            authenticate(&conf, &snap, None, &h, now()).is_ok(),
+            "{name} authenticate"
+        );
+        g.bench_function(format!("{name}/authenticate"), |b| {
+            b.iter(|| black_box(authenticate(&conf, &snap, None, &h, now()).is_ok()))
+        });
     }
     g.finish();
 
     let mut g = c.benchmark_group("lookup");
     let big = snapshot(10_000);
-    let t = token(Algorithm::HS256, "key-7777", &EncodingKey::from_secret(b"secret-7777"));
+    let t = token(
+        Algorithm::HS256,
+        "key-7777",
+        &EncodingKey::from_secret(b"secret-7777"),
+    );
     let hb = headers(&t);
-    let t10 = token(Algorithm::HS256, "key-7", &EncodingKey::from_secret(b"secret-7"));
+    let t10 = token(
+        Algorithm::HS256,
+        "key-7",
+        &EncodingKey::from_secret(b"secret-7"),
+    );
     let h10 = headers(&t10);
-    g.bench_function("HS256/10_credentials", |b| b.iter(|| black_box(authenticate(&conf, &snap, None, &h10, now()).is_ok())));
-    g.bench_function("HS256/10000_credentials", |b| b.iter(|| black_box(authenticate(&conf, &big, None, &hb, now()).is_ok())));
+    g.bench_function("HS256/10_credentials", |b| {
+        b.iter(|| black_box(authenticate(&conf, &snap, None, &h10, now()).is_ok()))
+    });
+    g.bench_function("HS256/10000_credentials", |b| {
+        b.iter(|| black_box(authenticate(&conf, &big, None, &hb, now()).is_ok()))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("claims");
-    let strict = JwtConf { claims_to_verify: Some(vec!["exp".into(), "nbf".into()]), ..JwtConf::default() };
-    g.bench_function("HS256/no_claims", |b| b.iter(|| black_box(authenticate(&conf, &snap, None, &h, now()).is_ok())));
-    g.bench_function("HS256/exp_nbf", |b| b.iter(|| black_box(authenticate(&strict, &snap, None, &h, now()).is_ok())));
+    let strict = JwtConf {
+        claims_to_verify: Some(vec!["exp".into(), "nbf".into()]),
+        ..JwtConf::default()
+    };
+    g.bench_function("HS256/no_claims", |b| {
+        b.iter(|| black_box(authenticate(&conf, &snap, None, &h, now()).is_ok()))
+    });
+    g.bench_function("HS256/exp_nbf", |b| {
+        b.iter(|| black_box(authenticate(&strict, &snap, None, &h, now()).is_ok()))
+    });
     g.finish();
 }
 

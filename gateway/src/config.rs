@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::acl::AclConf;
 use crate::auth::jwt::{Credential, JwtConf};
@@ -142,9 +142,12 @@ pub struct PluginSpec {
     pub instance_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerSpec {
+    /// Unix seconds (set by the Admin API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<i64>,
     pub username: Option<String>,
     pub custom_id: Option<String>,
     pub id: Option<String>,
@@ -156,9 +159,12 @@ pub struct ConsumerSpec {
     pub acls: Vec<AclSpec>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct JwtSecretSpec {
+    /// Unix seconds (set by the Admin API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<i64>,
     pub key: Option<String>,
     pub secret: Option<String>,
     pub algorithm: Option<String>,
@@ -168,9 +174,12 @@ pub struct JwtSecretSpec {
     pub tags: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AclSpec {
+    /// Unix seconds (set by the Admin API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<i64>,
     pub group: String,
     pub id: Option<String>,
     #[serde(default)]
@@ -220,7 +229,8 @@ pub struct Route {
 /// Everything a request needs, swapped atomically on change.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    pub routes: Vec<Route>,
+    /// Shared between snapshots: the Admin API changes consumers only.
+    pub routes: Arc<Vec<Route>>,
     /// By credential `key`.
     pub credentials: HashMap<String, Arc<Credential>>,
     /// By id and by username.
@@ -258,66 +268,16 @@ impl Declarative {
 
     /// Checks everything and builds the runtime form.
     pub fn compile(&self) -> Result<Snapshot, ConfigError> {
-        let mut consumers = HashMap::new();
-        let mut credentials = HashMap::new();
-        for (i, c) in self.consumers.iter().enumerate() {
-            let entity = format!("consumers[{i}]");
-            if c.username.as_deref().unwrap_or("").is_empty()
-                && c.custom_id.as_deref().unwrap_or("").is_empty()
-            {
-                return Err(invalid(
-                    entity,
-                    "@entity",
-                    "at least one of these fields must be non-empty: 'custom_id', 'username'",
-                ));
-            }
-            let mut groups: Vec<String> = Vec::new();
-            for (j, a) in c.acls.iter().enumerate() {
-                if groups.contains(&a.group) {
-                    return Err(invalid(
-                        format!("{entity}.acls[{j}]"),
-                        "group",
-                        format!("UNIQUE violation: group {:?} twice", a.group),
-                    ));
-                }
-                groups.push(a.group.clone());
-            }
-            let consumer = Arc::new(Consumer {
-                id: c
-                    .id
-                    .clone()
-                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-                username: c.username.clone(),
-                custom_id: c.custom_id.clone(),
-                groups,
-            });
-            for key in [Some(&consumer.id), consumer.username.as_ref()]
-                .into_iter()
-                .flatten()
-            {
-                if consumers.insert(key.clone(), consumer.clone()).is_some() {
-                    return Err(invalid(
-                        entity,
-                        "username",
-                        format!("UNIQUE violation detected on {key:?}"),
-                    ));
-                }
-            }
-            for (j, s) in c.jwt_secrets.iter().enumerate() {
-                let entity = format!("{entity}.jwt_secrets[{j}]");
-                let cred = Credential::new(s, consumer.clone())
-                    .map_err(|(field, msg)| invalid(&entity, field, msg))?;
-                let key = cred.key.clone();
-                if credentials.insert(key.clone(), Arc::new(cred)).is_some() {
-                    return Err(invalid(
-                        entity,
-                        "key",
-                        format!("UNIQUE violation detected on '{{key=\"{key}\"}}'"),
-                    ));
-                }
-            }
-        }
+        let (credentials, consumers) = compile_consumers(&self.consumers)?;
+        self.compile_with(credentials, consumers)
+    }
 
+    /// Builds the routes around already-compiled consumers.
+    pub fn compile_with(
+        &self,
+        credentials: Credentials,
+        consumers: Consumers,
+    ) -> Result<Snapshot, ConfigError> {
         // Services and their routes, then top-level routes.
         let mut services: Vec<(Arc<Upstream>, &ServiceSpec)> = Vec::new();
         for (i, s) in self.services.iter().enumerate() {
@@ -397,7 +357,7 @@ impl Declarative {
             }
         }
         Ok(Snapshot {
-            routes,
+            routes: Arc::new(routes),
             credentials,
             consumers,
         })
@@ -511,6 +471,76 @@ impl Declarative {
             acl,
         })
     }
+}
+
+/// Credentials by key.
+pub type Credentials = HashMap<String, Arc<Credential>>;
+/// Consumers by id and by username.
+pub type Consumers = HashMap<String, Arc<Consumer>>;
+
+/// Checks consumers with their credentials and ACLs and builds the lookup maps.
+pub fn compile_consumers(specs: &[ConsumerSpec]) -> Result<(Credentials, Consumers), ConfigError> {
+    let mut consumers = HashMap::new();
+    let mut credentials = HashMap::new();
+    for (i, c) in specs.iter().enumerate() {
+        let entity = format!("consumers[{i}]");
+        if c.username.as_deref().unwrap_or("").is_empty()
+            && c.custom_id.as_deref().unwrap_or("").is_empty()
+        {
+            return Err(invalid(
+                entity,
+                "@entity",
+                "at least one of these fields must be non-empty: 'custom_id', 'username'",
+            ));
+        }
+        let mut groups: Vec<String> = Vec::new();
+        for (j, a) in c.acls.iter().enumerate() {
+            if groups.contains(&a.group) {
+                return Err(invalid(
+                    format!("{entity}.acls[{j}]"),
+                    "group",
+                    format!("UNIQUE violation: group {:?} twice", a.group),
+                ));
+            }
+            groups.push(a.group.clone());
+        }
+        let consumer = Arc::new(Consumer {
+            id: c
+                .id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            username: c.username.clone(),
+            custom_id: c.custom_id.clone(),
+            groups,
+        });
+        for key in [Some(&consumer.id), consumer.username.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if consumers.insert(key.clone(), consumer.clone()).is_some() {
+                return Err(invalid(
+                    entity,
+                    "username",
+                    format!("UNIQUE violation detected on {key:?}"),
+                ));
+            }
+        }
+        for (j, s) in c.jwt_secrets.iter().enumerate() {
+            let entity = format!("{entity}.jwt_secrets[{j}]");
+            let cred = Credential::new(s, consumer.clone())
+                .map_err(|(field, msg)| invalid(&entity, field, msg))?;
+            let key = cred.key.clone();
+            if credentials.insert(key.clone(), Arc::new(cred)).is_some() {
+                return Err(invalid(
+                    entity,
+                    "key",
+                    format!("UNIQUE violation detected on '{{key=\"{key}\"}}'"),
+                ));
+            }
+        }
+    }
+
+    Ok((credentials, consumers))
 }
 
 fn upstream(s: &ServiceSpec, i: usize) -> Result<Upstream, ConfigError> {

@@ -15,9 +15,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod proxy;
 pub mod server;
 
-pub use server::{Handle, ServeError, spawn};
+pub use server::{Handle, Options, ServeError, spawn, start};

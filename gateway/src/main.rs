@@ -1,4 +1,5 @@
-//! `jwt-gateway`: parse flags, load the declarative config, serve until SIGINT/SIGTERM.
+//! `jwt-gateway`: parse flags, load the declarative config, serve the proxy
+//! and the Admin API until SIGINT/SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,6 +21,13 @@ struct Args {
     /// Proxy address; the first stdout line is `proxy listening on http://ADDR`.
     #[arg(long, default_value = "127.0.0.1:8000")]
     listen: SocketAddr,
+    /// Admin API address (Kong-compatible subset); keep it on loopback. The
+    /// second stdout line is `admin listening on http://ADDR`.
+    #[arg(long, default_value = "127.0.0.1:8001")]
+    admin_listen: SocketAddr,
+    /// Where Admin API changes persist (default: beside the config, `<config>.state.json`).
+    #[arg(long)]
+    state: Option<PathBuf>,
     /// Worker threads (default: one per CPU); 1 runs everything on one thread.
     #[arg(long)]
     workers: Option<std::num::NonZeroUsize>,
@@ -31,25 +39,49 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let snapshot = match gateway::config::Declarative::load(&args.config).and_then(|d| d.compile())
-    {
-        Ok(s) => s,
+    let config = match gateway::config::Declarative::load(&args.config) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("jwt-gateway: {e}");
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // Check the whole file up front: a bad config exits 2, naming the entity and field.
+    if let Err(e) = config.compile() {
+        eprintln!("jwt-gateway: {}: {e}", args.config.display());
+        return ExitCode::from(2);
+    }
+    let state = args.state.clone().unwrap_or_else(|| {
+        let mut name = args.config.file_name().unwrap_or_default().to_os_string();
+        name.push(".state.json");
+        args.config.with_file_name(name)
+    });
+    let opts = gateway::Options {
+        config,
+        listen: args.listen,
+        admin_listen: Some(args.admin_listen),
+        state_file: Some(state),
+    };
+    let rt = match args.workers.map(|w| w.get()) {
+        Some(1) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+        None => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    };
+    let rt = match rt {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("jwt-gateway: cannot start the runtime: {e}");
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(run(snapshot, args.listen)) {
+    match rt.block_on(run(opts)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("jwt-gateway: {e:#}");
@@ -58,12 +90,15 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(snapshot: gateway::config::Snapshot, listen: SocketAddr) -> anyhow::Result<()> {
-    let gw = gateway::spawn(snapshot, listen).await?;
+async fn run(opts: gateway::Options) -> anyhow::Result<()> {
+    let gw = gateway::start(opts).await?;
     {
         use std::io::Write as _;
         let mut out = std::io::stdout().lock();
         writeln!(out, "proxy listening on {}", gw.proxy_url())?;
+        if let Some(a) = gw.admin_addr() {
+            writeln!(out, "admin listening on http://{a}")?;
+        }
         out.flush()?;
     }
     use tokio::signal::unix::{SignalKind, signal};

@@ -41,6 +41,68 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+/// Everything [`start`] needs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config: crate::config::Declarative,
+    pub listen: SocketAddr,
+    /// The Admin API's address (keep it on loopback); None: no Admin API.
+    pub admin_listen: Option<SocketAddr>,
+    /// Where Admin API changes persist; loaded instead of the config's consumers when it exists.
+    pub state_file: Option<std::path::PathBuf>,
+}
+
+/// Starts the proxy and, if asked, the Admin API.
+pub async fn start(opts: Options) -> Result<Handle, ServeError> {
+    let consumers = match &opts.state_file {
+        Some(p) if p.exists() => crate::config::Declarative::load(p)?.consumers,
+        _ => opts.config.consumers.clone(),
+    };
+    let consumers = crate::admin::Admin::normalize(consumers);
+    let (credentials, by_key) = crate::config::compile_consumers(&consumers)?;
+    let snapshot = opts.config.compile_with(credentials, by_key)?;
+    let routes = snapshot.routes.clone();
+    let mut handle = spawn(snapshot, opts.listen).await?;
+    if let Some(addr) = opts.admin_listen {
+        let admin = Arc::new(crate::admin::Admin::new(
+            consumers,
+            routes,
+            handle.state.clone(),
+            opts.state_file.clone(),
+        ));
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        handle.admin_addr = Some(
+            listener
+                .local_addr()
+                .map_err(|source| ServeError::Bind { addr, source })?,
+        );
+        handle.admin_task = Some(tokio::spawn(admin_loop(listener, admin)));
+    }
+    Ok(handle)
+}
+
+async fn admin_loop(listener: TcpListener, admin: Arc<crate::admin::Admin>) {
+    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let (admin, builder) = (admin.clone(), builder.clone());
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let admin = admin.clone();
+                async move { Ok::<_, std::convert::Infallible>(admin.handle(req).await) }
+            });
+            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+        });
+    }
 }
 
 /// What the request path reads: the current snapshot, swapped atomically.
@@ -55,14 +117,21 @@ pub struct State {
 #[derive(Debug)]
 pub struct Handle {
     proxy_addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
     state: Arc<State>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    admin_task: Option<JoinHandle<()>>,
 }
 
 impl Handle {
     pub fn proxy_addr(&self) -> SocketAddr {
         self.proxy_addr
+    }
+
+    /// The Admin API's address, when started with one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// `http://ADDR` of the proxy.
@@ -77,6 +146,9 @@ impl Handle {
 
     /// Stops accepting, lets in-flight requests finish (up to 10 s), then returns.
     pub async fn shutdown(mut self) {
+        if let Some(t) = self.admin_task.take() {
+            t.abort();
+        }
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -88,7 +160,10 @@ impl Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        if let Some(t) = self.task.take() {
+        for t in [self.task.take(), self.admin_task.take()]
+            .into_iter()
+            .flatten()
+        {
             t.abort();
         }
     }
@@ -114,9 +189,11 @@ pub async fn spawn(snapshot: Snapshot, listen: SocketAddr) -> Result<Handle, Ser
     let task = tokio::spawn(accept_loop(listener, state.clone(), stop_rx));
     Ok(Handle {
         proxy_addr,
+        admin_addr: None,
         state,
         stop: Some(stop),
         task: Some(task),
+        admin_task: None,
     })
 }
 
@@ -179,7 +256,7 @@ pub fn find_route<'a>(
         })
     });
     let mut best: Option<(&Route, usize, (bool, usize, bool))> = None;
-    for r in &snap.routes {
+    for r in snap.routes.iter() {
         if !r.methods.is_empty() && !r.methods.contains(method) {
             continue;
         }

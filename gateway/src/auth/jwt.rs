@@ -109,18 +109,30 @@ pub struct Credential {
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print key material.
-        f.debug_struct("Credential").field("key", &self.key).field("algorithm", &self.algorithm).finish_non_exhaustive()
+        f.debug_struct("Credential")
+            .field("key", &self.key)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
     }
 }
 
 impl Credential {
-    pub fn new(s: &JwtSecretSpec, consumer: Arc<Consumer>) -> Result<Credential, (&'static str, String)> {
+    pub fn new(
+        s: &JwtSecretSpec,
+        consumer: Arc<Consumer>,
+    ) -> Result<Credential, (&'static str, String)> {
         let alg = s.algorithm.clone().unwrap_or_else(|| "HS256".into());
         if !ALGORITHMS.contains(&alg.as_str()) {
-            return Err(("algorithm", format!("expected one of: {}", ALGORITHMS.join(", "))));
+            return Err((
+                "algorithm",
+                format!("expected one of: {}", ALGORITHMS.join(", ")),
+            ));
         }
         if alg == "ES512" {
-            return Err(("algorithm", "ES512 is not supported by this gateway's verifier (ring)".into()));
+            return Err((
+                "algorithm",
+                "ES512 is not supported by this gateway's verifier (ring)".into(),
+            ));
         }
         let (verifier, verifier_b64) = if alg.starts_with("HS") {
             let secret = s.secret.as_deref();
@@ -135,10 +147,22 @@ impl Credential {
                 // Kong lets ES* credentials be created without a key; requests then fail.
                 (None, true) => (None, None),
                 (None, false) => return Err(("rsa_public_key", "required field missing".into())),
-                (Some(pem), _) => (Some(Verifier::public(&alg, pem).map_err(|e| ("rsa_public_key", format!("invalid key: {e}")))?), None),
+                (Some(pem), _) => (
+                    Some(
+                        Verifier::public(&alg, pem)
+                            .map_err(|e| ("rsa_public_key", format!("invalid key: {e}")))?,
+                    ),
+                    None,
+                ),
             }
         };
-        Ok(Credential { key: s.key.clone().unwrap_or_else(random_string), algorithm: alg, verifier, verifier_b64, consumer })
+        Ok(Credential {
+            key: s.key.clone().unwrap_or_else(random_string),
+            algorithm: alg,
+            verifier,
+            verifier_b64,
+            consumer,
+        })
     }
 }
 
@@ -264,17 +288,29 @@ pub fn authenticate(
     let kcn = conf.key_claim_name.as_str();
     let header_json = b64url(h64).ok_or_else(|| reject(conf, "Bad token; invalid JSON"))?;
     let claims_json = b64url(p64).ok_or_else(|| reject(conf, "Bad token; invalid JSON"))?;
-    let [alg, header_key, _] = pick(&header_json, ["alg", kcn, ""]).ok_or_else(|| reject(conf, "Bad token; invalid JSON"))?;
-    let [claim_key, exp, nbf] = pick(&claims_json, [kcn, "exp", "nbf"]).ok_or_else(|| reject(conf, "Bad token; invalid JSON"))?;
-    let alg = alg.and_then(|a| serde_json::from_str::<&str>(a.get()).ok()).filter(|a| ALGORITHMS.contains(a));
-    let Some(alg) = alg else { return Err(reject(conf, "Bad token; invalid alg")) };
+    let [alg, header_key, _] = pick(&header_json, ["alg", kcn, ""])
+        .ok_or_else(|| reject(conf, "Bad token; invalid JSON"))?;
+    let [claim_key, exp, nbf] = pick(&claims_json, [kcn, "exp", "nbf"])
+        .ok_or_else(|| reject(conf, "Bad token; invalid JSON"))?;
+    let alg = alg
+        .and_then(|a| serde_json::from_str::<&str>(a.get()).ok())
+        .filter(|a| ALGORITHMS.contains(a));
+    let Some(alg) = alg else {
+        return Err(reject(conf, "Bad token; invalid alg"));
+    };
     let mut sig = [0u8; 1024];
-    let sig_len = if s64.is_empty() || !s64.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    let sig_len = if s64.is_empty()
+        || !s64
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         None
     } else {
         URL_SAFE_NO_PAD.decode_slice(s64, &mut sig).ok()
     };
-    let Some(sig_len) = sig_len else { return Err(reject(conf, "Bad token; invalid signature")) };
+    let Some(sig_len) = sig_len else {
+        return Err(reject(conf, "Bad token; invalid signature"));
+    };
     let Some(key_value) = present(claim_key).or(present(header_key)) else {
         return Err(reject(conf, &format!("No mandatory '{kcn}' in claims")));
     };
@@ -282,7 +318,8 @@ pub fn authenticate(
     let key = match serde_json::from_str::<&str>(key_value.get()) {
         Ok(k) => k,
         Err(_) => {
-            unescaped = serde_json::from_str::<String>(key_value.get()).unwrap_or_else(|_| key_value.get().to_owned());
+            unescaped = serde_json::from_str::<String>(key_value.get())
+                .unwrap_or_else(|_| key_value.get().to_owned());
             unescaped.as_str()
         }
     };
@@ -290,12 +327,19 @@ pub fn authenticate(
         return Err(reject(conf, &format!("Invalid '{kcn}' in claims")));
     }
     let Some(credential) = snapshot.credentials.get(key) else {
-        return Err(reject(conf, &format!("No credentials found for given '{kcn}'")));
+        return Err(reject(
+            conf,
+            &format!("No credentials found for given '{kcn}'"),
+        ));
     };
     if credential.algorithm != alg {
         return Err(reject(conf, "Invalid algorithm"));
     }
-    let verifier = if conf.secret_is_base64 && alg.starts_with("HS") { &credential.verifier_b64 } else { &credential.verifier };
+    let verifier = if conf.secret_is_base64 && alg.starts_with("HS") {
+        &credential.verifier_b64
+    } else {
+        &credential.verifier
+    };
     let Some(verifier) = verifier else {
         return Err(reject(conf, "Invalid key/secret"));
     };
@@ -321,7 +365,11 @@ pub fn authenticate(
             }
         }
         if !errors.is_empty() {
-            return Err(Reject::jwt(401, serde_json::Value::Object(errors), Some(conf.www_authenticate(true))));
+            return Err(Reject::jwt(
+                401,
+                serde_json::Value::Object(errors),
+                Some(conf.www_authenticate(true)),
+            ));
         }
     }
     if conf.maximum_expiration > 0 {
@@ -334,7 +382,10 @@ pub fn authenticate(
             ));
         }
     }
-    Ok(Authenticated { consumer: credential.consumer.clone(), credential: credential.clone() })
+    Ok(Authenticated {
+        consumer: credential.consumer.clone(),
+        credential: credential.clone(),
+    })
 }
 
 /// Kong's `claims[k] or header[k]`: nil and false count as absent.
@@ -372,7 +423,10 @@ fn pick<'de>(json: &'de [u8], names: [&str; 3]) -> Option<[Option<&'de RawValue>
         }
     }
     let mut de = serde_json::Deserializer::from_slice(json);
-    match Seed(names).deserialize(&mut de).and_then(|v| de.end().map(|()| v)) {
+    match Seed(names)
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v))
+    {
         Ok(v) => Some(v),
         Err(_) => pick_slow(json, names),
     }
@@ -380,8 +434,15 @@ fn pick<'de>(json: &'de [u8], names: [&str; 3]) -> Option<[Option<&'de RawValue>
 
 /// The same for objects whose keys need unescaping: owned keys, borrowed values.
 fn pick_slow<'de>(json: &'de [u8], names: [&str; 3]) -> Option<[Option<&'de RawValue>; 3]> {
-    let map: std::collections::HashMap<String, &'de RawValue> = serde_json::from_slice(json).ok()?;
-    Some(names.map(|n| if n.is_empty() { None } else { map.get(n).copied() }))
+    let map: std::collections::HashMap<String, &'de RawValue> =
+        serde_json::from_slice(json).ok()?;
+    Some(names.map(|n| {
+        if n.is_empty() {
+            None
+        } else {
+            map.get(n).copied()
+        }
+    }))
 }
 
 #[cfg(test)]
@@ -402,8 +463,15 @@ mod tests {
 
     #[test]
     fn pick_borrows_fields_and_validates_the_document() {
-        let [a, b, c] = pick(br#"{"alg":"HS256","x":[1,{"y":2}],"iss":"k","exp":12}"#, ["alg", "iss", "exp"]).unwrap();
-        assert_eq!((a.unwrap().get(), b.unwrap().get(), c.unwrap().get()), ("\"HS256\"", "\"k\"", "12"));
+        let [a, b, c] = pick(
+            br#"{"alg":"HS256","x":[1,{"y":2}],"iss":"k","exp":12}"#,
+            ["alg", "iss", "exp"],
+        )
+        .unwrap();
+        assert_eq!(
+            (a.unwrap().get(), b.unwrap().get(), c.unwrap().get()),
+            ("\"HS256\"", "\"k\"", "12")
+        );
         // Escaped keys take the slow path and still resolve.
         let [i, _, _] = pick(br#"{"i\u0073s":"k"}"#, ["iss", "", ""]).unwrap();
         assert_eq!(i.unwrap().get(), "\"k\"");

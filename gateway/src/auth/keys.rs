@@ -46,7 +46,9 @@ impl Verifier {
         let (label, der) = pem_decode(pem).ok_or("not a PEM public key")?;
         let raw = match label.as_str() {
             "RSA PUBLIC KEY" => der,
-            "PUBLIC KEY" => spki_key(&der).ok_or("malformed SubjectPublicKeyInfo")?.to_vec(),
+            "PUBLIC KEY" => spki_key(&der)
+                .ok_or("malformed SubjectPublicKeyInfo")?
+                .to_vec(),
             other => return Err(format!("unexpected PEM block {other:?} (want PUBLIC KEY)")),
         };
         let algorithm: &'static dyn signature::VerificationAlgorithm = match alg {
@@ -72,7 +74,10 @@ fn pem_decode(pem: &str) -> Option<(String, Vec<u8>)> {
     let label = rest[..label_end].to_owned();
     let body_start = label_end + 5;
     let end = rest.find("-----END ")?;
-    let b64: String = rest[body_start..end].chars().filter(|c| !c.is_whitespace()).collect();
+    let b64: String = rest[body_start..end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     Some((label, STANDARD.decode(b64).ok()?))
 }
 
@@ -87,7 +92,9 @@ fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         if n == 0 || n > 4 || rest.len() < n {
             return None;
         }
-        let len = rest[..n].iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
         rest = &rest[n..];
         len
     };
@@ -96,9 +103,15 @@ fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 
 /// The key bytes of a SubjectPublicKeyInfo: SEQUENCE { AlgorithmIdentifier, BIT STRING }.
 fn spki_key(spki: &[u8]) -> Option<&[u8]> {
-    let (0x30, seq, _) = der(spki)? else { return None };
-    let (0x30, _alg, rest) = der(seq)? else { return None };
-    let (0x03, bits, _) = der(rest)? else { return None };
+    let (0x30, seq, _) = der(spki)? else {
+        return None;
+    };
+    let (0x30, _alg, rest) = der(seq)? else {
+        return None;
+    };
+    let (0x03, bits, _) = der(rest)? else {
+        return None;
+    };
     let (&unused, key) = bits.split_first()?;
     (unused == 0).then_some(key)
 }
@@ -110,7 +123,13 @@ mod tests {
     #[test]
     fn rejects_garbage() {
         assert!(Verifier::public("RS256", "nope").is_err());
-        assert!(Verifier::public("RS256", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n").is_err());
+        assert!(
+            Verifier::public(
+                "RS256",
+                "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+            )
+            .is_err()
+        );
         assert!(Verifier::hmac("RS256", b"x").is_none());
         assert_eq!(der(&[0x30, 0x82, 0x00]), None, "truncated length");
     }

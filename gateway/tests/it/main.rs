@@ -1,1 +1,2 @@
+mod admin;
 mod semantics;

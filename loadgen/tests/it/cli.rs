@@ -117,7 +117,16 @@ fn the_readme_main_job_runs_direct_and_through_the_builtin_gateway() {
         .arg("run")
         .arg(&scenario)
         // Lighter than the real run: tests share 2 cores with other tests, in a debug build.
-        .args(["--duration", "1s", "--rate", "400", "--rounds", "1", "--quiet", "--out"])
+        .args([
+            "--duration",
+            "1s",
+            "--rate",
+            "400",
+            "--rounds",
+            "1",
+            "--quiet",
+            "--out",
+        ])
         .arg(dir.path())
         .output()
         .unwrap();

@@ -1,0 +1,395 @@
+//! The Admin API: Kong's statuses and bodies, changes seen by the very next
+//! proxied request, persistence across a restart.
+
+use bytes::Bytes;
+use http::StatusCode;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+type C = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+async fn call(
+    c: &C,
+    method: &str,
+    url: String,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let mut req = http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let body = match body {
+        Some(v) => {
+            req = req.header("content-type", "application/json");
+            Full::new(Bytes::from(v.to_string()))
+        }
+        None => Full::new(Bytes::new()),
+    };
+    let resp = c.request(req.body(body).unwrap()).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn config(upstream: &str) -> gateway::config::Declarative {
+    let text = format!(
+        r#"
+_format_version: "3.0"
+services:
+- name: echo
+  url: {upstream}/echo
+  routes:
+  - name: api
+    paths: ["/api"]
+    plugins:
+    - name: jwt
+  - name: admins
+    paths: ["/admins"]
+    plugins:
+    - name: jwt
+    - name: acl
+      config: {{ allow: [admin] }}
+"#
+    );
+    gateway::config::Declarative::parse(&text, "admin.yml").unwrap()
+}
+
+async fn start(upstream: &str, state: &std::path::Path) -> gateway::Handle {
+    gateway::start(gateway::Options {
+        config: config(upstream),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+        state_file: Some(state.to_path_buf()),
+    })
+    .await
+    .unwrap()
+}
+
+fn token(iss: &str, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &json!({"iss": iss}),
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn create_use_revoke_and_persist() {
+    let upstream = mock_upstream::spawn(mock_upstream::Config::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let gw = start(upstream.base_url(), &state).await;
+    let c: C = Client::builder(TokioExecutor::new()).build_http();
+    let admin = format!("http://{}", gw.admin_addr().unwrap());
+    let proxy = gw.proxy_url();
+
+    // Consumers: 201, 409 on a duplicate, 400 without username or custom_id, 404 unknown.
+    let (s, alice) = call(
+        &c,
+        "POST",
+        format!("{admin}/consumers"),
+        Some(json!({"username": "alice", "custom_id": "c-1"})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(alice["username"], "alice");
+    let (s, body) = call(
+        &c,
+        "POST",
+        format!("{admin}/consumers"),
+        Some(json!({"username": "alice"})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (s, body["code"].clone(), body["message"].clone()),
+        (
+            StatusCode::CONFLICT,
+            json!(5),
+            json!("UNIQUE violation detected on '{username=\"alice\"}'")
+        )
+    );
+    let (s, body) = call(
+        &c,
+        "POST",
+        format!("{admin}/consumers"),
+        Some(json!({"tags": ["x"]})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (s, body["name"].clone()),
+        (StatusCode::BAD_REQUEST, json!("schema violation"))
+    );
+    assert_eq!(
+        call(&c, "GET", format!("{admin}/consumers/nobody"), None, &[])
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&c, "GET", format!("{admin}/consumers/alice"), None, &[])
+            .await
+            .1["id"],
+        alice["id"]
+    );
+
+    // A credential: the very next request is accepted.
+    let (s, cred) = call(
+        &c,
+        "POST",
+        format!("{admin}/consumers/alice/jwt"),
+        Some(json!({"key": "alice-key", "secret": "s3cret"})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (s, cred["algorithm"].clone(), cred["consumer"]["id"].clone()),
+        (StatusCode::CREATED, json!("HS256"), alice["id"].clone())
+    );
+    let bearer = format!("Bearer {}", token("alice-key", "s3cret"));
+    let (s, echo) = call(
+        &c,
+        "GET",
+        format!("{proxy}/api"),
+        None,
+        &[("authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(echo["headers"]["x-consumer-username"], "alice");
+    // Generated key and secret, Kong-style.
+    let (s, generated) = call(
+        &c,
+        "POST",
+        format!("{admin}/consumers/alice/jwt"),
+        Some(json!({})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(generated["key"].as_str().unwrap().len(), 32);
+    assert_eq!(generated["secret"].as_str().unwrap().len(), 32);
+    let (s, body) = call(
+        &c,
+        "POST",
+        format!("{admin}/consumers/alice/jwt"),
+        Some(json!({"algorithm": "RS256"})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (s, body["fields"]["rsa_public_key"].clone()),
+        (StatusCode::BAD_REQUEST, json!("required field missing"))
+    );
+    assert_eq!(
+        call(
+            &c,
+            "POST",
+            format!("{admin}/consumers/alice/jwt"),
+            Some(json!({"key": "alice-key"})),
+            &[]
+        )
+        .await
+        .0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        call(&c, "GET", format!("{admin}/jwts"), None, &[]).await.1["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // ACL groups take effect at once too.
+    assert_eq!(
+        call(
+            &c,
+            "GET",
+            format!("{proxy}/admins"),
+            None,
+            &[("authorization", &bearer)]
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, acl) = call(
+        &c,
+        "POST",
+        format!("{admin}/consumers/alice/acls"),
+        Some(json!({"group": "admin"})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (s, acl["group"].clone()),
+        (StatusCode::CREATED, json!("admin"))
+    );
+    assert_eq!(
+        call(
+            &c,
+            "POST",
+            format!("{admin}/consumers/alice/acls"),
+            Some(json!({"group": "admin"})),
+            &[]
+        )
+        .await
+        .0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        call(
+            &c,
+            "POST",
+            format!("{admin}/consumers/alice/acls"),
+            Some(json!({})),
+            &[]
+        )
+        .await
+        .1["fields"]["group"],
+        "required field missing"
+    );
+    assert_eq!(
+        call(
+            &c,
+            "GET",
+            format!("{proxy}/admins"),
+            None,
+            &[("authorization", &bearer)]
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+
+    // Persistence: a restart on the same state file keeps consumer, credential and group.
+    gw.shutdown().await;
+    let gw = start(upstream.base_url(), &state).await;
+    let (admin, proxy) = (
+        format!("http://{}", gw.admin_addr().unwrap()),
+        gw.proxy_url(),
+    );
+    assert_eq!(
+        call(&c, "GET", format!("{admin}/consumers/alice"), None, &[])
+            .await
+            .1["id"],
+        alice["id"],
+        "ids are stable"
+    );
+    let (s, echo) = call(
+        &c,
+        "GET",
+        format!("{proxy}/admins"),
+        None,
+        &[("authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(
+        (s, echo["headers"]["x-consumer-groups"].clone()),
+        (StatusCode::OK, json!("admin"))
+    );
+
+    // Revocation is a DELETE: the next request is refused.
+    assert_eq!(
+        call(
+            &c,
+            "DELETE",
+            format!("{admin}/consumers/alice/jwt/alice-key"),
+            None,
+            &[]
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    let (s, body) = call(
+        &c,
+        "GET",
+        format!("{proxy}/api"),
+        None,
+        &[("authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(
+        (s, body["message"].clone()),
+        (
+            StatusCode::UNAUTHORIZED,
+            json!("No credentials found for given 'iss'")
+        )
+    );
+    assert_eq!(
+        call(
+            &c,
+            "DELETE",
+            format!("{admin}/consumers/alice/jwt/alice-key"),
+            None,
+            &[]
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&c, "DELETE", format!("{admin}/consumers/alice"), None, &[])
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&c, "GET", format!("{admin}/consumers"), None, &[])
+            .await
+            .1["data"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn form_bodies_and_bad_bodies() {
+    let upstream = mock_upstream::spawn(mock_upstream::Config::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(upstream.base_url(), &dir.path().join("s.json")).await;
+    let c: C = Client::builder(TokioExecutor::new()).build_http();
+    let admin = format!("http://{}", gw.admin_addr().unwrap());
+    let req = http::Request::post(format!("{admin}/consumers"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from_static(
+            b"username=bob&custom_id=c%2D2",
+        )))
+        .unwrap();
+    let resp = c.request(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let v: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(v["custom_id"], "c-2");
+    let req = http::Request::post(format!("{admin}/consumers"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(b"{nope")))
+        .unwrap();
+    assert_eq!(
+        c.request(req).await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    let req = http::Request::post(format!("{admin}/consumers"))
+        .header("content-type", "text/plain")
+        .body(Full::new(Bytes::from_static(b"x")))
+        .unwrap();
+    assert_eq!(
+        c.request(req).await.unwrap().status(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+}
