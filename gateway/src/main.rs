@@ -91,6 +91,11 @@ fn main() -> ExitCode {
 }
 
 async fn run(opts: gateway::Options) -> anyhow::Result<()> {
+    // Watch the signals before announcing the addresses, so that a supervisor
+    // that signals right after reading them gets a graceful stop.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let gw = gateway::start(opts).await?;
     {
         use std::io::Write as _;
@@ -101,10 +106,8 @@ async fn run(opts: gateway::Options) -> anyhow::Result<()> {
         }
         out.flush()?;
     }
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("cannot watch SIGINT")?,
+        _ = int.recv() => {}
         _ = term.recv() => {}
     }
     gw.shutdown().await;

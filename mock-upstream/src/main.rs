@@ -156,6 +156,11 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    // Watch the signals before announcing the address, so that a supervisor
+    // that signals right after reading it gets a graceful drain.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let server = mock_upstream::spawn(config).await?;
     {
         use std::io::Write as _;
@@ -163,18 +168,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         writeln!(out, "listening on {}", server.base_url())?;
         out.flush()?;
     }
-    shutdown_signal().await?;
-    tracing::info!("draining in-flight requests");
-    server.shutdown().await;
-    Ok(())
-}
-
-async fn shutdown_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("cannot watch SIGINT")?,
+        _ = int.recv() => {}
         _ = term.recv() => {}
     }
+    tracing::info!("draining in-flight requests");
+    server.shutdown().await;
     Ok(())
 }
