@@ -263,6 +263,16 @@ impl Admin {
                 StatusCode::OK,
                 json!({"tagline": "Welcome to jwt-gateway", "version": env!("CARGO_PKG_VERSION")}),
             ),
+            ["metrics"] if m == Method::GET => {
+                let routes = self.routes.iter().map(|r| (r.name.as_str(), &r.stats));
+                let mut r =
+                    Response::new(Full::new(Bytes::from(self.proxy.metrics.render(routes))));
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/plain; version=0.0.4"),
+                );
+                r
+            }
             ["consumers"] if m == Method::GET => list(store.iter().map(consumer_json).collect()),
             ["consumers"] if m == Method::POST => self.upsert_consumer(store, None, &body),
             ["consumers", c] => {

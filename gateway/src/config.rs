@@ -224,6 +224,8 @@ pub struct Route {
     pub upstream: Arc<Upstream>,
     pub jwt: Option<Arc<JwtConf>>,
     pub acl: Option<Arc<AclConf>>,
+    /// Served at `/metrics`.
+    pub stats: crate::metrics::RouteStats,
 }
 
 /// Everything a request needs, swapped atomically on change.
@@ -469,6 +471,7 @@ impl Declarative {
             upstream,
             jwt,
             acl,
+            stats: crate::metrics::RouteStats::default(),
         })
     }
 }

@@ -18,6 +18,7 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod metrics;
 pub mod proxy;
 pub mod server;
 

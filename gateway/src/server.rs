@@ -109,6 +109,7 @@ async fn admin_loop(listener: TcpListener, admin: Arc<crate::admin::Admin>) {
 #[derive(Debug)]
 pub struct State {
     pub snapshot: ArcSwap<Snapshot>,
+    pub metrics: crate::metrics::Metrics,
     /// The proxy's own port, for `X-Forwarded-Port`.
     port: u16,
 }
@@ -183,6 +184,7 @@ pub async fn spawn(snapshot: Snapshot, listen: SocketAddr) -> Result<Handle, Ser
     })?;
     let state = Arc::new(State {
         snapshot: ArcSwap::from_pointee(snapshot),
+        metrics: crate::metrics::Metrics::default(),
         port: proxy_addr.port(),
     });
     let (stop, stop_rx) = oneshot::channel();
@@ -293,15 +295,41 @@ struct Caller {
 }
 
 async fn handle(req: Request<Incoming>, state: &State, peer: SocketAddr) -> Response<GwBody> {
-    let snap = state.snapshot.load();
+    let snap = state.snapshot.load_full();
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .or(req.uri().host());
     let Some((route, prefix)) = find_route(&snap, req.method(), host, req.uri().path()) else {
+        state.metrics.unmatched.status(404);
         return proxy::rejection(Reject::message(404, "no Route matched with those values"));
     };
+    let resp = through(req, state, &snap, route, prefix, peer).await;
+    route.stats.status(resp.status().as_u16());
+    resp
+}
+
+/// Counts a plugin's rejection by reason, then answers with it.
+fn refuse(state: &State, reject: Reject) -> Response<GwBody> {
+    let message = serde_json::from_slice::<serde_json::Value>(&reject.body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned));
+    state
+        .metrics
+        .auth_failure(crate::metrics::reason_of(message.as_deref()));
+    proxy::rejection(reject)
+}
+
+/// The plugins and the forwarding of a matched request.
+async fn through(
+    req: Request<Incoming>,
+    state: &State,
+    snap: &Snapshot,
+    route: &Route,
+    prefix: usize,
+    peer: SocketAddr,
+) -> Response<GwBody> {
     let mut caller: Option<Caller> = None;
     if let Some(jwt) = &route.jwt {
         let skip = !jwt.run_on_preflight && req.method() == Method::OPTIONS;
@@ -309,8 +337,7 @@ async fn handle(req: Request<Incoming>, state: &State, peer: SocketAddr) -> Resp
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
-            match crate::auth::jwt::authenticate(jwt, &snap, req.uri().query(), req.headers(), now)
-            {
+            match crate::auth::jwt::authenticate(jwt, snap, req.uri().query(), req.headers(), now) {
                 Ok(a) => {
                     caller = Some(Caller {
                         consumer: a.consumer,
@@ -318,7 +345,7 @@ async fn handle(req: Request<Incoming>, state: &State, peer: SocketAddr) -> Resp
                     })
                 }
                 Err(reject) => match &jwt.anonymous {
-                    None => return proxy::rejection(reject),
+                    None => return refuse(state, reject),
                     Some(anon) => match snap.consumers.get(anon) {
                         Some(c) => {
                             caller = Some(Caller {
@@ -343,7 +370,7 @@ async fn handle(req: Request<Incoming>, state: &State, peer: SocketAddr) -> Resp
         let credential = caller.as_ref().is_some_and(|c| c.credential_key.is_some());
         match acl.check(caller.as_ref().map(|c| &*c.consumer), credential) {
             Ok(g) => groups = g,
-            Err(reject) => return proxy::rejection(reject),
+            Err(reject) => return refuse(state, reject),
         }
     }
     let upstream = route.upstream.clone();
@@ -433,10 +460,13 @@ async fn handle(req: Request<Incoming>, state: &State, peer: SocketAddr) -> Resp
     {
         h.insert(X_CONSUMER_GROUPS, v);
     }
-    proxy::forward(
+    let sent = std::time::Instant::now();
+    let resp = proxy::forward(
         &upstream.client,
         Request::from_parts(parts, body),
         upstream.read_timeout,
     )
-    .await
+    .await;
+    route.stats.upstream(sent.elapsed());
+    resp
 }

@@ -393,3 +393,83 @@ async fn form_bodies_and_bad_bodies() {
         StatusCode::UNSUPPORTED_MEDIA_TYPE
     );
 }
+
+#[tokio::test]
+async fn metrics_count_routes_statuses_failures_and_upstream_latency() {
+    let upstream = mock_upstream::spawn(mock_upstream::Config::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(upstream.base_url(), &dir.path().join("s.json")).await;
+    let c: C = Client::builder(TokioExecutor::new()).build_http();
+    let admin = format!("http://{}", gw.admin_addr().unwrap());
+    let proxy = gw.proxy_url();
+    call(
+        &c,
+        "POST",
+        format!("{admin}/consumers"),
+        Some(json!({"username": "m"})),
+        &[],
+    )
+    .await;
+    call(
+        &c,
+        "POST",
+        format!("{admin}/consumers/m/jwt"),
+        Some(json!({"key": "m-key", "secret": "x"})),
+        &[],
+    )
+    .await;
+    let good = format!("Bearer {}", token("m-key", "x"));
+    let bad = format!("Bearer {}", token("m-key", "y"));
+    for _ in 0..3 {
+        call(
+            &c,
+            "GET",
+            format!("{proxy}/api"),
+            None,
+            &[("authorization", &good)],
+        )
+        .await;
+    }
+    call(
+        &c,
+        "GET",
+        format!("{proxy}/api"),
+        None,
+        &[("authorization", &bad)],
+    )
+    .await;
+    call(&c, "GET", format!("{proxy}/api"), None, &[]).await;
+    call(&c, "GET", format!("{proxy}/nowhere"), None, &[]).await;
+    let resp = c
+        .request(
+            http::Request::get(format!("{admin}/metrics"))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    for line in [
+        "gateway_requests_total{route=\"api\",status=\"200\"} 3",
+        "gateway_requests_total{route=\"api\",status=\"401\"} 2",
+        "gateway_requests_total{route=\"\",status=\"404\"} 1",
+        "gateway_auth_failures_total{reason=\"Invalid signature\"} 1",
+        "gateway_auth_failures_total{reason=\"Unauthorized\"} 1",
+        "gateway_upstream_latency_seconds_count{route=\"api\"} 3",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+}

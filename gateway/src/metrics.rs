@@ -1,0 +1,213 @@
+//! `/metrics` on the admin port (Prometheus text format): requests by route
+//! and status, auth failures by reason, and an upstream latency histogram per
+//! route. Counters are atomics: nothing on the request path takes a lock.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Upper bounds of the upstream latency buckets, in seconds.
+pub const BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+/// The jwt and acl failure reasons, in a fixed order.
+pub const REASONS: [&str; 16] = [
+    "Unauthorized",
+    "Multiple tokens provided",
+    "Unrecognizable token",
+    "Bad token; invalid JSON",
+    "Bad token; invalid alg",
+    "Bad token; invalid signature",
+    "No mandatory key claim",
+    "Invalid key claim",
+    "No credentials found",
+    "Invalid algorithm",
+    "Invalid key/secret",
+    "Invalid signature",
+    "claims",
+    "exceeds maximum allowed expiration",
+    "You cannot consume this service",
+    "other",
+];
+
+/// Counters of one route (or of unmatched requests).
+#[derive(Debug)]
+pub struct RouteStats {
+    by_status: Box<[AtomicU64]>,
+    buckets: [AtomicU64; BUCKETS.len()],
+    latency_sum_ns: AtomicU64,
+    latency_count: AtomicU64,
+}
+
+impl Default for RouteStats {
+    fn default() -> Self {
+        Self {
+            by_status: (0..600).map(|_| AtomicU64::new(0)).collect(),
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            latency_sum_ns: AtomicU64::new(0),
+            latency_count: AtomicU64::new(0),
+        }
+    }
+}
+
+impl RouteStats {
+    pub fn status(&self, status: u16) {
+        if let Some(c) = self.by_status.get(usize::from(status)) {
+            c.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Time from sending upstream to the response head.
+    pub fn upstream(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| s <= *b) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+        self.latency_sum_ns
+            .fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+        self.latency_count.fetch_add(1, Relaxed);
+    }
+
+    fn write(&self, route: &str, out: &mut String) {
+        for (status, c) in self.by_status.iter().enumerate() {
+            let n = c.load(Relaxed);
+            if n > 0 {
+                let _ = writeln!(
+                    out,
+                    "gateway_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+                );
+            }
+        }
+    }
+
+    fn write_latency(&self, route: &str, out: &mut String) {
+        let count = self.latency_count.load(Relaxed);
+        if count == 0 {
+            return;
+        }
+        let mut cumulative = 0;
+        for (b, c) in BUCKETS.iter().zip(&self.buckets) {
+            cumulative += c.load(Relaxed);
+            let _ = writeln!(
+                out,
+                "gateway_upstream_latency_seconds_bucket{{route=\"{route}\",le=\"{b}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "gateway_upstream_latency_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}"
+        );
+        let sum = self.latency_sum_ns.load(Relaxed) as f64 / 1e9;
+        let _ = writeln!(
+            out,
+            "gateway_upstream_latency_seconds_sum{{route=\"{route}\"}} {sum}"
+        );
+        let _ = writeln!(
+            out,
+            "gateway_upstream_latency_seconds_count{{route=\"{route}\"}} {count}"
+        );
+    }
+}
+
+/// Gateway-wide counters.
+#[derive(Debug)]
+pub struct Metrics {
+    pub unmatched: RouteStats,
+    failures: [AtomicU64; REASONS.len()],
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            unmatched: RouteStats::default(),
+            failures: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+/// The reason index of a rejection body's message (claims errors have none).
+pub fn reason_of(message: Option<&str>) -> usize {
+    let Some(m) = message else { return 12 };
+    let key = if m.starts_with("No mandatory") {
+        "No mandatory key claim"
+    } else if m.starts_with("Invalid '") {
+        "Invalid key claim"
+    } else if m.starts_with("No credentials found") {
+        "No credentials found"
+    } else {
+        m
+    };
+    REASONS
+        .iter()
+        .position(|r| *r == key)
+        .unwrap_or(REASONS.len() - 1)
+}
+
+impl Metrics {
+    pub fn auth_failure(&self, reason: usize) {
+        if let Some(c) = self.failures.get(reason) {
+            c.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render<'a>(
+        &self,
+        routes: impl Iterator<Item = (&'a str, &'a RouteStats)> + Clone,
+    ) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP gateway_requests_total Requests answered, by route and status.\n# TYPE gateway_requests_total counter\n");
+        for (name, s) in routes.clone() {
+            s.write(name, &mut out);
+        }
+        self.unmatched.write("", &mut out);
+        out.push_str("# HELP gateway_auth_failures_total Requests refused by the jwt or acl plugin, by reason.\n# TYPE gateway_auth_failures_total counter\n");
+        for (r, c) in REASONS.iter().zip(&self.failures) {
+            let _ = writeln!(
+                out,
+                "gateway_auth_failures_total{{reason=\"{r}\"}} {}",
+                c.load(Relaxed)
+            );
+        }
+        out.push_str("# HELP gateway_upstream_latency_seconds Time from forwarding to the upstream's response head.\n# TYPE gateway_upstream_latency_seconds histogram\n");
+        for (name, s) in routes {
+            s.write_latency(name, &mut out);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histograms() {
+        let m = Metrics::default();
+        let r = RouteStats::default();
+        r.status(200);
+        r.status(200);
+        r.status(401);
+        r.upstream(Duration::from_micros(300));
+        r.upstream(Duration::from_millis(3));
+        m.auth_failure(reason_of(Some("Invalid signature")));
+        m.auth_failure(reason_of(Some("No credentials found for given 'iss'")));
+        m.auth_failure(reason_of(None));
+        let text = m.render([("api", &r)].into_iter());
+        assert!(text.contains("gateway_requests_total{route=\"api\",status=\"200\"} 2\n"));
+        assert!(text.contains("gateway_requests_total{route=\"api\",status=\"401\"} 1\n"));
+        assert!(text.contains("gateway_auth_failures_total{reason=\"Invalid signature\"} 1\n"));
+        assert!(text.contains("gateway_auth_failures_total{reason=\"No credentials found\"} 1\n"));
+        assert!(text.contains("gateway_auth_failures_total{reason=\"claims\"} 1\n"));
+        assert!(
+            text.contains(
+                "gateway_upstream_latency_seconds_bucket{route=\"api\",le=\"0.0005\"} 1\n"
+            )
+        );
+        assert!(
+            text.contains("gateway_upstream_latency_seconds_bucket{route=\"api\",le=\"+Inf\"} 2\n")
+        );
+        assert!(text.contains("gateway_upstream_latency_seconds_count{route=\"api\"} 2\n"));
+    }
+}
