@@ -28,6 +28,12 @@ struct Args {
     /// Where Admin API changes persist (default: beside the config, `<config>.state.json`).
     #[arg(long)]
     state: Option<PathBuf>,
+    /// Terminate TLS on the proxy port with this PEM certificate chain (ALPN h2, http/1.1).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Worker threads (default: one per CPU); 1 runs everything on one thread.
     #[arg(long)]
     workers: Option<std::num::NonZeroUsize>,
@@ -61,6 +67,7 @@ fn main() -> ExitCode {
         listen: args.listen,
         admin_listen: Some(args.admin_listen),
         state_file: Some(state),
+        tls: args.tls_cert.clone().zip(args.tls_key.clone()),
     };
     let rt = match args.workers.map(|w| w.get()) {
         Some(1) => tokio::runtime::Builder::new_current_thread()

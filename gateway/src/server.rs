@@ -43,6 +43,28 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| ServeError::Tls(format!("{}: {e}", cert.display())))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| ServeError::Tls(format!("{}: {e}", key.display())))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|e| ServeError::Tls(e.to_string()))?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
 }
 
 /// Everything [`start`] needs.
@@ -54,6 +76,8 @@ pub struct Options {
     pub admin_listen: Option<SocketAddr>,
     /// Where Admin API changes persist; loaded instead of the config's consumers when it exists.
     pub state_file: Option<std::path::PathBuf>,
+    /// Terminate TLS on the proxy port: PEM certificate chain and key (ALPN h2, http/1.1).
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 /// Starts the proxy and, if asked, the Admin API.
@@ -66,7 +90,11 @@ pub async fn start(opts: Options) -> Result<Handle, ServeError> {
     let (credentials, by_key) = crate::config::compile_consumers(&consumers)?;
     let snapshot = opts.config.compile_with(credentials, by_key)?;
     let routes = snapshot.routes.clone();
-    let mut handle = spawn(snapshot, opts.listen).await?;
+    let tls = match &opts.tls {
+        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        None => None,
+    };
+    let mut handle = serve(snapshot, opts.listen, tls).await?;
     if let Some(addr) = opts.admin_listen {
         let admin = Arc::new(crate::admin::Admin::new(
             consumers,
@@ -112,6 +140,8 @@ pub struct State {
     pub metrics: crate::metrics::Metrics,
     /// The proxy's own port, for `X-Forwarded-Port`.
     port: u16,
+    /// Whether the proxy terminates TLS, for `X-Forwarded-Proto`.
+    https: bool,
 }
 
 /// A running gateway; dropping it stops it abruptly, [`Handle::shutdown`] drains.
@@ -135,9 +165,10 @@ impl Handle {
         self.admin_addr
     }
 
-    /// `http://ADDR` of the proxy.
+    /// `http://ADDR` (or `https://`) of the proxy.
     pub fn proxy_url(&self) -> String {
-        format!("http://{}", self.proxy_addr)
+        let scheme = if self.state.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.proxy_addr)
     }
 
     /// Replaces the configuration; the next request sees the new one.
@@ -170,8 +201,16 @@ impl Drop for Handle {
     }
 }
 
-/// Binds `listen` and serves `snapshot` on the current tokio runtime.
+/// Binds `listen` and serves `snapshot` (plain HTTP) on the current tokio runtime.
 pub async fn spawn(snapshot: Snapshot, listen: SocketAddr) -> Result<Handle, ServeError> {
+    serve(snapshot, listen, None).await
+}
+
+async fn serve(
+    snapshot: Snapshot,
+    listen: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> Result<Handle, ServeError> {
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -186,9 +225,10 @@ pub async fn spawn(snapshot: Snapshot, listen: SocketAddr) -> Result<Handle, Ser
         snapshot: ArcSwap::from_pointee(snapshot),
         metrics: crate::metrics::Metrics::default(),
         port: proxy_addr.port(),
+        https: tls.is_some(),
     });
     let (stop, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(accept_loop(listener, state.clone(), stop_rx));
+    let task = tokio::spawn(accept_loop(listener, state.clone(), stop_rx, tls));
     Ok(Handle {
         proxy_addr,
         admin_addr: None,
@@ -199,7 +239,12 @@ pub async fn spawn(snapshot: Snapshot, listen: SocketAddr) -> Result<Handle, Ser
     })
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stop: oneshot::Receiver<()>) {
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<State>,
+    mut stop: oneshot::Receiver<()>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().keep_alive(true);
     builder.http2().max_concurrent_streams(1024);
@@ -218,17 +263,32 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stop: oneshot
             _ = &mut stop => break,
         };
         let _ = stream.set_nodelay(true);
-        let (state, builder) = (state.clone(), builder.clone());
+        let (state, builder, tls) = (state.clone(), builder.clone(), tls.clone());
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
                 let state = state.clone();
                 async move { Ok::<_, std::convert::Infallible>(handle(req, &state, peer).await) }
             });
-            if let Err(e) = watcher
-                .watch(builder.serve_connection(TokioIo::new(stream), svc))
-                .await
-            {
+            let result = match tls {
+                None => {
+                    watcher
+                        .watch(builder.serve_connection(TokioIo::new(stream), svc))
+                        .await
+                }
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(s) => {
+                        watcher
+                            .watch(builder.serve_connection(TokioIo::new(s), svc))
+                            .await
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                },
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });
@@ -420,7 +480,10 @@ async fn through(
     if let Ok(v) = HeaderValue::from_str(&xff) {
         h.insert(X_FORWARDED_FOR, v);
     }
-    h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    h.insert(
+        X_FORWARDED_PROTO,
+        HeaderValue::from_static(if state.https { "https" } else { "http" }),
+    );
     if let Some(host) = original_host {
         h.insert(X_FORWARDED_HOST, host);
     }

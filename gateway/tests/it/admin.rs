@@ -67,6 +67,7 @@ async fn start(upstream: &str, state: &std::path::Path) -> gateway::Handle {
         listen: "127.0.0.1:0".parse().unwrap(),
         admin_listen: Some("127.0.0.1:0".parse().unwrap()),
         state_file: Some(state.to_path_buf()),
+        tls: None,
     })
     .await
     .unwrap()
@@ -472,4 +473,58 @@ async fn metrics_count_routes_statuses_failures_and_upstream_latency() {
             "missing {line:?} in\n{text}"
         );
     }
+}
+
+#[tokio::test]
+async fn tls_termination() {
+    use rustls::pki_types::pem::PemObject as _;
+    let upstream = mock_upstream::spawn(mock_upstream::Config::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let gw = gateway::start(gateway::Options {
+        config: config(upstream.base_url()),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: None,
+        state_file: None,
+        tls: Some((cert, key)),
+    })
+    .await
+    .unwrap();
+    assert!(gw.proxy_url().starts_with("https://"));
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_slice(ck.cert.pem().as_bytes()).unwrap())
+        .unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(gw.proxy_addr())
+        .await
+        .unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::get("/api")
+        .header("host", "localhost")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = send.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(resp.headers()["www-authenticate"], "Bearer");
 }
