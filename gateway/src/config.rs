@@ -224,6 +224,8 @@ pub struct Route {
     pub upstream: Arc<Upstream>,
     pub jwt: Option<Arc<JwtConf>>,
     pub acl: Option<Arc<AclConf>>,
+    /// Our AWS-style OIDC/JWKS authorizer.
+    pub oidc: Option<Arc<crate::auth::oidc::Oidc>>,
     /// Served at `/metrics`.
     pub stats: crate::metrics::RouteStats,
 }
@@ -322,12 +324,12 @@ impl Declarative {
             routes.push(self.route(r, u, svc, &entity, &consumers)?);
         }
         for (i, p) in self.plugins.iter().enumerate() {
-            if !matches!(p.name.as_str(), "jwt" | "acl") {
+            if !matches!(p.name.as_str(), "jwt" | "acl" | "oidc") {
                 return Err(invalid(
                     format!("plugins[{i}]"),
                     "name",
                     format!(
-                        "plugin '{}' not enabled; this gateway has jwt and acl",
+                        "plugin '{}' not enabled; this gateway has jwt, acl and oidc",
                         p.name
                     ),
                 ));
@@ -449,13 +451,20 @@ impl Declarative {
             )),
             None => None,
         };
+        let oidc = match pick("oidc") {
+            Some((p, ent)) => Some(Arc::new(
+                crate::auth::oidc::Oidc::from_json(&p.config)
+                    .map_err(|(f, m)| invalid(ent, f, m))?,
+            )),
+            None => None,
+        };
         for (i, spec) in r.plugins.iter().enumerate() {
-            if !matches!(spec.name.as_str(), "jwt" | "acl") {
+            if !matches!(spec.name.as_str(), "jwt" | "acl" | "oidc") {
                 return Err(invalid(
                     format!("{entity}.plugins[{i}]"),
                     "name",
                     format!(
-                        "plugin '{}' not enabled; this gateway has jwt and acl",
+                        "plugin '{}' not enabled; this gateway has jwt, acl and oidc",
                         spec.name
                     ),
                 ));
@@ -471,6 +480,7 @@ impl Declarative {
             upstream,
             jwt,
             acl,
+            oidc,
             stats: crate::metrics::RouteStats::default(),
         })
     }

@@ -425,6 +425,16 @@ async fn through(
             }
         }
     }
+    let mut identity = None;
+    if let Some(oidc) = &route.oidc {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        match oidc.authorize(req.headers(), now).await {
+            Ok(id) => identity = Some(id),
+            Err(reject) => return refuse(state, reject),
+        }
+    }
     let mut groups = None;
     if let Some(acl) = &route.acl {
         let credential = caller.as_ref().is_some_and(|c| c.credential_key.is_some());
@@ -522,6 +532,9 @@ async fn through(
         && let Ok(v) = HeaderValue::from_str(&g)
     {
         h.insert(X_CONSUMER_GROUPS, v);
+    }
+    for (n, v) in identity.into_iter().flat_map(|i| i.headers) {
+        parts.headers.insert(n, v);
     }
     let sent = std::time::Instant::now();
     let resp = proxy::forward(

@@ -4,6 +4,7 @@
 pub mod acl;
 pub mod jwt;
 pub mod keys;
+pub mod oidc;
 
 use bytes::Bytes;
 
