@@ -494,12 +494,12 @@ impl Admin {
                 }
                 let me = j.clone();
                 // The same validation as the config file, with Kong's field errors.
-                let probe = std::sync::Arc::new(crate::config::Consumer {
-                    id: String::new(),
-                    username: None,
-                    custom_id: None,
-                    groups: vec![],
-                });
+                let probe = std::sync::Arc::new(crate::config::Consumer::new(
+                    String::new(),
+                    None,
+                    None,
+                    vec![],
+                ));
                 if let Err((field, msg)) = crate::auth::jwt::Credential::new(&me, probe) {
                     return schema_violation(
                         json!({field: msg, "@entity": ["failed conditional validation given value of field 'algorithm'"]}),

@@ -194,6 +194,38 @@ pub struct Consumer {
     pub custom_id: Option<String>,
     /// ACL groups, in configuration order.
     pub groups: Vec<String>,
+    /// `X-Consumer-ID`, `-Custom-ID` and `-Username`, built once.
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+}
+
+impl Consumer {
+    pub fn new(
+        id: String,
+        username: Option<String>,
+        custom_id: Option<String>,
+        groups: Vec<String>,
+    ) -> Consumer {
+        let mut headers = Vec::new();
+        let mut add = |name: &'static str, v: &str| {
+            if let Ok(v) = http::HeaderValue::from_str(v) {
+                headers.push((http::HeaderName::from_static(name), v));
+            }
+        };
+        add("x-consumer-id", &id);
+        if let Some(c) = &custom_id {
+            add("x-consumer-custom-id", c);
+        }
+        if let Some(u) = &username {
+            add("x-consumer-username", u);
+        }
+        Consumer {
+            id,
+            username,
+            custom_id,
+            groups,
+            headers,
+        }
+    }
 }
 
 /// Where a service forwards to, with its own pooled keep-alive client.
@@ -517,15 +549,13 @@ pub fn compile_consumers(specs: &[ConsumerSpec]) -> Result<(Credentials, Consume
             }
             groups.push(a.group.clone());
         }
-        let consumer = Arc::new(Consumer {
-            id: c
-                .id
-                .clone()
+        let consumer = Arc::new(Consumer::new(
+            c.id.clone()
                 .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-            username: c.username.clone(),
-            custom_id: c.custom_id.clone(),
+            c.username.clone(),
+            c.custom_id.clone(),
             groups,
-        });
+        ));
         for key in [Some(&consumer.id), consumer.username.as_ref()]
             .into_iter()
             .flatten()

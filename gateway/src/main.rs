@@ -8,6 +8,11 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser;
 
+/// mimalloc: the proxy allocates per request (header maps, hyper's client
+/// futures); measured against glibc malloc in docs/BENCHMARKS.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A Kong-compatible JWT + ACL gateway (Kong 3.9.3 jwt and acl semantics).
 #[derive(Debug, Parser)]
 #[command(

@@ -350,8 +350,8 @@ pub fn find_route<'a>(
 /// Who the plugins authenticated.
 struct Caller {
     consumer: Arc<Consumer>,
-    /// The credential's key; None for the anonymous consumer.
-    credential_key: Option<String>,
+    /// The credential that authenticated it; None for the anonymous consumer.
+    credential: Option<Arc<crate::auth::jwt::Credential>>,
 }
 
 async fn handle(req: Request<Incoming>, state: &State, peer: SocketAddr) -> Response<GwBody> {
@@ -401,7 +401,7 @@ async fn through(
                 Ok(a) => {
                     caller = Some(Caller {
                         consumer: a.consumer,
-                        credential_key: Some(a.credential.key.clone()),
+                        credential: Some(a.credential),
                     })
                 }
                 Err(reject) => match &jwt.anonymous {
@@ -410,7 +410,7 @@ async fn through(
                         Some(c) => {
                             caller = Some(Caller {
                                 consumer: c.clone(),
-                                credential_key: None,
+                                credential: None,
                             })
                         }
                         // Kong 3.9.3: authenticate(nil, nil) raises, so the generic 500.
@@ -437,7 +437,7 @@ async fn through(
     }
     let mut groups = None;
     if let Some(acl) = &route.acl {
-        let credential = caller.as_ref().is_some_and(|c| c.credential_key.is_some());
+        let credential = caller.as_ref().is_some_and(|c| c.credential.is_some());
         match acl.check(caller.as_ref().map(|c| &*c.consumer), credential) {
             Ok(g) => groups = g,
             Err(reject) => return refuse(state, reject),
@@ -511,21 +511,18 @@ async fn through(
         }
     }
     if let Some(c) = &caller {
-        let set = |h: &mut http::HeaderMap, n: &HeaderName, v: &str| {
-            if let Ok(v) = HeaderValue::from_str(v) {
-                h.insert(n.clone(), v);
+        for (n, v) in &c.consumer.headers {
+            h.insert(n.clone(), v.clone());
+        }
+        match c.credential.as_ref() {
+            Some(cred) => {
+                if let Some(v) = &cred.key_header {
+                    h.insert(X_CREDENTIAL_IDENTIFIER, v.clone());
+                }
             }
-        };
-        set(h, &X_CONSUMER_ID, &c.consumer.id);
-        if let Some(v) = &c.consumer.custom_id {
-            set(h, &X_CONSUMER_CUSTOM_ID, v);
-        }
-        if let Some(v) = &c.consumer.username {
-            set(h, &X_CONSUMER_USERNAME, v);
-        }
-        match &c.credential_key {
-            Some(k) => set(h, &X_CREDENTIAL_IDENTIFIER, k),
-            None => set(h, &X_ANONYMOUS_CONSUMER, "true"),
+            None => {
+                h.insert(X_ANONYMOUS_CONSUMER, HeaderValue::from_static("true"));
+            }
         }
     }
     if let Some(g) = groups

@@ -73,12 +73,12 @@ mod tests {
     use super::*;
 
     fn consumer(groups: &[&str]) -> Consumer {
-        Consumer {
-            id: "c".into(),
-            username: Some("u".into()),
-            custom_id: None,
-            groups: groups.iter().map(|s| s.to_string()).collect(),
-        }
+        Consumer::new(
+            "c".into(),
+            Some("u".into()),
+            None,
+            groups.iter().map(|s| s.to_string()).collect(),
+        )
     }
 
     #[test]

@@ -98,6 +98,8 @@ const ALGORITHMS: [&str; 13] = [
 /// A jwt credential with its verification key built once.
 pub struct Credential {
     pub key: String,
+    /// `X-Credential-Identifier`, built once.
+    pub key_header: Option<http::HeaderValue>,
     pub algorithm: String,
     /// None when the key material is unusable (Kong: `Invalid key/secret`).
     verifier: Option<Verifier>,
@@ -156,8 +158,10 @@ impl Credential {
                 ),
             }
         };
+        let key = s.key.clone().unwrap_or_else(random_string);
         Ok(Credential {
-            key: s.key.clone().unwrap_or_else(random_string),
+            key: key.clone(),
+            key_header: http::HeaderValue::from_str(&key).ok(),
             algorithm: alg,
             verifier,
             verifier_b64,
