@@ -625,6 +625,7 @@ fn upstream(s: &ServiceSpec, i: usize) -> Result<Upstream, ConfigError> {
         authority.clone()
     };
     let ms = |v: Option<u64>| Duration::from_millis(v.unwrap_or(60_000));
+    let client = crate::proxy::client(&authority, ms(s.connect_timeout));
     Ok(Upstream {
         name: s.name.clone().unwrap_or_else(|| entity.clone()),
         scheme,
@@ -633,6 +634,6 @@ fn upstream(s: &ServiceSpec, i: usize) -> Result<Upstream, ConfigError> {
         path: path.trim_end_matches('/').to_owned(),
         connect_timeout: ms(s.connect_timeout),
         read_timeout: ms(s.read_timeout),
-        client: crate::proxy::client(ms(s.connect_timeout)),
+        client,
     })
 }

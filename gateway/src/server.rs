@@ -466,19 +466,15 @@ async fn through(
         target.push_str(q);
     }
     let original_host = parts.headers.get(header::HOST).cloned();
-    parts.uri = match http::Uri::builder()
-        .scheme(upstream.scheme.as_str())
-        .authority(upstream.authority.as_str())
-        .path_and_query(target)
-        .build()
-    {
+    // Origin-form: the pooled HTTP/1.1 connection already points at the upstream.
+    parts.uri = match http::Uri::try_from(target) {
         Ok(u) => u,
         Err(_) => return proxy::rejection(Reject::message(400, "Bad request")),
     };
     parts.version = http::Version::HTTP_11;
     let h = &mut parts.headers;
     proxy::strip_hop_by_hop(h);
-    if !route.preserve_host
+    if (!route.preserve_host || !h.contains_key(header::HOST))
         && let Ok(v) = HeaderValue::from_str(&upstream.host_header)
     {
         h.insert(header::HOST, v);

@@ -1,4 +1,5 @@
 mod admin;
 mod cli;
 mod oidc;
+mod proxy;
 mod semantics;
