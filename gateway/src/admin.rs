@@ -226,6 +226,27 @@ impl Admin {
         Ok(())
     }
 
+    /// Commits a create (201) or an update (200) and answers with the entity.
+    fn save(
+        &self,
+        next: Vec<ConsumerSpec>,
+        store: &mut Vec<ConsumerSpec>,
+        created: bool,
+        body: Value,
+    ) -> Resp {
+        match self.commit(next, store) {
+            Ok(()) => reply(
+                if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                },
+                body,
+            ),
+            Err(r) => r,
+        }
+    }
+
     /// Answers one Admin API request.
     pub async fn handle(&self, req: Request<hyper::body::Incoming>) -> Resp {
         let (parts, body) = req.into_parts();
@@ -384,17 +405,7 @@ impl Admin {
                 return unique_violation("custom_id", me.custom_id.as_deref().unwrap_or(""));
             }
         }
-        match self.commit(next, store) {
-            Ok(()) => reply(
-                if at.is_some() {
-                    StatusCode::OK
-                } else {
-                    StatusCode::CREATED
-                },
-                consumer_json(&me),
-            ),
-            Err(r) => r,
-        }
+        self.save(next, store, at.is_none(), consumer_json(&me))
     }
 
     fn jwt(
@@ -515,18 +526,8 @@ impl Admin {
                 if duplicate {
                     return unique_violation("key", &key);
                 }
-                let owner = next[ci].clone();
-                match self.commit(next, store) {
-                    Ok(()) => reply(
-                        if existing.is_some() || m == Method::PUT {
-                            StatusCode::OK
-                        } else {
-                            StatusCode::CREATED
-                        },
-                        jwt_json(&owner, &me),
-                    ),
-                    Err(r) => r,
-                }
+                let body = jwt_json(&next[ci], &me);
+                self.save(next, store, existing.is_none() && m != Method::PUT, body)
             }
             _ => not_found(),
         }
@@ -609,18 +610,8 @@ impl Admin {
                 if acls.iter().filter(|a| a.group == me.group).count() > 1 {
                     return unique_violation("group", &me.group);
                 }
-                let owner = next[ci].clone();
-                match self.commit(next, store) {
-                    Ok(()) => reply(
-                        if existing.is_some() || m == Method::PUT {
-                            StatusCode::OK
-                        } else {
-                            StatusCode::CREATED
-                        },
-                        acl_json(&owner, &me),
-                    ),
-                    Err(r) => r,
-                }
+                let body = acl_json(&next[ci], &me);
+                self.save(next, store, existing.is_none() && m != Method::PUT, body)
             }
             _ => not_found(),
         }

@@ -51,20 +51,29 @@ impl Verifier {
                 .to_vec(),
             other => return Err(format!("unexpected PEM block {other:?} (want PUBLIC KEY)")),
         };
-        let algorithm: &'static dyn signature::VerificationAlgorithm = match alg {
-            "RS256" => &signature::RSA_PKCS1_2048_8192_SHA256,
-            "RS384" => &signature::RSA_PKCS1_2048_8192_SHA384,
-            "RS512" => &signature::RSA_PKCS1_2048_8192_SHA512,
-            "PS256" => &signature::RSA_PSS_2048_8192_SHA256,
-            "PS384" => &signature::RSA_PSS_2048_8192_SHA384,
-            "PS512" => &signature::RSA_PSS_2048_8192_SHA512,
-            "ES256" => &signature::ECDSA_P256_SHA256_FIXED,
-            "ES384" => &signature::ECDSA_P384_SHA384_FIXED,
-            "EdDSA" => &signature::ED25519,
+        let algorithm: &'static dyn signature::VerificationAlgorithm = match (rsa_params(alg), alg)
+        {
+            (Some(p), _) => p,
+            (None, "ES256") => &signature::ECDSA_P256_SHA256_FIXED,
+            (None, "ES384") => &signature::ECDSA_P384_SHA384_FIXED,
+            (None, "EdDSA") => &signature::ED25519,
             _ => return Err(format!("{alg} cannot be verified here")),
         };
         Ok(Verifier::Public(UnparsedPublicKey::new(algorithm, raw)))
     }
+}
+
+/// ring's parameters for an RSA JOSE algorithm (RS*, PS*).
+pub fn rsa_params(alg: &str) -> Option<&'static signature::RsaParameters> {
+    Some(match alg {
+        "RS256" => &signature::RSA_PKCS1_2048_8192_SHA256,
+        "RS384" => &signature::RSA_PKCS1_2048_8192_SHA384,
+        "RS512" => &signature::RSA_PKCS1_2048_8192_SHA512,
+        "PS256" => &signature::RSA_PSS_2048_8192_SHA256,
+        "PS384" => &signature::RSA_PSS_2048_8192_SHA384,
+        "PS512" => &signature::RSA_PSS_2048_8192_SHA512,
+        _ => return None,
+    })
 }
 
 fn pem_decode(pem: &str) -> Option<(String, Vec<u8>)> {

@@ -354,14 +354,8 @@ fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<Key>>, String> {
                 };
                 let components = RsaPublicKeyComponents { n, e };
                 Box::new(move |alg, msg, sig| {
-                    let params: &signature::RsaParameters = match alg {
-                        "RS256" => &signature::RSA_PKCS1_2048_8192_SHA256,
-                        "RS384" => &signature::RSA_PKCS1_2048_8192_SHA384,
-                        "RS512" => &signature::RSA_PKCS1_2048_8192_SHA512,
-                        "PS256" => &signature::RSA_PSS_2048_8192_SHA256,
-                        "PS384" => &signature::RSA_PSS_2048_8192_SHA384,
-                        "PS512" => &signature::RSA_PSS_2048_8192_SHA512,
-                        _ => return false,
+                    let Some(params) = super::keys::rsa_params(alg) else {
+                        return false;
                     };
                     components.verify(params, msg, sig).is_ok()
                 })
