@@ -29,6 +29,9 @@ pub struct JwtConf {
     pub run_on_preflight: bool,
     pub maximum_expiration: u64,
     pub realm: Option<String>,
+    /// `header_names` parsed once.
+    #[serde(skip)]
+    pub parsed_header_names: Vec<http::HeaderName>,
 }
 
 impl Default for JwtConf {
@@ -44,6 +47,7 @@ impl Default for JwtConf {
             run_on_preflight: true,
             maximum_expiration: 0,
             realm: None,
+            parsed_header_names: vec![http::header::AUTHORIZATION],
         }
     }
 }
@@ -51,11 +55,19 @@ impl Default for JwtConf {
 impl JwtConf {
     /// From a plugin's `config` object; errors name the field.
     pub fn from_json(v: &serde_json::Value) -> Result<JwtConf, (&'static str, String)> {
-        let conf: JwtConf = if v.is_null() {
+        let mut conf: JwtConf = if v.is_null() {
             JwtConf::default()
         } else {
             serde_json::from_value(v.clone()).map_err(|e| ("config", e.to_string()))?
         };
+        conf.parsed_header_names = conf
+            .header_names
+            .iter()
+            .map(|n| {
+                http::HeaderName::from_bytes(n.as_bytes())
+                    .map_err(|_| ("config.header_names", format!("{n:?} is not a header name")))
+            })
+            .collect::<Result<_, _>>()?;
         for c in conf.claims_to_verify.iter().flatten() {
             if c != "exp" && c != "nbf" {
                 return Err((
@@ -215,9 +227,9 @@ fn retrieve<'a>(
             }
         }
     }
-    for name in &conf.header_names {
+    for name in &conf.parsed_header_names {
         // Only the first occurrence of a repeated header.
-        let Some(v) = headers.get(name.as_str()).and_then(|v| v.to_str().ok()) else {
+        let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) else {
             continue;
         };
         if let Some(t) = bearer(v) {
@@ -252,8 +264,23 @@ pub fn bearer(v: &str) -> Option<&str> {
     None
 }
 
-fn b64url(part: &str) -> Option<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()
+/// A JSON string literal without escapes, as a borrowed `&str`; None for
+/// anything else (escaped strings and non-strings take the serde path).
+fn plain_str(raw: &str) -> Option<&str> {
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    (!inner.contains(['\\', '"'])).then_some(inner)
+}
+
+/// Base64url-decodes into `buf` when it fits, else into `spill`.
+fn decode_into<'b>(part: &str, buf: &'b mut [u8], spill: &'b mut Vec<u8>) -> Option<&'b [u8]> {
+    let part = part.trim_end_matches('=');
+    if part.len() / 4 * 3 + 3 <= buf.len() {
+        let n = URL_SAFE_NO_PAD.decode_slice(part, buf).ok()?;
+        Some(&buf[..n])
+    } else {
+        *spill = URL_SAFE_NO_PAD.decode(part).ok()?;
+        Some(spill.as_slice())
+    }
 }
 
 fn reject(conf: &JwtConf, message: &str) -> Reject {
@@ -290,14 +317,20 @@ pub fn authenticate(
         return Err(reject(conf, "Bad token; invalid JSON"));
     };
     let kcn = conf.key_claim_name.as_str();
-    let header_json = b64url(h64).ok_or_else(|| reject(conf, "Bad token; invalid JSON"))?;
-    let claims_json = b64url(p64).ok_or_else(|| reject(conf, "Bad token; invalid JSON"))?;
-    let [alg, header_key, _] = pick(&header_json, ["alg", kcn, ""])
+    // Decode into stack buffers when they fit (they almost always do).
+    let (mut hbuf, mut pbuf) = ([0u8; 512], [0u8; 2048]);
+    let mut hvec = Vec::new();
+    let mut pvec = Vec::new();
+    let header_json = decode_into(h64, &mut hbuf, &mut hvec)
         .ok_or_else(|| reject(conf, "Bad token; invalid JSON"))?;
-    let [claim_key, exp, nbf] = pick(&claims_json, [kcn, "exp", "nbf"])
+    let claims_json = decode_into(p64, &mut pbuf, &mut pvec)
+        .ok_or_else(|| reject(conf, "Bad token; invalid JSON"))?;
+    let [alg, header_key, _] = pick(header_json, ["alg", kcn, ""])
+        .ok_or_else(|| reject(conf, "Bad token; invalid JSON"))?;
+    let [claim_key, exp, nbf] = pick(claims_json, [kcn, "exp", "nbf"])
         .ok_or_else(|| reject(conf, "Bad token; invalid JSON"))?;
     let alg = alg
-        .and_then(|a| serde_json::from_str::<&str>(a.get()).ok())
+        .and_then(|a| plain_str(a.get()))
         .filter(|a| ALGORITHMS.contains(a));
     let Some(alg) = alg else {
         return Err(reject(conf, "Bad token; invalid alg"));
@@ -319,9 +352,9 @@ pub fn authenticate(
         return Err(reject(conf, &format!("No mandatory '{kcn}' in claims")));
     };
     let unescaped: String;
-    let key = match serde_json::from_str::<&str>(key_value.get()) {
-        Ok(k) => k,
-        Err(_) => {
+    let key = match plain_str(key_value.get()) {
+        Some(k) => k,
+        None => {
             unescaped = serde_json::from_str::<String>(key_value.get())
                 .unwrap_or_else(|_| key_value.get().to_owned());
             unescaped.as_str()
