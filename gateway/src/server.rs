@@ -372,12 +372,7 @@ async fn handle(req: Request<Incoming>, state: &State, peer: SocketAddr) -> Resp
 
 /// Counts a plugin's rejection by reason, then answers with it.
 fn refuse(state: &State, reject: Reject) -> Response<GwBody> {
-    let message = serde_json::from_slice::<serde_json::Value>(&reject.body)
-        .ok()
-        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned));
-    state
-        .metrics
-        .auth_failure(crate::metrics::reason_of(message.as_deref()));
+    state.metrics.auth_failure(reject.reason);
     proxy::rejection(reject)
 }
 

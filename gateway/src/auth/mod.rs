@@ -8,17 +8,21 @@ pub mod oidc;
 
 use bytes::Bytes;
 
-/// A refused request: status, body and `WWW-Authenticate`.
+/// A refused request: status, body and `WWW-Authenticate`, plus the reason
+/// it is counted under at `/metrics` (decided where the rejection is made).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
     pub status: u16,
     pub body: Bytes,
     pub www_authenticate: Option<String>,
+    /// Index into [`crate::metrics::REASONS`].
+    pub reason: usize,
 }
 
 impl Reject {
     /// The jwt plugin's exits: compact cjson bytes (`/` escaped as `\/`).
     pub fn jwt(status: u16, body: serde_json::Value, www_authenticate: Option<String>) -> Reject {
+        let reason = crate::metrics::reason_of(body.get("message").and_then(|m| m.as_str()));
         let compact = serde_json::to_string(&body)
             .unwrap_or_default()
             .replace('/', "\\/");
@@ -26,6 +30,7 @@ impl Reject {
             status,
             body: Bytes::from(compact),
             www_authenticate,
+            reason,
         }
     }
 
@@ -37,6 +42,7 @@ impl Reject {
             status,
             body: Bytes::from(body),
             www_authenticate: None,
+            reason: crate::metrics::reason_of(Some(message)),
         }
     }
 
