@@ -380,6 +380,17 @@ pub fn authenticate(
     let Some(verifier) = verifier else {
         return Err(reject(conf, "Invalid key/secret"));
     };
+    // Kong asserts the raw signature length for ES* (R||S) and PS* (2048-bit
+    // RSA only); a failed assert is a Lua error, so HTTP 500, not 401.
+    let expected_len = match alg {
+        "ES256" => Some(64),
+        "ES384" => Some(96),
+        "PS256" | "PS384" | "PS512" => Some(256),
+        _ => None,
+    };
+    if expected_len.is_some_and(|n| n != sig_len) {
+        return Err(Reject::message(500, "An unexpected error occurred"));
+    }
     let message = &token.as_bytes()[..h64.len() + 1 + p64.len()];
     if !verifier.verify(message, &sig[..sig_len]) {
         return Err(reject(conf, "Invalid signature"));

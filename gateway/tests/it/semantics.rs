@@ -116,6 +116,11 @@ services:
       config: {{ deny: [banned], hide_groups_header: true }}
   - name: open
     paths: ["/open"]
+- name: raw
+  url: {upstream_url}
+  routes:
+  - name: raw
+    paths: ["/raw"]
 consumers:
 - username: alice
   custom_id: c-1
@@ -516,6 +521,14 @@ async fn asymmetric_algorithms_verify() {
             "Invalid algorithm"
         );
     }
+    // A wrong-length ES256 signature trips Kong's assert: 500, not 401.
+    let es = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims("bob-ec"), &ec).unwrap();
+    let (head, _) = es.rsplit_once('.').unwrap();
+    let short = format!("{head}.{}", "A".repeat(40));
+    assert_eq!(
+        env.with_token("/lax", &short).await.status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
     let wrong = jsonwebtoken::encode(
         &Header::new(Algorithm::RS256),
         &claims("bob-rsa"),
@@ -652,5 +665,74 @@ async fn config_errors_name_entity_and_field() {
             .unwrap_err()
             .to_string();
         assert!(err.contains(want), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn transparency_cases_agree_direct_and_through_the_gateway() {
+    let env = env().await;
+    let big = "x".repeat(10_000);
+    // (method, path after the prefix, headers)
+    let cases: Vec<(&str, &str, Vec<(&str, &str)>)> = vec![
+        ("GET", "/a?b=c&d=%20e", vec![("x-custom", "1")]),
+        ("DELETE", "/items/7", vec![]),
+        ("PUT", "/p", vec![("x-mock-status", "201")]),
+        ("GET", "/sized", vec![("x-mock-size", "100KiB")]),
+        (
+            "GET",
+            "/fail",
+            vec![
+                ("x-mock-status", "503"),
+                ("x-mock-header", "Retry-After: 3"),
+            ],
+        ),
+        ("POST", "/with-body", vec![("x-big", big.as_str())]),
+    ];
+    for (method, rest, headers) in cases {
+        for (direct_prefix, via_prefix) in [("/echo", "/open"), ("", "/raw")] {
+            let direct = env
+                .send_to(
+                    &env.upstream_url,
+                    method,
+                    &format!("{direct_prefix}{rest}"),
+                    &headers,
+                )
+                .await;
+            let via = env
+                .send(method, &format!("{via_prefix}{rest}"), &headers)
+                .await;
+            let what = format!("{method} {via_prefix}{rest}");
+            assert_eq!(via.status, direct.status, "{what}");
+            assert_eq!(
+                via.headers.get("content-type"),
+                direct.headers.get("content-type"),
+                "{what}"
+            );
+            assert_eq!(
+                via.headers.get("retry-after"),
+                direct.headers.get("retry-after"),
+                "{what}"
+            );
+            assert!(
+                via.headers.contains_key("server-timing"),
+                "{what}: upstream headers pass through"
+            );
+            if direct_prefix == "/echo" {
+                let (d, v): (EchoDoc, EchoDoc) = (
+                    serde_json::from_slice(&direct.body).unwrap(),
+                    serde_json::from_slice(&via.body).unwrap(),
+                );
+                assert_eq!(
+                    (&v.method, &v.path, &v.query, v.body_length),
+                    (&d.method, &d.path, &d.query, d.body_length),
+                    "{what}"
+                );
+                for (k, _) in &headers {
+                    assert_eq!(v.headers.get(*k), d.headers.get(*k), "{what}: {k}");
+                }
+            } else {
+                assert_eq!(via.body, direct.body, "{what}");
+            }
+        }
     }
 }
