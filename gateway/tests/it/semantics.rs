@@ -673,7 +673,8 @@ async fn transparency_cases_agree_direct_and_through_the_gateway() {
     let env = env().await;
     let big = "x".repeat(10_000);
     // (method, path after the prefix, headers)
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>)> = vec![
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case<'_>> = vec![
         ("GET", "/a?b=c&d=%20e", vec![("x-custom", "1")]),
         ("DELETE", "/items/7", vec![]),
         ("PUT", "/p", vec![("x-mock-status", "201")]),
