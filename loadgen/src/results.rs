@@ -92,11 +92,29 @@ pub fn summarize(scenario: &Scenario, data: &RunData) -> Summary {
                 connections: t.connections,
                 classes,
                 total,
+                added: None,
             }
         })
         .collect();
     if data.partial {
         invalid.push("the run was interrupted: results are partial".into());
+    }
+    // What each non-baseline target adds over the (first) baseline.
+    let mut targets = targets;
+    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    if let Some(base) = targets.iter().find(|t| t.baseline).cloned() {
+        for t in targets.iter_mut().filter(|t| !t.baseline) {
+            // Reasons about this target, the baseline, or the run as a whole.
+            let about = |r: &String, name: &str| r.starts_with(&format!("{name}:"));
+            let reasons: Vec<String> = invalid
+                .iter()
+                .filter(|r| {
+                    about(r, &t.name) || about(r, &base.name) || !names.iter().any(|n| about(r, n))
+                })
+                .cloned()
+                .collect();
+            t.added = Some(reports::summary::Added::of(t, &base, reasons));
+        }
     }
     Summary {
         schema_version: SCHEMA_VERSION,
@@ -267,6 +285,27 @@ pub fn render(summary: &Summary) -> String {
             "  ok {}  unexpected status {}  errors {}  dropped {}  late sends {}  unfinished {}",
             k.ok, k.unexpected, k.errors, k.dropped, k.late, k.unfinished
         );
+        if let Some(a) = &t.added {
+            let signed = |ns: i64| {
+                if ns < 0 {
+                    format!("-{}", fmt_ns(ns.unsigned_abs()))
+                } else {
+                    format!("+{}", fmt_ns(ns as u64))
+                }
+            };
+            let _ = writeln!(
+                s,
+                "  added over {} (corrected): p50 {}  p90 {}  p99 {}  p99.9 {}   (p50 per round {} .. {}){}",
+                a.baseline,
+                signed(a.total.p50),
+                signed(a.total.p90),
+                signed(a.total.p99),
+                signed(a.total.p99_9),
+                signed(a.rounds_min.p50),
+                signed(a.rounds_max.p50),
+                if a.valid { "" } else { "  INVALID" }
+            );
+        }
         if !c.errors.is_empty() {
             let list: Vec<String> = c.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
             let _ = writeln!(s, "  errors by class: {}", list.join(", "));

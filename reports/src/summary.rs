@@ -66,6 +66,97 @@ pub struct TargetResult {
     pub classes: Vec<ClassResult>,
     /// All recorded classes and phases together.
     pub total: ClassResult,
+    /// For a non-baseline target: what it adds over the baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added: Option<Added>,
+}
+
+/// What a target adds over the baseline: its corrected-latency percentile
+/// minus the baseline's, in nanoseconds (negative when it was faster), over
+/// the whole run and per round (rounds paired in run order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Added {
+    pub baseline: String,
+    /// Over all rounds.
+    pub total: AddedPercentiles,
+    /// The smallest and largest per-round difference at each percentile.
+    pub rounds_min: AddedPercentiles,
+    pub rounds_max: AddedPercentiles,
+    /// The target's own time outside the upstream (service time − Server-Timing), per request.
+    pub outside_upstream: Option<Percentiles>,
+    /// False when either side's numbers are invalid (see `invalid_reasons`): then these are not a result.
+    pub valid: bool,
+    pub invalid_reasons: Vec<String>,
+}
+
+/// Differences in nanoseconds at the reported percentiles.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddedPercentiles {
+    pub p50: i64,
+    pub p90: i64,
+    pub p99: i64,
+    #[serde(rename = "p99.9")]
+    pub p99_9: i64,
+    #[serde(rename = "p99.99")]
+    pub p99_99: i64,
+}
+
+impl AddedPercentiles {
+    /// `target − baseline` at each percentile.
+    pub fn between(target: &Percentiles, baseline: &Percentiles) -> Self {
+        let d = |a: u64, b: u64| a as i64 - b as i64;
+        Self {
+            p50: d(target.p50, baseline.p50),
+            p90: d(target.p90, baseline.p90),
+            p99: d(target.p99, baseline.p99),
+            p99_9: d(target.p99_9, baseline.p99_9),
+            p99_99: d(target.p99_99, baseline.p99_99),
+        }
+    }
+
+    fn zip(self, o: Self, f: fn(i64, i64) -> i64) -> Self {
+        Self {
+            p50: f(self.p50, o.p50),
+            p90: f(self.p90, o.p90),
+            p99: f(self.p99, o.p99),
+            p99_9: f(self.p99_9, o.p99_9),
+            p99_99: f(self.p99_99, o.p99_99),
+        }
+    }
+}
+
+impl Added {
+    /// The added-latency analysis of `target` against `baseline`; `invalid_reasons`
+    /// are the run's reasons that concern either of them.
+    pub fn of(
+        target: &TargetResult,
+        baseline: &TargetResult,
+        invalid_reasons: Vec<String>,
+    ) -> Added {
+        let total = AddedPercentiles::between(&target.total.latency, &baseline.total.latency);
+        let per_round: Vec<AddedPercentiles> = target
+            .total
+            .rounds
+            .iter()
+            .zip(&baseline.total.rounds)
+            .map(|(t, b)| AddedPercentiles::between(t, b))
+            .collect();
+        let (rounds_min, rounds_max) = match per_round.split_first() {
+            None => (total, total),
+            Some((first, rest)) => rest.iter().fold((*first, *first), |(lo, hi), r| {
+                (lo.zip(*r, i64::min), hi.zip(*r, i64::max))
+            }),
+        };
+        Added {
+            baseline: baseline.name.clone(),
+            total,
+            rounds_min,
+            rounds_max,
+            outside_upstream: target.total.outside_upstream,
+            valid: invalid_reasons.is_empty(),
+            invalid_reasons,
+        }
+    }
 }
 
 /// One request class in one phase of one target.
@@ -162,6 +253,56 @@ impl Percentiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn target(name: &str, p50s: &[u64]) -> TargetResult {
+        let pct = |p50: u64| Percentiles {
+            count: 1,
+            p50,
+            p90: p50 * 2,
+            p99: p50 * 3,
+            p99_9: p50 * 4,
+            p99_99: p50 * 5,
+            ..Percentiles::default()
+        };
+        let rounds: Vec<Percentiles> = p50s.iter().map(|p| pct(*p)).collect();
+        let total = ClassResult {
+            request: "*".into(),
+            phase: "*".into(),
+            counts: Counts::default(),
+            achieved_rps: 0.0,
+            target_rps: None,
+            latency: pct(p50s.iter().sum::<u64>() / p50s.len() as u64),
+            service_time: Percentiles::default(),
+            send_lag: Percentiles::default(),
+            outside_upstream: None,
+            status: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            rounds,
+        };
+        TargetResult {
+            name: name.into(),
+            urls: vec![],
+            baseline: false,
+            http: "http/1.1".into(),
+            connections: 1,
+            classes: vec![],
+            total,
+            added: None,
+        }
+    }
+
+    #[test]
+    fn added_latency_per_percentile_and_round_range() {
+        let base = target("direct", &[100, 120]);
+        let gw = target("gw", &[150, 200]);
+        let a = Added::of(&gw, &base, vec![]);
+        assert_eq!(a.total.p50, 175 - 110);
+        assert_eq!((a.rounds_min.p50, a.rounds_max.p50), (50, 80));
+        assert_eq!((a.rounds_min.p90, a.rounds_max.p90), (100, 160));
+        assert!(a.valid);
+        let faster = Added::of(&base, &gw, vec!["gw: send lag".into()]);
+        assert!(faster.total.p50 < 0 && !faster.valid);
+    }
 
     #[test]
     fn percentiles_of_a_uniform_histogram() {

@@ -146,6 +146,26 @@ fn the_readme_main_job_runs_direct_and_through_the_builtin_gateway() {
     assert_eq!(gw.counts.ok, gw.counts.scheduled);
     assert_eq!(direct.counts.ok, direct.counts.scheduled);
     assert_eq!(gw.counts.ok, 400, "1 s at 400 req/s");
+    // The added-latency analysis: the gateway against the direct baseline.
+    let added = s.targets[1]
+        .added
+        .as_ref()
+        .expect("added latency for the gateway");
+    assert_eq!(added.baseline, "direct");
+    assert!(added.valid, "{:?}", added.invalid_reasons);
+    assert!(
+        added.total.p50 > 0,
+        "the gateway adds latency at p50: {:?}",
+        added.total
+    );
+    assert_eq!(
+        added.total.p50,
+        gw.latency.p50 as i64 - direct.latency.p50 as i64
+    );
+    assert!(
+        s.targets[0].added.is_none(),
+        "no analysis for the baseline itself"
+    );
     // The gateway's share shows outside the upstream.
     let (d, g) = (
         direct.outside_upstream.unwrap().p50,
