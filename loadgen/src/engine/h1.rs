@@ -165,9 +165,9 @@ impl Conn {
                                     }
                                 }
                                 13 if name.eq_ignore_ascii_case(b"server-timing") => {
-                                    upstream = http::HeaderValue::from_bytes(h.value)
+                                    upstream = std::str::from_utf8(h.value)
                                         .ok()
-                                        .and_then(|v| super::worker::upstream_time(&v));
+                                        .and_then(super::worker::upstream_time);
                                 }
                                 _ => {}
                             }
