@@ -158,14 +158,8 @@ fn load_for_run(run: &RunArgs) -> anyhow::Result<Scenario> {
 
 fn execute(run: &RunArgs, scenario: &Scenario, stop: Arc<AtomicBool>) -> anyhow::Result<Exit> {
     let out_dir = run.out.clone().unwrap_or_else(|| {
-        let now = std::time::SystemTime::now();
-        let stamp = reports::hlog::http_date(now);
-        let secs = now
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        let _ = stamp;
-        PathBuf::from("results").join(format!("{}-{}", scenario.name, utc_stamp(secs)))
+        let stamp = utc_stamp(std::time::SystemTime::now());
+        PathBuf::from("results").join(format!("{}-{stamp}", scenario.name))
     });
     let opts = RunOptions {
         out_dir: out_dir.clone(),
@@ -195,22 +189,11 @@ fn execute(run: &RunArgs, scenario: &Scenario, stop: Arc<AtomicBool>) -> anyhow:
 }
 
 /// `20261129T173408Z`.
-fn utc_stamp(secs: u64) -> String {
-    let date =
-        reports::hlog::http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
-    // "Sun Nov 29 17:34:08 UTC 2026" → fields.
-    let f: Vec<&str> = date.split_whitespace().collect();
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| Some(m) == f.get(1))
-    .map_or(0, |i| i + 1);
-    let time = f.get(3).map_or(String::new(), |t| t.replace(':', ""));
+fn utc_stamp(t: std::time::SystemTime) -> String {
+    let u = reports::hlog::utc(t);
     format!(
-        "{}{month:02}{}T{time}Z",
-        f.get(5).unwrap_or(&""),
-        f.get(2).unwrap_or(&"")
+        "{}{:02}{:02}T{:02}{:02}{:02}Z",
+        u.year, u.month, u.day, u.hour, u.minute, u.second
     )
 }
 
@@ -218,6 +201,9 @@ fn utc_stamp(secs: u64) -> String {
 mod tests {
     #[test]
     fn stamps_are_sortable_utc() {
-        assert_eq!(super::utc_stamp(1_796_491_635), "20261205T172715Z");
+        assert_eq!(
+            super::utc_stamp(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_491_635)),
+            "20261205T172715Z"
+        );
     }
 }

@@ -148,21 +148,54 @@ pub fn read(bytes: &[u8]) -> Result<Vec<Interval>, HlogError> {
 
 /// `Sun Nov 29 17:27:15 UTC 2026`, as Java's `Date.toString()` prints in UTC.
 pub fn http_date(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let Utc {
+        year: y,
+        month: mo,
+        day: d,
+        hour: h,
+        minute: m,
+        second: s,
+        days,
+    } = utc(t);
     // 1970-01-01 was a Thursday.
     const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let (y, mo, d) = civil_from_days(days as i64);
     format!(
         "{} {} {d:02} {h:02}:{m:02}:{s:02} UTC {y}",
         WEEKDAYS[(days % 7) as usize],
         MONTHS[(mo - 1) as usize]
     )
+}
+
+/// A UTC calendar breakdown of a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Utc {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u64,
+    pub minute: u64,
+    pub second: u64,
+    /// Days since 1970-01-01.
+    pub days: u64,
+}
+
+/// Breaks `t` down into UTC calendar fields (whole seconds).
+pub fn utc(t: SystemTime) -> Utc {
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    Utc {
+        year,
+        month,
+        day,
+        hour: rem / 3600,
+        minute: rem % 3600 / 60,
+        second: rem % 60,
+        days,
+    }
 }
 
 /// Howard Hinnant's days-to-civil algorithm.
