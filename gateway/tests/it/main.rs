@@ -3,3 +3,4 @@ mod cli;
 mod oidc;
 mod proxy;
 mod semantics;
+mod support;

@@ -1,8 +1,6 @@
 //! The oidc plugin (AWS HTTP API JWT-authorizer semantics) with the issuer's
 //! discovery document and JWKS served by the mock upstream.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::{BodyExt, Full};
@@ -11,20 +9,12 @@ use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
+use crate::support::{FIX, fixture, now};
 
 fn token(kid: &str, claims: Value) -> String {
     let mut h = Header::new(Algorithm::RS256);
     h.kid = Some(kid.to_owned());
-    let key = EncodingKey::from_rsa_pem(&std::fs::read(format!("{FIX}/rsa-private.pem")).unwrap())
-        .unwrap();
+    let key = EncodingKey::from_rsa_pem(fixture("rsa-private.pem").as_bytes()).unwrap();
     jsonwebtoken::encode(&h, &claims, &key).unwrap()
 }
 

@@ -1,8 +1,6 @@
 //! Kong jwt + acl semantics, case by case (gateway-semantics.md §1), through
 //! a real gateway in front of the mock upstream's `/echo`, on 127.0.0.1:0.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::{BodyExt, Full};
@@ -12,18 +10,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use mock_upstream::EchoDoc;
 use serde_json::{Value, json};
 
-const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{FIX}/{name}")).unwrap()
-}
+use crate::support::{fixture, now};
 
 fn indent(pem: &str) -> String {
     pem.lines()
