@@ -109,6 +109,32 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
+    let mut g = c.benchmark_group("json");
+    let (claims, header) = {
+        use base64::Engine as _;
+        let d = |p: &str| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .unwrap()
+        };
+        let mut it = hs.split('.');
+        let h = d(it.next().unwrap());
+        (d(it.next().unwrap()), h)
+    };
+    g.bench_function("scan_header_and_claims", |b| {
+        b.iter(|| {
+            black_box(gateway::auth::json::pick(&header, ["alg", "iss", ""]));
+            black_box(gateway::auth::json::pick(&claims, ["iss", "exp", "nbf"]))
+        })
+    });
+    g.bench_function("serde_value_header_and_claims", |b| {
+        b.iter(|| {
+            black_box(serde_json::from_slice::<serde_json::Value>(&header).is_ok());
+            black_box(serde_json::from_slice::<serde_json::Value>(&claims).is_ok())
+        })
+    });
+    g.finish();
+
     let mut g = c.benchmark_group("verify");
     let (msg, sig) = parts(&hs);
     let hmac_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"secret-3");
@@ -116,7 +142,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(ring::hmac::verify(&hmac_key, &msg, &sig).is_ok()))
     });
     g.bench_function("HS256/authenticate", |b| {
-        b.iter(|| black_box(authenticate(&conf, &snap, None, &h, now()).is_ok()))
+        b.iter(|| black_box(authenticate(&conf, &snap, None, &h, now).is_ok()))
     });
 
     let rsa = token(
@@ -168,11 +194,11 @@ fn bench(c: &mut Criterion) {
         });
         let h = headers(t);
         assert!(
-            authenticate(&conf, &snap, None, &h, now()).is_ok(),
+            authenticate(&conf, &snap, None, &h, now).is_ok(),
             "{name} authenticate"
         );
         g.bench_function(format!("{name}/authenticate"), |b| {
-            b.iter(|| black_box(authenticate(&conf, &snap, None, &h, now()).is_ok()))
+            b.iter(|| black_box(authenticate(&conf, &snap, None, &h, now).is_ok()))
         });
     }
     g.finish();
@@ -192,10 +218,10 @@ fn bench(c: &mut Criterion) {
     );
     let h10 = headers(&t10);
     g.bench_function("HS256/10_credentials", |b| {
-        b.iter(|| black_box(authenticate(&conf, &snap, None, &h10, now()).is_ok()))
+        b.iter(|| black_box(authenticate(&conf, &snap, None, &h10, now).is_ok()))
     });
     g.bench_function("HS256/10000_credentials", |b| {
-        b.iter(|| black_box(authenticate(&conf, &big, None, &hb, now()).is_ok()))
+        b.iter(|| black_box(authenticate(&conf, &big, None, &hb, now).is_ok()))
     });
     g.finish();
 
@@ -205,10 +231,10 @@ fn bench(c: &mut Criterion) {
         ..JwtConf::default()
     };
     g.bench_function("HS256/no_claims", |b| {
-        b.iter(|| black_box(authenticate(&conf, &snap, None, &h, now()).is_ok()))
+        b.iter(|| black_box(authenticate(&conf, &snap, None, &h, now).is_ok()))
     });
     g.bench_function("HS256/exp_nbf", |b| {
-        b.iter(|| black_box(authenticate(&strict, &snap, None, &h, now()).is_ok()))
+        b.iter(|| black_box(authenticate(&strict, &snap, None, &h, now).is_ok()))
     });
     g.finish();
 }

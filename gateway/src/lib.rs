@@ -23,3 +23,10 @@ pub mod proxy;
 pub mod server;
 
 pub use server::{Handle, Options, ServeError, spawn, start};
+
+/// Seconds since the Unix epoch, as JWT `exp`/`nbf` count them.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

@@ -389,10 +389,8 @@ async fn through(
     if let Some(jwt) = &route.jwt {
         let skip = !jwt.run_on_preflight && req.method() == Method::OPTIONS;
         if !skip {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            match crate::auth::jwt::authenticate(jwt, snap, req.uri().query(), req.headers(), now) {
+            let q = req.uri().query();
+            match crate::auth::jwt::authenticate(jwt, snap, q, req.headers(), crate::unix_now) {
                 Ok(a) => {
                     caller = Some(Caller {
                         consumer: a.consumer,
@@ -422,10 +420,7 @@ async fn through(
     }
     let mut identity = None;
     if let Some(oidc) = &route.oidc {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        match oidc.authorize(req.headers(), now).await {
+        match oidc.authorize(req.headers(), crate::unix_now()).await {
             Ok(id) => identity = Some(id),
             Err(reject) => return refuse(state, reject),
         }

@@ -2,6 +2,7 @@
 //! its status, exact body and headers, in one place.
 
 pub mod acl;
+pub mod json;
 pub mod jwt;
 pub mod keys;
 pub mod oidc;
