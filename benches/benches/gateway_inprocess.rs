@@ -1,10 +1,12 @@
-//! A whole request through the gateway, in-process: the client, the gateway
-//! (HS256 jwt plugin) and the mock upstream share one tokio runtime and talk
-//! over loopback on kept-alive connections. Next to it, the same request
-//! straight to the mock upstream (the lower bound). The difference is the
-//! gateway's per-request cost with both hops included; loopback is the only
-//! "network" (the issue asks for none: hyper's connections need a socket or
-//! a duplex stream, and the upstream pool dials TCP).
+//! A whole request through the gateway, in-process, each beside the same
+//! request straight to the upstream (the lower bound); the difference is the
+//! gateway's per-request cost. One tokio runtime, one thread, kept-alive
+//! connections, HS256 jwt plugin.
+//! - `gateway_memory`: no network at all. The client talks to the gateway
+//!   over a `tokio::io::duplex` stream (`Handle::serve_connection`) and the
+//!   gateway dials its upstream in memory (`proxy::Dial::Memory`), where a
+//!   minimal hyper service answers `200 ok`.
+//! - `gateway_loopback`: the same over 127.0.0.1 TCP, with the mock upstream.
 
 use std::hint::black_box;
 
@@ -27,10 +29,55 @@ fn token() -> String {
 }
 
 async fn client(addr: std::net::SocketAddr) -> http1::SendRequest<Empty<Bytes>> {
-    let io = TokioIo::new(tokio::net::TcpStream::connect(addr).await.unwrap());
-    let (send, conn) = http1::handshake(io).await.unwrap();
+    handshake(tokio::net::TcpStream::connect(addr).await.unwrap()).await
+}
+
+async fn handshake<I>(io: I) -> http1::SendRequest<Empty<Bytes>>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (send, conn) = http1::handshake(TokioIo::new(io)).await.unwrap();
     tokio::spawn(conn);
     send
+}
+
+const BUF: usize = 64 * 1024;
+
+/// A minimal upstream on the far end of a fresh duplex stream.
+fn memory_upstream() -> tokio::io::DuplexStream {
+    let (ours, theirs) = tokio::io::duplex(BUF);
+    tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(
+        TokioIo::new(theirs),
+        hyper::service::service_fn(|_req| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                Bytes::from_static(b"ok"),
+            )))
+        }),
+    ));
+    ours
+}
+
+fn config(url: &str) -> gateway::config::Declarative {
+    let yaml = format!(
+        "_format_version: \"3.0\"\nservices:\n- name: up\n  url: {url}\n  routes: [{{ name: all, paths: [\"/\"], plugins: [{{ name: jwt }}] }}]\nconsumers:\n- username: bench\n  jwt_secrets: [{{ key: bench-key, secret: {SECRET} }}]\n"
+    );
+    gateway::config::Declarative::parse(&yaml, "bench.yml").unwrap()
+}
+
+/// Times `iters` sequential requests on one kept-alive connection.
+fn run(
+    rt: &tokio::runtime::Runtime,
+    send: &mut http1::SendRequest<Empty<Bytes>>,
+    auth: &str,
+    iters: u64,
+) -> std::time::Duration {
+    rt.block_on(async {
+        let start = std::time::Instant::now();
+        for _ in 0..iters {
+            black_box(one(send, auth).await);
+        }
+        start.elapsed()
+    })
 }
 
 async fn one(send: &mut http1::SendRequest<Empty<Bytes>>, auth: &str) -> usize {
@@ -50,36 +97,55 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let (upstream, gw) = rt.block_on(async {
-        let upstream = mock_upstream::spawn(mock_upstream::Config::default()).await.unwrap();
-        let yaml = format!(
-            "_format_version: \"3.0\"\nservices:\n- name: up\n  url: {}\n  routes: [{{ name: all, paths: [\"/\"], plugins: [{{ name: jwt }}] }}]\nconsumers:\n- username: bench\n  jwt_secrets: [{{ key: bench-key, secret: {SECRET} }}]\n",
-            upstream.base_url()
-        );
-        let snapshot = gateway::config::Declarative::parse(&yaml, "bench.yml").unwrap().compile().unwrap();
-        let gw = gateway::spawn(snapshot, "127.0.0.1:0".parse().unwrap()).await.unwrap();
-        (upstream, gw)
-    });
     let auth = format!("Bearer {}", token());
-    let mut direct = rt.block_on(client(upstream.addr()));
-    let mut through = rt.block_on(client(gw.proxy_addr()));
-    let mut g = c.benchmark_group("gateway_inprocess");
-    for (name, send) in [
-        ("direct_to_upstream", &mut direct),
-        ("through_gateway_hs256", &mut through),
-    ] {
-        g.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = std::time::Instant::now();
-                    for _ in 0..iters {
-                        black_box(one(send, &auth).await);
-                    }
-                    start.elapsed()
-                })
-            })
-        });
-    }
+
+    let (mut direct, mut through, _gw) = rt.block_on(async {
+        let mut decl = config("http://memory.invalid");
+        decl.dial = Some(gateway::proxy::Dial::Memory(std::sync::Arc::new(
+            memory_upstream,
+        )));
+        let gw = gateway::spawn(decl.compile().unwrap(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let (client_end, gw_end) = tokio::io::duplex(BUF);
+        gw.serve_connection(gw_end, "127.0.0.1:40000".parse().unwrap());
+        (
+            handshake(memory_upstream()).await,
+            handshake(client_end).await,
+            gw,
+        )
+    });
+    let mut g = c.benchmark_group("gateway_memory");
+    g.bench_function("direct_to_upstream", |b| {
+        b.iter_custom(|iters| run(&rt, &mut direct, &auth, iters))
+    });
+    g.bench_function("through_gateway_hs256", |b| {
+        b.iter_custom(|iters| run(&rt, &mut through, &auth, iters))
+    });
+    g.finish();
+
+    let (mut direct, mut through, _upstream, _gw) = rt.block_on(async {
+        let upstream = mock_upstream::spawn(mock_upstream::Config::default())
+            .await
+            .unwrap();
+        let snapshot = config(upstream.base_url()).compile().unwrap();
+        let gw = gateway::spawn(snapshot, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        (
+            client(upstream.addr()).await,
+            client(gw.proxy_addr()).await,
+            upstream,
+            gw,
+        )
+    });
+    let mut g = c.benchmark_group("gateway_loopback");
+    g.bench_function("direct_to_upstream", |b| {
+        b.iter_custom(|iters| run(&rt, &mut direct, &auth, iters))
+    });
+    g.bench_function("through_gateway_hs256", |b| {
+        b.iter_custom(|iters| run(&rt, &mut through, &auth, iters))
+    });
     g.finish();
 }
 

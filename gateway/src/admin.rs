@@ -11,6 +11,8 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -101,8 +103,63 @@ fn acl_json(c: &ConsumerSpec, a: &AclSpec) -> Value {
     json!({"id": a.id, "group": a.group, "consumer": {"id": c.id}, "created_at": a.created_at, "tags": if a.tags.is_empty() { Value::Null } else { json!(a.tags) }})
 }
 
-fn list(data: Vec<Value>) -> Resp {
-    reply(StatusCode::OK, json!({"data": data, "next": null}))
+/// A page of a list, as Kong pages: `size` (default 100, at most 1000) and an
+/// opaque `offset` from the previous page's `offset`/`next`.
+fn list(uri: &http::Uri, data: Vec<Value>) -> Resp {
+    let mut size = 100usize;
+    let mut start = 0usize;
+    for pair in uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "size" => match v.parse::<usize>() {
+                Ok(n) if (1..=1000).contains(&n) => size = n,
+                _ => {
+                    return reply(
+                        StatusCode::BAD_REQUEST,
+                        json!({"code": 2, "name": "invalid size", "message": "size must be an integer between 1 and 1000"}),
+                    );
+                }
+            },
+            "offset" => {
+                let decoded = percent_encoding::percent_decode_str(v).decode_utf8_lossy();
+                match URL_SAFE_NO_PAD
+                    .decode(decoded.as_bytes())
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .and_then(|t| t.strip_prefix("gw:").and_then(|n| n.parse().ok()))
+                {
+                    Some(n) => start = n,
+                    None => {
+                        return reply(
+                            StatusCode::BAD_REQUEST,
+                            json!({"code": 7, "name": "invalid offset", "message": "'offset' is not a valid offset: bad base64 encoding"}),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let end = start.saturating_add(size).min(data.len());
+    let more = end < data.len();
+    let page: Vec<Value> = data.into_iter().skip(start).take(size).collect();
+    if !more {
+        return reply(StatusCode::OK, json!({"data": page, "next": null}));
+    }
+    let offset = URL_SAFE_NO_PAD.encode(format!("gw:{end}"));
+    let mut next = format!("{}?offset={offset}", uri.path());
+    if size != 100 {
+        next.push_str(&format!("&size={size}"));
+    }
+    reply(
+        StatusCode::OK,
+        json!({"data": page, "next": next, "offset": offset}),
+    )
 }
 
 /// Parses a JSON or form-urlencoded body into an object (empty body: `{}`).
@@ -294,7 +351,9 @@ impl Admin {
                 );
                 r
             }
-            ["consumers"] if m == Method::GET => list(store.iter().map(consumer_json).collect()),
+            ["consumers"] if m == Method::GET => {
+                list(&parts.uri, store.iter().map(consumer_json).collect())
+            }
             ["consumers"] if m == Method::POST => self.upsert_consumer(store, None, &body),
             ["consumers", c] => {
                 let idx = store
@@ -327,18 +386,20 @@ impl Admin {
                     return not_found();
                 };
                 if *kind == "jwt" {
-                    self.jwt(store, ci, m, rest.first().copied(), &body)
+                    self.jwt(store, ci, (m, &parts.uri), rest.first().copied(), &body)
                 } else {
-                    self.acls(store, ci, m, rest.first().copied(), &body)
+                    self.acls(store, ci, (m, &parts.uri), rest.first().copied(), &body)
                 }
             }
             ["jwts"] if m == Method::GET => list(
+                &parts.uri,
                 store
                     .iter()
                     .flat_map(|c| c.jwt_secrets.iter().map(move |j| jwt_json(c, j)))
                     .collect(),
             ),
             ["acls"] if m == Method::GET => list(
+                &parts.uri,
                 store
                     .iter()
                     .flat_map(|c| c.acls.iter().map(move |a| acl_json(c, a)))
@@ -412,7 +473,7 @@ impl Admin {
         &self,
         store: &mut Vec<ConsumerSpec>,
         ci: usize,
-        m: &Method,
+        (m, uri): (&Method, &http::Uri),
         item: Option<&str>,
         body: &Map<String, Value>,
     ) -> Resp {
@@ -424,6 +485,7 @@ impl Admin {
         };
         match (m.as_str(), item) {
             ("GET", None) => list(
+                uri,
                 store[ci]
                     .jwt_secrets
                     .iter()
@@ -537,7 +599,7 @@ impl Admin {
         &self,
         store: &mut Vec<ConsumerSpec>,
         ci: usize,
-        m: &Method,
+        (m, uri): (&Method, &http::Uri),
         item: Option<&str>,
         body: &Map<String, Value>,
     ) -> Resp {
@@ -549,6 +611,7 @@ impl Admin {
         };
         match (m.as_str(), item) {
             ("GET", None) => list(
+                uri,
                 store[ci]
                     .acls
                     .iter()

@@ -56,6 +56,10 @@ pub struct Declarative {
     pub consumers: Vec<ConsumerSpec>,
     #[serde(default)]
     pub plugins: Vec<PluginSpec>,
+    /// Not in the file: reach every service through this instead of TCP
+    /// (benches and tests without network).
+    #[serde(skip)]
+    pub dial: Option<crate::proxy::Dial>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -317,7 +321,11 @@ impl Declarative {
         // Services and their routes, then top-level routes.
         let mut services: Vec<(Arc<Upstream>, &ServiceSpec)> = Vec::new();
         for (i, s) in self.services.iter().enumerate() {
-            services.push((Arc::new(upstream(s, i)?), s));
+            let mut up = upstream(s, i)?;
+            if let Some(dial) = &self.dial {
+                up.client = up.client.with_dial(dial.clone());
+            }
+            services.push((Arc::new(up), s));
         }
         let find_service = |r: &EntityRef| {
             services
@@ -610,13 +618,19 @@ fn upstream(s: &ServiceSpec, i: usize) -> Result<Upstream, ConfigError> {
             s.path.clone().unwrap_or_else(|| "/".into()),
         ),
     };
-    if scheme != "http" {
-        return Err(invalid(
-            &entity,
-            "protocol",
-            format!("{scheme:?}: this gateway proxies to http upstreams"),
-        ));
-    }
+    // Kong's `grpc` is gRPC over h2c; `h2c` is our name for any HTTP/2
+    // upstream without TLS (prior knowledge).
+    let protocol = match scheme.as_str() {
+        "http" => crate::proxy::Protocol::Http1,
+        "grpc" | "h2c" => crate::proxy::Protocol::H2c,
+        _ => {
+            return Err(invalid(
+                &entity,
+                "protocol",
+                format!("{scheme:?}: this gateway proxies to http, h2c and grpc (h2c) upstreams"),
+            ));
+        }
+    };
     let port = port.unwrap_or(80);
     let authority = format!("{host}:{port}");
     let host_header = if port == 80 {
@@ -625,7 +639,11 @@ fn upstream(s: &ServiceSpec, i: usize) -> Result<Upstream, ConfigError> {
         authority.clone()
     };
     let ms = |v: Option<u64>| Duration::from_millis(v.unwrap_or(60_000));
-    let client = crate::proxy::client(&authority, ms(s.connect_timeout));
+    let client = crate::proxy::Client::new(
+        crate::proxy::Dial::Tcp(authority.clone()),
+        protocol,
+        ms(s.connect_timeout),
+    );
     Ok(Upstream {
         name: s.name.clone().unwrap_or_else(|| entity.clone()),
         scheme,

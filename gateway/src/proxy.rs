@@ -12,35 +12,67 @@ use http::{Request, Response};
 use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::auth::Reject;
 
 type Sender = http1::SendRequest<Incoming>;
 type Idle = std::sync::Arc<std::sync::Mutex<Vec<Sender>>>;
+type H2Sender = http2::SendRequest<Incoming>;
 
-/// Keep-alive HTTP/1.1 connections to one upstream: idle senders are taken
+/// How a client reaches its upstream.
+#[derive(Clone)]
+pub enum Dial {
+    /// TCP to `host:port`.
+    Tcp(String),
+    /// In memory: each call returns the gateway's end of a fresh duplex
+    /// stream whose other end is served by the caller (benches without network).
+    Memory(std::sync::Arc<dyn Fn() -> tokio::io::DuplexStream + Send + Sync>),
+}
+
+impl std::fmt::Debug for Dial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dial::Tcp(a) => write!(f, "Dial::Tcp({a})"),
+            Dial::Memory(_) => f.write_str("Dial::Memory"),
+        }
+    }
+}
+
+/// The upstream's HTTP version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1 on a pool of keep-alive connections.
+    Http1,
+    /// HTTP/2 without TLS (prior knowledge), all requests multiplexed on one connection.
+    H2c,
+}
+
+/// Keep-alive connections to one upstream. HTTP/1.1: idle senders are taken
 /// from a small stack and put back when the response body has been read to
-/// its end (a body dropped half-read closes its connection). One uncontended
-/// lock per request and no per-request task hop beyond hyper's own.
+/// its end (a body dropped half-read closes its connection); one uncontended
+/// lock per request and no per-request task hop beyond hyper's own. h2c: one
+/// shared connection, re-dialled when it closes.
 #[derive(Debug, Clone)]
 pub struct Client {
-    authority: String,
+    dial: Dial,
+    protocol: Protocol,
     connect_timeout: Duration,
     idle: Idle,
+    h2: std::sync::Arc<tokio::sync::Mutex<Option<H2Sender>>>,
 }
 
 /// Most idle connections kept per upstream.
 const MAX_IDLE: usize = 1024;
 
-/// A pooled keep-alive client with a connect timeout.
+/// A pooled keep-alive HTTP/1.1 client over TCP with a connect timeout.
 pub fn client(authority: &str, connect_timeout: Duration) -> Client {
-    Client {
-        authority: authority.to_owned(),
+    Client::new(
+        Dial::Tcp(authority.to_owned()),
+        Protocol::Http1,
         connect_timeout,
-        idle: Idle::default(),
-    }
+    )
 }
 
 /// Why forwarding failed.
@@ -52,7 +84,54 @@ enum Failure {
     Http(#[source] hyper::Error),
 }
 
+/// Drives a client connection to its end.
+fn drive<F: std::future::Future<Output = Result<(), hyper::Error>> + Send + 'static>(conn: F) {
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "upstream connection ended with an error");
+        }
+    });
+}
+
 impl Client {
+    pub fn new(dial: Dial, protocol: Protocol, connect_timeout: Duration) -> Client {
+        Client {
+            dial,
+            protocol,
+            connect_timeout,
+            idle: Idle::default(),
+            h2: Default::default(),
+        }
+    }
+
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The same upstream reached another way (fresh, empty pools).
+    pub fn with_dial(&self, dial: Dial) -> Client {
+        Client::new(dial, self.protocol, self.connect_timeout)
+    }
+
+    /// A new connection's byte stream.
+    async fn dial(&self) -> Result<TokioIo<Box<dyn Io>>, Failure> {
+        let io: Box<dyn Io> = match &self.dial {
+            Dial::Tcp(authority) => {
+                let stream = tokio::time::timeout(
+                    self.connect_timeout,
+                    tokio::net::TcpStream::connect(authority.as_str()),
+                )
+                .await
+                .map_err(|_| Failure::Connect(std::io::ErrorKind::TimedOut.into()))?
+                .map_err(Failure::Connect)?;
+                let _ = stream.set_nodelay(true);
+                Box::new(stream)
+            }
+            Dial::Memory(f) => Box::new(f()),
+        };
+        Ok(TokioIo::new(io))
+    }
+
     async fn sender(&self) -> Result<Sender, Failure> {
         loop {
             let next = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
@@ -61,34 +140,60 @@ impl Client {
                 return Ok(s);
             }
         }
-        let stream = tokio::time::timeout(
-            self.connect_timeout,
-            tokio::net::TcpStream::connect(self.authority.as_str()),
-        )
-        .await
-        .map_err(|_| Failure::Connect(std::io::ErrorKind::TimedOut.into()))?
-        .map_err(Failure::Connect)?;
-        let _ = stream.set_nodelay(true);
-        let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        let (sender, conn) = http1::handshake(self.dial().await?)
             .await
             .map_err(Failure::Http)?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "upstream connection ended with an error");
-            }
-        });
+        drive(conn);
         Ok(sender)
     }
 
-    async fn request(&self, req: Request<Incoming>) -> Result<Response<GwBody>, Failure> {
-        let mut sender = self.sender().await?;
-        let resp = sender.send_request(req).await.map_err(Failure::Http)?;
+    /// The shared h2c connection, dialled when there is none or it closed.
+    async fn h2_sender(&self) -> Result<H2Sender, Failure> {
+        let mut slot = self.h2.lock().await;
+        if let Some(s) = slot.as_ref().filter(|s| !s.is_closed()) {
+            return Ok(s.clone());
+        }
+        let (sender, conn) = http2::handshake(TokioExecutor::new(), self.dial().await?)
+            .await
+            .map_err(Failure::Http)?;
+        drive(conn);
+        *slot = Some(sender.clone());
+        Ok(sender)
+    }
+
+    async fn request(&self, mut req: Request<Incoming>) -> Result<Response<GwBody>, Failure> {
+        let (resp, back) = match self.protocol {
+            Protocol::Http1 => {
+                let mut sender = self.sender().await?;
+                let resp = sender.send_request(req).await.map_err(Failure::Http)?;
+                (resp, Some((sender, self.idle.clone())))
+            }
+            Protocol::H2c => {
+                let mut sender = self.h2_sender().await?;
+                // HTTP/2 carries the authority in the request line, not a Host header.
+                let host = req.headers_mut().remove(header::HOST);
+                let authority = host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or("");
+                let mut uri = req.uri().clone().into_parts();
+                uri.scheme = Some(http::uri::Scheme::HTTP);
+                uri.authority = authority.parse().ok();
+                *req.uri_mut() = http::Uri::from_parts(uri).map_err(|e| {
+                    Failure::Connect(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+                })?;
+                *req.version_mut() = http::Version::HTTP_2;
+                sender.ready().await.map_err(Failure::Http)?;
+                (sender.send_request(req).await.map_err(Failure::Http)?, None)
+            }
+        };
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
-        let back = Some((sender, self.idle.clone()));
+        parts.version = http::Version::HTTP_11;
         Ok(Response::from_parts(parts, GwBody::Upstream { body, back }))
     }
 }
+
+/// A connection's byte stream (TCP or in-memory).
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
 
 /// A response body: the gateway's own, or the upstream's streamed through
 /// (its connection goes back to the pool at the end of the body).

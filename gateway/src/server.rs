@@ -171,6 +171,20 @@ impl Handle {
         format!("{scheme}://{}", self.proxy_addr)
     }
 
+    /// Serves one already-open connection from `peer` on any byte stream (a
+    /// `tokio::io::duplex` half: requests through the gateway without network).
+    pub fn serve_connection<I>(&self, io: I, peer: SocketAddr) -> JoinHandle<()>
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        let svc = service(self.state.clone(), peer);
+        tokio::spawn(async move {
+            if let Err(e) = conn_builder().serve_connection(TokioIo::new(io), svc).await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        })
+    }
+
     /// Replaces the configuration; the next request sees the new one.
     pub fn replace(&self, snapshot: Snapshot) {
         self.state.snapshot.store(Arc::new(snapshot));
@@ -239,16 +253,37 @@ async fn serve(
     })
 }
 
+/// HTTP/1.1 with keep-alive and h2c (prior knowledge) on one port.
+fn conn_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().keep_alive(true);
+    builder.http2().max_concurrent_streams(1024);
+    builder
+}
+
+/// The gateway as a hyper service for one connection from `peer`.
+fn service(
+    state: Arc<State>,
+    peer: SocketAddr,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<GwBody>,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<Response<GwBody>, std::convert::Infallible>> + Send,
+> + Clone {
+    service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(req, &state, peer).await) }
+    })
+}
+
 async fn accept_loop(
     listener: TcpListener,
     state: Arc<State>,
     mut stop: oneshot::Receiver<()>,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().keep_alive(true);
-    builder.http2().max_concurrent_streams(1024);
-    let builder = Arc::new(builder);
+    let builder = Arc::new(conn_builder());
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -266,10 +301,7 @@ async fn accept_loop(
         let (state, builder, tls) = (state.clone(), builder.clone(), tls.clone());
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(req, &state, peer).await) }
-            });
+            let svc = service(state, peer);
             let result = match tls {
                 None => {
                     watcher

@@ -100,3 +100,134 @@ services:
         StatusCode::OK
     );
 }
+
+/// `h2c://` (ours) and Kong's `protocol: grpc` reach the upstream over
+/// HTTP/2 without TLS, multiplexed on one connection, bodies both ways.
+#[tokio::test]
+async fn h2c_upstreams() {
+    let up = mock_upstream::spawn(mock_upstream::Config::default())
+        .await
+        .unwrap();
+    let addr = up.addr();
+    let yaml = format!(
+        r#"
+_format_version: "3.0"
+services:
+- name: h2
+  url: h2c://{addr}
+  routes: [{{ name: h2, paths: ["/h2"] }}]
+- name: grpc
+  protocol: grpc
+  host: "{ip}"
+  port: {port}
+  routes: [{{ name: grpc, paths: ["/grpc"] }}]
+"#,
+        ip = addr.ip(),
+        port = addr.port()
+    );
+    let gw = gateway::spawn(
+        gateway::config::Declarative::parse(&yaml, "h2.yml")
+            .unwrap()
+            .compile()
+            .unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let c = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let prefix = if i % 2 == 0 { "/h2" } else { "/grpc" };
+        let req = http::Request::post(format!("{}{prefix}/echo", gw.proxy_url()))
+            .body(Full::new(Bytes::from(vec![1u8; 50_000])))
+            .unwrap();
+        tasks.push(tokio::spawn(c.request(req)));
+    }
+    for t in tasks {
+        let r = t.await.unwrap().unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            r.version(),
+            http::Version::HTTP_11,
+            "to the client: HTTP/1.1"
+        );
+        let echo: serde_json::Value =
+            serde_json::from_slice(&r.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(echo["version"], "HTTP/2.0");
+        assert_eq!(echo["body_length"], 50_000);
+        assert_eq!(echo["path"], "/echo");
+        assert!(echo["headers"]["x-forwarded-for"].is_string(), "{echo}");
+    }
+    assert_eq!(up.stats().connections, 2, "one h2c connection per service");
+    // A bad scheme names the field.
+    let bad = "_format_version: \"3.0\"\nservices:\n- name: s\n  url: ftp://x\n";
+    let e = gateway::config::Declarative::parse(bad, "b.yml")
+        .unwrap()
+        .compile()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("services[0]") && e.contains("protocol"), "{e}");
+}
+
+/// The whole request path with no socket at all: the client talks to the
+/// gateway over a duplex stream, and the gateway dials its upstream in
+/// memory (what `benches/gateway_inprocess` measures).
+#[tokio::test]
+async fn in_memory_without_network() {
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    let dial = gateway::proxy::Dial::Memory(std::sync::Arc::new(|| {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(
+            TokioIo::new(theirs),
+            service_fn(|req: http::Request<hyper::body::Incoming>| async move {
+                let who = req
+                    .headers()
+                    .get("x-consumer-username")
+                    .cloned()
+                    .unwrap_or(http::HeaderValue::from_static("-"));
+                Ok::<_, std::convert::Infallible>(
+                    http::Response::builder()
+                        .header("x-saw", who)
+                        .body(Full::new(Bytes::from_static(b"ok")))
+                        .unwrap(),
+                )
+            }),
+        ));
+        ours
+    }));
+    let yaml = "_format_version: \"3.0\"\nservices:\n- name: up\n  url: http://unreachable.invalid:1\n  routes: [{ name: all, paths: [\"/\"], plugins: [{ name: jwt }] }]\nconsumers:\n- username: mem\n  jwt_secrets: [{ key: mem-key, secret: mem-secret }]\n";
+    let mut decl = gateway::config::Declarative::parse(yaml, "mem.yml").unwrap();
+    decl.dial = Some(dial);
+    let gw = gateway::spawn(decl.compile().unwrap(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let (client_end, gw_end) = tokio::io::duplex(64 * 1024);
+    gw.serve_connection(gw_end, "10.0.0.1:5000".parse().unwrap());
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(client_end))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &serde_json::json!({"iss": "mem-key"}),
+        &jsonwebtoken::EncodingKey::from_secret(b"mem-secret"),
+    )
+    .unwrap();
+    for (auth, status, saw) in [
+        (format!("Bearer {token}"), 200, Some("mem")),
+        ("Bearer x.y.z".to_owned(), 401, None),
+        (format!("Bearer {token}"), 200, Some("mem")),
+    ] {
+        send.ready().await.unwrap();
+        let req = http::Request::get("/a")
+            .header("host", "mem")
+            .header("authorization", auth)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let r = send.send_request(req).await.unwrap();
+        assert_eq!(r.status(), status);
+        assert_eq!(r.headers().get("x-saw").map(|v| v.to_str().unwrap()), saw);
+        r.into_body().collect().await.unwrap();
+    }
+}
