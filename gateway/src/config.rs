@@ -272,7 +272,7 @@ pub struct Snapshot {
     /// Shared between snapshots: the Admin API changes consumers only.
     pub routes: Arc<Vec<Route>>,
     /// By credential `key`.
-    pub credentials: HashMap<String, Arc<Credential>>,
+    pub credentials: Credentials,
     /// By id and by username.
     pub consumers: HashMap<String, Arc<Consumer>>,
 }
@@ -526,15 +526,17 @@ impl Declarative {
     }
 }
 
-/// Credentials by key.
-pub type Credentials = HashMap<String, Arc<Credential>>;
+/// Credentials by key, looked up on every request. foldhash (randomly
+/// seeded) instead of SipHash: ~15 ns less per lookup; keys come from the
+/// config and the Admin API, so requests can only probe, not fill, the table.
+pub type Credentials = HashMap<String, Arc<Credential>, foldhash::fast::RandomState>;
 /// Consumers by id and by username.
 pub type Consumers = HashMap<String, Arc<Consumer>>;
 
 /// Checks consumers with their credentials and ACLs and builds the lookup maps.
 pub fn compile_consumers(specs: &[ConsumerSpec]) -> Result<(Credentials, Consumers), ConfigError> {
     let mut consumers = HashMap::new();
-    let mut credentials = HashMap::new();
+    let mut credentials = Credentials::default();
     for (i, c) in specs.iter().enumerate() {
         let entity = format!("consumers[{i}]");
         if c.username.as_deref().unwrap_or("").is_empty()

@@ -242,7 +242,12 @@ fn retrieve<'a>(conf: &JwtConf, query: Option<&'a str>, headers: &'a http::Heade
     }
     for name in &conf.parsed_header_names {
         // Only the first occurrence of a repeated header.
-        let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) else {
+        // As bytes, the way Kong's regex sees them (UTF-8 checked, which is
+        // vectorised; `to_str` checks each byte for visible ASCII).
+        let Some(v) = headers
+            .get(name)
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+        else {
             continue;
         };
         if let Some(t) = bearer(v) {
