@@ -55,6 +55,19 @@ pub enum Command {
     Validate { file: PathBuf },
     /// Print the JSON Schema of scenario files.
     Schema,
+    /// Render charts, report.md and report.html from results directories
+    /// (several: overlaid, to compare gateways or versions across runs).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Results directories written by `loadgen run`.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write (default: the directory itself for one; results/report-<UTC> for several).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,6 +91,9 @@ pub struct RunArgs {
     /// No live progress and no terminal summary.
     #[arg(long)]
     pub quiet: bool,
+    /// Do not render charts and report.md/report.html at the end.
+    #[arg(long)]
+    pub no_report: bool,
 }
 
 /// Parses `args` and runs; `stop` is set by the caller's signal handler.
@@ -106,6 +122,7 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
                 Exit::Usage
             }
         },
+        Command::Report(r) => report(&r),
         Command::Run(run) => match load_for_run(&run) {
             Err(e) => {
                 eprintln!("loadgen: {e:#}");
@@ -119,6 +136,37 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
                 }
             },
         },
+    }
+}
+
+fn report(r: &ReportArgs) -> Exit {
+    let mut runs = Vec::new();
+    for d in &r.dirs {
+        match reports::report::load(d) {
+            Ok(run) => runs.push(run),
+            Err(e) => {
+                eprintln!("loadgen report: {e}");
+                return Exit::Usage;
+            }
+        }
+    }
+    let out = r.out.clone().unwrap_or_else(|| match r.dirs.as_slice() {
+        [one] => one.clone(),
+        _ => PathBuf::from("results").join(format!(
+            "report-{}",
+            utc_stamp(std::time::SystemTime::now())
+        )),
+    });
+    match reports::report::write(&runs, &out) {
+        Ok(w) => {
+            println!("{}", w.markdown.display());
+            println!("{}", w.html.display());
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("loadgen report: {e}");
+            Exit::Failure
+        }
     }
 }
 
@@ -171,6 +219,16 @@ fn execute(run: &RunArgs, scenario: &Scenario, stop: Arc<AtomicBool>) -> anyhow:
     crate::results::write(&out_dir, &summary, &data)?;
     if !run.quiet {
         print!("{}", crate::results::render(&summary));
+    }
+    if !run.no_report {
+        // The results are written; a report that cannot be drawn is a warning.
+        match reports::report::load(&out_dir).and_then(|r| reports::report::write(&[r], &out_dir)) {
+            Ok(w) if !run.quiet => println!("Report: {}", w.html.display()),
+            Ok(_) => {}
+            Err(e) => eprintln!("loadgen: warning: no report: {e}"),
+        }
+    }
+    if !run.quiet {
         println!("Results: {}", out_dir.display());
     }
     let failed = summary

@@ -93,6 +93,8 @@ pub fn summarize(scenario: &Scenario, data: &RunData) -> Summary {
                 classes,
                 total,
                 added: None,
+                timeline: t.timeline.clone(),
+                phases: t.phases.clone(),
             }
         })
         .collect();
@@ -211,17 +213,7 @@ pub fn write(dir: &Path, summary: &Summary, data: &RunData) -> anyhow::Result<()
     Ok(())
 }
 
-/// `123us`, `4.56ms`, `1.20s`: wrk2's units (µs below 850 µs).
-pub fn fmt_ns(ns: u64) -> String {
-    let us = ns as f64 / 1e3;
-    if us < 850.0 {
-        format!("{us:.0}us")
-    } else if us < 1e6 {
-        format!("{:.2}ms", us / 1e3)
-    } else {
-        format!("{:.2}s", us / 1e6)
-    }
-}
+pub use reports::{fmt_ns, fmt_signed_ns};
 
 /// The terminal summary: per target, corrected and uncorrected percentiles side by side.
 pub fn render(summary: &Summary) -> String {
@@ -286,13 +278,7 @@ pub fn render(summary: &Summary) -> String {
             k.ok, k.unexpected, k.errors, k.dropped, k.late, k.unfinished
         );
         if let Some(a) = &t.added {
-            let signed = |ns: i64| {
-                if ns < 0 {
-                    format!("-{}", fmt_ns(ns.unsigned_abs()))
-                } else {
-                    format!("+{}", fmt_ns(ns as u64))
-                }
-            };
+            let signed = fmt_signed_ns;
             let _ = writeln!(
                 s,
                 "  added over {} (corrected): p50 {}  p90 {}  p99 {}  p99.9 {}   (p50 per round {} .. {}){}",

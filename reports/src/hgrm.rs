@@ -46,6 +46,33 @@ pub fn write(hist: &Histogram<u64>, scale: f64, out: &mut impl Write) -> io::Res
     )
 }
 
+/// Reads a `.hgrm` file's rows back as (value in the file's unit,
+/// percentile as a fraction in 0..=1). Errors name the line.
+pub fn read(text: &str) -> Result<Vec<(f64, f64)>, String> {
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with("Value") {
+            continue;
+        }
+        let mut cols = line.split_whitespace();
+        let (Some(v), Some(p)) = (cols.next(), cols.next()) else {
+            return Err(format!("line {}: expected `value percentile ...`", i + 1));
+        };
+        let value: f64 = v
+            .parse()
+            .map_err(|_| format!("line {}: bad value {v:?}", i + 1))?;
+        let pct: f64 = p
+            .parse()
+            .map_err(|_| format!("line {}: bad percentile {p:?}", i + 1))?;
+        if !(0.0..=1.0).contains(&pct) {
+            return Err(format!("line {}: percentile {pct} outside 0..1", i + 1));
+        }
+        rows.push((value, pct));
+    }
+    Ok(rows)
+}
+
 /// The rows of Java's `PercentileIterator` as (highest equivalent value,
 /// percentile level in percent, cumulative count). The hdrhistogram crate's
 /// quantile iterator steps in quantile space and so lands one bucket off at
@@ -169,6 +196,23 @@ mod tests {
             assert_eq!(a, b, "line {}", i + 1);
         }
         assert_eq!(ours.lines().count(), golden.lines().count());
+    }
+
+    #[test]
+    fn reads_back_what_it_writes() {
+        let golden = include_str!("../tests/golden/fixed.hgrm");
+        let rows = read(golden).unwrap();
+        assert_eq!(rows.first(), Some(&(0.001, 0.0)));
+        assert_eq!(rows.last().map(|r| r.1), Some(1.0));
+        assert!(
+            rows.windows(2)
+                .all(|w| w[0].1 <= w[1].1 && w[0].0 <= w[1].0)
+        );
+        assert!(
+            read("  1.0 0.5 3 2.0\n  x 0.5\n")
+                .unwrap_err()
+                .contains("line 2")
+        );
     }
 
     #[test]

@@ -16,8 +16,10 @@
 //! assert!(String::from_utf8(out).unwrap().contains("#[Max     ="));
 //! ```
 
+pub mod charts;
 pub mod hgrm;
 pub mod hlog;
+pub mod report;
 pub mod summary;
 
 use std::io::Write as _;
@@ -43,6 +45,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// `123us`, `4.56ms`, `1.20s`: wrk2's units (µs below 850 µs).
+pub fn fmt_ns(ns: u64) -> String {
+    let us = ns as f64 / 1e3;
+    if us < 850.0 {
+        format!("{us:.0}us")
+    } else if us < 1e6 {
+        format!("{:.2}ms", us / 1e3)
+    } else {
+        format!("{:.2}s", us / 1e6)
+    }
+}
+
+/// A signed difference in the same units: `+74us`, `-1.20ms`.
+pub fn fmt_signed_ns(ns: i64) -> String {
+    let sign = if ns < 0 { '-' } else { '+' };
+    format!("{sign}{}", fmt_ns(ns.unsigned_abs()))
 }
 
 #[cfg(test)]

@@ -69,6 +69,46 @@ pub struct TargetResult {
     /// For a non-baseline target: what it adds over the baseline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub added: Option<Added>,
+    /// One entry per second per phase, every phase (warm-ups included), in run order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<Tick>,
+    /// When each phase of each round ran for this target, in run order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<Span>,
+}
+
+/// One phase of one round of one target, as scheduled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Span {
+    pub round: u32,
+    pub phase: String,
+    pub recorded: bool,
+    /// Seconds from the start of the run.
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+/// One second of one target in one phase: what the schedule asked for, what
+/// came back, and the corrected latency of what completed in that second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tick {
+    /// Seconds from the start of the run to the start of this second.
+    pub t_s: f64,
+    /// 0-based round.
+    pub round: u32,
+    pub phase: String,
+    /// Whether the phase is recorded (warm-ups are not).
+    pub recorded: bool,
+    pub scheduled: u64,
+    pub completed: u64,
+    pub ok: u64,
+    pub unexpected: u64,
+    pub errors: u64,
+    pub dropped: u64,
+    /// Corrected latency of the responses completed in this second (0 when none).
+    pub p50: u64,
+    pub p99: u64,
+    pub max: u64,
 }
 
 /// What a target adds over the baseline: its corrected-latency percentile
@@ -288,6 +328,8 @@ mod tests {
             classes: vec![],
             total,
             added: None,
+            timeline: vec![],
+            phases: vec![],
         }
     }
 

@@ -51,6 +51,10 @@ pub struct TargetTotals {
     pub rounds: Vec<Vec<Histogram<u64>>>,
     /// Rounds that ran (fully or partly) for this target.
     pub rounds_run: u32,
+    /// Per second and phase, in run order.
+    pub timeline: Vec<reports::summary::Tick>,
+    /// When each phase of each round ran.
+    pub phases: Vec<reports::summary::Span>,
 }
 
 /// The outcome of [`run`], before it becomes a summary.
@@ -247,6 +251,8 @@ pub fn run(
             classes: vec![ClassStats::default(); plan.classes()],
             rounds: vec![Vec::new(); plan.classes()],
             rounds_run: 0,
+            timeline: Vec::new(),
+            phases: Vec::new(),
         })
         .collect();
 
@@ -371,6 +377,15 @@ impl OneRun<'_> {
         let mut pending: BTreeMap<u32, (usize, Vec<ClassStats>)> = BTreeMap::new();
         let mut done = 0;
         let offset = start.saturating_duration_since(t0);
+        for p in &plan.phases {
+            totals.phases.push(reports::summary::Span {
+                round: self.round,
+                phase: p.name.clone(),
+                recorded: p.record,
+                start_s: (offset + p.offset).as_secs_f64(),
+                end_s: (offset + p.offset + p.duration).as_secs_f64(),
+            });
+        }
         while done < self.workers {
             match rx.recv_timeout(Duration::from_millis(250)) {
                 Ok(Msg::Interval { tick, stats }) => {
@@ -441,6 +456,43 @@ impl OneRun<'_> {
             let _ = slot.1.add(&s.service);
         }
         let at = offset + Duration::from_secs(u64::from(tick));
+        // The timeline: this second, per phase that saw traffic.
+        for (p, phase) in plan.phases.iter().enumerate() {
+            let mut sum = ClassStats::default();
+            for s in &stats[p * nreq..(p + 1) * nreq] {
+                sum.add(s);
+            }
+            let c = &sum.counts;
+            if c.scheduled + c.completed + c.errors + c.dropped == 0 {
+                continue;
+            }
+            let pct = |q: f64| {
+                if sum.latency.is_empty() {
+                    0
+                } else {
+                    sum.latency.value_at_quantile(q)
+                }
+            };
+            totals.timeline.push(reports::summary::Tick {
+                t_s: at.as_secs_f64(),
+                round: self.round,
+                phase: phase.name.clone(),
+                recorded: phase.record,
+                scheduled: c.scheduled,
+                completed: c.completed,
+                ok: c.ok,
+                unexpected: c.unexpected,
+                errors: c.errors,
+                dropped: c.dropped,
+                p50: pct(0.5),
+                p99: pct(0.99),
+                max: if sum.latency.is_empty() {
+                    0
+                } else {
+                    sum.latency.max()
+                },
+            });
+        }
         for (r, hists) in per_request.iter().enumerate() {
             if let Some((latency, service)) = hists.as_ref().filter(|(l, _)| !l.is_empty()) {
                 let name = &plan.requests[r].name;
