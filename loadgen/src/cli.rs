@@ -55,9 +55,59 @@ pub enum Command {
     Validate { file: PathBuf },
     /// Print the JSON Schema of scenario files.
     Schema,
+    /// Compare a candidate run with a baseline run and gate on regressions
+    /// (exit 0 ok, 1 regression or limit exceeded, 2 usage or input error).
+    Compare(CompareArgs),
     /// Render charts, report.md and report.html from results directories
     /// (several: overlaid, to compare gateways or versions across runs).
     Report(ReportArgs),
+}
+
+const COMPARE_HELP: &str = "\
+Metrics: latency.p50|p90|p99|p99.9|p99.99|max (corrected), service.<same>,
+added.p50|p90|p99|p99.9|p99.99 (gateway minus baseline target), rps, errors.
+A metric may be prefixed with TARGET: to apply to one target only.
+
+A change is a regression only when it is worse than the threshold (percent of
+the baseline value; for errors, percentage points of the error rate) AND
+worse than the noise: the larger round-to-round spread of that metric in the
+two runs. Without --max-regression the defaults are:
+  latency.p50=10, latency.p99=25, added.p50=25, added.p99=50, rps=5, errors=0.1
+
+Exit codes:
+  0  no regression and no limit exceeded
+  1  at least one regression or limit exceeded (named on stderr)
+  2  usage or input error: bad flags, unreadable or mismatched results, or an
+     invalid run (unless --allow-invalid)";
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = COMPARE_HELP)]
+pub struct CompareArgs {
+    /// The baseline results directory (or its summary.json).
+    pub base: PathBuf,
+    /// The candidate results directory (or its summary.json).
+    pub cand: PathBuf,
+    /// Allowed regression in percent: [TARGET:]METRIC=PCT (repeatable).
+    #[arg(long = "max-regression", value_name = "METRIC=PCT")]
+    pub max_regression: Vec<String>,
+    /// Absolute limit on the candidate: [TARGET:]METRIC=VALUE, e.g. latency.p99=5ms, errors=0 (repeatable).
+    #[arg(long = "max", value_name = "METRIC=VALUE")]
+    pub max: Vec<String>,
+    /// Gate every request class too, not only each target's total.
+    #[arg(long)]
+    pub per_class: bool,
+    /// Compare even when a run is marked invalid.
+    #[arg(long)]
+    pub allow_invalid: bool,
+    /// Write the candidate's metrics in Bencher Metric Format.
+    #[arg(long, value_name = "FILE")]
+    pub bmf: Option<PathBuf>,
+    /// Write the candidate's totals as github-action-benchmark customSmallerIsBetter.
+    #[arg(long = "github-benchmark", value_name = "FILE")]
+    pub github_benchmark: Option<PathBuf>,
+    /// Write the comparison as a Markdown table.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -123,6 +173,7 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
             }
         },
         Command::Report(r) => report(&r),
+        Command::Compare(c) => compare(&c),
         Command::Run(run) => match load_for_run(&run) {
             Err(e) => {
                 eprintln!("loadgen: {e:#}");
@@ -137,6 +188,156 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
             },
         },
     }
+}
+
+/// `[TARGET:]METRIC=VALUE`; `value` parses the right-hand side.
+fn parse_rule(
+    flag: &str,
+    text: &str,
+    value: impl Fn(&str, &str) -> Result<f64, String>,
+) -> Result<reports::compare::Rule, String> {
+    let (lhs, rhs) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{flag} {text:?}: expected [TARGET:]METRIC=VALUE"))?;
+    let (target, metric) = match lhs.split_once(':') {
+        Some((t, m)) => (Some(t.to_owned()), m),
+        None => (None, lhs),
+    };
+    if !reports::compare::known_metric(metric) {
+        return Err(format!(
+            "{flag} {text:?}: unknown metric {metric:?} (see --help for the list)"
+        ));
+    }
+    let value = value(metric, rhs).map_err(|e| format!("{flag} {text:?}: {e}"))?;
+    Ok(reports::compare::Rule {
+        target,
+        metric: metric.to_owned(),
+        value,
+    })
+}
+
+fn load_summary(path: &std::path::Path) -> Result<reports::summary::Summary, String> {
+    let file = if path.is_dir() {
+        path.join("summary.json")
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let s: reports::summary::Summary =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    if s.schema_version != reports::summary::SCHEMA_VERSION {
+        return Err(format!(
+            "{}: schema_version {} (this build reads {})",
+            file.display(),
+            s.schema_version,
+            reports::summary::SCHEMA_VERSION
+        ));
+    }
+    Ok(s)
+}
+
+fn compare(c: &CompareArgs) -> Exit {
+    match compare_inner(c) {
+        Ok(exit) => exit,
+        Err(e) => {
+            eprintln!("loadgen compare: {e}");
+            Exit::Usage
+        }
+    }
+}
+
+fn compare_inner(c: &CompareArgs) -> Result<Exit, String> {
+    let pct = |_: &str, v: &str| -> Result<f64, String> {
+        let x: f64 = v
+            .trim_end_matches('%')
+            .parse()
+            .map_err(|_| format!("{v:?} is not a number"))?;
+        if x.is_finite() && x >= 0.0 {
+            Ok(x)
+        } else {
+            Err(format!("{v:?} must be 0 or more"))
+        }
+    };
+    let limit = |metric: &str, v: &str| -> Result<f64, String> {
+        match metric {
+            "rps" => Err("rps has no upper limit; use --max-regression rps=PCT".into()),
+            "errors" => pct(metric, v),
+            _ => {
+                let negative = v.starts_with('-');
+                let d = mock_upstream::spec::parse_duration(v.trim_start_matches('-'))?;
+                let ns = d.as_nanos() as f64;
+                Ok(if negative { -ns } else { ns })
+            }
+        }
+    };
+    let mut thresholds = c
+        .max_regression
+        .iter()
+        .map(|t| parse_rule("--max-regression", t, pct))
+        .collect::<Result<Vec<_>, _>>()?;
+    if thresholds.is_empty() {
+        thresholds = reports::compare::DEFAULT_THRESHOLDS
+            .split(", ")
+            .map(|t| parse_rule("default", t, pct))
+            .collect::<Result<Vec<_>, _>>()?;
+    }
+    let limits = c
+        .max
+        .iter()
+        .map(|t| parse_rule("--max", t, limit))
+        .collect::<Result<Vec<_>, _>>()?;
+    let base = load_summary(&c.base)?;
+    let cand = load_summary(&c.cand)?;
+    for (what, s) in [("baseline", &base), ("candidate", &cand)] {
+        if !s.valid && !c.allow_invalid {
+            return Err(format!(
+                "the {what} run is INVALID ({}); its numbers describe the run, not the targets. Re-run it, or pass --allow-invalid",
+                s.invalid_reasons.join("; ")
+            ));
+        }
+    }
+    let rows = reports::compare::compare(&base, &cand, &thresholds, &limits, c.per_class)?;
+    print!("{}", reports::compare::render_text(&rows));
+    let name = |p: &PathBuf| p.display().to_string();
+    let write = |path: &PathBuf, text: String| -> Result<(), String> {
+        reports::write_atomic(path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    if let Some(p) = &c.markdown {
+        write(
+            p,
+            reports::compare::render_markdown(&rows, &name(&c.base), &name(&c.cand)),
+        )?;
+    }
+    if let Some(p) = &c.bmf {
+        write(p, format!("{:#}\n", reports::compare::bmf(&cand)))?;
+    }
+    if let Some(p) = &c.github_benchmark {
+        write(
+            p,
+            format!("{:#}\n", reports::compare::github_benchmark(&cand)),
+        )?;
+    }
+    let failed: Vec<&reports::compare::Row> = rows.iter().filter(|r| r.verdict.failed()).collect();
+    for r in &failed {
+        eprintln!(
+            "loadgen compare: {}: {} {} {} (base {}, candidate {})",
+            if r.verdict == reports::compare::Verdict::OverLimit {
+                "over limit"
+            } else {
+                "regression"
+            },
+            r.target,
+            r.class,
+            r.metric,
+            r.base,
+            r.cand
+        );
+    }
+    Ok(if failed.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Failure
+    })
 }
 
 fn report(r: &ReportArgs) -> Exit {

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod charts;
+pub mod compare;
 pub mod hgrm;
 pub mod hlog;
 pub mod report;

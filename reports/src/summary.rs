@@ -142,6 +142,18 @@ pub struct AddedPercentiles {
 }
 
 impl AddedPercentiles {
+    /// A difference by percentile name (`p50` … `p99.99`).
+    pub fn at(&self, name: &str) -> Option<i64> {
+        Some(match name {
+            "p50" => self.p50,
+            "p90" => self.p90,
+            "p99" => self.p99,
+            "p99.9" => self.p99_9,
+            "p99.99" => self.p99_99,
+            _ => return None,
+        })
+    }
+
     /// `target − baseline` at each percentile.
     pub fn between(target: &Percentiles, baseline: &Percentiles) -> Self {
         let d = |a: u64, b: u64| a as i64 - b as i64;
@@ -268,7 +280,23 @@ pub struct Percentiles {
     pub max: u64,
 }
 
+/// The percentile names [`Percentiles::at`] and [`AddedPercentiles::at`] know.
+pub const PERCENTILES: [&str; 5] = ["p50", "p90", "p99", "p99.9", "p99.99"];
+
 impl Percentiles {
+    /// A percentile by name (`p50` … `p99.99`, `max`).
+    pub fn at(&self, name: &str) -> Option<u64> {
+        Some(match name {
+            "p50" => self.p50,
+            "p90" => self.p90,
+            "p99" => self.p99,
+            "p99.9" => self.p99_9,
+            "p99.99" => self.p99_99,
+            "max" => self.max,
+            _ => return None,
+        })
+    }
+
     /// Reads the percentiles of a histogram of nanoseconds (all zero when empty).
     pub fn of(h: &Histogram<u64>) -> Self {
         if h.is_empty() {

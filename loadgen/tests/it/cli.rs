@@ -166,6 +166,10 @@ fn the_readme_main_job_runs_direct_and_through_the_builtin_gateway() {
         s.targets[0].added.is_none(),
         "no analysis for the baseline itself"
     );
+    // The report: charts, report.md and a self-contained report.html.
+    crate::report::assert_report(dir.path(), &["direct", "rust-gateway"], true);
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(md.contains("| rust-gateway | direct | +"), "{md}");
     // The gateway's share shows outside the upstream.
     let (d, g) = (
         direct.outside_upstream.unwrap().p50,

@@ -1,0 +1,291 @@
+//! Reports and comparisons from real short runs, through the binary:
+//! charts as valid PNG and SVG with their labels, a self-contained HTML page,
+//! and `loadgen compare`'s exit codes and output formats.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
+
+/// A builtin upstream answering in `latency`, measured directly, 2 rounds.
+fn scenario(latency: &str) -> String {
+    format!(
+        r#"
+name = "cmp"
+seed = 11
+rounds = 2
+[upstream]
+latency = "{latency}"
+[[target]]
+name = "direct"
+url = "builtin:upstream"
+baseline = true
+connections = 8
+[[request]]
+name = "get"
+path = "/orders/{{seq}}"
+[[phase]]
+name = "steady"
+duration = "1s"
+rate = 300
+"#
+    )
+}
+
+fn loadgen(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+/// Runs a scenario into `dir/name` and returns that directory.
+fn run(dir: &Path, name: &str, text: &str, extra: &[&str]) -> PathBuf {
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, text).unwrap();
+    let out = dir.join(name);
+    let mut args = vec![
+        "run",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = loadgen(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+/// Width and height from a PNG's IHDR chunk, after checking the signature.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    (be(&bytes[16..20]), be(&bytes[20..24]))
+}
+
+/// Every chart of a run, as PNG and SVG, with the labels a reader needs.
+/// `gateways`: whether the run has an added-latency section (its chart too).
+pub fn assert_report(dir: &Path, targets: &[&str], gateways: bool) {
+    for chart in reports::charts::CHARTS {
+        let png = std::fs::read(dir.join(format!("{chart}.png"))).unwrap();
+        let (w, h) = png_size(&png);
+        assert!(w >= 800 && h >= 400, "{chart}.png is {w}x{h}");
+        assert!(png.len() > 5_000, "{chart}.png has content");
+        let svg = std::fs::read_to_string(dir.join(format!("{chart}.svg"))).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{chart}.svg"
+        );
+        assert!(svg.contains("<text"), "{chart}.svg has text");
+    }
+    let spectrum = std::fs::read_to_string(dir.join("spectrum.svg")).unwrap();
+    // plotters writes each text element's content on a line of its own.
+    let has = |svg: &str, label: &str| svg.lines().any(|l| l.trim() == label);
+    for label in [
+        "50%",
+        "90%",
+        "99%",
+        "99.9%",
+        "99.99%",
+        "Percentile",
+        "Latency (ms)",
+    ] {
+        assert!(has(&spectrum, label), "spectrum.svg lacks {label:?}");
+    }
+    for t in targets {
+        assert!(has(&spectrum, t), "spectrum legend lacks {t}");
+    }
+    let over_time = std::fs::read_to_string(dir.join("latency-over-time.svg")).unwrap();
+    assert!(has(&over_time, "Time since the run started (s)"));
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.starts_with("# gatebench report"), "{md}");
+    assert!(
+        md.contains("![Latency by percentile](spectrum.png)"),
+        "{md}"
+    );
+    assert!(md.contains("| target |"), "{md}");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    let images = if gateways { 5 } else { 4 };
+    assert_eq!(html.matches("<img ").count(), images, "charts inlined");
+    assert_eq!(
+        html.matches("src=\"data:image/png;base64,").count(),
+        images,
+        "images inlined"
+    );
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no external requests"
+    );
+}
+
+#[test]
+fn a_run_renders_its_report_and_report_rerenders_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run(tmp.path(), "base", &scenario("fixed:1ms"), &[]);
+    assert_report(&dir, &["direct"], false);
+    // `loadgen report` re-renders from the files alone.
+    std::fs::remove_file(dir.join("spectrum.png")).unwrap();
+    let o = loadgen(&["report", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_report(&dir, &["direct"], false);
+    // Several directories overlay into one report, target names prefixed by run.
+    let out = tmp.path().join("both");
+    let o = loadgen(&[
+        "report",
+        dir.to_str().unwrap(),
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_report(&out, &["base/direct"], false);
+    // --no-report leaves only the result files.
+    let bare = run(tmp.path(), "bare", &scenario("fixed:1ms"), &["--no-report"]);
+    assert!(bare.join("summary.json").exists() && !bare.join("report.md").exists());
+    // A directory without results is an input error.
+    let o = loadgen(&["report", tmp.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("summary.json"));
+}
+
+#[test]
+fn compare_gates_on_regressions_with_documented_exit_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = run(tmp.path(), "base", &scenario("fixed:1ms"), &["--no-report"]);
+    let slow = run(tmp.path(), "slow", &scenario("fixed:3ms"), &["--no-report"]);
+    let (b, s) = (base.to_str().unwrap(), slow.to_str().unwrap());
+
+    // Identical runs: 0, and every output written.
+    let bmf = tmp.path().join("bmf.json");
+    let gh = tmp.path().join("gh.json");
+    let md = tmp.path().join("cmp.md");
+    let o = loadgen(&[
+        "compare",
+        b,
+        b,
+        "--bmf",
+        bmf.to_str().unwrap(),
+        "--github-benchmark",
+        gh.to_str().unwrap(),
+        "--markdown",
+        md.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("latency.p50") && stdout.contains("ok"),
+        "{stdout}"
+    );
+
+    // BMF: {benchmark: {measure: {value, lower_value?, upper_value?}}}.
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&bmf).unwrap()).unwrap();
+    let direct = &v["direct"];
+    for m in [
+        "latency-p50",
+        "latency-p99",
+        "latency-p99-9",
+        "throughput",
+        "error-rate",
+    ] {
+        assert!(direct[m]["value"].is_number(), "{m} in {direct}");
+    }
+    let p50 = &direct["latency-p50"];
+    assert!(p50["lower_value"].as_f64().unwrap() <= p50["value"].as_f64().unwrap());
+    assert!(p50["upper_value"].as_f64().unwrap() >= p50["value"].as_f64().unwrap());
+    assert!(v["direct/get/steady"]["latency-p50"]["value"].is_number());
+    for (_, measures) in v.as_object().unwrap() {
+        for (slug, m) in measures.as_object().unwrap() {
+            assert!(
+                slug.bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'),
+                "{slug}"
+            );
+            let keys: Vec<&String> = m.as_object().unwrap().keys().collect();
+            assert!(
+                keys.iter()
+                    .all(|k| ["value", "lower_value", "upper_value"].contains(&k.as_str())),
+                "{keys:?}"
+            );
+        }
+    }
+    // github-action-benchmark customSmallerIsBetter: [{name, unit, value, range?, extra?}].
+    let g: serde_json::Value = serde_json::from_slice(&std::fs::read(&gh).unwrap()).unwrap();
+    let first = &g.as_array().unwrap()[0];
+    assert_eq!(first["name"], "direct latency.p50");
+    assert_eq!(first["unit"], "us");
+    assert!(
+        first["value"].as_f64().unwrap() > 1000.0,
+        "1 ms upstream: {first}"
+    );
+    assert!(
+        std::fs::read_to_string(&md)
+            .unwrap()
+            .contains("| direct | * | latency.p50 |")
+    );
+
+    // A candidate 2 ms slower: 1, naming the metric.
+    let o = loadgen(&["compare", b, s]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("regression: direct * latency.p50"),
+        "{stderr}"
+    );
+    // The same candidate passes a threshold it meets, and fails an absolute limit.
+    let o = loadgen(&[
+        "compare",
+        b,
+        s,
+        "--max-regression",
+        "latency.p50=500",
+        "--max-regression",
+        "latency.p99=1000",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = loadgen(&[
+        "compare",
+        b,
+        s,
+        "--max-regression",
+        "latency.p50=500",
+        "--max",
+        "latency.p50=2ms",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("over limit: direct * latency.p50"));
+
+    // Malformed input and usage errors: 2.
+    let junk = tmp.path().join("junk");
+    std::fs::create_dir(&junk).unwrap();
+    std::fs::write(junk.join("summary.json"), "{not json").unwrap();
+    for args in [
+        vec!["compare", b, junk.to_str().unwrap()],
+        vec!["compare", b, tmp.path().join("missing").to_str().unwrap()],
+        vec!["compare", b, b, "--max-regression", "latency.p42=5"],
+        vec!["compare", b, b, "--max-regression", "latency.p50"],
+        vec!["compare", b, b, "--max", "rps=5"],
+        vec!["compare", b],
+    ] {
+        let o = loadgen(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}

@@ -1,0 +1,465 @@
+//! Comparing two runs for CI: the same metrics of a baseline and a candidate
+//! run, per target (and per request class), with regressions flagged only
+//! when they exceed both a threshold and the noise the runs themselves show
+//! across their rounds.
+//!
+//! Metrics (`latency` is corrected latency, `service` is service time):
+//! - `latency.p50|p90|p99|p99.9|p99.99|max`, `service.p50|p90|p99|p99.9|p99.99|max`;
+//! - `added.p50|p90|p99|p99.9|p99.99` for targets measured against a baseline;
+//! - `rps`: achieved requests per second (bigger is better);
+//! - `errors`: failed requests (errors + unexpected statuses + drops) as a
+//!   percentage of scheduled ones.
+//!
+//! The rule, for a metric where smaller is better: `delta = cand − base` is a
+//! regression when `delta > threshold% × |base|` **and** `delta > noise`,
+//! where `noise` is the larger round-to-round spread (max − min over rounds of
+//! the same percentile) of the two runs. For `rps` the delta is `base − cand`;
+//! there is no per-round rate, so its noise is 0. For `errors` the threshold
+//! is in percentage points of the error rate, and its noise is 0.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::summary::{ClassResult, PERCENTILES, Percentiles, Summary, TargetResult};
+
+/// One metric of one target (and class) in both runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub target: String,
+    /// `*` for the target's total, else `request/phase`.
+    pub class: String,
+    /// e.g. `latency.p99`.
+    pub metric: String,
+    pub base: f64,
+    pub cand: f64,
+    /// Round-to-round spread, same unit.
+    pub noise: f64,
+    /// `ns`, `req/s` or `%`.
+    pub unit: &'static str,
+    pub bigger_is_better: bool,
+    /// The regression threshold (percent) that applied, if any.
+    pub threshold: Option<f64>,
+    /// The absolute limit on the candidate that applied, if any.
+    pub limit: Option<f64>,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not gated.
+    Info,
+    Ok,
+    /// Worse than the threshold but within the noise across rounds.
+    WithinNoise,
+    Regression,
+    /// Over an absolute `--max` limit.
+    OverLimit,
+}
+
+impl Verdict {
+    pub fn failed(self) -> bool {
+        matches!(self, Verdict::Regression | Verdict::OverLimit)
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Verdict::Info => "",
+            Verdict::Ok => "ok",
+            Verdict::WithinNoise => "within noise",
+            Verdict::Regression => "REGRESSION",
+            Verdict::OverLimit => "OVER LIMIT",
+        }
+    }
+}
+
+/// A threshold or limit, optionally for one target: `[TARGET:]METRIC=VALUE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub target: Option<String>,
+    pub metric: String,
+    pub value: f64,
+}
+
+/// The default regression thresholds when none are given.
+pub const DEFAULT_THRESHOLDS: &str =
+    "latency.p50=10, latency.p99=25, added.p50=25, added.p99=50, rps=5, errors=0.1";
+
+/// One metric of one class, with its per-round range.
+struct Metric {
+    name: String,
+    value: f64,
+    /// Smallest and largest per-round value, where rounds are known.
+    rounds: Option<(f64, f64)>,
+    unit: &'static str,
+    bigger_is_better: bool,
+}
+
+impl Metric {
+    fn noise(&self) -> f64 {
+        self.rounds.map_or(0.0, |(lo, hi)| hi - lo)
+    }
+}
+
+/// The metrics of one class (and its added latency, for a target's total).
+fn metrics(c: &ClassResult, added: Option<&crate::summary::Added>) -> Vec<Metric> {
+    let mut out = Vec::new();
+    let ns = |name: String, value: f64, rounds| Metric {
+        name,
+        value,
+        rounds,
+        unit: "ns",
+        bigger_is_better: false,
+    };
+    for q in PERCENTILES.iter().copied().chain(["max"]) {
+        let pick = |p: &Percentiles| p.at(q).unwrap_or(0) as f64;
+        let rounds = c.rounds.iter().filter(|r| r.count > 0).map(pick).fold(
+            None,
+            |acc: Option<(f64, f64)>, v| {
+                Some(acc.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))))
+            },
+        );
+        out.push(ns(format!("latency.{q}"), pick(&c.latency), rounds));
+        out.push(ns(format!("service.{q}"), pick(&c.service_time), None));
+    }
+    if let Some(a) = added {
+        for q in PERCENTILES {
+            let pick = |p: &crate::summary::AddedPercentiles| p.at(q).unwrap_or(0) as f64;
+            out.push(ns(
+                format!("added.{q}"),
+                pick(&a.total),
+                Some((pick(&a.rounds_min), pick(&a.rounds_max))),
+            ));
+        }
+    }
+    out.push(Metric {
+        name: "rps".into(),
+        value: c.achieved_rps,
+        rounds: None,
+        unit: "req/s",
+        bigger_is_better: true,
+    });
+    let k = &c.counts;
+    let failed = (k.errors + k.unexpected + k.dropped) as f64;
+    let attempted = k.scheduled.max(k.completed + k.errors + k.dropped).max(1) as f64;
+    out.push(Metric {
+        name: "errors".into(),
+        value: 100.0 * failed / attempted,
+        rounds: None,
+        unit: "%",
+        bigger_is_better: false,
+    });
+    out
+}
+
+fn rule_for<'a>(rules: &'a [Rule], target: &str, metric: &str) -> Option<&'a Rule> {
+    // A target-specific rule wins over a general one.
+    rules
+        .iter()
+        .rev()
+        .find(|r| r.metric == metric && r.target.as_deref() == Some(target))
+        .or_else(|| {
+            rules
+                .iter()
+                .rev()
+                .find(|r| r.metric == metric && r.target.is_none())
+        })
+}
+
+/// Whether `name` is a metric this module knows.
+pub fn known_metric(name: &str) -> bool {
+    match name.split_once('.') {
+        Some(("latency" | "service", q)) => PERCENTILES.contains(&q) || q == "max",
+        Some(("added", q)) => PERCENTILES.contains(&q),
+        None => name == "rps" || name == "errors",
+        _ => false,
+    }
+}
+
+/// Compares `cand` against `base`. Gates every target's total, and each
+/// class too when `per_class`. Errors (as text) when the runs do not match.
+pub fn compare(
+    base: &Summary,
+    cand: &Summary,
+    thresholds: &[Rule],
+    limits: &[Rule],
+    per_class: bool,
+) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    for bt in &base.targets {
+        let ct: &TargetResult =
+            cand.targets
+                .iter()
+                .find(|t| t.name == bt.name)
+                .ok_or_else(|| {
+                    format!(
+                        "target {:?} is in the baseline run but not in the candidate",
+                        bt.name
+                    )
+                })?;
+        let mut classes: Vec<(String, &ClassResult, &ClassResult, bool)> =
+            vec![("*".into(), &bt.total, &ct.total, true)];
+        for bc in &bt.classes {
+            let key = format!("{}/{}", bc.request, bc.phase);
+            if let Some(cc) = ct
+                .classes
+                .iter()
+                .find(|c| c.request == bc.request && c.phase == bc.phase)
+            {
+                classes.push((key, bc, cc, per_class));
+            }
+        }
+        for (class, bc, cc, gated) in classes {
+            let added = |t: &'_ TargetResult| if class == "*" { t.added.clone() } else { None };
+            let (ba, ca) = (added(bt), added(ct));
+            let bm = metrics(bc, ba.as_ref());
+            let cm: BTreeMap<String, Metric> = metrics(cc, ca.as_ref())
+                .into_iter()
+                .map(|m| (m.name.clone(), m))
+                .collect();
+            for m in bm {
+                let Some(cmetric) = cm.get(&m.name) else {
+                    continue;
+                };
+                let (metric, b, c, unit, bigger) = (
+                    m.name.clone(),
+                    m.value,
+                    cmetric.value,
+                    m.unit,
+                    m.bigger_is_better,
+                );
+                let noise = m.noise().max(cmetric.noise());
+                let threshold = gated
+                    .then(|| rule_for(thresholds, &bt.name, &metric))
+                    .flatten()
+                    .map(|r| r.value);
+                let limit = gated
+                    .then(|| rule_for(limits, &bt.name, &metric))
+                    .flatten()
+                    .map(|r| r.value);
+                let worse = if bigger { b - c } else { c - b };
+                let verdict = if limit.is_some_and(|l| c > l) {
+                    Verdict::OverLimit
+                } else if let Some(pct) = threshold {
+                    let allowed = if metric == "errors" {
+                        pct
+                    } else {
+                        pct / 100.0 * b.abs()
+                    };
+                    if worse <= allowed {
+                        Verdict::Ok
+                    } else if worse <= noise {
+                        Verdict::WithinNoise
+                    } else {
+                        Verdict::Regression
+                    }
+                } else if limit.is_some() {
+                    Verdict::Ok
+                } else {
+                    Verdict::Info
+                };
+                rows.push(Row {
+                    target: bt.name.clone(),
+                    class: class.clone(),
+                    metric,
+                    base: b,
+                    cand: c,
+                    noise,
+                    unit,
+                    bigger_is_better: bigger,
+                    threshold,
+                    limit,
+                    verdict,
+                });
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn fmt_value(v: f64, unit: &str) -> String {
+    match unit {
+        "ns" if v < 0.0 => format!("-{}", crate::fmt_ns(v.abs() as u64)),
+        "ns" => crate::fmt_ns(v as u64),
+        "%" => format!("{v:.2}%"),
+        _ => format!("{v:.0}"),
+    }
+}
+
+fn change(r: &Row) -> String {
+    if r.base == 0.0 {
+        return if r.cand == 0.0 {
+            "0%".into()
+        } else {
+            "new".into()
+        };
+    }
+    format!("{:+.1}%", 100.0 * (r.cand - r.base) / r.base.abs())
+}
+
+/// The rows worth showing: gated ones, and anything that failed.
+pub fn shown(rows: &[Row]) -> impl Iterator<Item = &Row> {
+    rows.iter().filter(|r| r.verdict != Verdict::Info)
+}
+
+/// A plain-text table for the terminal.
+pub fn render_text(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<16} {:<22} {:<14} {:>10} {:>10} {:>9} {:>10} {:>9}  verdict",
+        "target", "class", "metric", "base", "cand", "change", "noise", "allowed"
+    );
+    for r in shown(rows) {
+        let _ = writeln!(
+            out,
+            "{:<16} {:<22} {:<14} {:>10} {:>10} {:>9} {:>10} {:>9}  {}",
+            r.target,
+            r.class,
+            r.metric,
+            fmt_value(r.base, r.unit),
+            fmt_value(r.cand, r.unit),
+            change(r),
+            fmt_value(r.noise, r.unit),
+            allowed(r),
+            r.verdict.word()
+        );
+    }
+    out
+}
+
+fn allowed(r: &Row) -> String {
+    match (r.threshold, r.limit) {
+        (_, Some(l)) if r.verdict == Verdict::OverLimit => format!("≤{}", fmt_value(l, r.unit)),
+        (Some(t), _) if r.metric == "errors" => format!("+{t}pp"),
+        (Some(t), _) => format!("{t}%"),
+        (None, Some(l)) => format!("≤{}", fmt_value(l, r.unit)),
+        (None, None) => String::new(),
+    }
+}
+
+/// A Markdown table for a PR comment or `$GITHUB_STEP_SUMMARY`.
+pub fn render_markdown(rows: &[Row], base: &str, cand: &str) -> String {
+    let failed: Vec<&Row> = rows.iter().filter(|r| r.verdict.failed()).collect();
+    let mut out = format!("## gatebench: `{cand}` vs `{base}`\n\n");
+    if failed.is_empty() {
+        out.push_str("No regression beyond the thresholds and the noise across rounds.\n\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "**{} regression(s)**: {}\n",
+            failed.len(),
+            failed
+                .iter()
+                .map(|r| format!("`{}` {} {}", r.target, r.class, r.metric))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    out.push_str("| target | class | metric | base | candidate | change | noise | allowed | verdict |\n|---|---|---|---|---|---|---|---|---|\n");
+    for r in shown(rows) {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.target,
+            r.class,
+            r.metric,
+            fmt_value(r.base, r.unit),
+            fmt_value(r.cand, r.unit),
+            change(r),
+            fmt_value(r.noise, r.unit),
+            allowed(r),
+            if r.verdict.failed() {
+                format!("**{}**", r.verdict.word())
+            } else {
+                r.verdict.word().to_owned()
+            }
+        );
+    }
+    out
+}
+
+/// Bencher Metric Format for the candidate: one benchmark per target (and
+/// class), measures `latency-p50` … (ns, with the round range as lower and
+/// upper values where known), `added-p50` …, `throughput` (req/s) and
+/// `error-rate` (%).
+pub fn bmf(cand: &Summary) -> serde_json::Value {
+    let mut doc = serde_json::Map::new();
+    for t in &cand.targets {
+        let classes = std::iter::once(("*".to_owned(), &t.total)).chain(
+            t.classes
+                .iter()
+                .map(|c| (format!("{}/{}", c.request, c.phase), c)),
+        );
+        for (class, c) in classes {
+            let name = if class == "*" {
+                t.name.clone()
+            } else {
+                format!("{}/{class}", t.name)
+            };
+            let mut measures = serde_json::Map::new();
+            let added = if class == "*" { t.added.as_ref() } else { None };
+            for m in metrics(c, added) {
+                let slug = match m.name.as_str() {
+                    "rps" => "throughput".to_owned(),
+                    "errors" => "error-rate".to_owned(),
+                    n => n
+                        .replace("p99.99", "p99-99")
+                        .replace("p99.9", "p99-9")
+                        .replace('.', "-"),
+                };
+                let mut v = serde_json::Map::new();
+                v.insert("value".into(), m.value.into());
+                if let Some((lo, hi)) = m.rounds {
+                    v.insert("lower_value".into(), lo.into());
+                    v.insert("upper_value".into(), hi.into());
+                }
+                measures.insert(slug, v.into());
+            }
+            doc.insert(name, measures.into());
+        }
+    }
+    doc.into()
+}
+
+/// github-action-benchmark `customSmallerIsBetter` for the candidate's
+/// totals: corrected latency and added latency in µs, and the error rate.
+/// (`rps` is bigger-is-better and goes in no file of this kind.)
+pub fn github_benchmark(cand: &Summary) -> serde_json::Value {
+    let mut out = Vec::new();
+    for t in &cand.targets {
+        for m in metrics(&t.total, t.added.as_ref()) {
+            if m.bigger_is_better || m.name.starts_with("service.") {
+                continue;
+            }
+            let metric = &m.name;
+            let (value, unit, range) = if m.unit == "ns" {
+                (m.value / 1e3, "us", m.noise() / 1e3)
+            } else {
+                (m.value, m.unit, m.noise())
+            };
+            out.push(serde_json::json!({
+                "name": format!("{} {metric}", t.name),
+                "unit": unit,
+                "value": (value * 1000.0).round() / 1000.0,
+                "range": format!("± {:.1}", range / 2.0),
+                "extra": format!("{} rounds; range = half the round-to-round spread", t.total.rounds.len()),
+            }));
+        }
+    }
+    out.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names() {
+        for m in ["latency.p99", "service.max", "added.p99.9", "rps", "errors"] {
+            assert!(known_metric(m), "{m}");
+        }
+        for m in ["latency.p42", "added.max", "rps.p50", "bogus"] {
+            assert!(!known_metric(m), "{m}");
+        }
+    }
+}
