@@ -118,6 +118,12 @@ pub struct ReportArgs {
     /// Where to write (default: the directory itself for one; results/report-<UTC> for several).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also write the (first) run's metrics in Bencher Metric Format.
+    #[arg(long, value_name = "FILE")]
+    pub bmf: Option<PathBuf>,
+    /// Also write the (first) run's totals as github-action-benchmark customSmallerIsBetter.
+    #[arg(long = "github-benchmark", value_name = "FILE")]
+    pub github_benchmark: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -329,8 +335,8 @@ fn compare_inner(c: &CompareArgs) -> Result<Exit, String> {
             r.target,
             r.class,
             r.metric,
-            r.base,
-            r.cand
+            reports::compare::fmt_value(r.base, r.unit),
+            reports::compare::fmt_value(r.cand, r.unit)
         );
     }
     Ok(if failed.is_empty() {
@@ -358,6 +364,23 @@ fn report(r: &ReportArgs) -> Exit {
             utc_stamp(std::time::SystemTime::now())
         )),
     });
+    let first = &runs[0].summary;
+    for (path, doc) in [
+        (&r.bmf, r.bmf.as_ref().map(|_| reports::compare::bmf(first))),
+        (
+            &r.github_benchmark,
+            r.github_benchmark
+                .as_ref()
+                .map(|_| reports::compare::github_benchmark(first)),
+        ),
+    ] {
+        if let (Some(path), Some(doc)) = (path, doc)
+            && let Err(e) = reports::write_atomic(path, format!("{doc:#}\n").as_bytes())
+        {
+            eprintln!("loadgen report: {}: {e}", path.display());
+            return Exit::Failure;
+        }
+    }
     match reports::report::write(&runs, &out) {
         Ok(w) => {
             println!("{}", w.markdown.display());

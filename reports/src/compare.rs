@@ -276,7 +276,8 @@ pub fn compare(
     Ok(rows)
 }
 
-fn fmt_value(v: f64, unit: &str) -> String {
+/// A metric value in its unit (`1.23ms`, `2000`, `0.10%`).
+pub fn fmt_value(v: f64, unit: &str) -> String {
     match unit {
         "ns" if v < 0.0 => format!("-{}", crate::fmt_ns(v.abs() as u64)),
         "ns" => crate::fmt_ns(v as u64),

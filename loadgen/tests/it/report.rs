@@ -127,6 +127,17 @@ fn a_run_renders_its_report_and_report_rerenders_it() {
     let o = loadgen(&["report", dir.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_report(&dir, &["direct"], false);
+    // It also exports the run for benchmark trackers.
+    let bmf = dir.join("bmf.json");
+    let o = loadgen(&[
+        "report",
+        dir.to_str().unwrap(),
+        "--bmf",
+        bmf.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&bmf).unwrap()).unwrap();
+    assert!(v["direct"]["latency-p99"]["value"].as_f64().unwrap() > 1e6);
     // Several directories overlay into one report, target names prefixed by run.
     let out = tmp.path().join("both");
     let o = loadgen(&[

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The gate flow of .github/workflows/bench.yml, shortened for .ci/run: run the
+# main job's scenario as "main" and again as "the PR", gate the second with
+# `loadgen compare` (must pass), then run a candidate whose upstream is 2 ms
+# slower and check that the same gate catches it (exit 1).
+#
+# CI machines are noisy and the binary is the debug build the tests already
+# made, so the gate here is loose (p50 +50 %, added p50 +100 %, no new
+# errors): it checks the wiring and gross regressions, not small ones.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --locked -q -p loadgen
+lg=target/debug/loadgen
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+short=(--rate 500 --duration 1s --rounds 3 --quiet --no-report)
+gate=(--max-regression latency.p50=50 --max-regression added.p50=100 --max-regression errors=0)
+
+"$lg" run scenarios/quickstart.toml "${short[@]}" --out "$work/main"
+"$lg" run scenarios/quickstart.toml "${short[@]}" --out "$work/pr"
+if ! "$lg" compare "$work/main" "$work/pr" "${gate[@]}" --markdown "$work/compare.md" --bmf "$work/bmf.json"; then
+    echo "ci-compare: an unchanged candidate was flagged" >&2
+    cat "$work/compare.md" >&2
+    exit 1
+fi
+echo "ci-compare: unchanged candidate passes the gate"
+
+# The same scenario with a 2 ms slower upstream must fail the gate.
+sed 's/^latency = "fixed:1ms".*/latency = "fixed:3ms"/' scenarios/quickstart.toml >"$work/slow.toml"
+grep -q 'fixed:3ms' "$work/slow.toml"
+cp scenarios/quickstart-gateway.yml "$work/"
+"$lg" run "$work/slow.toml" "${short[@]}" --out "$work/slow"
+set +e
+"$lg" compare "$work/main" "$work/slow" "${gate[@]}" >"$work/slow.txt" 2>&1
+rc=$?
+set -e
+if [ "$rc" != 1 ]; then
+    echo "ci-compare: a 2 ms slower candidate gave exit $rc, expected 1" >&2
+    cat "$work/slow.txt" >&2
+    exit 1
+fi
+grep 'regression:' "$work/slow.txt"
+echo "ci-compare: a 2 ms slower candidate is caught (exit 1)"
