@@ -55,12 +55,40 @@ pub enum Command {
     Validate { file: PathBuf },
     /// Print the JSON Schema of scenario files.
     Schema,
+    /// Generate signing keys (or an HMAC secret), the public key, and JWKS/OIDC documents.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Compare a candidate run with a baseline run and gate on regressions
     /// (exit 0 ok, 1 regression or limit exceeded, 2 usage or input error).
     Compare(CompareArgs),
     /// Render charts, report.md and report.html from results directories
     /// (several: overlaid, to compare gateways or versions across runs).
     Report(ReportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write secret (HS*) or private.pem, public.pem (SPKI) and jwks.json, plus
+    /// openid-configuration.json with --issuer. Existing files are kept unless --force.
+    Gen {
+        /// HS256/384/512, RS256/384/512, PS256/384/512, ES256, ES384 or EdDSA.
+        #[arg(long)]
+        alg: String,
+        /// The key id in jwks.json (and in tokens' headers).
+        #[arg(long)]
+        kid: Option<String>,
+        /// RSA modulus size: 2048, 3072 or 4096.
+        #[arg(long, default_value_t = 2048)]
+        bits: usize,
+        /// Issuer URL for openid-configuration.json (jwks_uri = <issuer>/.well-known/jwks.json).
+        #[arg(long)]
+        issuer: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 const COMPARE_HELP: &str = "\
@@ -179,6 +207,32 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
             }
         },
         Command::Report(r) => report(&r),
+        Command::Keys(KeysCommand::Gen {
+            alg,
+            kid,
+            bits,
+            issuer,
+            out,
+            force,
+        }) => {
+            let generated = crate::jwt::Alg::parse(&alg)
+                .map_err(|e| format!("--alg: {e}"))
+                .and_then(|a| {
+                    crate::jwt::keys_gen(a, kid.as_deref(), bits, issuer.as_deref(), &out, force)
+                });
+            match generated {
+                Ok(g) => {
+                    for f in g.files {
+                        println!("{}", f.display());
+                    }
+                    Exit::Ok
+                }
+                Err(e) => {
+                    eprintln!("loadgen keys gen: {e}");
+                    Exit::Usage
+                }
+            }
+        }
         Command::Compare(c) => compare(&c),
         Command::Run(run) => match load_for_run(&run) {
             Err(e) => {

@@ -76,7 +76,8 @@ pub fn rsa_params(alg: &str) -> Option<&'static signature::RsaParameters> {
     })
 }
 
-fn pem_decode(pem: &str) -> Option<(String, Vec<u8>)> {
+/// The label and DER bytes of the first PEM block in `pem`.
+pub fn pem_decode(pem: &str) -> Option<(String, Vec<u8>)> {
     let start = pem.find("-----BEGIN ")?;
     let rest = &pem[start + 11..];
     let label_end = rest.find("-----")?;

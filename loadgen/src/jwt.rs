@@ -1,0 +1,457 @@
+//! JWT signing for loadgen: keys (generated, or read from PEM files and
+//! secrets), compact JWS encoding, the public JWK and JWKS, and the
+//! deliberately invalid token classes gateways must refuse.
+//!
+//! Signing is ring's (HMAC, RSA PKCS#1 v1.5 and PSS, ECDSA P-256/P-384 fixed
+//! signatures, Ed25519). ring cannot generate RSA keys, so `keys gen` uses
+//! the `rsa` crate for that one step (key generation only: nothing is
+//! decrypted with it).
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ring::rand::SystemRandom;
+use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
+use serde_json::{Map, Value, json};
+
+/// A JOSE signing algorithm this crate signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Alg {
+    HS256,
+    HS384,
+    HS512,
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    ES256,
+    ES384,
+    EdDSA,
+}
+
+pub const ALGS: [Alg; 12] = [
+    Alg::HS256,
+    Alg::HS384,
+    Alg::HS512,
+    Alg::RS256,
+    Alg::RS384,
+    Alg::RS512,
+    Alg::PS256,
+    Alg::PS384,
+    Alg::PS512,
+    Alg::ES256,
+    Alg::ES384,
+    Alg::EdDSA,
+];
+
+impl Alg {
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::HS256 => "HS256",
+            Alg::HS384 => "HS384",
+            Alg::HS512 => "HS512",
+            Alg::RS256 => "RS256",
+            Alg::RS384 => "RS384",
+            Alg::RS512 => "RS512",
+            Alg::PS256 => "PS256",
+            Alg::PS384 => "PS384",
+            Alg::PS512 => "PS512",
+            Alg::ES256 => "ES256",
+            Alg::ES384 => "ES384",
+            Alg::EdDSA => "EdDSA",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Alg, String> {
+        ALGS.into_iter().find(|a| a.name() == s).ok_or_else(|| {
+            format!(
+                "unknown algorithm {s:?} (expected one of: {})",
+                ALGS.map(Alg::name).join(", ")
+            )
+        })
+    }
+
+    pub fn is_hmac(self) -> bool {
+        matches!(self, Alg::HS256 | Alg::HS384 | Alg::HS512)
+    }
+
+    pub fn is_rsa(self) -> bool {
+        matches!(
+            self,
+            Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512
+        )
+    }
+}
+
+impl std::fmt::Display for Alg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+enum Signer {
+    Hmac(ring::hmac::Key),
+    Rsa(Arc<RsaKeyPair>, &'static dyn signature::RsaEncoding),
+    Ecdsa(Arc<EcdsaKeyPair>),
+    Ed25519(Arc<Ed25519KeyPair>),
+}
+
+/// A signing key with its algorithm, and for asymmetric keys the public part.
+#[derive(Clone)]
+pub struct Key {
+    pub alg: Alg,
+    signer: Arc<Signer>,
+    /// SubjectPublicKeyInfo DER (asymmetric keys).
+    spki: Option<Vec<u8>>,
+    /// The public JWK's key members (`kty`, `n`/`e`, `crv`/`x`/`y`).
+    jwk: Option<Map<String, Value>>,
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.debug_struct("Key")
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// SubjectPublicKeyInfo prefixes for the fixed-size public keys.
+const SPKI_P256: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+const SPKI_P384: [u8; 23] = [
+    0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b,
+    0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00,
+];
+const SPKI_ED25519: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+fn b64u(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// PEM text of `der` under `label`, 64 columns.
+pub fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+impl Key {
+    /// An HMAC key: the secret's bytes, as Kong uses them.
+    pub fn hmac(alg: Alg, secret: &[u8]) -> Result<Key, String> {
+        let a = match alg {
+            Alg::HS256 => ring::hmac::HMAC_SHA256,
+            Alg::HS384 => ring::hmac::HMAC_SHA384,
+            Alg::HS512 => ring::hmac::HMAC_SHA512,
+            other => return Err(format!("{other} needs a private key, not a secret")),
+        };
+        if secret.is_empty() {
+            return Err("the secret is empty".into());
+        }
+        Ok(Key {
+            alg,
+            signer: Arc::new(Signer::Hmac(ring::hmac::Key::new(a, secret))),
+            spki: None,
+            jwk: None,
+        })
+    }
+
+    /// A private key in PEM: PKCS#8 `PRIVATE KEY` for every algorithm, or
+    /// PKCS#1 `RSA PRIVATE KEY` for RSA. Errors say what does not match.
+    pub fn from_pem(alg: Alg, text: &str) -> Result<Key, String> {
+        if alg.is_hmac() {
+            return Err(format!("{alg} takes a secret, not a key file"));
+        }
+        let (label, der) = gateway::auth::keys::pem_decode(text).ok_or("not a PEM file")?;
+        let rng = SystemRandom::new();
+        let (signer, spki, jwk) = if alg.is_rsa() {
+            use rsa::pkcs1::DecodeRsaPrivateKey as _;
+            use rsa::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _};
+            use rsa::traits::PublicKeyParts as _;
+            let (pair, parsed) = match label.as_str() {
+                "PRIVATE KEY" => (
+                    RsaKeyPair::from_pkcs8(&der),
+                    rsa::RsaPrivateKey::from_pkcs8_der(&der).map_err(|e| e.to_string()),
+                ),
+                "RSA PRIVATE KEY" => (
+                    RsaKeyPair::from_der(&der),
+                    rsa::RsaPrivateKey::from_pkcs1_der(&der).map_err(|e| e.to_string()),
+                ),
+                other => {
+                    return Err(format!(
+                        "PEM block {other:?}: {alg} needs `PRIVATE KEY` (PKCS#8) or `RSA PRIVATE KEY`"
+                    ));
+                }
+            };
+            let pair = pair.map_err(|e| format!("not an RSA private key usable for {alg}: {e}"))?;
+            let parsed = parsed?;
+            let public = parsed.to_public_key();
+            let spki = public
+                .to_public_key_der()
+                .map_err(|e| e.to_string())?
+                .as_bytes()
+                .to_vec();
+            let mut jwk = Map::new();
+            jwk.insert("kty".into(), "RSA".into());
+            jwk.insert("n".into(), b64u(&public.n().to_bytes_be()).into());
+            jwk.insert("e".into(), b64u(&public.e().to_bytes_be()).into());
+            let encoding: &'static dyn signature::RsaEncoding = match alg {
+                Alg::RS256 => &signature::RSA_PKCS1_SHA256,
+                Alg::RS384 => &signature::RSA_PKCS1_SHA384,
+                Alg::RS512 => &signature::RSA_PKCS1_SHA512,
+                Alg::PS256 => &signature::RSA_PSS_SHA256,
+                Alg::PS384 => &signature::RSA_PSS_SHA384,
+                _ => &signature::RSA_PSS_SHA512,
+            };
+            (Signer::Rsa(Arc::new(pair), encoding), spki, jwk)
+        } else {
+            if label != "PRIVATE KEY" {
+                return Err(format!(
+                    "PEM block {label:?}: {alg} needs a PKCS#8 `PRIVATE KEY` (convert with `openssl pkcs8 -topk8 -nocrypt`)"
+                ));
+            }
+            match alg {
+                Alg::ES256 | Alg::ES384 => {
+                    let (fixed, prefix, crv, half): (_, &[u8], _, _) = if alg == Alg::ES256 {
+                        (
+                            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                            &SPKI_P256,
+                            "P-256",
+                            32,
+                        )
+                    } else {
+                        (
+                            &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+                            &SPKI_P384,
+                            "P-384",
+                            48,
+                        )
+                    };
+                    let pair = EcdsaKeyPair::from_pkcs8(fixed, &der, &rng)
+                        .map_err(|e| format!("not a {crv} private key usable for {alg}: {e}"))?;
+                    let point = pair.public_key().as_ref().to_vec();
+                    let mut jwk = Map::new();
+                    jwk.insert("kty".into(), "EC".into());
+                    jwk.insert("crv".into(), crv.into());
+                    jwk.insert("x".into(), b64u(&point[1..1 + half]).into());
+                    jwk.insert("y".into(), b64u(&point[1 + half..]).into());
+                    (
+                        Signer::Ecdsa(Arc::new(pair)),
+                        [prefix, &point].concat(),
+                        jwk,
+                    )
+                }
+                _ => {
+                    let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
+                        .map_err(|e| format!("not an Ed25519 private key: {e}"))?;
+                    let public = pair.public_key().as_ref().to_vec();
+                    let mut jwk = Map::new();
+                    jwk.insert("kty".into(), "OKP".into());
+                    jwk.insert("crv".into(), "Ed25519".into());
+                    jwk.insert("x".into(), b64u(&public).into());
+                    (
+                        Signer::Ed25519(Arc::new(pair)),
+                        [&SPKI_ED25519[..], &public].concat(),
+                        jwk,
+                    )
+                }
+            }
+        };
+        Ok(Key {
+            alg,
+            signer: Arc::new(signer),
+            spki: Some(spki),
+            jwk: Some(jwk),
+        })
+    }
+
+    /// Signs `message` (the JWS signing input).
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        let rng = SystemRandom::new();
+        match &*self.signer {
+            Signer::Hmac(k) => ring::hmac::sign(k, message).as_ref().to_vec(),
+            Signer::Rsa(pair, encoding) => {
+                let mut sig = vec![0u8; pair.public().modulus_len()];
+                // Cannot fail with a buffer of the modulus length and the system RNG.
+                let _ = pair.sign(*encoding, &rng, message, &mut sig);
+                sig
+            }
+            Signer::Ecdsa(pair) => pair
+                .sign(&rng, message)
+                .map(|s| s.as_ref().to_vec())
+                .unwrap_or_default(),
+            Signer::Ed25519(pair) => pair.sign(message).as_ref().to_vec(),
+        }
+    }
+
+    /// The public key as PEM (`BEGIN PUBLIC KEY`, SPKI); None for HMAC.
+    pub fn public_pem(&self) -> Option<String> {
+        self.spki.as_ref().map(|d| pem("PUBLIC KEY", d))
+    }
+
+    /// The public JWK with `kid`, `alg` and `use`; None for HMAC.
+    pub fn jwk(&self, kid: Option<&str>) -> Option<Value> {
+        let mut jwk = self.jwk.clone()?;
+        if let Some(kid) = kid {
+            jwk.insert("kid".into(), kid.into());
+        }
+        jwk.insert("alg".into(), self.alg.name().into());
+        jwk.insert("use".into(), "sig".into());
+        Some(Value::Object(jwk))
+    }
+}
+
+/// A compact JWS: `base64url(header).base64url(claims).base64url(signature)`.
+pub fn encode(header: &Map<String, Value>, claims: &Map<String, Value>, key: &Key) -> String {
+    let mut token = signing_input(header, claims);
+    let sig = key.sign(token.as_bytes());
+    token.push('.');
+    token.push_str(&b64u(&sig));
+    token
+}
+
+/// `base64url(header).base64url(claims)`.
+pub fn signing_input(header: &Map<String, Value>, claims: &Map<String, Value>) -> String {
+    let h = serde_json::to_vec(header).unwrap_or_default();
+    let c = serde_json::to_vec(claims).unwrap_or_default();
+    format!("{}.{}", b64u(&h), b64u(&c))
+}
+
+/// A JOSE header: `alg`, `typ` and an optional `kid`.
+pub fn header(alg: &str, typ: Option<&str>, kid: Option<&str>) -> Map<String, Value> {
+    let mut h = Map::new();
+    h.insert("alg".into(), alg.into());
+    if let Some(t) = typ {
+        h.insert("typ".into(), t.into());
+    }
+    if let Some(k) = kid {
+        h.insert("kid".into(), k.into());
+    }
+    h
+}
+
+/// What `keys gen` wrote.
+#[derive(Debug)]
+pub struct Generated {
+    pub files: Vec<std::path::PathBuf>,
+}
+
+/// A random secret of 64 characters `[A-Za-z0-9]` (Kong uses the secret's bytes).
+pub fn random_secret() -> String {
+    use rand::Rng as _;
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..64)
+        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
+        .collect()
+}
+
+/// A new private key for `alg` as PKCS#8 PEM (`bits` for RSA: 2048, 3072 or 4096).
+pub fn generate_private_pem(alg: Alg, bits: usize) -> Result<String, String> {
+    let rng = SystemRandom::new();
+    let der = match alg {
+        a if a.is_hmac() => return Err(format!("{a} uses a secret, not a key")),
+        a if a.is_rsa() => {
+            use rsa::pkcs8::EncodePrivateKey as _;
+            if ![2048, 3072, 4096].contains(&bits) {
+                return Err(format!(
+                    "--bits {bits}: RSA keys are 2048, 3072 or 4096 bits"
+                ));
+            }
+            let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits)
+                .map_err(|e| format!("RSA key generation failed: {e}"))?;
+            key.to_pkcs8_der()
+                .map_err(|e| e.to_string())?
+                .as_bytes()
+                .to_vec()
+        }
+        Alg::ES256 => {
+            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .map_err(|e| e.to_string())?
+                .as_ref()
+                .to_vec()
+        }
+        Alg::ES384 => {
+            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, &rng)
+                .map_err(|e| e.to_string())?
+                .as_ref()
+                .to_vec()
+        }
+        _ => Ed25519KeyPair::generate_pkcs8(&rng)
+            .map_err(|e| e.to_string())?
+            .as_ref()
+            .to_vec(),
+    };
+    Ok(pem("PRIVATE KEY", &der))
+}
+
+/// `loadgen keys gen`: writes `secret` (HS*), or `private.pem`, `public.pem`
+/// and `jwks.json`, plus `openid-configuration.json` for an issuer URL.
+/// Existing files are kept unless `force`.
+pub fn keys_gen(
+    alg: Alg,
+    kid: Option<&str>,
+    bits: usize,
+    issuer: Option<&str>,
+    out: &std::path::Path,
+    force: bool,
+) -> Result<Generated, String> {
+    let names: Vec<&str> = if alg.is_hmac() {
+        vec!["secret"]
+    } else {
+        let mut v = vec!["private.pem", "public.pem", "jwks.json"];
+        if issuer.is_some() {
+            v.push("openid-configuration.json");
+        }
+        v
+    };
+    if !force {
+        for n in &names {
+            let p = out.join(n);
+            if p.exists() {
+                return Err(format!("{} exists; pass --force to overwrite", p.display()));
+            }
+        }
+    }
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let write = |name: &str, text: &str| -> Result<std::path::PathBuf, String> {
+        let p = out.join(name);
+        reports::write_atomic(&p, text.as_bytes()).map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok(p)
+    };
+    let mut files = Vec::new();
+    if alg.is_hmac() {
+        files.push(write("secret", &format!("{}\n", random_secret()))?);
+        return Ok(Generated { files });
+    }
+    let private = generate_private_pem(alg, bits)?;
+    let key = Key::from_pem(alg, &private)?;
+    files.push(write("private.pem", &private)?);
+    files.push(write("public.pem", &key.public_pem().unwrap_or_default())?);
+    let jwks = json!({ "keys": [key.jwk(kid)] });
+    files.push(write("jwks.json", &format!("{jwks:#}\n"))?);
+    if let Some(iss) = issuer {
+        let iss = iss.trim_end_matches('/');
+        let doc = json!({
+            "issuer": iss,
+            "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+            "id_token_signing_alg_values_supported": [alg.name()],
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+        });
+        files.push(write("openid-configuration.json", &format!("{doc:#}\n"))?);
+    }
+    Ok(Generated { files })
+}
