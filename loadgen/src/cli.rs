@@ -55,6 +55,18 @@ pub enum Command {
     Validate { file: PathBuf },
     /// Print the JSON Schema of scenario files.
     Schema,
+    /// Print one token of a scenario's [auth], for curl.
+    Token {
+        /// The scenario file.
+        #[arg(long)]
+        scenario: PathBuf,
+        /// The consumer (default: the first).
+        #[arg(long)]
+        consumer: Option<String>,
+        /// The token class (default valid).
+        #[arg(long, default_value = "valid")]
+        class: String,
+    },
     /// Generate signing keys (or an HMAC secret), the public key, and JWKS/OIDC documents.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -207,6 +219,20 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
             }
         },
         Command::Report(r) => report(&r),
+        Command::Token {
+            scenario,
+            consumer,
+            class,
+        } => match token(&scenario, consumer.as_deref(), &class) {
+            Ok(t) => {
+                println!("{t}");
+                Exit::Ok
+            }
+            Err(e) => {
+                eprintln!("loadgen token: {e}");
+                Exit::Usage
+            }
+        },
         Command::Keys(KeysCommand::Gen {
             alg,
             kid,
@@ -248,6 +274,34 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
             },
         },
     }
+}
+
+/// One token of `class` for `consumer` (default the first), as a request would carry it:
+/// `duplicate` prints both tokens on one line, `missing` prints nothing.
+fn token(file: &std::path::Path, consumer: Option<&str>, class: &str) -> anyhow::Result<String> {
+    let s = Scenario::load(file)?;
+    let spec = s
+        .auth
+        .as_ref()
+        .with_context(|| format!("{}: no [auth] section", file.display()))?;
+    let class = crate::auth::TokenClass::parse(class).map_err(anyhow::Error::msg)?;
+    let dir = file.parent().unwrap_or(std::path::Path::new("."));
+    let auth = crate::auth::Auth::new(spec, &[class], dir, Arc::new(crate::auth::SystemClock))
+        .map_err(anyhow::Error::msg)?;
+    let ci = match consumer {
+        None => 0,
+        Some(name) => auth
+            .consumers
+            .iter()
+            .position(|c| c.name == name)
+            .with_context(|| format!("--consumer {name:?}: no such consumer in [auth]"))?,
+    };
+    let now = crate::auth::Clock::now(&crate::auth::SystemClock);
+    Ok(match auth.mint(class, ci, now).0 {
+        crate::auth::Carried::None => String::new(),
+        crate::auth::Carried::One(t) => t,
+        crate::auth::Carried::Two(a, b) => format!("{a} {b}"),
+    })
 }
 
 /// `[TARGET:]METRIC=VALUE`; `value` parses the right-hand side.

@@ -389,10 +389,18 @@ pub fn generate_private_pem(alg: Alg, bits: usize) -> Result<String, String> {
                 .as_ref()
                 .to_vec()
         }
-        _ => Ed25519KeyPair::generate_pkcs8(&rng)
-            .map_err(|e| e.to_string())?
-            .as_ref()
-            .to_vec(),
+        _ => {
+            // ring writes PKCS#8 v2 (RFC 5958, with the public key), which
+            // OpenSSL 3.0 does not read: re-wrap the seed as v1 (RFC 8410).
+            let v2 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| e.to_string())?;
+            let seed = v2.as_ref().get(16..48).ok_or("unexpected PKCS#8 layout")?;
+            let mut v1 = vec![
+                0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+                0x04, 0x20,
+            ];
+            v1.extend_from_slice(seed);
+            v1
+        }
     };
     Ok(pem("PRIVATE KEY", &der))
 }

@@ -227,6 +227,7 @@ impl ClassStats {
                 .map(|(e, n)| (e.name().to_owned(), *n))
                 .collect::<BTreeMap<_, _>>(),
             rounds,
+            token: None,
         }
     }
 }

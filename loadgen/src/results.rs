@@ -65,13 +65,15 @@ pub fn summarize(scenario: &Scenario, data: &RunData) -> Summary {
                         rate * s.counts.scheduled as f64 / all.max(1) as f64
                     });
                     let round_pcts = t.rounds[idx].iter().map(Percentiles::of).collect();
-                    classes.push(s.result(
+                    let mut result = s.result(
                         &plan.requests[r].name,
                         &phase.name,
                         seconds,
                         share,
                         round_pcts,
-                    ));
+                    );
+                    result.token = plan.requests[r].token.map(|(_, c)| c.name().to_owned());
+                    classes.push(result);
                 }
             }
             let target_rps = open.then(|| total_expected / total_seconds.max(1e-9));
@@ -139,6 +141,7 @@ pub fn summarize(scenario: &Scenario, data: &RunData) -> Summary {
             loadgen_cpu_percent: data.own_cpu_percent,
         },
         targets,
+        auth: data.plan.auth.as_ref().map(|a| a.summary()),
     }
 }
 
@@ -218,6 +221,33 @@ pub use reports::{fmt_ns, fmt_signed_ns};
 /// The terminal summary: per target, corrected and uncorrected percentiles side by side.
 pub fn render(summary: &Summary) -> String {
     let mut s = String::new();
+    if let Some(a) = &summary.auth {
+        let _ = writeln!(
+            s,
+            "Tokens: {} source, profile {}, {} consumers, classes {}; {} signed, signing p50 {} p99 {}",
+            a.source,
+            a.profile,
+            a.consumers,
+            a.classes.join(", "),
+            a.tokens_signed,
+            fmt_ns(a.signing.p50),
+            fmt_ns(a.signing.p99)
+        );
+        if a.signer_behind > 0 {
+            let _ = writeln!(
+                s,
+                "  WARNING: the per-request signer fell behind {} times; those sends waited (see send lag)",
+                a.signer_behind
+            );
+        }
+        if a.signed_on_send_path > 0 {
+            let _ = writeln!(
+                s,
+                "  WARNING: {} pool tokens were re-signed on the send path (refresh was late)",
+                a.signed_on_send_path
+            );
+        }
+    }
     for t in &summary.targets {
         let c = &t.total;
         let base = if t.baseline { ", baseline" } else { "" };

@@ -98,6 +98,8 @@ pub struct Scenario {
     pub upstream: UpstreamSpec,
     /// The in-process gateway of `builtin:gateway` targets.
     pub gateway: Option<GatewaySpec>,
+    /// JWT consumers, claims, placement and token source (see `loadgen::auth`).
+    pub auth: Option<crate::auth::AuthSpec>,
     #[serde(rename = "target")]
     pub targets: Vec<Target>,
     #[serde(rename = "request")]
@@ -190,8 +192,15 @@ pub struct RequestSpec {
     pub body_file: Option<PathBuf>,
     /// Random body of this many bytes (`1KiB`), generated once from the seed.
     pub body_size: Option<String>,
-    /// Expected status (default: any 2xx).
+    /// Expected status (default: any 2xx; with `token`, the class's status: 200 for
+    /// valid and oversized, 401 for the invalid classes).
     pub expect: Option<u16>,
+    /// The JWT this request carries (needs `[auth]`): valid, expired, not-yet-valid,
+    /// bad-signature, wrong-key, unknown-issuer, alg-none, alg-confusion, malformed,
+    /// missing, duplicate or oversized.
+    pub token: Option<String>,
+    /// Sign for this `[auth]` consumer only (default: spread over all consumers).
+    pub consumer: Option<String>,
 }
 
 /// One phase of the run.
@@ -388,6 +397,73 @@ impl Scenario {
                     key: "name",
                     msg: format!("duplicate request name {:?}", r.name),
                 });
+            }
+        }
+        for (i, r) in self.requests.iter().enumerate() {
+            let v = |key, msg: String| Violation {
+                table: "request",
+                index: Some(i),
+                key,
+                msg,
+            };
+            if let Some(t) = &r.token {
+                crate::auth::TokenClass::parse(t).map_err(|e| v("token", e))?;
+                if self.auth.is_none() {
+                    return Err(v("token", "needs an [auth] section with consumers".into()));
+                }
+            }
+            if let Some(c) = &r.consumer {
+                if r.token.is_none() {
+                    return Err(v("consumer", "only with token = \"…\"".into()));
+                }
+                let names = self.auth.as_ref().map(|a| {
+                    a.consumer
+                        .iter()
+                        .map(|x| x.name.clone())
+                        .collect::<Vec<_>>()
+                });
+                if !names.unwrap_or_default().contains(c) {
+                    return Err(v("consumer", format!("no [[auth.consumer]] named {c:?}")));
+                }
+            }
+        }
+        if let Some(a) = &self.auth {
+            let v = |key, msg: String| Violation {
+                table: "auth",
+                index: None,
+                key,
+                msg,
+            };
+            if let Some(p) = &a.profile {
+                crate::auth::Profile::parse(p).map_err(|e| v("profile", e))?;
+            }
+            if let Some(p) = &a.placement {
+                crate::auth::Placement::parse(p).map_err(|e| v("placement", e))?;
+            }
+            if let Some(src) = &a.source
+                && src != "pool"
+                && src != "per-request"
+            {
+                return Err(v(
+                    "source",
+                    format!("{src:?}: expected pool or per-request"),
+                ));
+            }
+            if a.consumer.is_empty() && a.generated.is_empty() {
+                return Err(v(
+                    "consumer",
+                    "at least one [[auth.consumer]] or [[auth.consumers]] is needed".into(),
+                ));
+            }
+            for (i, c) in a.consumer.iter().enumerate() {
+                if let Some(alg) = &c.alg {
+                    crate::jwt::Alg::parse(alg).map_err(|e| Violation {
+                        table: "auth.consumer",
+                        index: Some(i),
+                        key: "alg",
+                        msg: e,
+                    })?;
+                }
             }
         }
         if self.requests.iter().all(|r| r.weight == Some(0)) {

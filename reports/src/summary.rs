@@ -29,6 +29,27 @@ pub struct Summary {
     pub invalid_reasons: Vec<String>,
     pub health: Health,
     pub targets: Vec<TargetResult>,
+    /// `[auth]`: how tokens were made (absent without it). Never holds secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthSummary>,
+}
+
+/// Token signing during the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthSummary {
+    pub profile: String,
+    /// `pool` or `per-request`.
+    pub source: String,
+    pub consumers: usize,
+    /// Token classes the requests used.
+    pub classes: Vec<String>,
+    /// Time per signature (ns).
+    pub signing: Percentiles,
+    pub tokens_signed: u64,
+    /// Pool tokens signed on the send path because the background refresh was late.
+    pub signed_on_send_path: u64,
+    /// Per-request: sends that found their signer's queue empty and waited (send lag).
+    pub signer_behind: u64,
 }
 
 /// Where the run happened.
@@ -236,6 +257,9 @@ pub struct ClassResult {
     pub errors: BTreeMap<String, u64>,
     /// Latency percentiles of each round, for the round-to-round range.
     pub rounds: Vec<Percentiles>,
+    /// The token class the request carried (`[auth]`), e.g. `valid`, `expired`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// Request counters.
@@ -346,6 +370,7 @@ mod tests {
             status: BTreeMap::new(),
             errors: BTreeMap::new(),
             rounds,
+            token: None,
         };
         TargetResult {
             name: name.into(),

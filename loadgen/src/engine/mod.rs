@@ -256,6 +256,13 @@ pub fn run(
         })
         .collect();
 
+    // Pool tokens are re-signed in the background before they expire.
+    let refresh_stop = Arc::new(AtomicBool::new(false));
+    let refresher = plan
+        .auth
+        .as_ref()
+        .filter(|a| !a.per_request)
+        .map(|a| crate::auth::refresher(a.clone(), refresh_stop.clone()));
     let hiccup = crate::health::HiccupProbe::start().context("cannot start the hiccup probe")?;
     let cpu0 = crate::health::CpuSample::now();
     let show = opts.progress && std::io::stderr().is_terminal();
@@ -281,6 +288,10 @@ pub fn run(
         }
     }
     let hiccup = hiccup.finish();
+    refresh_stop.store(true, Ordering::Relaxed);
+    if let Some(r) = refresher {
+        let _ = r.join();
+    }
     let (other, own) = match (cpu0, crate::health::CpuSample::now()) {
         (Some(a), Some(b)) => b.since(&a),
         _ => (0.0, 0.0),
@@ -349,6 +360,12 @@ impl OneRun<'_> {
                 start,
                 stop: self.stop.clone(),
                 tx: tx.clone(),
+                feed: plan.auth.as_ref().filter(|a| a.per_request).map(|a| {
+                    a.feed(
+                        worker::mix(&[plan.seed, u64::from(self.round), id as u64]),
+                        4096,
+                    )
+                }),
             };
             threads.push(
                 std::thread::Builder::new()

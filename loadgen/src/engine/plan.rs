@@ -24,6 +24,10 @@ pub struct ReqPlan {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub expect: Option<u16>,
+    /// `[auth]`: the token class (and its slot in `Auth::classes`).
+    pub token: Option<(usize, crate::auth::TokenClass)>,
+    /// `[auth]`: a fixed consumer index.
+    pub consumer: Option<usize>,
 }
 
 /// Open or closed loop.
@@ -58,6 +62,8 @@ pub struct Plan {
     pub grace: Duration,
     /// Spin the last stretch before each send (see `engine::timer`).
     pub spin: bool,
+    /// `[auth]`: consumers, token sources and classes.
+    pub auth: Option<std::sync::Arc<crate::auth::Auth>>,
 }
 
 impl Plan {
@@ -73,6 +79,36 @@ impl Plan {
             col: 1,
             field: format!("request[{i}].{field}"),
             msg,
+        };
+        let classes: Vec<crate::auth::TokenClass> = s
+            .requests
+            .iter()
+            .filter_map(|r| r.token.as_deref())
+            .filter_map(|t| crate::auth::TokenClass::parse(t).ok())
+            .collect();
+        let auth = match &s.auth {
+            Some(spec) if !classes.is_empty() => {
+                let mut a = crate::auth::Auth::new(
+                    spec,
+                    &classes,
+                    scenario_dir,
+                    std::sync::Arc::new(crate::auth::SystemClock),
+                )
+                .map_err(|msg| ScenarioError::Invalid {
+                    file: file.to_owned(),
+                    line: 1,
+                    col: 1,
+                    field: msg.split(':').next().unwrap_or("auth").to_owned(),
+                    msg: msg
+                        .split_once(": ")
+                        .map_or(msg.clone(), |(_, m)| m.to_owned()),
+                })?;
+                if !a.per_request {
+                    a.fill_pool();
+                }
+                Some(std::sync::Arc::new(a))
+            }
+            _ => None,
         };
         let mut requests = Vec::new();
         let mut cumulative = Vec::new();
@@ -116,7 +152,18 @@ impl Plan {
                 path: Template::parse(&r.path).map_err(|e| invalid(i, "path", e))?,
                 headers,
                 body,
-                expect: r.expect,
+                expect: r.expect.or_else(|| {
+                    let (a, t) = (auth.as_ref()?, r.token.as_deref()?);
+                    Some(crate::auth::TokenClass::parse(t).ok()?.expected(a.profile))
+                }),
+                token: r.token.as_deref().and_then(|t| {
+                    let class = crate::auth::TokenClass::parse(t).ok()?;
+                    Some((auth.as_ref()?.slot(class)?, class))
+                }),
+                consumer: r
+                    .consumer
+                    .as_ref()
+                    .and_then(|c| auth.as_ref()?.consumers.iter().position(|x| &x.name == c)),
             });
         }
         let mut offset = Duration::ZERO;
@@ -155,6 +202,7 @@ impl Plan {
             max_in_flight: s.max_in_flight.unwrap_or(10_000),
             grace: s.grace.map_or(Duration::from_secs(5), |d| d.0),
             spin: s.spin.unwrap_or(true),
+            auth,
         })
     }
 
@@ -191,11 +239,26 @@ impl Plan {
         seq: u64,
         r: &ReqPlan,
         endpoint: &Endpoint,
+        carried: Option<&crate::auth::Carried>,
     ) -> Request<Full<Bytes>> {
         let mut path = String::with_capacity(64);
         r.path
             .render(seq, &mut self.seq_rng(round, phase, seq), &mut path);
-        request(&r.method, endpoint, &path, &r.headers, &r.body)
+        let mut headers = std::borrow::Cow::Borrowed(&r.headers);
+        if let (Some(c), Some(a)) = (carried, &self.auth) {
+            let mut extra = Vec::new();
+            a.place(c, &mut extra, &mut |q| {
+                path.push(if path.contains('?') { '&' } else { '?' });
+                path.push_str(q);
+            });
+            let h = headers.to_mut();
+            for (k, v) in extra {
+                if let Ok(v) = HeaderValue::from_str(&v) {
+                    h.append(k, v);
+                }
+            }
+        }
+        request(&r.method, endpoint, &path, &headers, &r.body)
     }
 }
 
@@ -209,15 +272,35 @@ impl Plan {
         seq: u64,
         r: &ReqPlan,
         endpoint: &Endpoint,
+        carried: Option<&crate::auth::Carried>,
         out: &mut Vec<u8>,
     ) {
         use std::io::Write as _;
         out.clear();
         out.extend_from_slice(r.method.as_str().as_bytes());
         out.push(b' ');
+        let path_start = out.len();
         r.path
             .render_bytes(seq, &mut self.seq_rng(round, phase, seq), out);
+        let mut extra = Vec::new();
+        if let (Some(c), Some(a)) = (carried, &self.auth) {
+            a.place(c, &mut extra, &mut |q| {
+                let sep = if out[path_start..].contains(&b'?') {
+                    b'&'
+                } else {
+                    b'?'
+                };
+                out.push(sep);
+                out.extend_from_slice(q.as_bytes());
+            });
+        }
         out.extend_from_slice(b" HTTP/1.1\r\n");
+        for (k, v) in &extra {
+            out.extend_from_slice(k.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
         if !r.headers.contains_key(http::header::HOST) {
             out.extend_from_slice(b"host: ");
             out.extend_from_slice(endpoint.authority.as_bytes());

@@ -45,6 +45,8 @@ pub struct WorkerCtx {
     pub start: Instant,
     pub stop: Arc<AtomicBool>,
     pub tx: mpsc::Sender<Msg>,
+    /// `[auth]` per-request source: this worker's signer queues.
+    pub feed: Option<crate::auth::Feed>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -324,6 +326,11 @@ async fn attempt(
         Err(e) => return (None, Outcome::Failed(e)),
     };
     let phase = job.class / plan.requests.len();
+    let carried = match (req_plan.token, &plan.auth) {
+        (Some((slot, _)), Some(auth)) => Some(token(ctx, auth, slot, req_plan, job.seq).await),
+        _ => None,
+    };
+    let carried = carried.as_deref();
     let expected = |status: u16| match req_plan.expect {
         Some(s) => s == status,
         None => (200..300).contains(&status),
@@ -335,6 +342,7 @@ async fn attempt(
             job.seq,
             req_plan,
             &slot.endpoint,
+            carried,
             &mut conn.out,
         );
         let sent = Instant::now();
@@ -356,7 +364,7 @@ async fn attempt(
             Err(e) => (Some(sent), Outcome::Failed(e)),
         };
     }
-    let request = plan.build(ctx.round, phase, job.seq, req_plan, &slot.endpoint);
+    let request = plan.build(ctx.round, phase, job.seq, req_plan, &slot.endpoint, carried);
     let Lease::H2(sender) = &mut lease else {
         unreachable!("HTTP/1 returned above")
     };
@@ -393,6 +401,34 @@ async fn attempt(
             bytes,
         },
     )
+}
+
+/// The token(s) request `seq` carries: from the pool, or from this worker's
+/// signer. A signer that is behind makes the send wait (it yields, so the
+/// worker's other requests go on); the wait is send lag and is counted.
+async fn token(
+    ctx: &WorkerCtx,
+    auth: &crate::auth::Auth,
+    slot: usize,
+    r: &super::plan::ReqPlan,
+    seq: u64,
+) -> Arc<crate::auth::Carried> {
+    let ci = auth.consumer_of(r.consumer, ctx.plan.seed, seq);
+    let Some(feed) = ctx.feed.as_ref().filter(|_| auth.per_request) else {
+        return auth.pooled(slot, ci, seq);
+    };
+    if let Some(t) = auth.try_next(feed, slot) {
+        return Arc::new(t);
+    }
+    auth.note_behind();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Some(t) = auth.try_next(feed, slot) {
+            return Arc::new(t);
+        }
+        tokio::task::yield_now().await;
+    }
+    Arc::new(crate::auth::Carried::None)
 }
 
 /// Parses `upstream;dur=<ms>` out of a `Server-Timing` header (other metrics ignored).
