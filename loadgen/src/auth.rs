@@ -326,6 +326,9 @@ pub struct SignStats {
     pub behind: u64,
 }
 
+/// A pool entry's tokens, each with the time it must be replaced by.
+type Pooled = Vec<(Arc<Carried>, u64)>;
+
 /// Everything `[auth]` resolves to.
 #[derive(Debug)]
 pub struct Auth {
@@ -354,7 +357,7 @@ pub struct Auth {
     pub classes: Vec<TokenClass>,
     pool_size: usize,
     /// Per (consumer, class slot): tokens and their `exp`.
-    pool: Vec<ArcSwap<Vec<(Arc<Carried>, u64)>>>,
+    pool: Vec<ArcSwap<Pooled>>,
     counter: AtomicU64,
     pub clock: Arc<dyn Clock>,
     pub stats: Mutex<SignStats>,
@@ -796,7 +799,7 @@ impl Auth {
             .min(8);
         let chunk = slots.div_ceil(threads).max(1);
         let this = &*self;
-        let pool: Vec<Vec<(Arc<Carried>, u64)>> = std::thread::scope(|s| {
+        let pool: Vec<Pooled> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..slots)
                 .step_by(chunk)
                 .map(|start| {
@@ -815,7 +818,7 @@ impl Auth {
         self.pool = pool.into_iter().map(ArcSwap::from_pointee).collect();
     }
 
-    fn mint_slot(&self, i: usize, now: u64) -> Vec<(Arc<Carried>, u64)> {
+    fn mint_slot(&self, i: usize, now: u64) -> Pooled {
         let (ci, slot) = (i / self.classes.len(), i % self.classes.len());
         (0..self.pool_size)
             .map(|_| {

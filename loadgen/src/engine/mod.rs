@@ -363,7 +363,7 @@ impl OneRun<'_> {
                 feed: plan.auth.as_ref().filter(|a| a.per_request).map(|a| {
                     a.feed(
                         worker::mix(&[plan.seed, u64::from(self.round), id as u64]),
-                        4096,
+                        256,
                     )
                 }),
             };

@@ -231,12 +231,11 @@ impl Plan {
         SmallRng::seed_from_u64(mix(&[self.seed, u64::from(round), phase as u64, seq]))
     }
 
-    /// The request of sequence number `seq`, with its templates rendered.
+    /// The request of sequence number `seq` (of `round` and `phase`), with
+    /// its templates rendered and its token placed.
     pub fn build(
         &self,
-        round: u32,
-        phase: usize,
-        seq: u64,
+        (round, phase, seq): (u32, usize, u64),
         r: &ReqPlan,
         endpoint: &Endpoint,
         carried: Option<&crate::auth::Carried>,
@@ -267,9 +266,7 @@ impl Plan {
     /// (reused: no allocation once it has grown to size).
     pub fn write_h1(
         &self,
-        round: u32,
-        phase: usize,
-        seq: u64,
+        (round, phase, seq): (u32, usize, u64),
         r: &ReqPlan,
         endpoint: &Endpoint,
         carried: Option<&crate::auth::Carried>,

@@ -337,9 +337,7 @@ async fn attempt(
     };
     if let Lease::H1(conn) = &mut lease {
         plan.write_h1(
-            ctx.round,
-            phase,
-            job.seq,
+            (ctx.round, phase, job.seq),
             req_plan,
             &slot.endpoint,
             carried,
@@ -364,7 +362,12 @@ async fn attempt(
             Err(e) => (Some(sent), Outcome::Failed(e)),
         };
     }
-    let request = plan.build(ctx.round, phase, job.seq, req_plan, &slot.endpoint, carried);
+    let request = plan.build(
+        (ctx.round, phase, job.seq),
+        req_plan,
+        &slot.endpoint,
+        carried,
+    );
     let Lease::H2(sender) = &mut lease else {
         unreachable!("HTTP/1 returned above")
     };

@@ -5,3 +5,4 @@ mod cli;
 mod engine;
 mod report;
 mod support;
+mod tokens;
