@@ -39,7 +39,8 @@ pub struct AuthSpec {
     pub refresh_margin: Option<Dur>,
     /// Where a consumer's key goes: `iss` (default; any claim name) or `kid` (the header).
     pub key_claim: Option<String>,
-    /// `bearer` (default), `header:NAME`, `cookie:NAME` or `query:NAME`.
+    /// `bearer` (default: `Authorization: Bearer`), `header:NAME` (`Bearer <token>`
+    /// in NAME, as Kong's `header_names` expect), `cookie:NAME` or `query:NAME`.
     pub placement: Option<String>,
     /// The query parameter of the second token of class `duplicate` (default `jwt`, Kong's).
     pub duplicate_param: Option<String>,
@@ -668,6 +669,11 @@ impl Auth {
         Ok(auth)
     }
 
+    /// The claim (or `kid`) that carries a consumer's key.
+    pub fn key_claim_name(&self) -> &str {
+        &self.key_claim
+    }
+
     /// The class slot of `class` in [`Auth::classes`].
     pub fn slot(&self, class: TokenClass) -> Option<usize> {
         self.classes.iter().position(|c| *c == class)
@@ -951,7 +957,8 @@ impl Auth {
             Placement::Bearer => {
                 headers.push((http::header::AUTHORIZATION, format!("Bearer {first}")))
             }
-            Placement::Header(n) => headers.push((n.clone(), first.clone())),
+            // Kong's header_names match `Bearer <token>` in any configured header.
+            Placement::Header(n) => headers.push((n.clone(), format!("Bearer {first}"))),
             Placement::Cookie(n) => headers.push((http::header::COOKIE, format!("{n}={first}"))),
             Placement::Query(n) => query(&format!("{n}={first}")),
         }

@@ -55,6 +55,9 @@ pub enum Command {
     Validate { file: PathBuf },
     /// Print the JSON Schema of scenario files.
     Schema,
+    /// Make a gateway know a scenario's [auth] consumers.
+    #[command(subcommand)]
+    Provision(ProvisionCommand),
     /// Print one token of a scenario's [auth], for curl.
     Token {
         /// The scenario file.
@@ -76,6 +79,35 @@ pub enum Command {
     /// Render charts, report.md and report.html from results directories
     /// (several: overlaid, to compare gateways or versions across runs).
     Report(ReportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProvisionCommand {
+    /// Create (or update) consumers, jwt credentials and acl groups through
+    /// Kong's Admin API (or jwt-gateway's); idempotent. --teardown removes them.
+    Kong {
+        /// The Admin API, e.g. http://127.0.0.1:8001
+        #[arg(long)]
+        admin: String,
+        #[arg(long)]
+        scenario: PathBuf,
+        #[arg(long)]
+        teardown: bool,
+    },
+    /// Write a Kong declarative config for jwt-gateway / builtin:gateway with
+    /// the scenario's consumers and a jwt-protected route to the upstream.
+    RustGateway {
+        #[arg(long)]
+        scenario: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// The service URL (default builtin:upstream).
+        #[arg(long, default_value = "builtin:upstream")]
+        upstream: String,
+        /// Add an acl plugin allowing these groups (repeatable).
+        #[arg(long = "allow", value_name = "GROUP")]
+        allow: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -219,6 +251,13 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
             }
         },
         Command::Report(r) => report(&r),
+        Command::Provision(p) => match provision(p) {
+            Ok(()) => Exit::Ok,
+            Err(e) => {
+                eprintln!("loadgen provision: {e:#}");
+                Exit::Failure
+            }
+        },
         Command::Token {
             scenario,
             consumer,
@@ -276,18 +315,66 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
     }
 }
 
-/// One token of `class` for `consumer` (default the first), as a request would carry it:
-/// `duplicate` prints both tokens on one line, `missing` prints nothing.
-fn token(file: &std::path::Path, consumer: Option<&str>, class: &str) -> anyhow::Result<String> {
+/// A scenario's [auth], resolved (key files read) for every token class.
+fn scenario_auth(
+    file: &std::path::Path,
+    classes: &[crate::auth::TokenClass],
+) -> anyhow::Result<crate::auth::Auth> {
     let s = Scenario::load(file)?;
     let spec = s
         .auth
         .as_ref()
         .with_context(|| format!("{}: no [auth] section", file.display()))?;
-    let class = crate::auth::TokenClass::parse(class).map_err(anyhow::Error::msg)?;
     let dir = file.parent().unwrap_or(std::path::Path::new("."));
-    let auth = crate::auth::Auth::new(spec, &[class], dir, Arc::new(crate::auth::SystemClock))
-        .map_err(anyhow::Error::msg)?;
+    crate::auth::Auth::new(spec, classes, dir, Arc::new(crate::auth::SystemClock))
+        .map_err(anyhow::Error::msg)
+}
+
+fn provision(p: ProvisionCommand) -> anyhow::Result<()> {
+    match p {
+        ProvisionCommand::Kong {
+            admin,
+            scenario,
+            teardown,
+        } => {
+            let auth = scenario_auth(&scenario, &[])?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let calls = rt
+                .block_on(crate::provision::kong(&auth, &admin, teardown))
+                .map_err(anyhow::Error::msg)?;
+            for c in &calls {
+                println!("{} {} -> {}", c.method, c.path, c.status);
+            }
+            println!(
+                "{} {} consumers at {admin}",
+                if teardown { "removed" } else { "provisioned" },
+                auth.consumers.len()
+            );
+            Ok(())
+        }
+        ProvisionCommand::RustGateway {
+            scenario,
+            out,
+            upstream,
+            allow,
+        } => {
+            let auth = scenario_auth(&scenario, &[])?;
+            let doc = crate::provision::rust_gateway(&auth, &upstream, &allow);
+            reports::write_atomic(&out, format!("{doc:#}\n").as_bytes())
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!("{}", out.display());
+            Ok(())
+        }
+    }
+}
+
+/// One token of `class` for `consumer` (default the first), as a request would carry it:
+/// `duplicate` prints both tokens on one line, `missing` prints nothing.
+fn token(file: &std::path::Path, consumer: Option<&str>, class: &str) -> anyhow::Result<String> {
+    let class = crate::auth::TokenClass::parse(class).map_err(anyhow::Error::msg)?;
+    let auth = scenario_auth(file, &[class])?;
     let ci = match consumer {
         None => 0,
         Some(name) => auth

@@ -20,6 +20,7 @@ pub mod cli;
 pub mod engine;
 pub mod health;
 pub mod jwt;
+pub mod provision;
 pub mod record;
 pub mod results;
 pub mod scenario;

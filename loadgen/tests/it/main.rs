@@ -1,6 +1,7 @@
 //! Integration tests: loadgen driven through its parsed command line against
 //! real servers on 127.0.0.1:0.
 
+mod auth;
 mod cli;
 mod engine;
 mod report;
