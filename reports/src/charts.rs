@@ -752,14 +752,13 @@ fn status_bars<DB: DrawingBackend>(
         .draw()
         .map_err(err)?;
     for (k, cat) in cats.iter().enumerate() {
-        let c = if cat.starts_with('2') {
-            RGBColor(44, 160, 44)
-        } else if cat.starts_with("error") || cat == "dropped" {
-            color(k + 3)
-        } else if cat.starts_with('5') {
-            RGBColor(214, 39, 40)
-        } else {
-            color(k + 1)
+        // Status families keep their colours; failures take the rest in turn.
+        let c = match cat.as_bytes().first() {
+            Some(b'2') => RGBColor(44, 160, 44),
+            Some(b'3') => RGBColor(31, 119, 180),
+            Some(b'4') => RGBColor(255, 127, 14),
+            Some(b'5') => RGBColor(214, 39, 40),
+            _ => color(4 + k % 4),
         };
         let bars: Vec<Rectangle<(f64, f64)>> = rows
             .iter()
