@@ -429,10 +429,10 @@ impl Auth {
             .map_err(|e| err("oversize", e))?
             .0 as usize;
         let mut consumers = Vec::new();
-        let read = |field: &str, i: usize, p: &Path| -> Result<String, String> {
+        let read = |field: &str, p: &Path| -> Result<String, String> {
             let path = dir.join(p);
             std::fs::read_to_string(&path)
-                .map_err(|e| err(&format!("{field}[{i}]"), format!("{}: {e}", path.display())))
+                .map_err(|e| err(field, format!("{}: {e}", path.display())))
         };
         let mut key_cache: BTreeMap<PathBuf, Key> = BTreeMap::new();
         for (i, c) in spec.consumer.iter().enumerate() {
@@ -442,7 +442,7 @@ impl Auth {
             let (signing, secret) = if alg.is_hmac() {
                 let secret = match (&c.secret, &c.secret_file) {
                     (Some(s), None) => s.clone(),
-                    (None, Some(f)) => read("consumer", i, f)?
+                    (None, Some(f)) => read(&format!("{field}.secret_file"), f)?
                         .trim_end_matches(['\n', '\r'])
                         .to_owned(),
                     _ => {
@@ -462,7 +462,7 @@ impl Auth {
                         format!("{alg} needs key_file (a private key PEM)"),
                     ));
                 };
-                let text = read("consumer", i, f)?;
+                let text = read(&format!("{field}.key_file"), f)?;
                 let key = Key::from_pem(alg, &text).map_err(|e| {
                     err(
                         &format!("{field}.key_file"),
@@ -508,7 +508,7 @@ impl Auth {
                 let key = match key_cache.get(&path) {
                     Some(k) => k.clone(),
                     None => {
-                        let text = read("consumers", i, f)?;
+                        let text = read(&format!("{field}.key_file"), f)?;
                         let k = Key::from_pem(alg, &text).map_err(|e| {
                             err(
                                 &format!("{field}.key_file"),

@@ -234,7 +234,15 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
             );
             Exit::Ok
         }
-        Command::Validate { file } => match Scenario::load(&file) {
+        Command::Validate { file } => match Scenario::load(&file).and_then(|s| {
+            // [auth]: read the key files and check them against their algorithms.
+            crate::engine::plan::Plan::new(
+                &s,
+                file.parent().unwrap_or(std::path::Path::new(".")),
+                &file.display().to_string(),
+            )?;
+            Ok(s)
+        }) {
             Ok(s) => {
                 println!(
                     "{}: ok ({} targets, {} requests, {} phases)",

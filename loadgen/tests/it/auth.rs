@@ -419,3 +419,77 @@ async fn provision_kong_end_to_end_against_our_gateway() {
     .unwrap();
     assert_eq!(get(format!("Bearer {token}")).await.unwrap().status(), 401);
 }
+
+#[test]
+fn bad_auth_input_names_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(&loadgen(&[
+        "keys",
+        "gen",
+        "--alg",
+        "ES256",
+        "--out",
+        dir.path().join("ec").to_str().unwrap(),
+    ]));
+    let base = |auth: &str, token: &str| {
+        format!(
+            "name = \"b\"\n{auth}\n[[target]]\nname = \"t\"\nurl = \"http://127.0.0.1:1\"\n[[request]]\nname = \"r\"\npath = \"/\"\ntoken = \"{token}\"\n[[phase]]\nname = \"p\"\nduration = \"1s\"\nrate = 1\n"
+        )
+    };
+    let cases = [
+        (
+            base(
+                "[auth]\n[[auth.consumer]]\nname = \"c\"\nalg = \"RS256\"\nkey_file = \"nope.pem\"",
+                "valid",
+            ),
+            "auth.consumer[0].key_file",
+        ),
+        (
+            base(
+                "[auth]\n[[auth.consumer]]\nname = \"c\"\nalg = \"RS256\"\nkey_file = \"ec/private.pem\"",
+                "valid",
+            ),
+            "auth.consumer[0].key_file",
+        ),
+        (
+            base(
+                "[auth]\n[[auth.consumer]]\nname = \"c\"\nalg = \"HS256\"",
+                "valid",
+            ),
+            "auth.consumer[0].secret",
+        ),
+        (
+            base(
+                "[auth]\n[[auth.consumer]]\nname = \"c\"\nsecret = \"s\"",
+                "stale",
+            ),
+            "request[0].token",
+        ),
+        (
+            base(
+                "[auth]\nprofile = \"apigee\"\n[[auth.consumer]]\nname = \"c\"\nsecret = \"s\"",
+                "valid",
+            ),
+            "auth.profile",
+        ),
+        (
+            base(
+                "[auth]\n[[auth.consumer]]\nname = \"c\"\nalg = \"HS999\"\nsecret = \"s\"",
+                "valid",
+            ),
+            "auth.consumer[0].alg",
+        ),
+        (base("", "valid"), "request[0].token"),
+    ];
+    for (text, field) in cases {
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, &text).unwrap();
+        let o = loadgen(&["validate", file.to_str().unwrap()]);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{text}\n{e}");
+        assert!(e.contains(field), "{field} not named in: {e}");
+        assert!(!e.contains("panicked"), "{e}");
+        // The secret never shows in an error.
+        assert!(!e.contains("= \"s\""), "{e}");
+    }
+}
