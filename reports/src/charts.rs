@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use plotters::coord::Shift;
+use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 
 use crate::summary::{Summary, Tick};
@@ -217,6 +217,36 @@ pub fn render(runs: &[RunData], dir: &Path) -> Result<Vec<&'static str>, ChartEr
     Ok(CHARTS.to_vec())
 }
 
+/// Draws the series labels in a framed box at `position`.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> DrawResult {
+    chart
+        .configure_series_labels()
+        .label_font((SANS, 14))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(position)
+        .draw()
+        .map_err(err)
+}
+
+/// A legend entry for a target drawn as several line segments.
+fn line_entry<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+    name: &str,
+    c: RGBColor,
+    width: u32,
+) -> DrawResult {
+    chart
+        .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+        .map_err(err)?
+        .label(name)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(width)));
+    Ok(())
+}
+
 /// x position of percentile `p` on the spectrum's axis.
 fn spectrum_x(p: f64) -> f64 {
     (1.0 / (1.0 - p.min(0.999_999))).log10()
@@ -299,14 +329,7 @@ fn spectrum<DB: DrawingBackend>(
             .label(name.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .label_font((SANS, 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     Ok(())
 }
 
@@ -402,20 +425,9 @@ fn latency_over_time<DB: DrawingBackend>(
                 )
                 .map_err(err)?;
         }
-        chart
-            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
-            .map_err(err)?
-            .label(t.name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
+        line_entry(&mut chart, &t.name, c, 3)?;
     }
-    chart
-        .configure_series_labels()
-        .label_font((SANS, 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     Ok(())
 }
 
@@ -508,20 +520,9 @@ fn rate_over_time<DB: DrawingBackend>(
                 ))
                 .map_err(err)?;
         }
-        chart
-            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
-            .map_err(err)?
-            .label(t.name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        line_entry(&mut chart, &t.name, c, 2)?;
     }
-    chart
-        .configure_series_labels()
-        .label_font((SANS, 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     let mut chart = ChartBuilder::on(&lower)
         .caption(
             "Failures per second (errors + unexpected statuses + drops)",
@@ -657,14 +658,7 @@ fn added_bars<DB: DrawingBackend>(
                 .map_err(err)?;
         }
     }
-    chart
-        .configure_series_labels()
-        .label_font((SANS, 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     Ok(())
 }
 
@@ -782,14 +776,7 @@ fn status_bars<DB: DrawingBackend>(
             .label(cat.clone())
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], c.filled()));
     }
-    chart
-        .configure_series_labels()
-        .label_font((SANS, 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::MiddleRight)
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
     Ok(())
 }
 

@@ -302,28 +302,36 @@ pub fn shown(rows: &[Row]) -> impl Iterator<Item = &Row> {
     rows.iter().filter(|r| r.verdict != Verdict::Info)
 }
 
+/// A row's cells, in the column order of both tables.
+fn cells(r: &Row) -> [String; 9] {
+    [
+        r.target.clone(),
+        r.class.clone(),
+        r.metric.clone(),
+        fmt_value(r.base, r.unit),
+        fmt_value(r.cand, r.unit),
+        change(r),
+        fmt_value(r.noise, r.unit),
+        allowed(r),
+        r.verdict.word().to_owned(),
+    ]
+}
+
 /// A plain-text table for the terminal.
 pub fn render_text(rows: &[Row]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<16} {:<22} {:<14} {:>10} {:>10} {:>9} {:>10} {:>9}  verdict",
-        "target", "class", "metric", "base", "cand", "change", "noise", "allowed"
-    );
+    let line = |c: &[String; 9]| {
+        format!(
+            "{:<16} {:<22} {:<14} {:>10} {:>10} {:>9} {:>10} {:>9}  {}\n",
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]
+        )
+    };
+    let head = [
+        "target", "class", "metric", "base", "cand", "change", "noise", "allowed", "verdict",
+    ]
+    .map(String::from);
+    let mut out = line(&head);
     for r in shown(rows) {
-        let _ = writeln!(
-            out,
-            "{:<16} {:<22} {:<14} {:>10} {:>10} {:>9} {:>10} {:>9}  {}",
-            r.target,
-            r.class,
-            r.metric,
-            fmt_value(r.base, r.unit),
-            fmt_value(r.cand, r.unit),
-            change(r),
-            fmt_value(r.noise, r.unit),
-            allowed(r),
-            r.verdict.word()
-        );
+        out.push_str(&line(&cells(r)));
     }
     out
 }
@@ -358,23 +366,11 @@ pub fn render_markdown(rows: &[Row], base: &str, cand: &str) -> String {
     }
     out.push_str("| target | class | metric | base | candidate | change | noise | allowed | verdict |\n|---|---|---|---|---|---|---|---|---|\n");
     for r in shown(rows) {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            r.target,
-            r.class,
-            r.metric,
-            fmt_value(r.base, r.unit),
-            fmt_value(r.cand, r.unit),
-            change(r),
-            fmt_value(r.noise, r.unit),
-            allowed(r),
-            if r.verdict.failed() {
-                format!("**{}**", r.verdict.word())
-            } else {
-                r.verdict.word().to_owned()
-            }
-        );
+        let mut c = cells(r);
+        if r.verdict.failed() {
+            c[8] = format!("**{}**", c[8]);
+        }
+        let _ = writeln!(out, "| {} |", c.join(" | "));
     }
     out
 }
