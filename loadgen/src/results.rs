@@ -19,6 +19,27 @@ pub const MAX_SEND_LAG_P90: Duration = Duration::from_millis(1);
 /// Below this share of the scheduled rate a run did not achieve its target.
 pub const MIN_RATE_SHARE: f64 = 0.99;
 
+/// The scenario as JSON for `summary.json`, with `[auth]` secrets replaced
+/// by `"<redacted>"` (key files are paths and stay).
+fn redacted(scenario: &Scenario) -> serde_json::Value {
+    let mut v = serde_json::to_value(scenario).unwrap_or_default();
+    if let Some(auth) = v.get_mut("auth") {
+        for list in ["consumer", "consumers"] {
+            for c in auth
+                .get_mut(list)
+                .and_then(|l| l.as_array_mut())
+                .into_iter()
+                .flatten()
+            {
+                if let Some(s) = c.get_mut("secret").filter(|s| !s.is_null()) {
+                    *s = "<redacted>".into();
+                }
+            }
+        }
+    }
+    v
+}
+
 /// Builds the summary of a run.
 pub fn summarize(scenario: &Scenario, data: &RunData) -> Summary {
     let plan = &data.plan;
@@ -124,7 +145,7 @@ pub fn summarize(scenario: &Scenario, data: &RunData) -> Summary {
         schema_version: SCHEMA_VERSION,
         tool: format!("gatebench-loadgen {}", env!("CARGO_PKG_VERSION")),
         scenario_name: scenario.name.clone(),
-        scenario: serde_json::to_value(scenario).unwrap_or_default(),
+        scenario: redacted(scenario),
         environment: environment(),
         start_unix_s: data
             .start

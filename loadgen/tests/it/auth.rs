@@ -157,7 +157,6 @@ fn every_token_class_gets_its_status_through_our_gateway() {
     );
     assert_eq!(a.signed_on_send_path, 0);
     assert!(a.signing.count > 0 && a.signing.p50 > 0);
-    // No secret reaches the results.
     let text = std::fs::read_to_string(dir.path().join("out/summary.json")).unwrap();
     assert!(!text.contains("PRIVATE KEY"));
 }
@@ -179,6 +178,13 @@ fn per_request_rs256_keeps_send_lag_within_the_engines_bound() {
     assert_eq!(t.total.counts.unexpected, 0);
     let a = s.auth.as_ref().unwrap();
     assert_eq!(a.source, "per-request");
+    // This scenario has an HMAC consumer: its secret does not reach the results.
+    let text = std::fs::read_to_string(dir.path().join("out/summary.json")).unwrap();
+    assert!(
+        !text.contains("a-web-app-secret"),
+        "HMAC secret in summary.json"
+    );
+    assert!(text.contains("\"secret\": \"<redacted>\""));
     assert!(
         a.tokens_signed >= t.total.counts.completed,
         "a fresh token per request"
