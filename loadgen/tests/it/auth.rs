@@ -499,3 +499,117 @@ fn bad_auth_input_names_the_field() {
         assert!(!e.contains("= \"s\""), "{e}");
     }
 }
+
+/// aws-http-api: RS256 tokens with the JWKS `kid`, `iss` = the issuer, `aud`
+/// and `scope`, against our gateway's AWS-style oidc plugin, which discovers
+/// the key set from the mock upstream serving `loadgen keys gen`'s files.
+#[tokio::test]
+async fn aws_http_api_profile_through_the_oidc_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    let idp = mock_upstream::spawn(mock_upstream::Config {
+        jwks: Some(mock_upstream::JwksConfig {
+            dir: keys.clone(),
+            issuer: None,
+        }),
+        ..mock_upstream::Config::default()
+    })
+    .await
+    .unwrap();
+    let issuer = idp.base_url().to_owned();
+    let k = keys.to_str().unwrap().to_owned();
+    let iss = issuer.clone();
+    tokio::task::spawn_blocking(move || {
+        ok(&loadgen(&[
+            "keys", "gen", "--alg", "RS256", "--kid", "aws-1", "--issuer", &iss, "--out", &k,
+            "--force",
+        ]))
+    })
+    .await
+    .unwrap();
+    let kong = format!(
+        "_format_version: \"3.0\"\nservices:\n- name: up\n  url: {issuer}\n  routes: [{{ name: all, paths: [\"/\"], plugins: [{{ name: oidc, config: {{ issuer: \"{issuer}\", audiences: [orders], scopes: [orders.read] }} }}] }}]\n"
+    );
+    let gw = gateway::spawn(
+        gateway::config::Declarative::parse(&kong, "aws.yml")
+            .unwrap()
+            .compile()
+            .unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let classes = [
+        "valid",
+        "expired",
+        "not-yet-valid",
+        "bad-signature",
+        "wrong-key",
+        "unknown-issuer",
+        "alg-none",
+        "alg-confusion",
+        "malformed",
+        "missing",
+        "duplicate",
+    ];
+    let mut text = format!(
+        r#"
+name = "aws"
+seed = 2
+[auth]
+profile = "aws-http-api"
+issuer = "{issuer}"
+aud = "orders"
+scope = "orders.read"
+[[auth.consumer]]
+name = "app"
+alg = "RS256"
+key_file = "keys/private.pem"
+kid = "aws-1"
+[[target]]
+name = "api"
+url = "{}"
+connections = 4
+"#,
+        gw.proxy_url()
+    );
+    for c in classes {
+        text.push_str(&format!(
+            "[[request]]\nname = \"{c}\"\npath = \"/\"\ntoken = \"{c}\"\n"
+        ));
+    }
+    text.push_str("[[phase]]\nname = \"p\"\nduration = \"1s\"\nrate = 220\n");
+    let file = dir.path().join("aws.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = dir.path().join("out");
+    let (f, o) = (
+        file.to_str().unwrap().to_owned(),
+        out.to_str().unwrap().to_owned(),
+    );
+    let code = tokio::task::spawn_blocking(move || {
+        loadgen(&["run", &f, "--quiet", "--no-report", "--out", &o])
+            .status
+            .code()
+    })
+    .await
+    .unwrap();
+    let s: reports::summary::Summary =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    for c in &s.targets[0].classes {
+        let class = c.token.as_deref().unwrap();
+        // AWS reads only Authorization: duplicate's query token goes unseen.
+        let want: u16 = if class == "valid" || class == "duplicate" {
+            200
+        } else {
+            401
+        };
+        assert_eq!(
+            c.status.get(&want).copied(),
+            Some(c.counts.completed),
+            "{class}: {:?}",
+            c.status
+        );
+    }
+    assert_eq!(code, Some(0));
+}
