@@ -140,6 +140,9 @@ pub struct GatewaySpec {
 #[serde(deny_unknown_fields)]
 pub struct Target {
     pub name: String,
+    /// `false` for a target that does not check tokens (a baseline, a plain
+    /// proxy): requests with `token` then expect any 2xx there (default true).
+    pub auth: Option<bool>,
     /// `http://…`, `https://…`, `builtin:upstream` or `builtin:gateway`.
     pub url: Option<String>,
     /// Several instances of one gateway, spread round-robin over connections.

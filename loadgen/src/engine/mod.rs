@@ -360,6 +360,7 @@ impl OneRun<'_> {
                 start,
                 stop: self.stop.clone(),
                 tx: tx.clone(),
+                checks_tokens: self.target.auth != Some(false),
                 feed: plan.auth.as_ref().filter(|a| a.per_request).map(|a| {
                     a.feed(
                         worker::mix(&[plan.seed, u64::from(self.round), id as u64]),

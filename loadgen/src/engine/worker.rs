@@ -47,6 +47,8 @@ pub struct WorkerCtx {
     pub tx: mpsc::Sender<Msg>,
     /// `[auth]` per-request source: this worker's signer queues.
     pub feed: Option<crate::auth::Feed>,
+    /// Whether the target checks tokens (`auth = false`: token classes expect 2xx).
+    pub checks_tokens: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -331,7 +333,12 @@ async fn attempt(
         _ => None,
     };
     let carried = carried.as_deref();
-    let expected = |status: u16| match req_plan.expect {
+    let expect = if req_plan.token.is_some() && !ctx.checks_tokens {
+        None
+    } else {
+        req_plan.expect
+    };
+    let expected = |status: u16| match expect {
         Some(s) => s == status,
         None => (200..300).contains(&status),
     };

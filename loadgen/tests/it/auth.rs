@@ -57,6 +57,7 @@ rounds = 1
 latency = "fixed:1ms"
 [gateway]
 config = "gw.json"
+
 [auth]
 profile = "rust-gateway"
 source = "{source}"
@@ -71,6 +72,12 @@ groups = ["mobile"]
 name = "gw"
 url = "builtin:gateway"
 connections = 8
+[[target]]
+name = "direct"
+url = "builtin:upstream"
+baseline = true
+auth = false
+connections = 8
 "#
     );
     for c in classes {
@@ -81,9 +88,10 @@ connections = 8
     }
     if !classes.contains(&"alg-confusion") {
         // An HMAC consumer too (alg-confusion needs public keys only).
-        text = text.replace(
+        text = text.replacen(
             "[[target]]",
             "[[auth.consumer]]\nname = \"web-app\"\nalg = \"HS256\"\nsecret = \"a-web-app-secret\"\n[[target]]",
+            1,
         );
     }
     text.push_str(&format!(
@@ -133,6 +141,16 @@ fn every_token_class_gets_its_status_through_our_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let file = scenario(dir.path(), "pool", &CLASSES, 600);
     let s = run(&file, &dir.path().join("out"));
+    // The direct baseline does not check tokens (auth = false): every class is ok there.
+    let direct = &s.targets[1];
+    for c in &direct.classes {
+        assert_eq!(
+            c.counts.ok, c.counts.completed,
+            "direct {:?}: {:?}",
+            c.token, c.status
+        );
+    }
+    assert!(direct.total.counts.completed > 0);
     let t = &s.targets[0];
     for c in &t.classes {
         let class = c.token.as_deref().unwrap();
