@@ -560,10 +560,6 @@ fn rate_over_time<DB: DrawingBackend>(
 /// The percentiles the added-latency chart shows.
 const ADDED_AT: [&str; 4] = ["p50", "p90", "p99", "p99.9"];
 
-fn added_values(a: &crate::summary::AddedPercentiles) -> [i64; 4] {
-    [a.p50, a.p90, a.p99, a.p99_9]
-}
-
 fn added_bars<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     added: &[(String, crate::summary::Added)],
@@ -575,90 +571,98 @@ fn added_bars<DB: DrawingBackend>(
         );
     }
     let us = |ns: i64| ns as f64 / 1e3;
-    let mut lo = 0.0f64;
-    let mut hi = 0.0f64;
-    for (_, a) in added {
-        for v in added_values(&a.total)
-            .into_iter()
-            .chain(added_values(&a.rounds_min))
-            .chain(added_values(&a.rounds_max))
-        {
-            lo = lo.min(us(v));
-            hi = hi.max(us(v));
-        }
-    }
-    let pad = (hi - lo).max(1.0) * 0.1;
     root.fill(&WHITE).map_err(err)?;
     let baseline = &added[0].1.baseline;
-    let mut chart = ChartBuilder::on(root)
-        .caption(
-            format!("Added latency over `{baseline}` (corrected); whiskers: min–max over rounds"),
+    let body = root
+        .titled(
+            &format!(
+                "Added latency over `{baseline}` (corrected, µs); whiskers: min–max over rounds"
+            ),
             (SANS, 20),
         )
-        .margin(16)
-        .x_label_area_size(44)
-        .y_label_area_size(80)
-        .build_cartesian_2d(
-            keyed(0f64..4.0, vec![0.5, 1.5, 2.5, 3.5]),
-            (lo - pad)..(hi + pad),
-        )
         .map_err(err)?;
-    chart
-        .configure_mesh()
-        .light_line_style(RGBColor(238, 238, 238))
-        .x_desc("Percentile")
-        .y_desc("Added latency (µs)")
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .x_label_formatter(&|x| ADDED_AT.get(*x as usize).copied().unwrap_or("").to_owned())
-        .disable_x_mesh()
-        .label_style((SANS, 14))
-        .axis_desc_style((SANS, 16))
-        .draw()
-        .map_err(err)?;
-    let n = added.len() as f64;
-    let width = 0.8 / n;
-    for (i, (name, a)) in added.iter().enumerate() {
+    // A legend band at the bottom; one panel per percentile, each with its
+    // own scale (p99.9 on a noisy machine would flatten p50 on a shared one).
+    let (panels_area, legend_area) = body.split_vertically(body.dim_in_pixel().1 - 34);
+    let panels = panels_area.split_evenly((1, ADDED_AT.len()));
+    let n = added.len();
+    let style = |i: usize, valid: bool| {
         let c = color(i + 1);
-        let total = added_values(&a.total);
-        let (mins, maxs) = (added_values(&a.rounds_min), added_values(&a.rounds_max));
-        let x0 = |k: usize| k as f64 + 0.1 + width * i as f64;
-        let style = if a.valid {
+        if valid {
             c.filled()
         } else {
             c.mix(0.35).filled()
-        };
+        }
+    };
+    for (k, (panel, q)) in panels.iter().zip(ADDED_AT).enumerate() {
+        let value = |p: &crate::summary::AddedPercentiles| us(p.at(q).unwrap_or(0));
+        let (mut lo, mut hi) = (0.0f64, 0.0f64);
+        for (_, a) in added {
+            for v in [value(&a.total), value(&a.rounds_min), value(&a.rounds_max)] {
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+        }
+        let pad = (hi - lo).max(1.0) * 0.12;
+        let mut chart = ChartBuilder::on(panel)
+            .caption(q, (SANS, 16))
+            .margin(8)
+            .x_label_area_size(10)
+            .y_label_area_size(if k == 0 { 60 } else { 50 })
+            .build_cartesian_2d(0f64..n as f64, (lo - pad)..(hi + pad))
+            .map_err(err)?;
         chart
-            .draw_series((0..4).map(|k| {
-                Rectangle::new([(x0(k), 0.0), (x0(k) + width * 0.9, us(total[k]))], style)
-            }))
-            .map_err(err)?
-            .label(if a.valid {
-                name.clone()
-            } else {
-                format!("{name} (INVALID: {})", a.invalid_reasons.join("; "))
-            })
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], style));
-        for k in 0..4 {
-            let mid = x0(k) + width * 0.45;
-            let cap = width * 0.15;
-            let (a, b) = (us(mins[k]), us(maxs[k]));
+            .configure_mesh()
+            .light_line_style(RGBColor(238, 238, 238))
+            .disable_x_mesh()
+            .x_labels(0)
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .label_style((SANS, 12))
+            .draw()
+            .map_err(err)?;
+        for (i, (_, a)) in added.iter().enumerate() {
+            let x = i as f64;
+            let v = value(&a.total);
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(x + 0.12, 0.0), (x + 0.88, v)],
+                    style(i, a.valid),
+                )))
+                .map_err(err)?;
+            let (min, max) = (value(&a.rounds_min), value(&a.rounds_max));
             chart
                 .draw_series([
-                    PathElement::new(vec![(mid, a), (mid, b)], BLACK.stroke_width(1)),
-                    PathElement::new(vec![(mid - cap, a), (mid + cap, a)], BLACK.stroke_width(1)),
-                    PathElement::new(vec![(mid - cap, b), (mid + cap, b)], BLACK.stroke_width(1)),
+                    PathElement::new(vec![(x + 0.5, min), (x + 0.5, max)], BLACK.stroke_width(1)),
+                    PathElement::new(vec![(x + 0.4, min), (x + 0.6, min)], BLACK.stroke_width(1)),
+                    PathElement::new(vec![(x + 0.4, max), (x + 0.6, max)], BLACK.stroke_width(1)),
                 ])
                 .map_err(err)?;
             chart
                 .draw_series(std::iter::once(Text::new(
-                    format!("{:+.0}", us(total[k])),
-                    (x0(k), us(total[k]).max(0.0) + pad * 0.15),
-                    (SANS, 12).into_font(),
+                    format!("{v:+.0}"),
+                    (x + 0.1, v.max(0.0) + pad * 0.25),
+                    (SANS, 11).into_font(),
                 )))
                 .map_err(err)?;
         }
     }
-    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+    // The legend band: one swatch and name per gateway.
+    let width = legend_area.dim_in_pixel().0 as i32;
+    let step = (width - 20) / n as i32;
+    for (i, (name, a)) in added.iter().enumerate() {
+        let x = 10 + step * i as i32;
+        legend_area
+            .draw(&Rectangle::new([(x, 10), (x + 14, 24)], style(i, a.valid)))
+            .map_err(err)?;
+        let label = if a.valid {
+            name.clone()
+        } else {
+            format!("{name} (INVALID)")
+        };
+        legend_area
+            .draw(&Text::new(label, (x + 18, 10), (SANS, 13).into_font()))
+            .map_err(err)?;
+    }
     Ok(())
 }
 

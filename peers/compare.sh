@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Real gateways side by side: our Rust gateway (jwt-gateway), HAProxy 2.6 with
+# jwt_verify and nginx 1.22 + njs, each with JWT verification and as a plain
+# proxy, in front of the same mock upstream, all on 127.0.0.1 free ports.
+#
+#   peers/compare.sh [--quick] [--gate] [--out DIR]
+#
+# 1. installs the Debian packages if missing (haproxy, nginx-light,
+#    libnginx-mod-http-js) and builds the release binaries;
+# 2. provisions every gateway from scenarios/compare-gateways.toml's [auth]
+#    (loadgen provision rust-gateway; a secrets map and the RS256 public key
+#    for HAProxy and nginx) and starts them;
+# 3. checks the token recipe on each JWT gateway before any load: a valid
+#    HS256 and RS256 token get 200, each invalid class gets 401;
+# 4. runs the scenario (--quick: 2 rounds of 2 s phases, ~1 minute), writes
+#    the report (added-latency chart across gateways) and prints what each
+#    gateway adds;
+# 5. with --gate, fails unless our gateway's added p50 and p90 are at most
+#    GATE_RATIO (default 1.5) times HAProxy's, both taken as medians of the
+#    per-round differences of this one run (ratios, never absolute times);
+# 6. stops everything by pid.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+quick=0 gate=0 out=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) quick=1 ;;
+        --gate) gate=1 ;;
+        --out) out=$2; shift ;;
+        *) echo "usage: peers/compare.sh [--quick] [--gate] [--out DIR]" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+need haproxy haproxy
+need nginx nginx-light
+[ -f /usr/lib/nginx/modules/ngx_http_js_module.so ] || {
+    APT_UPDATED=${APT_UPDATED:-}
+    if [ -z "$APT_UPDATED" ]; then apt-get update -qq >&2; fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libnginx-mod-http-js >&2
+}
+need curl curl
+cargo build --release --locked -q -p loadgen -p mock-upstream -p gateway
+lg=target/release/loadgen
+scenario=scenarios/compare-gateways.toml
+
+run=$(mktemp -d /tmp/gatebench-peers.XXXXXX)
+chmod 755 "$run"   # nginx workers (www-data) read the njs files and keys here
+cleanup() {
+    for p in "$run"/*.pid; do stop_pidfile "$p"; done
+    if [ -n "${KEEP_RUN:-}" ]; then echo "run dir kept: $run" >&2; else rm -rf "$run"; fi
+}
+trap cleanup EXIT
+
+# The upstream: our mock, one worker, no added delay.
+up_url=$(start_mock "$run/mock.out" --workers 1)
+up=${up_url#http://}
+
+# Our gateway, with JWT and without, from the scenario's consumers.
+"$lg" provision rust-gateway --scenario "$scenario" --upstream "$up_url" --out "$run/rust.json" >/dev/null
+cat >"$run/rust-noauth.json" <<JSON
+{"_format_version": "3.0", "services": [{"name": "up", "url": "$up_url", "routes": [{"name": "all", "paths": ["/"]}]}]}
+JSON
+start_gateway() { # NAME CONFIG PORT
+    target/release/jwt-gateway --config "$2" --listen "127.0.0.1:$3" --admin-listen 127.0.0.1:0 \
+        --state "$run/$1.state.json" --workers 1 >"$run/$1.out" 2>&1 &
+    echo $! >"$run/$1.pid"
+    for _ in $(seq 100); do grep -q "proxy listening" "$run/$1.out" && return 0; sleep 0.05; done
+    echo "jwt-gateway $1 did not start: $(cat "$run/$1.out")" >&2
+    return 1
+}
+p_rust=$(free_port); start_gateway rust "$run/rust.json" "$p_rust"
+p_rust_na=$(free_port); start_gateway rust-noauth "$run/rust-noauth.json" "$p_rust_na"
+
+# Key material for the peers, from the same provisioned config.
+python3 - "$run/rust.json" "$run" <<'PY'
+import json, sys
+conf = json.load(open(sys.argv[1])); run = sys.argv[2]
+secrets, pem = {}, None
+for c in conf["consumers"]:
+    for s in c["jwt_secrets"]:
+        if s["algorithm"] == "HS256":
+            secrets[s["key"]] = s["secret"]
+        elif s["algorithm"] == "RS256" and pem is None:
+            pem = s["rsa_public_key"]
+open(f"{run}/secrets.map", "w").write("".join(f"{k} {v}\n" for k, v in secrets.items()))
+json.dump(secrets, open(f"{run}/secrets.json", "w"))
+open(f"{run}/rs256.pem", "w").write(pem)
+PY
+render() { # TEMPLATE OUT JWT_PORT NOAUTH_PORT
+    sed -e "s|@RUN@|$run|g" -e "s|@UP@|$up|g" -e "s|@JWT_PORT@|$3|g" -e "s|@NOAUTH_PORT@|$4|g" "$1" >"$2"
+}
+p_ha=$(free_port); p_ha_na=$(free_port)
+render peers/haproxy.cfg.in "$run/haproxy.cfg" "$p_ha" "$p_ha_na"
+haproxy -c -q -f "$run/haproxy.cfg"
+haproxy -D -f "$run/haproxy.cfg"
+p_ngx=$(free_port); p_ngx_na=$(free_port)
+render peers/nginx.conf.in "$run/nginx.conf" "$p_ngx" "$p_ngx_na"
+render peers/jwt.js "$run/jwt.js" 0 0
+nginx -t -q -c "$run/nginx.conf" -p "$run/"
+nginx -c "$run/nginx.conf" -p "$run/" -g 'daemon on;'
+for port in "$p_ha" "$p_ha_na" "$p_ngx" "$p_ngx_na" "$p_rust" "$p_rust_na"; do
+    for _ in $(seq 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$port/" && break
+        sleep 0.05
+    done
+done
+
+# The token recipe, before any load.
+token() { "$lg" token --scenario "$scenario" --consumer "$1" --class "$2"; }
+fail=0
+for gw in "rust-gateway $p_rust" "haproxy $p_ha" "nginx-njs $p_ngx"; do
+    set -- $gw
+    line="$1:"
+    for consumer_path in "web-app /hs/x" "mobile-app /rs/x"; do
+        set -- $consumer_path $gw
+        for class in valid expired not-yet-valid bad-signature wrong-key unknown-issuer alg-none malformed missing; do
+            [ "$1" = web-app ] || [ "$class" != unknown-issuer ] || continue
+            t=$(token "$1" "$class")
+            want=401; [ "$class" = valid ] && want=200
+            if [ -n "$t" ]; then
+                got=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $t" "http://127.0.0.1:$4$2")
+            else
+                got=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$4$2")
+            fi
+            line="$line $2:$class=$got"
+            [ "$got" = "$want" ] || { fail=1; line="$line(want $want)"; }
+        done
+    done
+    if [ "$3" != rust-gateway ] || true; then echo "$line"; fi
+done
+[ "$fail" = 0 ] || { echo "compare: the token recipe check failed (nginx log: $(tail -3 "$run/nginx-error.log" 2>/dev/null))" >&2; exit 1; }
+
+# The run.
+results=${out:-results/compare-gateways-$(date -u +%Y%m%dT%H%M%SZ)}
+extra=()
+[ "$quick" = 1 ] && extra=(--duration 2s --rounds 2)
+set +e
+"$lg" run "$scenario" --quiet --out "$results" "${extra[@]}" \
+    --target "direct=$up_url" \
+    --target "rust-gateway=http://127.0.0.1:$p_rust" --target "rust-gateway-noauth=http://127.0.0.1:$p_rust_na" \
+    --target "haproxy=http://127.0.0.1:$p_ha" --target "haproxy-noauth=http://127.0.0.1:$p_ha_na" \
+    --target "nginx-njs=http://127.0.0.1:$p_ngx" --target "nginx-noauth=http://127.0.0.1:$p_ngx_na"
+rc=$?
+set -e
+[ "$rc" = 0 ] || { echo "compare: loadgen exited $rc" >&2; exit 1; }
+
+python3 - "$results/summary.json" "$gate" "${GATE_RATIO:-1.5}" <<'PY'
+import json, statistics, sys
+s = json.load(open(sys.argv[1])); gate = sys.argv[2] == "1"; limit = float(sys.argv[3])
+t = {x["name"]: x for x in s["targets"]}
+QS = ("p50", "p90", "p99", "p99.9")
+def rounds(target, request):
+    if request == "*":
+        return t[target]["total"]["rounds"]
+    return next(c["rounds"] for c in t[target]["classes"] if c["request"] == request)
+def added(target, request, q):
+    """Median over rounds of (target − direct) at percentile q, same round and class."""
+    return statistics.median(a[q] - b[q] for a, b in zip(rounds(target, request), rounds("direct", request)))
+us = lambda ns: f"{ns / 1e3:+.0f} us"
+n = len(t["direct"]["total"]["rounds"])
+print(f"What each gateway adds over direct: corrected latency, median of {n} per-round differences (valid={s['valid']})")
+for request, title in (("*", "all requests"), ("hs256", "HS256 (/hs/)"), ("rs256", "RS256 (/rs/)")):
+    print(f"\n{title}\n| gateway | " + " | ".join(QS) + " |\n|---|" + "---|" * len(QS))
+    rows = sorted((added(g, request, "p50"), g) for g in t if g != "direct")
+    for _, g in rows:
+        print(f"| {g} | " + " | ".join(us(added(g, request, q)) for q in QS) + " |")
+if gate:
+    ok = s["valid"]
+    for q in ("p50", "p90"):
+        ours, theirs = added("rust-gateway", "*", q), added("haproxy", "*", q)
+        ratio = ours / theirs if theirs > 0 else float("inf")
+        verdict = "ok" if ours <= limit * theirs else "FAIL"
+        ok = ok and verdict == "ok"
+        print(f"gate: rust-gateway added {q} {us(ours)} vs haproxy {us(theirs)}: ratio {ratio:.2f} (limit {limit}) {verdict}")
+    if not s["valid"]:
+        print("gate: the run is invalid:", s["invalid_reasons"])
+    sys.exit(0 if ok else 1)
+PY
+echo "report: $results/report.html"
