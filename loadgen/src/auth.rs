@@ -361,7 +361,8 @@ pub struct Auth {
     pub classes: Vec<TokenClass>,
     pool_size: usize,
     /// Per (consumer, class slot): tokens and their `exp`.
-    pool: Vec<ArcSwap<Pooled>>,
+    /// Filled once by [`Auth::fill_pool`] (not by `loadgen validate`).
+    pool: std::sync::OnceLock<Vec<ArcSwap<Pooled>>>,
     counter: AtomicU64,
     pub clock: Arc<dyn Clock>,
     pub stats: Mutex<SignStats>,
@@ -658,7 +659,7 @@ impl Auth {
             confusion,
             classes,
             pool_size: spec.pool_size.unwrap_or(2).max(1),
-            pool: Vec::new(),
+            pool: std::sync::OnceLock::new(),
             counter: AtomicU64::new(0),
             clock,
             stats: Mutex::new(SignStats {
@@ -800,14 +801,14 @@ impl Auth {
     }
 
     /// Pool: signs every consumer's tokens for every class (in parallel).
-    pub fn fill_pool(&mut self) {
+    pub fn fill_pool(&self) {
         let now = self.clock.now();
         let slots = self.consumers.len() * self.classes.len();
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(8);
         let chunk = slots.div_ceil(threads).max(1);
-        let this = &*self;
+        let this = self;
         let pool: Vec<Pooled> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..slots)
                 .step_by(chunk)
@@ -824,7 +825,9 @@ impl Auth {
                 .flat_map(|h| h.join().unwrap_or_default())
                 .collect()
         });
-        self.pool = pool.into_iter().map(ArcSwap::from_pointee).collect();
+        let _ = self
+            .pool
+            .set(pool.into_iter().map(ArcSwap::from_pointee).collect());
     }
 
     fn mint_slot(&self, i: usize, now: u64) -> Pooled {
@@ -846,7 +849,7 @@ impl Auth {
     pub fn refresh(&self) -> usize {
         let now = self.clock.now();
         let mut n = 0;
-        for (i, entry) in self.pool.iter().enumerate() {
+        for (i, entry) in self.pool.get().into_iter().flatten().enumerate() {
             let current = entry.load();
             // Re-sign a little before the margin so the send path never has to.
             if current
@@ -873,7 +876,19 @@ impl Auth {
     /// of its expiry: if the refresh fell behind, it is signed here (counted).
     pub fn pooled(&self, slot: usize, ci: usize, seq: u64) -> Arc<Carried> {
         let class = self.classes[slot];
-        let entry = &self.pool[ci * self.classes.len() + slot];
+        // Not filled (a caller skipped fill_pool): sign here, and count it.
+        let entry = self
+            .pool
+            .get()
+            .and_then(|p| p.get(ci * self.classes.len() + slot));
+        let Some(entry) = entry else {
+            let (c, _) = self.mint(class, ci, self.clock.now());
+            self.stats
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .on_send_path += 1;
+            return Arc::new(c);
+        };
         let tokens = entry.load();
         let (t, exp) = &tokens[(seq % tokens.len() as u64) as usize];
         let now = self.clock.now();

@@ -214,6 +214,10 @@ pub fn run(
     let file = scenario_file.display().to_string();
     let dir = scenario_file.parent().unwrap_or(Path::new("."));
     let plan = Arc::new(Plan::new(scenario, dir, &file)?);
+    // Pool tokens are all signed before the first request.
+    if let Some(a) = plan.auth.as_ref().filter(|a| !a.per_request) {
+        a.fill_pool();
+    }
     let builtins = Builtins::start(scenario, dir)?;
     let endpoints: Vec<Vec<Endpoint>> = scenario
         .targets

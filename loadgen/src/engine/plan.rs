@@ -88,7 +88,7 @@ impl Plan {
             .collect();
         let auth = match &s.auth {
             Some(spec) if !classes.is_empty() => {
-                let mut a = crate::auth::Auth::new(
+                let a = crate::auth::Auth::new(
                     spec,
                     &classes,
                     scenario_dir,
@@ -103,9 +103,6 @@ impl Plan {
                         .split_once(": ")
                         .map_or(msg.clone(), |(_, m)| m.to_owned()),
                 })?;
-                if !a.per_request {
-                    a.fill_pool();
-                }
                 Some(std::sync::Arc::new(a))
             }
             _ => None,

@@ -249,7 +249,7 @@ fn pool_refresh_never_hands_out_a_token_within_its_margin() {
     let clock = Arc::new(ManualClock::default());
     let t0 = 1_800_000_000;
     clock.0.store(t0, Ordering::Relaxed);
-    let mut auth = Auth::new(&spec, &[TokenClass::Valid], dir.path(), clock.clone()).unwrap();
+    let auth = Auth::new(&spec, &[TokenClass::Valid], dir.path(), clock.clone()).unwrap();
     auth.fill_pool();
     let exp_of = |t: &str| -> u64 {
         let mut v = Validation::new(Algorithm::HS256);
