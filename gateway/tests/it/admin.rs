@@ -73,6 +73,33 @@ async fn start(upstream: &str, state: &std::path::Path) -> gateway::Handle {
     .unwrap()
 }
 
+/// A mock upstream, a gateway with its Admin API and state file in a temp
+/// dir, and a client: what every Admin API test starts from.
+struct Env {
+    _upstream: mock_upstream::Handle,
+    _dir: tempfile::TempDir,
+    gw: gateway::Handle,
+    c: C,
+    admin: String,
+}
+
+async fn env() -> Env {
+    let upstream = mock_upstream::spawn(mock_upstream::Config::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(upstream.base_url(), &dir.path().join("s.json")).await;
+    let c: C = Client::builder(TokioExecutor::new()).build_http();
+    let admin = format!("http://{}", gw.admin_addr().unwrap());
+    Env {
+        _upstream: upstream,
+        _dir: dir,
+        gw,
+        c,
+        admin,
+    }
+}
+
 fn token(iss: &str, secret: &str) -> String {
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -359,13 +386,9 @@ async fn create_use_revoke_and_persist() {
 
 #[tokio::test]
 async fn form_bodies_and_bad_bodies() {
-    let upstream = mock_upstream::spawn(mock_upstream::Config::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let gw = start(upstream.base_url(), &dir.path().join("s.json")).await;
-    let c: C = Client::builder(TokioExecutor::new()).build_http();
-    let admin = format!("http://{}", gw.admin_addr().unwrap());
+    // Keeps the upstream, the gateway and the temp dir alive to the end.
+    let env = env().await;
+    let (c, admin) = (env.c.clone(), env.admin.clone());
     let req = http::Request::post(format!("{admin}/consumers"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(Full::new(Bytes::from_static(
@@ -398,13 +421,9 @@ async fn form_bodies_and_bad_bodies() {
 /// Lists page as Kong's do: `size`, an opaque `offset`, and `next` until the end.
 #[tokio::test]
 async fn pagination() {
-    let upstream = mock_upstream::spawn(mock_upstream::Config::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let gw = start(upstream.base_url(), &dir.path().join("s.json")).await;
-    let c: C = Client::builder(TokioExecutor::new()).build_http();
-    let admin = format!("http://{}", gw.admin_addr().unwrap());
+    // Keeps the upstream, the gateway and the temp dir alive to the end.
+    let env = env().await;
+    let (c, admin) = (env.c.clone(), env.admin.clone());
     for i in 0..7 {
         let (st, _) = call(
             &c,
@@ -453,14 +472,10 @@ async fn pagination() {
 
 #[tokio::test]
 async fn metrics_count_routes_statuses_failures_and_upstream_latency() {
-    let upstream = mock_upstream::spawn(mock_upstream::Config::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let gw = start(upstream.base_url(), &dir.path().join("s.json")).await;
-    let c: C = Client::builder(TokioExecutor::new()).build_http();
-    let admin = format!("http://{}", gw.admin_addr().unwrap());
-    let proxy = gw.proxy_url();
+    // Keeps the upstream, the gateway and the temp dir alive to the end.
+    let env = env().await;
+    let (c, admin) = (env.c.clone(), env.admin.clone());
+    let proxy = env.gw.proxy_url();
     call(
         &c,
         "POST",
