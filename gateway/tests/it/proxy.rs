@@ -38,15 +38,7 @@ services:
 "#,
         up = up.base_url()
     );
-    let gw = gateway::spawn(
-        gateway::config::Declarative::parse(&yaml, "p.yml")
-            .unwrap()
-            .compile()
-            .unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let gw = crate::support::spawn_yaml(&yaml).await;
     let c = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let get = |path: &str, headers: &[(&str, &str)], body: Bytes| {
         let mut req = http::Request::post(format!("{}{path}", gw.proxy_url()));
@@ -125,15 +117,7 @@ services:
         ip = addr.ip(),
         port = addr.port()
     );
-    let gw = gateway::spawn(
-        gateway::config::Declarative::parse(&yaml, "h2.yml")
-            .unwrap()
-            .compile()
-            .unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let gw = crate::support::spawn_yaml(&yaml).await;
     let c = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut tasks = Vec::new();
     for i in 0..20 {

@@ -17,3 +17,14 @@ pub fn now() -> i64 {
 pub fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!("{FIX}/{name}")).unwrap()
 }
+
+/// Our gateway on 127.0.0.1:0 serving a Kong declarative config given as text.
+pub async fn spawn_yaml(yaml: &str) -> gateway::Handle {
+    let snapshot = gateway::config::Declarative::parse(yaml, "test.yml")
+        .unwrap()
+        .compile()
+        .unwrap();
+    gateway::spawn(snapshot, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
