@@ -12,7 +12,7 @@
 #    for HAProxy and nginx) and starts them;
 # 3. checks the token recipe on each JWT gateway before any load: a valid
 #    HS256 and RS256 token get 200, each invalid class gets 401;
-# 4. runs the scenario (--quick: 2 rounds of 2 s phases, ~1 minute), writes
+# 4. runs the scenario (--quick: 3 rounds of 2 s phases, ~90 s), writes
 #    the report (added-latency chart across gateways) and prints what each
 #    gateway adds;
 # 5. with --gate, fails unless our gateway's added p50 and p90 are at most
@@ -138,7 +138,7 @@ done
 # docs/BENCHMARKS.md), and the gate is about the gateway, not the VM.
 results=${out:-results/compare-gateways-$(date -u +%Y%m%dT%H%M%SZ)}
 extra=()
-[ "$quick" = 1 ] && extra=(--duration 2s --rounds 2)
+[ "$quick" = 1 ] && extra=(--duration 2s --rounds 3)   # 3 rounds: the gate takes medians
 attempts=1
 [ "$gate" = 1 ] && attempts=2
 for attempt in $(seq "$attempts"); do
