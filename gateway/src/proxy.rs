@@ -66,15 +66,6 @@ pub struct Client {
 /// Most idle connections kept per upstream.
 const MAX_IDLE: usize = 1024;
 
-/// A pooled keep-alive HTTP/1.1 client over TCP with a connect timeout.
-pub fn client(authority: &str, connect_timeout: Duration) -> Client {
-    Client::new(
-        Dial::Tcp(authority.to_owned()),
-        Protocol::Http1,
-        connect_timeout,
-    )
-}
-
 /// Why forwarding failed.
 #[derive(Debug, thiserror::Error)]
 enum Failure {
@@ -102,10 +93,6 @@ impl Client {
             idle: Idle::default(),
             h2: Default::default(),
         }
-    }
-
-    pub fn protocol(&self) -> Protocol {
-        self.protocol
     }
 
     /// The same upstream reached another way (fresh, empty pools).
