@@ -242,17 +242,17 @@ impl Plan {
             .render(seq, &mut self.seq_rng(round, phase, seq), &mut path);
         let mut headers = std::borrow::Cow::Borrowed(&r.headers);
         if let (Some(c), Some(a)) = (carried, &self.auth) {
-            let mut extra = Vec::new();
-            a.place(c, &mut extra, &mut |q| {
-                path.push(if path.contains('?') { '&' } else { '?' });
-                path.push_str(q);
-            });
-            let h = headers.to_mut();
-            for (k, v) in extra {
-                if let Ok(v) = HeaderValue::from_str(&v) {
-                    h.append(k, v);
+            a.place(c, &mut |at, parts| match at {
+                crate::auth::Put::Query => {
+                    path.push(if path.contains('?') { '&' } else { '?' });
+                    path.extend(parts);
                 }
-            }
+                crate::auth::Put::Header(name) => {
+                    if let Ok(v) = HeaderValue::from_str(&parts.concat()) {
+                        headers.to_mut().append(name.clone(), v);
+                    }
+                }
+            });
         }
         request(&r.method, endpoint, &path, &headers, &r.body)
     }
@@ -276,24 +276,35 @@ impl Plan {
         let path_start = out.len();
         r.path
             .render_bytes(seq, &mut self.seq_rng(round, phase, seq), out);
-        let mut extra = Vec::new();
-        if let (Some(c), Some(a)) = (carried, &self.auth) {
-            a.place(c, &mut extra, &mut |q| {
-                let sep = if out[path_start..].contains(&b'?') {
-                    b'&'
-                } else {
-                    b'?'
-                };
-                out.push(sep);
-                out.extend_from_slice(q.as_bytes());
+        // The token: query parameters inside the request target, then header lines.
+        let auth = carried.zip(self.auth.as_deref());
+        if let Some((c, a)) = auth {
+            a.place(c, &mut |at, parts| {
+                if let crate::auth::Put::Query = at {
+                    let sep = if out[path_start..].contains(&b'?') {
+                        b'&'
+                    } else {
+                        b'?'
+                    };
+                    out.push(sep);
+                    parts
+                        .iter()
+                        .for_each(|p| out.extend_from_slice(p.as_bytes()));
+                }
             });
         }
         out.extend_from_slice(b" HTTP/1.1\r\n");
-        for (k, v) in &extra {
-            out.extend_from_slice(k.as_str().as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(v.as_bytes());
-            out.extend_from_slice(b"\r\n");
+        if let Some((c, a)) = auth {
+            a.place(c, &mut |at, parts| {
+                if let crate::auth::Put::Header(name) = at {
+                    out.extend_from_slice(name.as_str().as_bytes());
+                    out.extend_from_slice(b": ");
+                    parts
+                        .iter()
+                        .for_each(|p| out.extend_from_slice(p.as_bytes()));
+                    out.extend_from_slice(b"\r\n");
+                }
+            });
         }
         if !r.headers.contains_key(http::header::HOST) {
             out.extend_from_slice(b"host: ");

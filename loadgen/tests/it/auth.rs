@@ -613,3 +613,42 @@ connections = 4
     }
     assert_eq!(code, Some(0));
 }
+
+/// Every placement reaches our gateway where its jwt plugin (provisioned for
+/// that placement) looks: a valid token passes, a bad one and a duplicate
+/// (second token in `?jwt=`) are refused.
+#[test]
+fn every_placement_reaches_the_gateway() {
+    for placement in ["bearer", "header:x-jwt", "cookie:jwt", "query:token"] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "name = \"pl\"\n[gateway]\nconfig = \"gw.json\"\n[auth]\nprofile = \"rust-gateway\"\nplacement = \"{placement}\"\n[[auth.consumer]]\nname = \"web\"\nsecret = \"s3cret\"\n[[target]]\nname = \"gw\"\nurl = \"builtin:gateway\"\nconnections = 4\n[[request]]\nname = \"valid\"\npath = \"/o/{{seq}}?a=1\"\ntoken = \"valid\"\n[[request]]\nname = \"bad\"\npath = \"/o/{{seq}}\"\ntoken = \"bad-signature\"\n[[request]]\nname = \"dup\"\npath = \"/o/{{seq}}\"\ntoken = \"duplicate\"\n[[phase]]\nname = \"p\"\nduration = \"1s\"\nrate = 150\n"
+            ),
+        )
+        .unwrap();
+        let f = file.to_str().unwrap();
+        let gw = dir.path().join("gw.json");
+        ok(&loadgen(&[
+            "provision",
+            "rust-gateway",
+            "--scenario",
+            f,
+            "--out",
+            gw.to_str().unwrap(),
+        ]));
+        let s = run(&file, &dir.path().join("out"));
+        for c in &s.targets[0].classes {
+            let want: u16 = if c.request == "valid" { 200 } else { 401 };
+            assert_eq!(
+                c.status.get(&want).copied(),
+                Some(c.counts.completed),
+                "{placement} {}: {:?}",
+                c.request,
+                c.status
+            );
+        }
+    }
+}
