@@ -353,9 +353,9 @@ pub struct Auth {
     claims: BTreeMap<String, Value>,
     oversize: usize,
     pub consumers: Vec<Consumer>,
-    /// For `wrong-key`: per consumer, another key of the same algorithm.
+    /// For `wrong-key` (when used): per consumer, another key of the same algorithm.
     wrong: Vec<Key>,
-    /// For `alg-confusion`: per consumer, HMAC-SHA256 keyed with its public key PEM.
+    /// For `alg-confusion` (when used): per consumer, HMAC-SHA256 keyed with its public key PEM.
     confusion: Vec<Option<Key>>,
     /// The classes requests use, in a fixed order; a class's index is its slot.
     pub classes: Vec<TokenClass>,
@@ -580,40 +580,19 @@ impl Auth {
                 ),
             ));
         }
-        // wrong-key: the next consumer's key when it has the same algorithm, else a fresh one.
-        let mut wrong = Vec::new();
-        for (i, c) in consumers.iter().enumerate() {
-            let other = consumers
-                .iter()
-                .cycle()
-                .skip(i + 1)
-                .take(consumers.len() - 1)
-                .find(|o| {
-                    o.alg == c.alg
-                        && if c.alg.is_hmac() {
-                            o.secret != c.secret
-                        } else {
-                            o.public_pem != c.public_pem
-                        }
-                });
-            let k = match other {
-                Some(o) => o.signing.clone(),
-                None if c.alg.is_hmac() => Key::hmac(c.alg, jwt::random_secret().as_bytes())?,
-                None => {
-                    let bits = if c.alg.is_rsa() { 2048 } else { 0 };
-                    Key::from_pem(c.alg, &jwt::generate_private_pem(c.alg, bits)?)?
-                }
-            };
-            wrong.push(k);
-        }
-        let confusion = consumers
-            .iter()
-            .map(|c| {
-                c.public_pem
-                    .as_deref()
-                    .and_then(|p| Key::hmac(Alg::HS256, p.as_bytes()).ok())
-            })
-            .collect::<Vec<_>>();
+        // Keys for the classes that need them, prepared only when used: a
+        // fresh RSA key takes ~0.2 s, and thousands of generated consumers
+        // may share one key file.
+        let wrong = if classes.contains(&TokenClass::WrongKey) {
+            wrong_keys(&consumers)?
+        } else {
+            Vec::new()
+        };
+        let confusion = if classes.contains(&TokenClass::AlgConfusion) {
+            consumers.iter().map(confusion_key).collect()
+        } else {
+            Vec::new()
+        };
         if classes.contains(&TokenClass::AlgConfusion)
             && let Some(c) = consumers.iter().find(|c| c.public_pem.is_none())
         {
@@ -777,11 +756,24 @@ impl Auth {
                 t.replace_range(at..=at, flipped);
                 Carried::One(t)
             }
-            TokenClass::WrongKey => Carried::One(sign(c.alg.name(), &self.wrong[ci], &claims)),
-            TokenClass::AlgConfusion => match &self.confusion[ci] {
-                Some(k) => Carried::One(sign("HS256", k, &claims)),
-                None => Carried::One(sign(c.alg.name(), &self.wrong[ci], &claims)),
+            TokenClass::WrongKey => match self.wrong.get(ci) {
+                Some(k) => Carried::One(sign(c.alg.name(), k, &claims)),
+                // Not prepared (the class was not given to `new`): any other
+                // key will do, here a random HMAC secret under the same header.
+                None => Carried::One(sign(c.alg.name(), &random_hmac(), &claims)),
             },
+            TokenClass::AlgConfusion => {
+                match self
+                    .confusion
+                    .get(ci)
+                    .cloned()
+                    .unwrap_or_else(|| confusion_key(c))
+                {
+                    Some(k) => Carried::One(sign("HS256", &k, &claims)),
+                    // An HMAC consumer has no public key: `new` refuses that pairing.
+                    None => Carried::One(sign(c.alg.name(), &random_hmac(), &claims)),
+                }
+            }
             TokenClass::Duplicate => {
                 let a = sign(c.alg.name(), &c.signing, &claims);
                 claims.insert("jti".into(), uuid::Uuid::new_v4().to_string().into());
@@ -987,6 +979,72 @@ impl Auth {
 pub enum Put<'a> {
     Header(&'a http::HeaderName),
     Query,
+}
+
+/// An HMAC key nobody holds.
+fn random_hmac() -> Key {
+    // A non-empty secret always makes a key.
+    Key::hmac(Alg::HS256, jwt::random_secret().as_bytes()).expect("non-empty secret")
+}
+
+/// `alg-confusion`: HMAC-SHA256 keyed with the consumer's public key PEM.
+fn confusion_key(c: &Consumer) -> Option<Key> {
+    c.public_pem
+        .as_deref()
+        .and_then(|p| Key::hmac(Alg::HS256, p.as_bytes()).ok())
+}
+
+/// `wrong-key`: per consumer, a key of its algorithm that is not its own:
+/// the first other distinct key among the consumers (by secret or public
+/// key), else one fresh key per algorithm. One pass, so thousands of
+/// consumers sharing a key file cost no more than a few.
+fn wrong_keys(consumers: &[Consumer]) -> Result<Vec<Key>, String> {
+    let id = |c: &Consumer| {
+        c.secret
+            .clone()
+            .or_else(|| c.public_pem.clone())
+            .unwrap_or_default()
+    };
+    // Per algorithm, its first two distinct keys (two suffice: one is not yours).
+    let mut firsts: Vec<(Alg, Vec<(String, Key)>)> = Vec::new();
+    for c in consumers {
+        let i = match firsts.iter().position(|(a, _)| *a == c.alg) {
+            Some(i) => i,
+            None => {
+                firsts.push((c.alg, Vec::new()));
+                firsts.len() - 1
+            }
+        };
+        let keys = &mut firsts[i].1;
+        let me = id(c);
+        if keys.len() < 2 && keys.iter().all(|(k, _)| *k != me) {
+            keys.push((me, c.signing.clone()));
+        }
+    }
+    let mut fresh: Vec<(Alg, Key)> = Vec::new();
+    consumers
+        .iter()
+        .map(|c| {
+            let me = id(c);
+            let other = firsts
+                .iter()
+                .find(|(a, _)| *a == c.alg)
+                .and_then(|(_, keys)| keys.iter().find(|(k, _)| *k != me));
+            if let Some((_, k)) = other {
+                return Ok(k.clone());
+            }
+            if let Some((_, k)) = fresh.iter().find(|(a, _)| *a == c.alg) {
+                return Ok(k.clone());
+            }
+            let k = if c.alg.is_hmac() {
+                Key::hmac(c.alg, jwt::random_secret().as_bytes())?
+            } else {
+                Key::from_pem(c.alg, &jwt::generate_private_pem(c.alg, 2048)?)?
+            };
+            fresh.push((c.alg, k.clone()));
+            Ok(k)
+        })
+        .collect()
 }
 
 /// A worker's per-request token queues.
