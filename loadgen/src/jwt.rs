@@ -15,8 +15,54 @@ use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
 use serde_json::{Map, Value, json};
 
+/// A key that could not be made, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(
+        "unknown algorithm {0:?} (expected one of: HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA)"
+    )]
+    UnknownAlg(String),
+    #[error("{0} needs a private key, not a secret")]
+    NeedsKey(Alg),
+    #[error("{0} takes a secret, not a key file")]
+    NeedsSecret(Alg),
+    #[error("the secret is empty")]
+    EmptySecret,
+    /// The PEM text itself: not PEM, or a block of the wrong kind.
+    #[error("{0}")]
+    Pem(String),
+    #[error("not {what} usable for {alg}: {reason}")]
+    Unusable {
+        what: &'static str,
+        alg: Alg,
+        reason: String,
+    },
+    #[error("--bits {0}: RSA keys are 2048, 3072 or 4096 bits")]
+    Bits(usize),
+    #[error("{alg} key generation failed: {reason}")]
+    Generate { alg: Alg, reason: String },
+    #[error("{} exists; pass --force to overwrite", .0.display())]
+    Exists(std::path::PathBuf),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// A JOSE signing algorithm this crate signs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 pub enum Alg {
     HS256,
     HS384,
@@ -65,13 +111,10 @@ impl Alg {
         }
     }
 
-    pub fn parse(s: &str) -> Result<Alg, String> {
-        ALGS.into_iter().find(|a| a.name() == s).ok_or_else(|| {
-            format!(
-                "unknown algorithm {s:?} (expected one of: {})",
-                ALGS.map(Alg::name).join(", ")
-            )
-        })
+    pub fn parse(s: &str) -> Result<Alg, KeyError> {
+        ALGS.into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| KeyError::UnknownAlg(s.to_owned()))
     }
 
     pub fn is_hmac(self) -> bool {
@@ -150,15 +193,15 @@ pub fn pem(label: &str, der: &[u8]) -> String {
 
 impl Key {
     /// An HMAC key: the secret's bytes, as Kong uses them.
-    pub fn hmac(alg: Alg, secret: &[u8]) -> Result<Key, String> {
+    pub fn hmac(alg: Alg, secret: &[u8]) -> Result<Key, KeyError> {
         let a = match alg {
             Alg::HS256 => ring::hmac::HMAC_SHA256,
             Alg::HS384 => ring::hmac::HMAC_SHA384,
             Alg::HS512 => ring::hmac::HMAC_SHA512,
-            other => return Err(format!("{other} needs a private key, not a secret")),
+            other => return Err(KeyError::NeedsKey(other)),
         };
         if secret.is_empty() {
-            return Err("the secret is empty".into());
+            return Err(KeyError::EmptySecret);
         }
         Ok(Key {
             alg,
@@ -170,11 +213,12 @@ impl Key {
 
     /// A private key in PEM: PKCS#8 `PRIVATE KEY` for every algorithm, or
     /// PKCS#1 `RSA PRIVATE KEY` for RSA. Errors say what does not match.
-    pub fn from_pem(alg: Alg, text: &str) -> Result<Key, String> {
+    pub fn from_pem(alg: Alg, text: &str) -> Result<Key, KeyError> {
         if alg.is_hmac() {
-            return Err(format!("{alg} takes a secret, not a key file"));
+            return Err(KeyError::NeedsSecret(alg));
         }
-        let (label, der) = gateway::auth::keys::pem_decode(text).ok_or("not a PEM file")?;
+        let (label, der) = gateway::auth::keys::pem_decode(text)
+            .ok_or_else(|| KeyError::Pem("not a PEM file".into()))?;
         let rng = SystemRandom::new();
         let (signer, spki, jwk) = if alg.is_rsa() {
             use rsa::pkcs1::DecodeRsaPrivateKey as _;
@@ -190,17 +234,22 @@ impl Key {
                     rsa::RsaPrivateKey::from_pkcs1_der(&der).map_err(|e| e.to_string()),
                 ),
                 other => {
-                    return Err(format!(
+                    return Err(KeyError::Pem(format!(
                         "PEM block {other:?}: {alg} needs `PRIVATE KEY` (PKCS#8) or `RSA PRIVATE KEY`"
-                    ));
+                    )));
                 }
             };
-            let pair = pair.map_err(|e| format!("not an RSA private key usable for {alg}: {e}"))?;
-            let parsed = parsed?;
+            let unusable = |reason: String| KeyError::Unusable {
+                what: "an RSA private key",
+                alg,
+                reason,
+            };
+            let pair = pair.map_err(|e| unusable(e.to_string()))?;
+            let parsed = parsed.map_err(unusable)?;
             let public = parsed.to_public_key();
             let spki = public
                 .to_public_key_der()
-                .map_err(|e| e.to_string())?
+                .map_err(|e| unusable(e.to_string()))?
                 .as_bytes()
                 .to_vec();
             let mut jwk = Map::new();
@@ -218,9 +267,9 @@ impl Key {
             (Signer::Rsa(Arc::new(pair), encoding), spki, jwk)
         } else {
             if label != "PRIVATE KEY" {
-                return Err(format!(
+                return Err(KeyError::Pem(format!(
                     "PEM block {label:?}: {alg} needs a PKCS#8 `PRIVATE KEY` (convert with `openssl pkcs8 -topk8 -nocrypt`)"
-                ));
+                )));
             }
             match alg {
                 Alg::ES256 | Alg::ES384 => {
@@ -239,8 +288,17 @@ impl Key {
                             48,
                         )
                     };
-                    let pair = EcdsaKeyPair::from_pkcs8(fixed, &der, &rng)
-                        .map_err(|e| format!("not a {crv} private key usable for {alg}: {e}"))?;
+                    let pair = EcdsaKeyPair::from_pkcs8(fixed, &der, &rng).map_err(|e| {
+                        KeyError::Unusable {
+                            what: if crv == "P-256" {
+                                "a P-256 private key"
+                            } else {
+                                "a P-384 private key"
+                            },
+                            alg,
+                            reason: e.to_string(),
+                        }
+                    })?;
                     let point = pair.public_key().as_ref().to_vec();
                     let mut jwk = Map::new();
                     jwk.insert("kty".into(), "EC".into());
@@ -254,8 +312,13 @@ impl Key {
                     )
                 }
                 _ => {
-                    let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
-                        .map_err(|e| format!("not an Ed25519 private key: {e}"))?;
+                    let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).map_err(|e| {
+                        KeyError::Unusable {
+                            what: "an Ed25519 private key",
+                            alg,
+                            reason: e.to_string(),
+                        }
+                    })?;
                     let public = pair.public_key().as_ref().to_vec();
                     let mut jwk = Map::new();
                     jwk.insert("kty".into(), "OKP".into());
@@ -359,41 +422,43 @@ pub fn random_secret() -> String {
 }
 
 /// A new private key for `alg` as PKCS#8 PEM (`bits` for RSA: 2048, 3072 or 4096).
-pub fn generate_private_pem(alg: Alg, bits: usize) -> Result<String, String> {
+pub fn generate_private_pem(alg: Alg, bits: usize) -> Result<String, KeyError> {
     let rng = SystemRandom::new();
+    let failed = |reason: String| KeyError::Generate { alg, reason };
     let der = match alg {
-        a if a.is_hmac() => return Err(format!("{a} uses a secret, not a key")),
+        a if a.is_hmac() => return Err(KeyError::NeedsSecret(a)),
         a if a.is_rsa() => {
             use rsa::pkcs8::EncodePrivateKey as _;
             if ![2048, 3072, 4096].contains(&bits) {
-                return Err(format!(
-                    "--bits {bits}: RSA keys are 2048, 3072 or 4096 bits"
-                ));
+                return Err(KeyError::Bits(bits));
             }
             let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits)
-                .map_err(|e| format!("RSA key generation failed: {e}"))?;
+                .map_err(|e| failed(e.to_string()))?;
             key.to_pkcs8_der()
-                .map_err(|e| e.to_string())?
+                .map_err(|e| failed(e.to_string()))?
                 .as_bytes()
                 .to_vec()
         }
         Alg::ES256 => {
             EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                .map_err(|e| e.to_string())?
+                .map_err(|e| failed(e.to_string()))?
                 .as_ref()
                 .to_vec()
         }
         Alg::ES384 => {
             EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, &rng)
-                .map_err(|e| e.to_string())?
+                .map_err(|e| failed(e.to_string()))?
                 .as_ref()
                 .to_vec()
         }
         _ => {
             // ring writes PKCS#8 v2 (RFC 5958, with the public key), which
             // OpenSSL 3.0 does not read: re-wrap the seed as v1 (RFC 8410).
-            let v2 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| e.to_string())?;
-            let seed = v2.as_ref().get(16..48).ok_or("unexpected PKCS#8 layout")?;
+            let v2 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| failed(e.to_string()))?;
+            let seed = v2
+                .as_ref()
+                .get(16..48)
+                .ok_or_else(|| failed("unexpected PKCS#8 layout".into()))?;
             let mut v1 = vec![
                 0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
                 0x04, 0x20,
@@ -415,7 +480,7 @@ pub fn keys_gen(
     issuer: Option<&str>,
     out: &std::path::Path,
     force: bool,
-) -> Result<Generated, String> {
+) -> Result<Generated, KeyError> {
     let names: Vec<&str> = if alg.is_hmac() {
         vec!["secret"]
     } else {
@@ -429,14 +494,20 @@ pub fn keys_gen(
         for n in &names {
             let p = out.join(n);
             if p.exists() {
-                return Err(format!("{} exists; pass --force to overwrite", p.display()));
+                return Err(KeyError::Exists(p));
             }
         }
     }
-    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let write = |name: &str, text: &str| -> Result<std::path::PathBuf, String> {
+    std::fs::create_dir_all(out).map_err(|source| KeyError::Io {
+        path: out.to_owned(),
+        source,
+    })?;
+    let write = |name: &str, text: &str| -> Result<std::path::PathBuf, KeyError> {
         let p = out.join(name);
-        reports::write_atomic(&p, text.as_bytes()).map_err(|e| format!("{}: {e}", p.display()))?;
+        reports::write_atomic(&p, text.as_bytes()).map_err(|source| KeyError::Io {
+            path: p.clone(),
+            source,
+        })?;
         Ok(p)
     };
     let mut files = Vec::new();

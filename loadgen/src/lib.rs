@@ -15,7 +15,6 @@
 //! let exit = loadgen::cli::main_with(args, Arc::new(AtomicBool::new(false)));
 //! ```
 
-pub mod auth;
 pub mod cli;
 pub mod engine;
 pub mod health;
@@ -25,4 +24,6 @@ pub mod record;
 pub mod results;
 pub mod scenario;
 pub mod schedule;
+pub mod seed;
 pub mod template;
+pub mod token;

@@ -16,7 +16,25 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
-use crate::auth::{Auth, Consumer, Placement};
+use crate::scenario::Placement;
+use crate::token::{Consumer, Tokens};
+
+/// A provisioning call that failed; names the call.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("--admin {0:?}: expected http://host:port (the Admin API on loopback)")]
+    AdminUrl(String),
+    /// The call could not be made or got no answer.
+    #[error("{call}: {reason}")]
+    Request { call: String, reason: String },
+    /// The Admin API answered with a status that is neither success nor expected.
+    #[error("{call}: HTTP {status} {body}")]
+    Status {
+        call: String,
+        status: u16,
+        body: Value,
+    },
+}
 
 /// One Admin API call as made, for the caller's log and the tests.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,8 +52,12 @@ async fn send(
     method: &str,
     path: &str,
     body: Option<&Value>,
-) -> Result<(u16, Value), String> {
+) -> Result<(u16, Value), ProvisionError> {
     let url = format!("{}{path}", admin.trim_end_matches('/'));
+    let failed = |reason: String| ProvisionError::Request {
+        call: format!("{method} {url}"),
+        reason,
+    };
     let mut req = http::Request::builder().method(method).uri(&url);
     let bytes = match body {
         Some(v) => {
@@ -46,11 +68,11 @@ async fn send(
     };
     let req = req
         .body(Full::new(bytes))
-        .map_err(|e| format!("{method} {url}: {e}"))?;
+        .map_err(|e| failed(e.to_string()))?;
     let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
         .await
-        .map_err(|_| format!("{method} {url}: no answer within 10 s"))?
-        .map_err(|e| format!("{method} {url}: {e}"))?;
+        .map_err(|_| failed("no answer within 10 s".into()))?
+        .map_err(|e| failed(e.to_string()))?;
     let status = resp.status().as_u16();
     let body = resp
         .into_body()
@@ -80,11 +102,13 @@ fn credential(c: &Consumer) -> Value {
 /// Provisions every consumer of `auth` through the Admin API at `admin`
 /// (`http://host:port`), or with `teardown` removes them. Fails on the
 /// first answer that is neither success nor an expected 409/404, naming it.
-pub async fn kong(auth: &Auth, admin: &str, teardown: bool) -> Result<Vec<Call>, String> {
+pub async fn kong(
+    tokens: &Tokens,
+    admin: &str,
+    teardown: bool,
+) -> Result<Vec<Call>, ProvisionError> {
     if !admin.starts_with("http://") {
-        return Err(format!(
-            "--admin {admin:?}: expected http://host:port (the Admin API on loopback)"
-        ));
+        return Err(ProvisionError::AdminUrl(admin.to_owned()));
     }
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let mut calls = Vec::new();
@@ -95,15 +119,19 @@ pub async fn kong(auth: &Auth, admin: &str, teardown: bool) -> Result<Vec<Call>,
             status,
         })
     };
-    let fail = |what: &str, status: u16, body: &Value| format!("{what}: HTTP {status} {}", body);
-    for c in &auth.consumers {
+    let fail = |call: &str, status: u16, body: Value| ProvisionError::Status {
+        call: call.to_owned(),
+        status,
+        body,
+    };
+    for c in &tokens.consumers {
         let user = seg(&c.name);
         if teardown {
             let path = format!("/consumers/{user}");
             let (status, body) = send(&client, admin, "DELETE", &path, None).await?;
             call("DELETE", path.clone(), status);
             if status != 204 && status != 404 {
-                return Err(fail(&format!("DELETE {path}"), status, &body));
+                return Err(fail(&format!("DELETE {path}"), status, body));
             }
             continue;
         }
@@ -118,7 +146,7 @@ pub async fn kong(auth: &Auth, admin: &str, teardown: bool) -> Result<Vec<Call>,
         .await?;
         call("PUT", path.clone(), status);
         if !(200..300).contains(&status) {
-            return Err(fail(&format!("PUT {path}"), status, &body));
+            return Err(fail(&format!("PUT {path}"), status, body));
         }
         let path = format!("/consumers/{user}/jwt");
         let cred = credential(c);
@@ -129,10 +157,10 @@ pub async fn kong(auth: &Auth, admin: &str, teardown: bool) -> Result<Vec<Call>,
             let (status, body) = send(&client, admin, "PATCH", &path, Some(&cred)).await?;
             call("PATCH", path.clone(), status);
             if !(200..300).contains(&status) {
-                return Err(fail(&format!("PATCH {path}"), status, &body));
+                return Err(fail(&format!("PATCH {path}"), status, body));
             }
         } else if !(200..300).contains(&status) {
-            return Err(fail(&format!("POST {path}"), status, &body));
+            return Err(fail(&format!("POST {path}"), status, body));
         }
         for g in &c.groups {
             let path = format!("/consumers/{user}/acls");
@@ -140,7 +168,7 @@ pub async fn kong(auth: &Auth, admin: &str, teardown: bool) -> Result<Vec<Call>,
                 send(&client, admin, "POST", &path, Some(&json!({ "group": g }))).await?;
             call("POST", path.clone(), status);
             if status != 409 && !(200..300).contains(&status) {
-                return Err(fail(&format!("POST {path}"), status, &body));
+                return Err(fail(&format!("POST {path}"), status, body));
             }
         }
     }
@@ -151,7 +179,7 @@ pub async fn kong(auth: &Auth, admin: &str, teardown: bool) -> Result<Vec<Call>,
 /// service to `upstream` with a route on `/` whose jwt plugin reads the
 /// token where the scenario puts it, verifies exp and nbf, and knows every
 /// consumer; an acl plugin allowing `allow` groups when given.
-pub fn rust_gateway(auth: &Auth, upstream: &str, allow: &[String]) -> Value {
+pub fn rust_gateway(auth: &Tokens, upstream: &str, allow: &[String]) -> Value {
     let mut conf = json!({
         "key_claim_name": auth.key_claim_name(),
         "claims_to_verify": ["exp", "nbf"],

@@ -232,9 +232,38 @@ impl ClassStats {
     }
 }
 
+/// Parses `upstream;dur=<ms>` out of a `Server-Timing` header (other metrics ignored).
+pub fn upstream_time(s: &str) -> Option<Duration> {
+    s.split(',').find_map(|metric| {
+        let mut parts = metric.trim().split(';');
+        if parts.next()?.trim() != "upstream" {
+            return None;
+        }
+        parts
+            .find_map(|p| p.trim().strip_prefix("dur="))
+            .and_then(|ms| {
+                let ms: f64 = ms.trim_matches('"').parse().ok()?;
+                (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1e3))
+            })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_server_timing() {
+        let v = upstream_time;
+        assert_eq!(v("upstream;dur=1.234"), Some(Duration::from_micros(1234)));
+        assert_eq!(
+            v("cache;desc=hit, upstream;desc=\"x\";dur=0.5"),
+            Some(Duration::from_micros(500))
+        );
+        assert_eq!(v("db;dur=3"), None);
+        assert_eq!(v("upstream;dur=nope"), None);
+        assert_eq!(v("upstream;dur=-1"), None);
+    }
 
     #[test]
     fn records_all_four_metrics() {

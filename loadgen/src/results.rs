@@ -162,7 +162,7 @@ pub fn summarize(scenario: &Scenario, data: &RunData) -> Summary {
             loadgen_cpu_percent: data.own_cpu_percent,
         },
         targets,
-        auth: data.plan.auth.as_ref().map(|a| a.summary()),
+        auth: data.plan.tokens.as_ref().map(|a| a.summary()),
     }
 }
 

@@ -12,6 +12,17 @@ enum Part {
     Uuid,
 }
 
+/// A template that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("unclosed '{{' in {0:?}")]
+    Unclosed(String),
+    #[error("{{consumer}} needs [auth] consumers, which this version does not support yet")]
+    Consumer,
+    #[error("unknown placeholder {{{0}}}: use {{seq}}, {{rand:N}} or {{uuid}}")]
+    Unknown(String),
+}
+
 /// A parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
@@ -19,7 +30,7 @@ pub struct Template {
 }
 
 impl Template {
-    pub fn parse(s: &str) -> Result<Template, String> {
+    pub fn parse(s: &str) -> Result<Template, TemplateError> {
         let mut parts = Vec::new();
         let mut rest = s;
         while let Some(open) = rest.find('{') {
@@ -28,23 +39,16 @@ impl Template {
             }
             let close = rest[open..]
                 .find('}')
-                .ok_or_else(|| format!("unclosed '{{' in {s:?}"))?
+                .ok_or_else(|| TemplateError::Unclosed(s.to_owned()))?
                 + open;
             let name = &rest[open + 1..close];
             parts.push(match name {
                 "seq" => Part::Seq,
                 "uuid" => Part::Uuid,
-                "consumer" => return Err(
-                    "{consumer} needs [auth] consumers, which this version does not support yet"
-                        .into(),
-                ),
+                "consumer" => return Err(TemplateError::Consumer),
                 n => match n.strip_prefix("rand:").map(str::parse::<u64>) {
                     Some(Ok(n)) if n > 0 => Part::Rand(n),
-                    _ => {
-                        return Err(format!(
-                            "unknown placeholder {{{name}}}: use {{seq}}, {{rand:N}} or {{uuid}}"
-                        ));
-                    }
+                    _ => return Err(TemplateError::Unknown(name.to_owned())),
                 },
             });
             rest = &rest[close + 1..];
@@ -120,13 +124,20 @@ mod tests {
         assert!(
             Template::parse("/{nope}")
                 .unwrap_err()
+                .to_string()
                 .contains("unknown placeholder")
         );
         assert!(Template::parse("/{rand:0}").is_err());
-        assert!(Template::parse("/{seq").unwrap_err().contains("unclosed"));
+        assert!(
+            Template::parse("/{seq")
+                .unwrap_err()
+                .to_string()
+                .contains("unclosed")
+        );
         assert!(
             Template::parse("/{consumer}")
                 .unwrap_err()
+                .to_string()
                 .contains("[auth]")
         );
     }

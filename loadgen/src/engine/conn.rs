@@ -4,10 +4,8 @@
 //! rustls, with connect timeouts and failures classified without strings.
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -16,30 +14,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
+pub use super::endpoint::Endpoint;
 use crate::record::ErrorClass;
 
 pub type Body = Full<Bytes>;
-
-/// Where and how to connect.
-#[derive(Clone)]
-pub struct Endpoint {
-    pub addr: SocketAddr,
-    /// `host:port` for the Host header / :authority.
-    pub authority: String,
-    pub scheme: &'static str,
-    pub tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
-    pub http2: bool,
-    pub connect_timeout: Duration,
-}
-
-impl std::fmt::Debug for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Endpoint")
-            .field("addr", &self.addr)
-            .field("http2", &self.http2)
-            .finish_non_exhaustive()
-    }
-}
 
 /// A ready-to-use connection.
 #[derive(Debug)]

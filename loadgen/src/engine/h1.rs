@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
-use crate::record::ErrorClass;
+use super::endpoint::Endpoint;
+use super::plan::{Plan, ReqPlan};
+use crate::record::{ErrorClass, upstream_time};
+use crate::token::{Carried, Put};
 
 /// Any byte stream (TCP or TLS).
 pub trait Stream: AsyncRead + AsyncWrite + Unpin {}
@@ -75,6 +78,76 @@ fn has_token(value: &[u8], token: &[u8]) -> bool {
     value
         .split(|b| *b == b',')
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+/// Writes the HTTP/1.1 request of sequence number `seq` into `out`
+/// (reused: no allocation once it has grown to size).
+pub fn write_request(
+    plan: &Plan,
+    (round, phase, seq): (u32, usize, u64),
+    r: &ReqPlan,
+    endpoint: &Endpoint,
+    carried: Option<&Carried>,
+    out: &mut Vec<u8>,
+) {
+    use std::io::Write as _;
+    out.clear();
+    out.extend_from_slice(r.method.as_str().as_bytes());
+    out.push(b' ');
+    let path_start = out.len();
+    r.path
+        .render_bytes(seq, &mut plan.seq_rng(round, phase, seq), out);
+    // The token: query parameters inside the request target, then header lines.
+    let auth = carried.zip(plan.tokens.as_deref());
+    if let Some((c, a)) = auth {
+        a.place(c, &mut |at, parts| {
+            if let Put::Query = at {
+                let sep = if out[path_start..].contains(&b'?') {
+                    b'&'
+                } else {
+                    b'?'
+                };
+                out.push(sep);
+                parts
+                    .iter()
+                    .for_each(|p| out.extend_from_slice(p.as_bytes()));
+            }
+        });
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    if let Some((c, a)) = auth {
+        a.place(c, &mut |at, parts| {
+            if let Put::Header(name) = at {
+                out.extend_from_slice(name.as_str().as_bytes());
+                out.extend_from_slice(b": ");
+                parts
+                    .iter()
+                    .for_each(|p| out.extend_from_slice(p.as_bytes()));
+                out.extend_from_slice(b"\r\n");
+            }
+        });
+    }
+    if !r.headers.contains_key(http::header::HOST) {
+        out.extend_from_slice(b"host: ");
+        out.extend_from_slice(endpoint.authority.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    for (k, v) in &r.headers {
+        out.extend_from_slice(k.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let needs_length = !r.body.is_empty()
+        || matches!(
+            r.method,
+            http::Method::POST | http::Method::PUT | http::Method::PATCH
+        );
+    if needs_length && !r.headers.contains_key(http::header::CONTENT_LENGTH) {
+        let _ = write!(out, "content-length: {}\r\n", r.body.len());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&r.body);
 }
 
 impl Conn {
@@ -165,9 +238,8 @@ impl Conn {
                                     }
                                 }
                                 13 if name.eq_ignore_ascii_case(b"server-timing") => {
-                                    upstream = std::str::from_utf8(h.value)
-                                        .ok()
-                                        .and_then(super::worker::upstream_time);
+                                    upstream =
+                                        std::str::from_utf8(h.value).ok().and_then(upstream_time);
                                 }
                                 _ => {}
                             }

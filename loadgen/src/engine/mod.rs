@@ -3,6 +3,7 @@
 //! totals and interval logs.
 
 pub mod conn;
+pub mod endpoint;
 pub mod h1;
 pub mod plan;
 pub mod timer;
@@ -22,7 +23,7 @@ use hdrhistogram::Histogram;
 use reports::hlog::HlogWriter;
 
 use crate::record::{ClassStats, new_hist};
-use crate::scenario::{Scenario, Target};
+use crate::scenario::{Scenario, Target, TargetUrl};
 use conn::Endpoint;
 use plan::Plan;
 use worker::{Msg, WorkerCtx};
@@ -89,14 +90,14 @@ fn runtime(name: &str, threads: usize) -> anyhow::Result<tokio::runtime::Runtime
 
 impl Builtins {
     fn start(s: &Scenario, scenario_dir: &Path) -> anyhow::Result<Builtins> {
-        let urls: Vec<String> = s.targets.iter().flat_map(Target::url_list).collect();
-        let wants_gateway = urls.iter().any(|u| u == "builtin:gateway");
+        let urls: Vec<TargetUrl> = s.targets.iter().flat_map(Target::url_list).collect();
+        let wants_gateway = urls.contains(&TargetUrl::BuiltinGateway);
         let mut b = Builtins {
             upstream: None,
             gateway: None,
             _runtimes: Vec::new(),
         };
-        if !wants_gateway && !urls.iter().any(|u| u == "builtin:upstream") {
+        if !wants_gateway && !urls.contains(&TargetUrl::BuiltinUpstream) {
             return Ok(b);
         }
         let rt = runtime("builtin-upstream", 1)?;
@@ -125,8 +126,9 @@ impl Builtins {
             let path = scenario_dir.join(&spec.config);
             let mut decl = gateway::config::Declarative::load(&path)?;
             // `url: builtin:upstream` in the gateway's services points at the builtin upstream.
+            let builtin = TargetUrl::BuiltinUpstream.as_str();
             for svc in &mut decl.services {
-                if svc.url.as_deref() == Some("builtin:upstream") {
+                if svc.url.as_deref() == Some(builtin) {
                     svc.url = Some(upstream_url.clone());
                 }
             }
@@ -146,11 +148,11 @@ impl Builtins {
         Ok(b)
     }
 
-    fn resolve(&self, url: &str) -> String {
+    fn resolve(&self, url: &TargetUrl) -> String {
         match (url, &self.upstream, &self.gateway) {
-            ("builtin:upstream", Some(h), _) => h.base_url().to_owned(),
-            ("builtin:gateway", _, Some(g)) => g.proxy_url(),
-            _ => url.to_owned(),
+            (TargetUrl::BuiltinUpstream, Some(h), _) => h.base_url().to_owned(),
+            (TargetUrl::BuiltinGateway, _, Some(g)) => g.proxy_url(),
+            _ => url.to_string(),
         }
     }
 }
@@ -160,7 +162,7 @@ fn endpoints(
     builtins: &Builtins,
     connect_timeout: Duration,
 ) -> anyhow::Result<Vec<Endpoint>> {
-    let http2 = t.http.as_deref() == Some("2");
+    let http2 = t.http2();
     t.url_list()
         .iter()
         .map(|u| {
@@ -206,16 +208,11 @@ fn endpoints(
 }
 
 /// Runs a scenario: every round, every target (rotated), every phase.
-pub fn run(
-    scenario: &Scenario,
-    scenario_file: &Path,
-    opts: &RunOptions,
-) -> anyhow::Result<RunData> {
-    let file = scenario_file.display().to_string();
-    let dir = scenario_file.parent().unwrap_or(Path::new("."));
-    let plan = Arc::new(Plan::new(scenario, dir, &file)?);
+pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
+    let dir = scenario.dir();
+    let plan = Arc::new(Plan::new(scenario)?);
     // Pool tokens are all signed before the first request.
-    if let Some(a) = plan.auth.as_ref().filter(|a| !a.per_request) {
+    if let Some(a) = plan.tokens.as_ref().filter(|a| !a.per_request()) {
         a.fill_pool();
     }
     let builtins = Builtins::start(scenario, dir)?;
@@ -250,7 +247,7 @@ pub fn run(
             name: t.name.clone(),
             urls: t.url_list().iter().map(|u| builtins.resolve(u)).collect(),
             baseline: t.baseline,
-            http2: t.http.as_deref() == Some("2"),
+            http2: t.http2(),
             connections: t.connections.unwrap_or(16),
             classes: vec![ClassStats::default(); plan.classes()],
             rounds: vec![Vec::new(); plan.classes()],
@@ -263,10 +260,10 @@ pub fn run(
     // Pool tokens are re-signed in the background before they expire.
     let refresh_stop = Arc::new(AtomicBool::new(false));
     let refresher = plan
-        .auth
+        .tokens
         .as_ref()
-        .filter(|a| !a.per_request)
-        .map(|a| crate::auth::refresher(a.clone(), refresh_stop.clone()));
+        .filter(|a| !a.per_request())
+        .map(|a| crate::token::refresher(a.clone(), refresh_stop.clone()));
     let hiccup = crate::health::HiccupProbe::start().context("cannot start the hiccup probe")?;
     let cpu0 = crate::health::CpuSample::now();
     let show = opts.progress && std::io::stderr().is_terminal();
@@ -339,7 +336,7 @@ impl OneRun<'_> {
         progress: Option<&str>,
     ) -> anyhow::Result<()> {
         let plan = &self.plan;
-        let http2 = self.target.http.as_deref() == Some("2");
+        let http2 = self.target.http2();
         let connections = self.target.connections.unwrap_or(16);
         // Let the workers connect before phase 0 starts.
         let start = Instant::now() + Duration::from_millis(100 + 2 * connections as u64);
@@ -352,7 +349,7 @@ impl OneRun<'_> {
                 workers: self.workers,
                 endpoints: self.endpoints.to_vec(),
                 http2,
-                keep_alive: self.target.mode.as_deref() != Some("new-connection"),
+                keep_alive: self.target.keep_alive(),
                 connections: share.max(1),
                 streams: if http2 {
                     self.target.streams.unwrap_or(16)
@@ -365,9 +362,9 @@ impl OneRun<'_> {
                 stop: self.stop.clone(),
                 tx: tx.clone(),
                 checks_tokens: self.target.auth != Some(false),
-                feed: plan.auth.as_ref().filter(|a| a.per_request).map(|a| {
+                feed: plan.tokens.as_ref().filter(|a| a.per_request()).map(|a| {
                     a.feed(
-                        worker::mix(&[plan.seed, u64::from(self.round), id as u64]),
+                        crate::seed::mix(&[plan.seed, u64::from(self.round), id as u64]),
                         256,
                     )
                 }),
@@ -552,7 +549,7 @@ fn progress_line(live: &Live, start: Instant, plan: &Plan) -> String {
         c.errors,
         c.unexpected,
         c.dropped,
-        crate::results::fmt_ns(live.stats.latency.value_at_quantile(0.99)),
-        crate::results::fmt_ns(live.stats.send_lag.value_at_quantile(0.99)),
+        reports::fmt_ns(live.stats.latency.value_at_quantile(0.99)),
+        reports::fmt_ns(live.stats.send_lag.value_at_quantile(0.99)),
     )
 }

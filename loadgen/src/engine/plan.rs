@@ -9,11 +9,12 @@ use http_body_util::Full;
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 
-use super::conn::Endpoint;
-use super::worker::mix;
-use crate::scenario::{Scenario, ScenarioError};
+use super::endpoint::Endpoint;
+use crate::scenario::{Field, Scenario, ScenarioError, TokenClass};
 use crate::schedule::Schedule;
+use crate::seed::mix;
 use crate::template::Template;
+use crate::token::{Carried, Put, SystemClock, Tokens};
 
 /// One request class.
 #[derive(Debug)]
@@ -24,8 +25,8 @@ pub struct ReqPlan {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub expect: Option<u16>,
-    /// `[auth]`: the token class (and its slot in `Auth::classes`).
-    pub token: Option<(usize, crate::auth::TokenClass)>,
+    /// `[auth]`: the token class (and its slot in `Tokens::classes`).
+    pub token: Option<(usize, TokenClass)>,
     /// `[auth]`: a fixed consumer index.
     pub consumer: Option<usize>,
 }
@@ -63,73 +64,46 @@ pub struct Plan {
     /// Spin the last stretch before each send (see `engine::timer`).
     pub spin: bool,
     /// `[auth]`: consumers, token sources and classes.
-    pub auth: Option<std::sync::Arc<crate::auth::Auth>>,
+    pub tokens: Option<std::sync::Arc<Tokens>>,
 }
 
 impl Plan {
-    /// `scenario_dir` resolves `body_file` paths.
-    pub fn new(
-        s: &Scenario,
-        scenario_dir: &std::path::Path,
-        file: &str,
-    ) -> Result<Plan, ScenarioError> {
-        let invalid = |i: usize, field: &str, msg: String| ScenarioError::Invalid {
-            file: file.to_owned(),
-            line: 1,
-            col: 1,
-            field: format!("request[{i}].{field}"),
-            msg,
-        };
-        let classes: Vec<crate::auth::TokenClass> = s
-            .requests
-            .iter()
-            .filter_map(|r| r.token.as_deref())
-            .filter_map(|t| crate::auth::TokenClass::parse(t).ok())
-            .collect();
-        let auth = match &s.auth {
-            Some(spec) if !classes.is_empty() => {
-                let a = crate::auth::Auth::new(
-                    spec,
-                    &classes,
-                    scenario_dir,
-                    std::sync::Arc::new(crate::auth::SystemClock),
-                )
-                .map_err(|msg| ScenarioError::Invalid {
-                    file: file.to_owned(),
-                    line: 1,
-                    col: 1,
-                    field: msg.split(':').next().unwrap_or("auth").to_owned(),
-                    msg: msg
-                        .split_once(": ")
-                        .map_or(msg.clone(), |(_, m)| m.to_owned()),
-                })?;
-                Some(std::sync::Arc::new(a))
-            }
-            _ => None,
+    /// Resolves what the scenario refers to (body files, `[auth]` keys,
+    /// relative to the scenario's directory); errors are located in its file.
+    pub fn new(s: &Scenario) -> Result<Plan, ScenarioError> {
+        let tokens = if s.token_classes().is_empty() {
+            None
+        } else {
+            Some(std::sync::Arc::new(Tokens::for_scenario(
+                s,
+                std::sync::Arc::new(SystemClock),
+            )?))
         };
         let mut requests = Vec::new();
         let mut cumulative = Vec::new();
         let mut total = 0u64;
         for (i, r) in s.requests.iter().enumerate() {
+            let invalid =
+                |key: &str, msg: String| s.error_at(Field::new("request", Some(i), key), msg);
             let mut headers = HeaderMap::new();
             for (k, v) in &r.headers {
                 let name = HeaderName::from_bytes(k.as_bytes())
-                    .map_err(|e| invalid(i, "headers", e.to_string()))?;
+                    .map_err(|e| invalid("headers", e.to_string()))?;
                 let value =
-                    HeaderValue::from_str(v).map_err(|e| invalid(i, "headers", e.to_string()))?;
+                    HeaderValue::from_str(v).map_err(|e| invalid("headers", e.to_string()))?;
                 headers.append(name, value);
             }
             let body = if let Some(b) = &r.body {
                 Bytes::from(b.clone())
             } else if let Some(f) = &r.body_file {
-                let path = scenario_dir.join(f);
+                let path = s.dir().join(f);
                 let bytes = std::fs::read(&path)
-                    .map_err(|e| invalid(i, "body_file", format!("{}: {e}", path.display())))?;
+                    .map_err(|e| invalid("body_file", format!("{}: {e}", path.display())))?;
                 Bytes::from(bytes)
             } else if let Some(size) = &r.body_size {
                 let n = size
                     .parse::<mock_upstream::Size>()
-                    .map_err(|e| invalid(i, "body_size", e.to_string()))?
+                    .map_err(|e| invalid("body_size", e.to_string()))?
                     .0;
                 let mut v = vec![0u8; usize::try_from(n).unwrap_or(0)];
                 SmallRng::seed_from_u64(mix(&[s.seed, i as u64])).fill_bytes(&mut v);
@@ -139,28 +113,27 @@ impl Plan {
             };
             total += u64::from(r.weight.unwrap_or(1));
             cumulative.push(total);
+            let tokens = tokens.as_deref();
             requests.push(ReqPlan {
                 name: r.name.clone(),
                 method: r
                     .method
                     .as_deref()
                     .map_or(Ok(Method::GET), |m| Method::from_bytes(m.as_bytes()))
-                    .map_err(|e| invalid(i, "method", e.to_string()))?,
-                path: Template::parse(&r.path).map_err(|e| invalid(i, "path", e))?,
+                    .map_err(|e| invalid("method", e.to_string()))?,
+                path: Template::parse(&r.path).map_err(|e| invalid("path", e.to_string()))?,
                 headers,
                 body,
-                expect: r.expect.or_else(|| {
-                    let (a, t) = (auth.as_ref()?, r.token.as_deref()?);
-                    Some(crate::auth::TokenClass::parse(t).ok()?.expected(a.profile))
-                }),
-                token: r.token.as_deref().and_then(|t| {
-                    let class = crate::auth::TokenClass::parse(t).ok()?;
-                    Some((auth.as_ref()?.slot(class)?, class))
-                }),
+                expect: r
+                    .expect
+                    .or_else(|| Some(r.token?.expected(tokens?.profile))),
+                token: r
+                    .token
+                    .and_then(|class| Some((tokens?.slot(class)?, class))),
                 consumer: r
                     .consumer
                     .as_ref()
-                    .and_then(|c| auth.as_ref()?.consumers.iter().position(|x| &x.name == c)),
+                    .and_then(|c| tokens?.consumers.iter().position(|x| &x.name == c)),
             });
         }
         let mut offset = Duration::ZERO;
@@ -199,7 +172,7 @@ impl Plan {
             max_in_flight: s.max_in_flight.unwrap_or(10_000),
             grace: s.grace.map_or(Duration::from_secs(5), |d| d.0),
             spin: s.spin.unwrap_or(true),
-            auth,
+            tokens,
         })
     }
 
@@ -224,7 +197,7 @@ impl Plan {
     }
 
     /// The generator of request `seq`'s template values: the same for every target.
-    fn seq_rng(&self, round: u32, phase: usize, seq: u64) -> SmallRng {
+    pub(super) fn seq_rng(&self, round: u32, phase: usize, seq: u64) -> SmallRng {
         SmallRng::seed_from_u64(mix(&[self.seed, u64::from(round), phase as u64, seq]))
     }
 
@@ -235,19 +208,19 @@ impl Plan {
         (round, phase, seq): (u32, usize, u64),
         r: &ReqPlan,
         endpoint: &Endpoint,
-        carried: Option<&crate::auth::Carried>,
+        carried: Option<&Carried>,
     ) -> Request<Full<Bytes>> {
         let mut path = String::with_capacity(64);
         r.path
             .render(seq, &mut self.seq_rng(round, phase, seq), &mut path);
         let mut headers = std::borrow::Cow::Borrowed(&r.headers);
-        if let (Some(c), Some(a)) = (carried, &self.auth) {
+        if let (Some(c), Some(a)) = (carried, &self.tokens) {
             a.place(c, &mut |at, parts| match at {
-                crate::auth::Put::Query => {
+                Put::Query => {
                     path.push(if path.contains('?') { '&' } else { '?' });
                     path.extend(parts);
                 }
-                crate::auth::Put::Header(name) => {
+                Put::Header(name) => {
                     if let Ok(v) = HeaderValue::from_str(&parts.concat()) {
                         headers.to_mut().append(name.clone(), v);
                     }
@@ -255,75 +228,6 @@ impl Plan {
             });
         }
         request(&r.method, endpoint, &path, &headers, &r.body)
-    }
-}
-
-impl Plan {
-    /// Writes the HTTP/1.1 request of sequence number `seq` into `out`
-    /// (reused: no allocation once it has grown to size).
-    pub fn write_h1(
-        &self,
-        (round, phase, seq): (u32, usize, u64),
-        r: &ReqPlan,
-        endpoint: &Endpoint,
-        carried: Option<&crate::auth::Carried>,
-        out: &mut Vec<u8>,
-    ) {
-        use std::io::Write as _;
-        out.clear();
-        out.extend_from_slice(r.method.as_str().as_bytes());
-        out.push(b' ');
-        let path_start = out.len();
-        r.path
-            .render_bytes(seq, &mut self.seq_rng(round, phase, seq), out);
-        // The token: query parameters inside the request target, then header lines.
-        let auth = carried.zip(self.auth.as_deref());
-        if let Some((c, a)) = auth {
-            a.place(c, &mut |at, parts| {
-                if let crate::auth::Put::Query = at {
-                    let sep = if out[path_start..].contains(&b'?') {
-                        b'&'
-                    } else {
-                        b'?'
-                    };
-                    out.push(sep);
-                    parts
-                        .iter()
-                        .for_each(|p| out.extend_from_slice(p.as_bytes()));
-                }
-            });
-        }
-        out.extend_from_slice(b" HTTP/1.1\r\n");
-        if let Some((c, a)) = auth {
-            a.place(c, &mut |at, parts| {
-                if let crate::auth::Put::Header(name) = at {
-                    out.extend_from_slice(name.as_str().as_bytes());
-                    out.extend_from_slice(b": ");
-                    parts
-                        .iter()
-                        .for_each(|p| out.extend_from_slice(p.as_bytes()));
-                    out.extend_from_slice(b"\r\n");
-                }
-            });
-        }
-        if !r.headers.contains_key(http::header::HOST) {
-            out.extend_from_slice(b"host: ");
-            out.extend_from_slice(endpoint.authority.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-        for (k, v) in &r.headers {
-            out.extend_from_slice(k.as_str().as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(v.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-        let needs_length =
-            !r.body.is_empty() || matches!(r.method, Method::POST | Method::PUT | Method::PATCH);
-        if needs_length && !r.headers.contains_key(http::header::CONTENT_LENGTH) {
-            let _ = write!(out, "content-length: {}\r\n", r.body.len());
-        }
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(&r.body);
     }
 }
 
@@ -381,7 +285,7 @@ duration = "1s"
 rate = 10
 "#;
         let s = Scenario::parse(text, "t.toml").unwrap();
-        let plan = Plan::new(&s, std::path::Path::new("."), "t.toml").unwrap();
+        let plan = Plan::new(&s).unwrap();
         let picks: Vec<usize> = (0..10_000).map(|i| plan.pick(0, 0, i)).collect();
         let b = picks.iter().filter(|c| **c == 1).count();
         assert!((2300..2700).contains(&b), "{b}");

@@ -15,9 +15,12 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use super::conn::{Endpoint, Lease, Slot, classify};
+use super::h1::write_request;
 use super::plan::{PhaseKind, Plan};
 use super::timer::Sleeper;
-use crate::record::{ClassStats, ErrorClass, Outcome, Sample};
+use crate::record::{ClassStats, ErrorClass, Outcome, Sample, upstream_time};
+use crate::seed::mix;
+use crate::token::{Carried, Feed, Tokens};
 
 /// What a worker reports to the collector.
 #[derive(Debug)]
@@ -46,7 +49,7 @@ pub struct WorkerCtx {
     pub stop: Arc<AtomicBool>,
     pub tx: mpsc::Sender<Msg>,
     /// `[auth]` per-request source: this worker's signer queues.
-    pub feed: Option<crate::auth::Feed>,
+    pub feed: Option<Feed>,
     /// Whether the target checks tokens (`auth = false`: token classes expect 2xx).
     pub checks_tokens: bool,
 }
@@ -328,8 +331,8 @@ async fn attempt(
         Err(e) => return (None, Outcome::Failed(e)),
     };
     let phase = job.class / plan.requests.len();
-    let carried = match (req_plan.token, &plan.auth) {
-        (Some((slot, _)), Some(auth)) => Some(token(ctx, auth, slot, req_plan, job.seq).await),
+    let carried = match (req_plan.token, &plan.tokens) {
+        (Some((slot, _)), Some(tokens)) => Some(token(ctx, tokens, slot, req_plan, job.seq).await),
         _ => None,
     };
     let carried = carried.as_deref();
@@ -343,7 +346,8 @@ async fn attempt(
         None => (200..300).contains(&status),
     };
     if let Lease::H1(conn) = &mut lease {
-        plan.write_h1(
+        write_request(
+            plan,
             (ctx.round, phase, job.seq),
             req_plan,
             &slot.endpoint,
@@ -418,78 +422,25 @@ async fn attempt(
 /// worker's other requests go on); the wait is send lag and is counted.
 async fn token(
     ctx: &WorkerCtx,
-    auth: &crate::auth::Auth,
+    tokens: &Tokens,
     slot: usize,
     r: &super::plan::ReqPlan,
     seq: u64,
-) -> Arc<crate::auth::Carried> {
-    let ci = auth.consumer_of(r.consumer, ctx.plan.seed, seq);
-    let Some(feed) = ctx.feed.as_ref().filter(|_| auth.per_request) else {
-        return auth.pooled(slot, ci, seq);
+) -> Arc<Carried> {
+    let ci = tokens.consumer_of(r.consumer, ctx.plan.seed, seq);
+    let Some(feed) = ctx.feed.as_ref().filter(|_| tokens.per_request()) else {
+        return tokens.pooled(slot, ci, seq);
     };
-    if let Some(t) = auth.try_next(feed, slot) {
+    if let Some(t) = tokens.try_next(feed, slot) {
         return Arc::new(t);
     }
-    auth.note_behind();
+    tokens.note_behind();
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
-        if let Some(t) = auth.try_next(feed, slot) {
+        if let Some(t) = tokens.try_next(feed, slot) {
             return Arc::new(t);
         }
         tokio::task::yield_now().await;
     }
-    Arc::new(crate::auth::Carried::None)
-}
-
-/// Parses `upstream;dur=<ms>` out of a `Server-Timing` header (other metrics ignored).
-pub fn upstream_time(s: &str) -> Option<Duration> {
-    s.split(',').find_map(|metric| {
-        let mut parts = metric.trim().split(';');
-        if parts.next()?.trim() != "upstream" {
-            return None;
-        }
-        parts
-            .find_map(|p| p.trim().strip_prefix("dur="))
-            .and_then(|ms| {
-                let ms: f64 = ms.trim_matches('"').parse().ok()?;
-                (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1e3))
-            })
-    })
-}
-
-/// SplitMix64 over several words: decorrelated seeds per (seed, round, phase, seq).
-pub fn mix(words: &[u64]) -> u64 {
-    let mut z: u64 = 0x9E37_79B9_7F4A_7C15;
-    for w in words {
-        z ^= w.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-    }
-    z
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_server_timing() {
-        let v = upstream_time;
-        assert_eq!(v("upstream;dur=1.234"), Some(Duration::from_micros(1234)));
-        assert_eq!(
-            v("cache;desc=hit, upstream;desc=\"x\";dur=0.5"),
-            Some(Duration::from_micros(500))
-        );
-        assert_eq!(v("db;dur=3"), None);
-        assert_eq!(v("upstream;dur=nope"), None);
-        assert_eq!(v("upstream;dur=-1"), None);
-    }
-
-    #[test]
-    fn mix_is_deterministic_and_spreads() {
-        assert_eq!(mix(&[1, 2, 3]), mix(&[1, 2, 3]));
-        assert_ne!(mix(&[1, 2, 3]), mix(&[1, 2, 4]));
-        assert_ne!(mix(&[1, 0]), mix(&[0, 1]));
-    }
+    Arc::new(Carried::None)
 }

@@ -20,7 +20,7 @@ fn ok(o: &Output) -> String {
 
 /// Every token class, by name.
 fn all_classes() -> Vec<&'static str> {
-    loadgen::auth::CLASSES.map(|c| c.name()).to_vec()
+    loadgen::scenario::CLASSES.map(|c| c.name()).to_vec()
 }
 
 /// HS256 and RS256 consumers; requests of `classes` (the valid ones weighted up).
@@ -650,5 +650,46 @@ fn every_placement_reaches_the_gateway() {
                 c.status
             );
         }
+    }
+}
+
+/// An `[auth]` mistake is reported at its own line and column, with its
+/// field: a value that does not parse (found while reading the file) and a
+/// key file that cannot be read (found when the keys are loaded).
+#[test]
+fn auth_mistakes_are_located_at_their_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = |auth: &str| {
+        format!(
+            "name = \"a\"\n[[target]]\nname = \"d\"\nurl = \"builtin:upstream\"\n[[request]]\nname = \"r\"\npath = \"/\"\ntoken = \"valid\"\n[[phase]]\nname = \"p\"\nduration = \"1s\"\nrate = 1\n{auth}"
+        )
+    };
+    // The [auth] text starts on line 13.
+    let cases = [
+        (
+            "[auth]\nttl = \"1h\"\n  placement = \"cookie\"\n[[auth.consumer]]\nname = \"c\"\nsecret = \"s\"\n",
+            "15:3: auth.placement: ",
+        ),
+        (
+            "[auth]\n[[auth.consumer]]\nname = \"c\"\nsecret = \"s\"\n[[auth.consumer]]\nname = \"e\"\n    alg = \"ES999\"\n",
+            "19:5: auth.consumer[1].alg: ",
+        ),
+        (
+            "[auth]\n[[auth.consumer]]\nname = \"c\"\nsecret = \"s\"\n[[auth.consumer]]\nname = \"r\"\nalg = \"RS256\"\nkey_file = \"missing.pem\"\n",
+            "20:1: auth.consumer[1].key_file: ",
+        ),
+        (
+            "[auth]\nsource = \"pool\"\n[[auth.consumers]]\ncount = 3\nalg = \"RS256\"\n",
+            "15:1: auth.consumers[0].key_file: ",
+        ),
+    ];
+    for (auth, at) in cases {
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, scenario(auth)).unwrap();
+        let o = loadgen(&["validate", file.to_str().unwrap()]);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{auth}\n{e}");
+        let want = format!("{}:{at}", file.display());
+        assert!(e.contains(&want), "expected {want:?} in: {e}");
     }
 }

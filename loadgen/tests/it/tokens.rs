@@ -7,8 +7,9 @@ use std::sync::atomic::Ordering;
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
-use loadgen::auth::{Auth, AuthSpec, Carried, ConsumerSpec, ManualClock, TokenClass};
 use loadgen::jwt::{ALGS, Alg};
+use loadgen::scenario::{AuthSpec, ConsumerSpec, TokenClass};
+use loadgen::token::{Carried, ManualClock, Tokens as Auth};
 
 fn jose_alg(a: Alg) -> Algorithm {
     a.name().parse().unwrap()
@@ -53,7 +54,7 @@ fn auth_for(
         ConsumerSpec {
             name: "c1".into(),
             key: Some("c1-key".into()),
-            alg: Some(alg.name().into()),
+            alg: Some(alg),
             secret: None,
             secret_file: Some(out.join("secret")),
             key_file: None,
@@ -64,7 +65,7 @@ fn auth_for(
         ConsumerSpec {
             name: "c1".into(),
             key: Some("c1-key".into()),
-            alg: Some(alg.name().into()),
+            alg: Some(alg),
             secret: None,
             secret_file: None,
             key_file: Some(out.join("private.pem")),
@@ -142,7 +143,7 @@ fn each_invalid_class_is_refused_for_its_reason() {
     let dir = tempfile::tempdir().unwrap();
     for alg in [Alg::HS256, Alg::RS256, Alg::ES256] {
         // alg-confusion needs a public key: not for HMAC consumers.
-        let classes: Vec<TokenClass> = loadgen::auth::CLASSES
+        let classes: Vec<TokenClass> = loadgen::scenario::CLASSES
             .into_iter()
             .filter(|c| !(alg.is_hmac() && *c == TokenClass::AlgConfusion))
             .collect();

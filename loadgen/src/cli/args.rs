@@ -1,0 +1,218 @@
+//! The flags of every command, as clap sees them, and the exit statuses.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    the run completed and every response matched its expectation
+  1    the run could not be carried out (e.g. a target refused to start)
+  2    usage error: bad flags or an invalid scenario file (the message names file, line and field)
+  3    invalid run: the generator was the bottleneck, the rate was not achieved, or sends were dropped
+  4    expectations failed: unexpected statuses or request errors
+  130  interrupted (Ctrl-C): partial results were written, marked \"partial\": true";
+
+/// Exit statuses of `loadgen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    Failure = 1,
+    Usage = 2,
+    Invalid = 3,
+    Expectations = 4,
+    Interrupted = 130,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// gatebench's load generator: open-loop (coordinated-omission-free) and
+/// closed-loop HTTP load, HDR-recorded, for measuring what a gateway adds.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", version, after_help = EXIT_CODES)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario and write results (summary.json, <target>.hlog, <target>.hgrm).
+    Run(RunArgs),
+    /// Check a scenario file and exit.
+    Validate { file: PathBuf },
+    /// Print the JSON Schema of scenario files.
+    Schema,
+    /// Make a gateway know a scenario's [auth] consumers.
+    #[command(subcommand)]
+    Provision(ProvisionCommand),
+    /// Print one token of a scenario's [auth], for curl.
+    Token {
+        /// The scenario file.
+        #[arg(long)]
+        scenario: PathBuf,
+        /// The consumer (default: the first).
+        #[arg(long)]
+        consumer: Option<String>,
+        /// The token class (default valid).
+        #[arg(long, default_value = "valid")]
+        class: String,
+    },
+    /// Generate signing keys (or an HMAC secret), the public key, and JWKS/OIDC documents.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Compare a candidate run with a baseline run and gate on regressions
+    /// (exit 0 ok, 1 regression or limit exceeded, 2 usage or input error).
+    Compare(CompareArgs),
+    /// Render charts, report.md and report.html from results directories
+    /// (several: overlaid, to compare gateways or versions across runs).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProvisionCommand {
+    /// Create (or update) consumers, jwt credentials and acl groups through
+    /// Kong's Admin API (or jwt-gateway's); idempotent. --teardown removes them.
+    Kong {
+        /// The Admin API, e.g. http://127.0.0.1:8001
+        #[arg(long)]
+        admin: String,
+        #[arg(long)]
+        scenario: PathBuf,
+        #[arg(long)]
+        teardown: bool,
+    },
+    /// Write a Kong declarative config for jwt-gateway / builtin:gateway with
+    /// the scenario's consumers and a jwt-protected route to the upstream.
+    RustGateway {
+        #[arg(long)]
+        scenario: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// The service URL (default builtin:upstream).
+        #[arg(long, default_value = "builtin:upstream")]
+        upstream: String,
+        /// Add an acl plugin allowing these groups (repeatable).
+        #[arg(long = "allow", value_name = "GROUP")]
+        allow: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write secret (HS*) or private.pem, public.pem (SPKI) and jwks.json, plus
+    /// openid-configuration.json with --issuer. Existing files are kept unless --force.
+    Gen {
+        /// HS256/384/512, RS256/384/512, PS256/384/512, ES256, ES384 or EdDSA.
+        #[arg(long)]
+        alg: String,
+        /// The key id in jwks.json (and in tokens' headers).
+        #[arg(long)]
+        kid: Option<String>,
+        /// RSA modulus size: 2048, 3072 or 4096.
+        #[arg(long, default_value_t = 2048)]
+        bits: usize,
+        /// Issuer URL for openid-configuration.json (jwks_uri = <issuer>/.well-known/jwks.json).
+        #[arg(long)]
+        issuer: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+const COMPARE_HELP: &str = "\
+Metrics: latency.p50|p90|p99|p99.9|p99.99|max (corrected), service.<same>,
+added.p50|p90|p99|p99.9|p99.99 (gateway minus baseline target), rps, errors.
+A metric may be prefixed with TARGET: to apply to one target only.
+
+A change is a regression only when it is worse than the threshold (percent of
+the baseline value; for errors, percentage points of the error rate) AND
+worse than the noise: the larger round-to-round spread of that metric in the
+two runs. Without --max-regression the defaults are:
+  latency.p50=10, latency.p99=25, added.p50=25, added.p99=50, rps=5, errors=0.1
+
+Exit codes:
+  0  no regression and no limit exceeded
+  1  at least one regression or limit exceeded (named on stderr)
+  2  usage or input error: bad flags, unreadable or mismatched results, or an
+     invalid run (unless --allow-invalid)";
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = COMPARE_HELP)]
+pub struct CompareArgs {
+    /// The baseline results directory (or its summary.json).
+    pub base: PathBuf,
+    /// The candidate results directory (or its summary.json).
+    pub cand: PathBuf,
+    /// Allowed regression in percent: [TARGET:]METRIC=PCT (repeatable).
+    #[arg(long = "max-regression", value_name = "METRIC=PCT")]
+    pub max_regression: Vec<String>,
+    /// Absolute limit on the candidate: [TARGET:]METRIC=VALUE, e.g. latency.p99=5ms, errors=0 (repeatable).
+    #[arg(long = "max", value_name = "METRIC=VALUE")]
+    pub max: Vec<String>,
+    /// Gate every request class too, not only each target's total.
+    #[arg(long)]
+    pub per_class: bool,
+    /// Compare even when a run is marked invalid.
+    #[arg(long)]
+    pub allow_invalid: bool,
+    /// Write the candidate's metrics in Bencher Metric Format.
+    #[arg(long, value_name = "FILE")]
+    pub bmf: Option<PathBuf>,
+    /// Write the candidate's totals as github-action-benchmark customSmallerIsBetter.
+    #[arg(long = "github-benchmark", value_name = "FILE")]
+    pub github_benchmark: Option<PathBuf>,
+    /// Write the comparison as a Markdown table.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Results directories written by `loadgen run`.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write (default: the directory itself for one; results/report-<UTC> for several).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also write the (first) run's metrics in Bencher Metric Format.
+    #[arg(long, value_name = "FILE")]
+    pub bmf: Option<PathBuf>,
+    /// Also write the (first) run's totals as github-action-benchmark customSmallerIsBetter.
+    #[arg(long = "github-benchmark", value_name = "FILE")]
+    pub github_benchmark: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    pub scenario: PathBuf,
+    /// Results directory (default results/<scenario>-<UTC timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Replace a target's URL: NAME=URL (repeatable).
+    #[arg(long = "target", value_name = "NAME=URL")]
+    pub targets: Vec<String>,
+    /// Constant arrival rate for every open-loop phase (requests per second).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Duration of every phase (e.g. 10s).
+    #[arg(long, value_parser = mock_upstream::spec::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Rounds (every phase once per target per round).
+    #[arg(long)]
+    pub rounds: Option<u32>,
+    /// No live progress and no terminal summary.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Do not render charts and report.md/report.html at the end.
+    #[arg(long)]
+    pub no_report: bool,
+}

@@ -1,0 +1,259 @@
+//! The command line: `run`, `validate`, `schema`, `keys`, `token`,
+//! `provision`, `report`, `compare`. Exit codes are documented in `--help`
+//! and in [`Exit`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
+
+mod args;
+mod compare;
+
+pub use args::{
+    Args, Command, CompareArgs, Exit, KeysCommand, ProvisionCommand, ReportArgs, RunArgs,
+};
+use compare::utc_stamp;
+
+use crate::engine::{self, RunOptions};
+use crate::scenario::{Overrides, Scenario, TargetUrl, TokenClass};
+use crate::token::{Carried, Clock as _, SystemClock, Tokens};
+
+/// Parses `args` and runs; `stop` is set by the caller's signal handler.
+pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
+    match args.command {
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&Scenario::json_schema()).unwrap_or_default()
+            );
+            Exit::Ok
+        }
+        Command::Validate { file } => match Scenario::load(&file).and_then(|s| {
+            // [auth]: read the key files and check them against their algorithms.
+            crate::engine::plan::Plan::new(&s)?;
+            Ok(s)
+        }) {
+            Ok(s) => {
+                println!(
+                    "{}: ok ({} targets, {} requests, {} phases)",
+                    file.display(),
+                    s.targets.len(),
+                    s.requests.len(),
+                    s.phases.len()
+                );
+                Exit::Ok
+            }
+            Err(e) => {
+                eprintln!("loadgen: {e}");
+                Exit::Usage
+            }
+        },
+        Command::Report(r) => compare::report(&r),
+        Command::Provision(p) => match provision(p) {
+            Ok(()) => Exit::Ok,
+            Err(e) => {
+                eprintln!("loadgen provision: {e:#}");
+                Exit::Failure
+            }
+        },
+        Command::Token {
+            scenario,
+            consumer,
+            class,
+        } => match token(&scenario, consumer.as_deref(), &class) {
+            Ok(t) => {
+                println!("{t}");
+                Exit::Ok
+            }
+            Err(e) => {
+                eprintln!("loadgen token: {e}");
+                Exit::Usage
+            }
+        },
+        Command::Keys(KeysCommand::Gen {
+            alg,
+            kid,
+            bits,
+            issuer,
+            out,
+            force,
+        }) => {
+            let generated = crate::jwt::Alg::parse(&alg).context("--alg").and_then(|a| {
+                Ok(crate::jwt::keys_gen(
+                    a,
+                    kid.as_deref(),
+                    bits,
+                    issuer.as_deref(),
+                    &out,
+                    force,
+                )?)
+            });
+            match generated {
+                Ok(g) => {
+                    for f in g.files {
+                        println!("{}", f.display());
+                    }
+                    Exit::Ok
+                }
+                Err(e) => {
+                    eprintln!("loadgen keys gen: {e:#}");
+                    Exit::Usage
+                }
+            }
+        }
+        Command::Compare(c) => compare::compare(&c),
+        Command::Run(run) => match load_for_run(&run) {
+            Err(e) => {
+                eprintln!("loadgen: {e:#}");
+                Exit::Usage
+            }
+            Ok(scenario) => match execute(&run, &scenario, stop) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("loadgen: {e:#}");
+                    Exit::Failure
+                }
+            },
+        },
+    }
+}
+
+/// A scenario's [auth], resolved (key files read) for `classes`.
+fn scenario_tokens(file: &std::path::Path, classes: &[TokenClass]) -> anyhow::Result<Tokens> {
+    let s = Scenario::load(file)?;
+    let spec = s
+        .auth
+        .as_ref()
+        .with_context(|| format!("{}: no [auth] section", file.display()))?;
+    Ok(Tokens::new(spec, classes, s.dir(), Arc::new(SystemClock)).map_err(|e| e.located(&s))?)
+}
+
+fn provision(p: ProvisionCommand) -> anyhow::Result<()> {
+    match p {
+        ProvisionCommand::Kong {
+            admin,
+            scenario,
+            teardown,
+        } => {
+            let tokens = scenario_tokens(&scenario, &[])?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let calls = rt.block_on(crate::provision::kong(&tokens, &admin, teardown))?;
+            for c in &calls {
+                println!("{} {} -> {}", c.method, c.path, c.status);
+            }
+            println!(
+                "{} {} consumers at {admin}",
+                if teardown { "removed" } else { "provisioned" },
+                tokens.consumers.len()
+            );
+            Ok(())
+        }
+        ProvisionCommand::RustGateway {
+            scenario,
+            out,
+            upstream,
+            allow,
+        } => {
+            let tokens = scenario_tokens(&scenario, &[])?;
+            let doc = crate::provision::rust_gateway(&tokens, &upstream, &allow);
+            reports::write_atomic(&out, format!("{doc:#}\n").as_bytes())
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!("{}", out.display());
+            Ok(())
+        }
+    }
+}
+
+/// One token of `class` for `consumer` (default the first), as a request would carry it:
+/// `duplicate` prints both tokens on one line, `missing` prints nothing.
+fn token(file: &std::path::Path, consumer: Option<&str>, class: &str) -> anyhow::Result<String> {
+    let class: TokenClass = class.parse().context("--class")?;
+    let tokens = scenario_tokens(file, &[class])?;
+    let ci = match consumer {
+        None => 0,
+        Some(name) => tokens
+            .consumers
+            .iter()
+            .position(|c| c.name == name)
+            .with_context(|| format!("--consumer {name:?}: no such consumer in [auth]"))?,
+    };
+    Ok(match tokens.mint(class, ci, SystemClock.now()).0 {
+        Carried::None => String::new(),
+        Carried::One(t) => t,
+        Carried::Two(a, b) => format!("{a} {b}"),
+    })
+}
+
+/// The scenario with the command line's overrides applied to the typed
+/// model (and validated again).
+fn load_for_run(run: &RunArgs) -> anyhow::Result<Scenario> {
+    let mut s = Scenario::load(&run.scenario)?;
+    let mut overrides = Overrides {
+        rate: run.rate,
+        duration: run.duration,
+        rounds: run.rounds,
+        ..Overrides::default()
+    };
+    for t in &run.targets {
+        let (name, url) = t
+            .split_once('=')
+            .with_context(|| format!("--target {t:?}: expected NAME=URL"))?;
+        let url: TargetUrl = url.parse().with_context(|| format!("--target {t:?}"))?;
+        overrides.targets.push((name.to_owned(), url));
+    }
+    if run.targets.is_empty()
+        && run.rate.is_none()
+        && run.duration.is_none()
+        && run.rounds.is_none()
+    {
+        return Ok(s);
+    }
+    s.apply(&overrides)?;
+    Ok(s)
+}
+
+fn execute(run: &RunArgs, scenario: &Scenario, stop: Arc<AtomicBool>) -> anyhow::Result<Exit> {
+    let out_dir = run.out.clone().unwrap_or_else(|| {
+        let stamp = utc_stamp(std::time::SystemTime::now());
+        PathBuf::from("results").join(format!("{}-{stamp}", scenario.name))
+    });
+    let opts = RunOptions {
+        out_dir: out_dir.clone(),
+        progress: !run.quiet,
+        stop: stop.clone(),
+    };
+    let data = engine::run(scenario, &opts)?;
+    let summary = crate::results::summarize(scenario, &data);
+    crate::results::write(&out_dir, &summary, &data)?;
+    if !run.quiet {
+        print!("{}", crate::results::render(&summary));
+    }
+    if !run.no_report {
+        // The results are written; a report that cannot be drawn is a warning.
+        match reports::report::load(&out_dir).and_then(|r| reports::report::write(&[r], &out_dir)) {
+            Ok(w) if !run.quiet => println!("Report: {}", w.html.display()),
+            Ok(_) => {}
+            Err(e) => eprintln!("loadgen: warning: no report: {e}"),
+        }
+    }
+    if !run.quiet {
+        println!("Results: {}", out_dir.display());
+    }
+    let failed = summary
+        .targets
+        .iter()
+        .any(|t| t.total.counts.unexpected > 0 || t.total.counts.errors > 0);
+    Ok(if stop.load(Ordering::Relaxed) {
+        Exit::Interrupted
+    } else if !summary.valid {
+        Exit::Invalid
+    } else if failed {
+        Exit::Expectations
+    } else {
+        Exit::Ok
+    })
+}

@@ -1,0 +1,364 @@
+//! Scenario files (TOML), parsed once into a typed model: targets, request
+//! mix, phases and `[auth]`. Enumerations (URLs, HTTP versions, token
+//! classes, algorithms, placements…) are checked as the file is read;
+//! `validate` keeps the rules across fields. Every error names the file,
+//! line:column and field of the value that caused it, including errors found
+//! later (a key file that cannot be read: [`Scenario::error_at`]).
+//!
+//! ```
+//! let s = loadgen::scenario::Scenario::parse(r#"
+//! name = "t"
+//! [[target]]
+//! name = "direct"
+//! url = "builtin:upstream"
+//! [[request]]
+//! name = "get"
+//! path = "/"
+//! [[phase]]
+//! name = "p"
+//! duration = "1s"
+//! rate = 10
+//! "#, "t.toml").unwrap();
+//! assert_eq!(s.rounds(), 1);
+//! ```
+
+mod auth;
+mod dur;
+mod locate;
+mod phase;
+mod request;
+mod target;
+mod validate;
+mod value;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use auth::{Aud, AuthSpec, ConsumerSpec, GeneratedSpec, Placement, Profile, TokenSource};
+pub use dur::Dur;
+pub use locate::Field;
+pub use phase::{Phase, Ramp, Rate, Spike, Steps};
+pub use request::{CLASSES, RequestSpec, TokenClass};
+pub use target::{ConnMode, GatewaySpec, HttpVersion, Target, TargetUrl, TlsSpec, UpstreamSpec};
+pub use value::BadValue;
+
+/// A scenario that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{file}: cannot read")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{col}: {msg}")]
+    Parse {
+        file: String,
+        line: usize,
+        col: usize,
+        msg: String,
+    },
+    #[error("{file}:{line}:{col}: {field}: {msg}")]
+    Invalid {
+        file: String,
+        line: usize,
+        col: usize,
+        /// Boxed: errors travel in `Result`s on every path.
+        field: Box<Field>,
+        msg: String,
+    },
+}
+
+/// The file a scenario came from, kept to locate errors found after parsing.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    /// The name errors give it (its path, as given).
+    pub file: String,
+    pub text: Arc<str>,
+    /// Relative paths in the file (key files, bodies, the gateway config) resolve here.
+    pub dir: std::path::PathBuf,
+}
+
+impl PartialEq for Source {
+    fn eq(&self, _: &Source) -> bool {
+        // Where a scenario came from is not part of what it is.
+        true
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Names the run (and the default results directory).
+    pub name: String,
+    /// Seeds the request sequence, Poisson gaps and templates: the same seed gives the same run.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Rounds: every phase runs once per target per round, targets rotated each
+    /// round (default 5 with several targets, else 1).
+    pub rounds: Option<u32>,
+    /// Per-request timeout (default 10s).
+    pub timeout: Option<Dur>,
+    /// TCP (+TLS) connect timeout (default 3s).
+    pub connect_timeout: Option<Dur>,
+    /// Open loop: sends waiting for a connection beyond this many are dropped and counted (default 10000).
+    pub max_in_flight: Option<usize>,
+    /// How long to wait for in-flight requests at the end of a phase or on Ctrl-C (default 5s).
+    pub grace: Option<Dur>,
+    /// Generator threads, each with its own connections and histograms (default 1).
+    pub workers: Option<usize>,
+    /// Open loop: wake a little early and spin to each send time (default true).
+    /// Keeps send lag at a few µs instead of the kernel's wake-up latency, at
+    /// the cost of CPU; false sleeps on the timer alone.
+    pub spin: Option<bool>,
+    /// Programming of `builtin:upstream` targets.
+    #[serde(default)]
+    pub upstream: UpstreamSpec,
+    /// The in-process gateway of `builtin:gateway` targets.
+    pub gateway: Option<GatewaySpec>,
+    /// JWT consumers, claims, placement and token source (see `loadgen::token`).
+    pub auth: Option<AuthSpec>,
+    #[serde(rename = "target")]
+    pub targets: Vec<Target>,
+    #[serde(rename = "request")]
+    pub requests: Vec<RequestSpec>,
+    #[serde(rename = "phase")]
+    pub phases: Vec<Phase>,
+    /// Where the scenario was read from (not part of the file).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub source: Source,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+/// What the command line changes in a scenario (`loadgen run`'s flags).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--target NAME=URL`: a target's URL (replacing `url` or `urls`).
+    pub targets: Vec<(String, TargetUrl)>,
+    /// `--rate`: every open-loop phase at this constant rate.
+    pub rate: Option<f64>,
+    /// `--duration`: every phase this long.
+    pub duration: Option<std::time::Duration>,
+    /// `--rounds`.
+    pub rounds: Option<u32>,
+}
+
+impl Scenario {
+    /// Reads, parses and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        Self::parse(&text, &file)
+    }
+
+    /// Parses and validates scenario text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+        let dir = Path::new(file)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let source = Source {
+            file: file.to_owned(),
+            text: text.into(),
+            dir: dir.to_owned(),
+        };
+        let mut scenario: Scenario = toml::from_str(text).map_err(|e| {
+            let at = e.span().map_or(0, |s| s.start);
+            match locate::field_at(text, at) {
+                (line, col, Some(field)) if e.span().is_some() => ScenarioError::Invalid {
+                    file: file.to_owned(),
+                    line,
+                    col,
+                    field: Box::new(field),
+                    msg: e.message().to_owned(),
+                },
+                (line, col, _) => ScenarioError::Parse {
+                    file: file.to_owned(),
+                    line,
+                    col,
+                    msg: e.message().to_owned(),
+                },
+            }
+        })?;
+        scenario.source = source;
+        scenario
+            .validate()
+            .map_err(|(field, msg)| scenario.error_at(field, msg))?;
+        Ok(scenario)
+    }
+
+    /// An error about `field`, located in the file the scenario came from.
+    pub fn error_at(&self, field: Field, msg: impl Into<String>) -> ScenarioError {
+        let (line, col) = locate::locate(&self.source.text, &field).unwrap_or((1, 1));
+        ScenarioError::Invalid {
+            file: self.source.file.clone(),
+            line,
+            col,
+            field: Box::new(field),
+            msg: msg.into(),
+        }
+    }
+
+    /// Applies command-line overrides to the typed model and validates the
+    /// result; errors name the flag.
+    pub fn apply(&mut self, o: &Overrides) -> Result<(), ScenarioError> {
+        let flag_error = |flag: &str, msg: String| ScenarioError::Parse {
+            file: self.source.file.clone(),
+            line: 1,
+            col: 1,
+            msg: format!("{flag}: {msg}"),
+        };
+        for (name, url) in &o.targets {
+            let Some(t) = self.targets.iter_mut().find(|x| &x.name == name) else {
+                return Err(flag_error("--target", format!("no target named {name:?}")));
+            };
+            t.url = Some(url.clone());
+            t.urls = None;
+        }
+        for p in &mut self.phases {
+            if let Some(d) = o.duration {
+                p.duration = Dur(d);
+            }
+            if let (Some(r), Some(_)) = (o.rate, &p.rate) {
+                p.rate = Some(Rate::Constant(r));
+            }
+        }
+        if let Some(r) = o.rounds {
+            self.rounds = Some(r);
+        }
+        self.source.file = format!("{} (with command-line overrides)", self.source.file);
+        self.validate()
+            .map_err(|(field, msg)| self.error_at(field, msg))
+    }
+
+    /// The directory relative paths in the file are resolved against.
+    pub fn dir(&self) -> &Path {
+        &self.source.dir
+    }
+
+    /// The JSON Schema of scenario files, for editors.
+    pub fn json_schema() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(Scenario)).unwrap_or_default()
+    }
+
+    /// Rounds to run: explicit, else 5 with several targets, else 1.
+    pub fn rounds(&self) -> u32 {
+        self.rounds
+            .unwrap_or(if self.targets.len() > 1 { 5 } else { 1 })
+    }
+
+    /// The token classes the requests use, each once, in a fixed order.
+    pub fn token_classes(&self) -> Vec<TokenClass> {
+        let mut classes: Vec<TokenClass> = self.requests.iter().filter_map(|r| r.token).collect();
+        classes.sort();
+        classes.dedup();
+        classes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "t"
+[[target]]
+name = "direct"
+url = "builtin:upstream"
+[[request]]
+name = "get"
+path = "/orders/{seq}"
+[[phase]]
+name = "steady"
+duration = "2s"
+rate = 100
+"#;
+
+    fn err(text: &str) -> String {
+        Scenario::parse(text, "s.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_a_minimal_scenario_with_defaults() {
+        let s = Scenario::parse(GOOD, "s.toml").unwrap();
+        assert_eq!(s.rounds(), 1);
+        assert_eq!(s.phases[0].rate, Some(Rate::Constant(100.0)));
+        assert_eq!(s.phases[0].duration.0, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn rate_forms() {
+        for (rate, want) in [
+            (
+                "{ from = 10, to = 20 }",
+                Rate::Ramp(Ramp {
+                    from: 10.0,
+                    to: 20.0,
+                }),
+            ),
+            (
+                "{ steps = [1, 2] }",
+                Rate::Steps(Steps {
+                    steps: vec![1.0, 2.0],
+                }),
+            ),
+            (
+                r#"{ base = 1, peak = 9, at = "1s", length = "500ms" }"#,
+                Rate::Spike(Spike {
+                    base: 1.0,
+                    peak: 9.0,
+                    at: Dur(Duration::from_secs(1)),
+                    length: Dur(Duration::from_millis(500)),
+                }),
+            ),
+        ] {
+            let s = Scenario::parse(
+                &GOOD.replace("rate = 100", &format!("rate = {rate}")),
+                "s.toml",
+            )
+            .unwrap();
+            assert_eq!(s.phases[0].rate, Some(want));
+        }
+    }
+
+    #[test]
+    fn unknown_field_names_line_and_field() {
+        let e = err(&GOOD.replace("rate = 100", "rate = 100\nrat = 5"));
+        assert!(e.starts_with("s.toml:13:1: "), "{e}");
+        assert!(e.contains("unknown field `rat`"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_name_line_and_field() {
+        let e = err(&GOOD.replace("url = \"builtin:upstream\"", "url = \"ftp://x\""));
+        assert!(e.starts_with("s.toml:5:1: target[0].url: "), "{e}");
+        let e = err(&GOOD.replace("duration = \"2s\"", "duration = \"2 weeks\""));
+        assert!(e.starts_with("s.toml:11:"), "{e}");
+        let e = err(&GOOD.replace("rate = 100", "rate = 100\nconcurrency = 4"));
+        assert!(e.starts_with("s.toml:13:1: phase[0].concurrency: "), "{e}");
+        let e = err(&GOOD.replace("path = \"/orders/{seq}\"", "path = \"/orders/{nope}\""));
+        assert!(e.starts_with("s.toml:8:1: request[0].path: "), "{e}");
+        let e = err(&GOOD.replace("rate = 100", "rate = -5"));
+        assert!(e.contains("phase[0].rate"), "{e}");
+    }
+
+    #[test]
+    fn schema_describes_the_file() {
+        let schema = Scenario::json_schema();
+        assert!(schema["properties"]["target"].is_object(), "{schema}");
+        assert_eq!(schema["additionalProperties"], false);
+    }
+}

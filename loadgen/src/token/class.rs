@@ -1,0 +1,27 @@
+//! What each token class is expected to get from a gateway of a profile.
+
+use crate::scenario::{Profile, TokenClass};
+
+impl TokenClass {
+    /// The status a gateway of `profile` answers (before any `expect`):
+    /// 200 for a token it must accept, 401 for one it must refuse.
+    pub fn expected(self, profile: Profile) -> u16 {
+        match self {
+            // A valid token that is merely large: accepted unless the gateway
+            // caps header sizes (set `expect` on the request then).
+            TokenClass::Valid | TokenClass::Oversized => 200,
+            // AWS reads the Authorization header only: the second token, in
+            // the query, goes unseen and the first is valid.
+            TokenClass::Duplicate if profile == Profile::AwsHttpApi => 200,
+            _ => 401,
+        }
+    }
+
+    /// Whether tokens of this class need a signature (and so a key).
+    pub(crate) fn signed(self) -> bool {
+        !matches!(
+            self,
+            TokenClass::AlgNone | TokenClass::Malformed | TokenClass::Missing
+        )
+    }
+}
