@@ -11,7 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gateway::auth::jwt::{JwtConf, authenticate, bearer};
-use gateway::config::{Declarative, Snapshot};
+use gateway::config::Declarative;
+use gateway::snapshot::Snapshot;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use ring::signature::{self, UnparsedPublicKey};
 
@@ -142,7 +143,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(ring::hmac::verify(&hmac_key, &msg, &sig).is_ok()))
     });
     g.bench_function("HS256/authenticate", |b| {
-        b.iter(|| black_box(authenticate(&conf, &snap, None, &h, now).is_ok()))
+        b.iter(|| black_box(authenticate(&conf, &snap.credentials, None, &h, now).is_ok()))
     });
 
     let rsa = token(
@@ -194,11 +195,11 @@ fn bench(c: &mut Criterion) {
         });
         let h = headers(t);
         assert!(
-            authenticate(&conf, &snap, None, &h, now).is_ok(),
+            authenticate(&conf, &snap.credentials, None, &h, now).is_ok(),
             "{name} authenticate"
         );
         g.bench_function(format!("{name}/authenticate"), |b| {
-            b.iter(|| black_box(authenticate(&conf, &snap, None, &h, now).is_ok()))
+            b.iter(|| black_box(authenticate(&conf, &snap.credentials, None, &h, now).is_ok()))
         });
     }
     g.finish();
@@ -218,10 +219,10 @@ fn bench(c: &mut Criterion) {
     );
     let h10 = headers(&t10);
     g.bench_function("HS256/10_credentials", |b| {
-        b.iter(|| black_box(authenticate(&conf, &snap, None, &h10, now).is_ok()))
+        b.iter(|| black_box(authenticate(&conf, &snap.credentials, None, &h10, now).is_ok()))
     });
     g.bench_function("HS256/10000_credentials", |b| {
-        b.iter(|| black_box(authenticate(&conf, &big, None, &hb, now).is_ok()))
+        b.iter(|| black_box(authenticate(&conf, &big.credentials, None, &hb, now).is_ok()))
     });
     g.finish();
 
@@ -231,10 +232,10 @@ fn bench(c: &mut Criterion) {
         ..JwtConf::default()
     };
     g.bench_function("HS256/no_claims", |b| {
-        b.iter(|| black_box(authenticate(&conf, &snap, None, &h, now).is_ok()))
+        b.iter(|| black_box(authenticate(&conf, &snap.credentials, None, &h, now).is_ok()))
     });
     g.bench_function("HS256/exp_nbf", |b| {
-        b.iter(|| black_box(authenticate(&strict, &snap, None, &h, now).is_ok()))
+        b.iter(|| black_box(authenticate(&strict, &snap.credentials, None, &h, now).is_ok()))
     });
     g.finish();
 }

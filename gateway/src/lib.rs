@@ -1,10 +1,13 @@
 //! gatebench's reference gateway: a reverse proxy with Kong's `jwt` and `acl`
 //! plugin semantics (3.9.3), configured from Kong's declarative format.
 //!
-//! The verify path reads an atomically swapped [`config::Snapshot`]: routes,
-//! credentials keyed by their `key` with decoding keys built once, consumers
-//! with their ACL groups. Rejections carry Kong's statuses, exact bodies and
-//! `WWW-Authenticate` values ([`auth::Reject`]).
+//! The request path runs one way: [`server`] accepts, the current
+//! [`snapshot::Snapshot`] (compiled by [`config`] from the file, swapped
+//! atomically through [`snapshot::Live`] by the [`admin`] API) picks the
+//! route, [`plugins`] run the [`auth`] checks, [`forward`] rewrites the
+//! request and [`proxy`] sends it upstream. Every refusal is a
+//! [`reject::Rejection`] with Kong's status, exact body and
+//! `WWW-Authenticate`, declared in one place.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,16 +20,15 @@
 
 pub mod admin;
 pub mod auth;
+pub mod clock;
 pub mod config;
+pub mod consumer;
+pub mod forward;
 pub mod metrics;
+pub mod plugins;
 pub mod proxy;
+pub mod reject;
 pub mod server;
+pub mod snapshot;
 
 pub use server::{Handle, Options, ServeError, spawn, start};
-
-/// Seconds since the Unix epoch, as JWT `exp`/`nbf` count them.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}

@@ -6,29 +6,11 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use crate::reject::Reason;
+
 /// Upper bounds of the upstream latency buckets, in seconds.
 pub const BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
-];
-
-/// The jwt and acl failure reasons, in a fixed order.
-pub const REASONS: [&str; 16] = [
-    "Unauthorized",
-    "Multiple tokens provided",
-    "Unrecognizable token",
-    "Bad token; invalid JSON",
-    "Bad token; invalid alg",
-    "Bad token; invalid signature",
-    "No mandatory key claim",
-    "Invalid key claim",
-    "No credentials found",
-    "Invalid algorithm",
-    "Invalid key/secret",
-    "Invalid signature",
-    "claims",
-    "exceeds maximum allowed expiration",
-    "You cannot consume this service",
-    "other",
 ];
 
 /// Counters of one route (or of unmatched requests).
@@ -114,7 +96,7 @@ impl RouteStats {
 #[derive(Debug)]
 pub struct Metrics {
     pub unmatched: RouteStats,
-    failures: [AtomicU64; REASONS.len()],
+    failures: [AtomicU64; Reason::ALL.len()],
 }
 
 impl Default for Metrics {
@@ -126,29 +108,10 @@ impl Default for Metrics {
     }
 }
 
-/// The reason index of a rejection body's message (claims errors have none).
-pub fn reason_of(message: Option<&str>) -> usize {
-    let Some(m) = message else { return 12 };
-    let key = if m.starts_with("No mandatory") {
-        "No mandatory key claim"
-    } else if m.starts_with("Invalid '") {
-        "Invalid key claim"
-    } else if m.starts_with("No credentials found") {
-        "No credentials found"
-    } else {
-        m
-    };
-    REASONS
-        .iter()
-        .position(|r| *r == key)
-        .unwrap_or(REASONS.len() - 1)
-}
-
 impl Metrics {
-    pub fn auth_failure(&self, reason: usize) {
-        if let Some(c) = self.failures.get(reason) {
-            c.fetch_add(1, Relaxed);
-        }
+    /// Counts one request refused for `reason`.
+    pub fn auth_failure(&self, reason: Reason) {
+        self.failures[reason.index()].fetch_add(1, Relaxed);
     }
 
     /// The Prometheus text exposition.
@@ -163,10 +126,11 @@ impl Metrics {
         }
         self.unmatched.write("", &mut out);
         out.push_str("# HELP gateway_auth_failures_total Requests refused by the jwt or acl plugin, by reason.\n# TYPE gateway_auth_failures_total counter\n");
-        for (r, c) in REASONS.iter().zip(&self.failures) {
+        for (r, c) in Reason::ALL.iter().zip(&self.failures) {
             let _ = writeln!(
                 out,
-                "gateway_auth_failures_total{{reason=\"{r}\"}} {}",
+                "gateway_auth_failures_total{{reason=\"{}\"}} {}",
+                r.label(),
                 c.load(Relaxed)
             );
         }
@@ -191,9 +155,9 @@ mod tests {
         r.status(401);
         r.upstream(Duration::from_micros(300));
         r.upstream(Duration::from_millis(3));
-        m.auth_failure(reason_of(Some("Invalid signature")));
-        m.auth_failure(reason_of(Some("No credentials found for given 'iss'")));
-        m.auth_failure(reason_of(None));
+        m.auth_failure(Reason::InvalidSignature);
+        m.auth_failure(Reason::NoCredentials);
+        m.auth_failure(Reason::Claims);
         let text = m.render([("api", &r)].into_iter());
         assert!(text.contains("gateway_requests_total{route=\"api\",status=\"200\"} 2\n"));
         assert!(text.contains("gateway_requests_total{route=\"api\",status=\"401\"} 1\n"));

@@ -1,6 +1,9 @@
-//! Forwarding to the upstream: a pooled keep-alive hyper client per service,
-//! hop-by-hop headers removed, `X-Forwarded-*` set, bodies streamed both
-//! ways, and Kong's 502/504 bodies when the upstream fails.
+//! The connection to the upstream: a pooled keep-alive hyper client per
+//! service (HTTP/1.1, or one multiplexed h2c connection), dialled over TCP or
+//! in memory; bodies streamed both ways; hop-by-hop headers removed from the
+//! response; Kong's 502/504 when the upstream fails; and the response for a
+//! [`Rejection`]. The request's rewrite (path, `Host`, `X-Forwarded-*`,
+//! consumer headers) is [`crate::forward`]'s.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -15,7 +18,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use crate::auth::Reject;
+use crate::reject::Rejection;
 
 type Sender = http1::SendRequest<Incoming>;
 type Idle = std::sync::Arc<std::sync::Mutex<Vec<Sender>>>;
@@ -259,18 +262,18 @@ impl http_body::Body for GwBody {
     }
 }
 
-/// The response for a rejection.
-pub fn rejection(r: Reject) -> Response<GwBody> {
-    let mut resp = Response::new(GwBody::Own(Full::new(r.body)));
+/// The response for a rejection: its status, exact body and `WWW-Authenticate`.
+pub fn rejection(r: &Rejection) -> Response<GwBody> {
+    let mut resp = Response::new(GwBody::Own(Full::new(r.body())));
     *resp.status_mut() =
-        http::StatusCode::from_u16(r.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        http::StatusCode::from_u16(r.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
     if let Some(w) = r
-        .www_authenticate
+        .www_authenticate()
         .and_then(|w| HeaderValue::from_str(&w).ok())
     {
         h.insert(header::WWW_AUTHENTICATE, w);
@@ -309,13 +312,10 @@ pub async fn forward(
     read_timeout: Duration,
 ) -> Response<GwBody> {
     match tokio::time::timeout(read_timeout, client.request(req)).await {
-        Err(_) => rejection(Reject::message(504, "The upstream server is timing out")),
+        Err(_) => rejection(&Rejection::UpstreamTimeout),
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "upstream request failed");
-            rejection(Reject::message(
-                502,
-                "An invalid response was received from the upstream server",
-            ))
+            rejection(&Rejection::UpstreamInvalid)
         }
         Ok(Ok(resp)) => resp,
     }

@@ -5,9 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
-use http::header::{self, HeaderName, HeaderValue};
-use http::{Method, Request, Response};
+use http::header;
+use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -17,20 +16,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::auth::Reject;
-use crate::config::{Consumer, Route, Snapshot};
 use crate::proxy::{self, GwBody};
-
-const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
-const X_CONSUMER_CUSTOM_ID: HeaderName = HeaderName::from_static("x-consumer-custom-id");
-const X_CONSUMER_USERNAME: HeaderName = HeaderName::from_static("x-consumer-username");
-const X_CREDENTIAL_IDENTIFIER: HeaderName = HeaderName::from_static("x-credential-identifier");
-const X_ANONYMOUS_CONSUMER: HeaderName = HeaderName::from_static("x-anonymous-consumer");
-const X_CONSUMER_GROUPS: HeaderName = HeaderName::from_static("x-consumer-groups");
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+use crate::reject::Rejection;
+use crate::snapshot::{Live, Snapshot};
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +87,7 @@ pub async fn start(opts: Options) -> Result<Handle, ServeError> {
         let admin = Arc::new(crate::admin::Admin::new(
             consumers,
             routes,
-            handle.state.clone(),
+            handle.live.clone(),
             opts.state_file.clone(),
         ));
         let listener = TcpListener::bind(addr)
@@ -133,23 +121,12 @@ async fn admin_loop(listener: TcpListener, admin: Arc<crate::admin::Admin>) {
     }
 }
 
-/// What the request path reads: the current snapshot, swapped atomically.
-#[derive(Debug)]
-pub struct State {
-    pub snapshot: ArcSwap<Snapshot>,
-    pub metrics: crate::metrics::Metrics,
-    /// The proxy's own port, for `X-Forwarded-Port`.
-    port: u16,
-    /// Whether the proxy terminates TLS, for `X-Forwarded-Proto`.
-    https: bool,
-}
-
 /// A running gateway; dropping it stops it abruptly, [`Handle::shutdown`] drains.
 #[derive(Debug)]
 pub struct Handle {
     proxy_addr: SocketAddr,
     admin_addr: Option<SocketAddr>,
-    state: Arc<State>,
+    live: Arc<Live>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     admin_task: Option<JoinHandle<()>>,
@@ -167,7 +144,7 @@ impl Handle {
 
     /// `http://ADDR` (or `https://`) of the proxy.
     pub fn proxy_url(&self) -> String {
-        let scheme = if self.state.https { "https" } else { "http" };
+        let scheme = if self.live.https { "https" } else { "http" };
         format!("{scheme}://{}", self.proxy_addr)
     }
 
@@ -177,7 +154,7 @@ impl Handle {
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
-        let svc = service(self.state.clone(), peer);
+        let svc = service(self.live.clone(), peer);
         tokio::spawn(async move {
             if let Err(e) = conn_builder().serve_connection(TokioIo::new(io), svc).await {
                 tracing::debug!(error = %e, "connection ended with an error");
@@ -187,7 +164,7 @@ impl Handle {
 
     /// Replaces the configuration; the next request sees the new one.
     pub fn replace(&self, snapshot: Snapshot) {
-        self.state.snapshot.store(Arc::new(snapshot));
+        self.live.replace(snapshot);
     }
 
     /// Stops accepting, lets in-flight requests finish (up to 10 s), then returns.
@@ -235,18 +212,13 @@ async fn serve(
         addr: listen,
         source,
     })?;
-    let state = Arc::new(State {
-        snapshot: ArcSwap::from_pointee(snapshot),
-        metrics: crate::metrics::Metrics::default(),
-        port: proxy_addr.port(),
-        https: tls.is_some(),
-    });
+    let live = Arc::new(Live::new(snapshot, proxy_addr.port(), tls.is_some()));
     let (stop, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(accept_loop(listener, state.clone(), stop_rx, tls));
+    let task = tokio::spawn(accept_loop(listener, live.clone(), stop_rx, tls));
     Ok(Handle {
         proxy_addr,
         admin_addr: None,
-        state,
+        live,
         stop: Some(stop),
         task: Some(task),
         admin_task: None,
@@ -263,7 +235,7 @@ fn conn_builder() -> auto::Builder<TokioExecutor> {
 
 /// The gateway as a hyper service for one connection from `peer`.
 fn service(
-    state: Arc<State>,
+    live: Arc<Live>,
     peer: SocketAddr,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
@@ -272,14 +244,14 @@ fn service(
     Future = impl Future<Output = Result<Response<GwBody>, std::convert::Infallible>> + Send,
 > + Clone {
     service_fn(move |req| {
-        let state = state.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(req, &state, peer).await) }
+        let live = live.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(req, &live, peer).await) }
     })
 }
 
 async fn accept_loop(
     listener: TcpListener,
-    state: Arc<State>,
+    live: Arc<Live>,
     mut stop: oneshot::Receiver<()>,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
@@ -298,10 +270,10 @@ async fn accept_loop(
             _ = &mut stop => break,
         };
         let _ = stream.set_nodelay(true);
-        let (state, builder, tls) = (state.clone(), builder.clone(), tls.clone());
+        let (live, builder, tls) = (live.clone(), builder.clone(), tls.clone());
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let svc = service(state, peer);
+            let svc = service(live, peer);
             let result = match tls {
                 None => {
                     watcher
@@ -332,232 +304,32 @@ async fn accept_loop(
     }
 }
 
-/// Picks the route: matching host, then the longest matching path prefix,
-/// then routes that constrain methods (Kong's traditional ordering, simplified).
-pub fn find_route<'a>(
-    snap: &'a Snapshot,
-    method: &Method,
-    host: Option<&str>,
-    path: &str,
-) -> Option<(&'a Route, usize)> {
-    let host = host.map(|h| {
-        h.rsplit_once(':').map_or(h, |(name, port)| {
-            if port.bytes().all(|b| b.is_ascii_digit()) {
-                name
-            } else {
-                h
-            }
-        })
-    });
-    let mut best: Option<(&Route, usize, (bool, usize, bool))> = None;
-    for r in snap.routes.iter() {
-        if !r.methods.is_empty() && !r.methods.contains(method) {
-            continue;
-        }
-        let host_match = if r.hosts.is_empty() {
-            false
-        } else if host.is_some_and(|h| r.hosts.iter().any(|x| x.eq_ignore_ascii_case(h))) {
-            true
-        } else {
-            continue;
-        };
-        let prefix = if r.paths.is_empty() {
-            Some(0)
-        } else {
-            r.paths
-                .iter()
-                .filter(|p| path.starts_with(p.as_str()))
-                .map(|p| p.len())
-                .max()
-        };
-        let Some(prefix) = prefix else { continue };
-        let rank = (host_match, prefix, !r.methods.is_empty());
-        if best.as_ref().is_none_or(|b| rank > b.2) {
-            best = Some((r, prefix, rank));
-        }
-    }
-    best.map(|(r, prefix, _)| (r, prefix))
-}
-
-/// Who the plugins authenticated.
-struct Caller {
-    consumer: Arc<Consumer>,
-    /// The credential that authenticated it; None for the anonymous consumer.
-    credential: Option<Arc<crate::auth::jwt::Credential>>,
-}
-
-async fn handle(req: Request<Incoming>, state: &State, peer: SocketAddr) -> Response<GwBody> {
-    let snap = state.snapshot.load_full();
+/// One request: route, plugins, then forwarding; every answer counted by
+/// route and status, every refusal by its reason.
+async fn handle(req: Request<Incoming>, live: &Live, peer: SocketAddr) -> Response<GwBody> {
+    let snap = live.load();
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .or(req.uri().host());
-    let Some((route, prefix)) = find_route(&snap, req.method(), host, req.uri().path()) else {
-        state.metrics.unmatched.status(404);
-        return proxy::rejection(Reject::message(404, "no Route matched with those values"));
+    let Some((route, prefix)) = snap.find_route(req.method(), host, req.uri().path()) else {
+        live.metrics.unmatched.status(404);
+        return proxy::rejection(&Rejection::NoRoute);
     };
-    let resp = through(req, state, &snap, route, prefix, peer).await;
+    let (parts, body) = req.into_parts();
+    let resp = match crate::plugins::admit(route, &snap, &parts).await {
+        Ok(admitted) => {
+            let req = Request::from_parts(parts, body);
+            crate::forward::forward(req, route, prefix, admitted, live, peer).await
+        }
+        Err(refused) => {
+            if let Some(reason) = refused.reason() {
+                live.metrics.auth_failure(reason);
+            }
+            proxy::rejection(&refused)
+        }
+    };
     route.stats.status(resp.status().as_u16());
-    resp
-}
-
-/// Counts a plugin's rejection by reason, then answers with it.
-fn refuse(state: &State, reject: Reject) -> Response<GwBody> {
-    state.metrics.auth_failure(reject.reason);
-    proxy::rejection(reject)
-}
-
-/// The plugins and the forwarding of a matched request.
-async fn through(
-    req: Request<Incoming>,
-    state: &State,
-    snap: &Snapshot,
-    route: &Route,
-    prefix: usize,
-    peer: SocketAddr,
-) -> Response<GwBody> {
-    let mut caller: Option<Caller> = None;
-    if let Some(jwt) = &route.jwt {
-        let skip = !jwt.run_on_preflight && req.method() == Method::OPTIONS;
-        if !skip {
-            let q = req.uri().query();
-            match crate::auth::jwt::authenticate(jwt, snap, q, req.headers(), crate::unix_now) {
-                Ok(a) => {
-                    caller = Some(Caller {
-                        consumer: a.consumer,
-                        credential: Some(a.credential),
-                    })
-                }
-                Err(reject) => match &jwt.anonymous {
-                    None => return refuse(state, reject),
-                    Some(anon) => match snap.consumers.get(anon) {
-                        Some(c) => {
-                            caller = Some(Caller {
-                                consumer: c.clone(),
-                                credential: None,
-                            })
-                        }
-                        // Kong 3.9.3: authenticate(nil, nil) raises, so the generic 500.
-                        None => {
-                            return proxy::rejection(Reject::message(
-                                500,
-                                "An unexpected error occurred",
-                            ));
-                        }
-                    },
-                },
-            }
-        }
-    }
-    let mut identity = None;
-    if let Some(oidc) = &route.oidc {
-        match oidc.authorize(req.headers(), crate::unix_now()).await {
-            Ok(id) => identity = Some(id),
-            Err(reject) => return refuse(state, reject),
-        }
-    }
-    let mut groups = None;
-    if let Some(acl) = &route.acl {
-        let credential = caller.as_ref().is_some_and(|c| c.credential.is_some());
-        match acl.check(caller.as_ref().map(|c| &*c.consumer), credential) {
-            Ok(g) => groups = g,
-            Err(reject) => return refuse(state, reject),
-        }
-    }
-    let upstream = route.upstream.clone();
-    let (mut parts, body) = req.into_parts();
-    // Path: strip the matched prefix (strip_path), then join under the service's path.
-    let path = parts.uri.path();
-    let rest = if route.strip_path {
-        &path[prefix.min(path.len())..]
-    } else {
-        path
-    };
-    let mut target = String::with_capacity(upstream.path.len() + rest.len() + 16);
-    target.push_str(&upstream.path);
-    if !rest.is_empty() && !rest.starts_with('/') {
-        target.push('/');
-    }
-    target.push_str(rest);
-    if target.is_empty() {
-        target.push('/');
-    }
-    if let Some(q) = parts.uri.query() {
-        target.push('?');
-        target.push_str(q);
-    }
-    let original_host = parts.headers.get(header::HOST).cloned();
-    // Origin-form: the pooled HTTP/1.1 connection already points at the upstream.
-    parts.uri = match http::Uri::try_from(target) {
-        Ok(u) => u,
-        Err(_) => return proxy::rejection(Reject::message(400, "Bad request")),
-    };
-    parts.version = http::Version::HTTP_11;
-    let h = &mut parts.headers;
-    proxy::strip_hop_by_hop(h);
-    if (!route.preserve_host || !h.contains_key(header::HOST))
-        && let Ok(v) = HeaderValue::from_str(&upstream.host_header)
-    {
-        h.insert(header::HOST, v);
-    }
-    let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {}", peer.ip()),
-        None => peer.ip().to_string(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        h.insert(X_FORWARDED_FOR, v);
-    }
-    h.insert(
-        X_FORWARDED_PROTO,
-        HeaderValue::from_static(if state.https { "https" } else { "http" }),
-    );
-    if let Some(host) = original_host {
-        h.insert(X_FORWARDED_HOST, host);
-    }
-    h.insert(X_FORWARDED_PORT, HeaderValue::from(state.port));
-    if route.jwt.is_some() || route.acl.is_some() {
-        for n in [
-            &X_CONSUMER_ID,
-            &X_CONSUMER_CUSTOM_ID,
-            &X_CONSUMER_USERNAME,
-            &X_CREDENTIAL_IDENTIFIER,
-            &X_ANONYMOUS_CONSUMER,
-            &X_CONSUMER_GROUPS,
-        ] {
-            h.remove(n);
-        }
-    }
-    if let Some(c) = &caller {
-        for (n, v) in &c.consumer.headers {
-            h.insert(n.clone(), v.clone());
-        }
-        match c.credential.as_ref() {
-            Some(cred) => {
-                if let Some(v) = &cred.key_header {
-                    h.insert(X_CREDENTIAL_IDENTIFIER, v.clone());
-                }
-            }
-            None => {
-                h.insert(X_ANONYMOUS_CONSUMER, HeaderValue::from_static("true"));
-            }
-        }
-    }
-    if let Some(g) = groups
-        && let Ok(v) = HeaderValue::from_str(&g)
-    {
-        h.insert(X_CONSUMER_GROUPS, v);
-    }
-    for (n, v) in identity.into_iter().flat_map(|i| i.headers) {
-        parts.headers.insert(n, v);
-    }
-    let sent = std::time::Instant::now();
-    let resp = proxy::forward(
-        &upstream.client,
-        Request::from_parts(parts, body),
-        upstream.read_timeout,
-    )
-    .await;
-    route.stats.upstream(sent.elapsed());
     resp
 }

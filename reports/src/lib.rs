@@ -30,22 +30,9 @@ use std::path::Path;
 /// directory, flushed to disk, then renamed over `path`. Readers see the old
 /// file or the new one, never a torn one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let mut f = atomic_write_file::AtomicWriteFile::open(path)?;
+    f.write_all(bytes)?;
+    f.commit()
 }
 
 /// `123us`, `4.56ms`, `1.20s`: wrk2's units (µs below 850 µs).

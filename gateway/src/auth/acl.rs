@@ -3,8 +3,8 @@
 
 use serde::Deserialize;
 
-use super::Reject;
-use crate::config::Consumer;
+use crate::consumer::Consumer;
+use crate::reject::Rejection;
 
 /// The plugin's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
@@ -43,26 +43,26 @@ impl AclConf {
         &self,
         consumer: Option<&Consumer>,
         credential: bool,
-    ) -> Result<Option<String>, Reject> {
+    ) -> Result<Option<String>, Rejection> {
         let deny_mode = self.deny.as_ref().is_some_and(|d| !d.is_empty());
         let Some(consumer) = consumer else {
             return Err(if credential {
-                Reject::template(403, "You cannot consume this service")
+                Rejection::AclForbidden
             } else {
-                Reject::template(401, "Unauthorized")
+                Rejection::AclUnauthorized
             });
         };
         if consumer.groups.is_empty() && !deny_mode {
             return Err(if credential {
-                Reject::template(403, "You cannot consume this service")
+                Rejection::AclForbidden
             } else {
-                Reject::template(401, "Unauthorized")
+                Rejection::AclUnauthorized
             });
         }
         let list = if deny_mode { &self.deny } else { &self.allow };
         let in_group = list.iter().flatten().any(|g| consumer.groups.contains(g));
         if in_group == deny_mode {
-            return Err(Reject::template(403, "You cannot consume this service"));
+            return Err(Rejection::AclForbidden);
         }
         Ok((!self.hide_groups_header).then(|| consumer.groups.join(", ")))
     }
@@ -92,19 +92,25 @@ mod tests {
             allow
                 .check(Some(&consumer(&["pro"])), true)
                 .unwrap_err()
-                .status,
+                .status(),
             403
         );
         assert_eq!(
-            allow.check(Some(&consumer(&[])), true).unwrap_err().status,
+            allow
+                .check(Some(&consumer(&[])), true)
+                .unwrap_err()
+                .status(),
             403
         );
         assert_eq!(
-            allow.check(Some(&consumer(&[])), false).unwrap_err().status,
+            allow
+                .check(Some(&consumer(&[])), false)
+                .unwrap_err()
+                .status(),
             401,
             "anonymous without groups"
         );
-        assert_eq!(allow.check(None, false).unwrap_err().status, 401);
+        assert_eq!(allow.check(None, false).unwrap_err().status(), 401);
         let deny = AclConf::from_json(
             &serde_json::json!({"deny": ["banned"], "hide_groups_header": true}),
         )
@@ -117,7 +123,7 @@ mod tests {
         assert_eq!(
             deny.check(Some(&consumer(&["banned"])), true)
                 .unwrap_err()
-                .status,
+                .status(),
             403
         );
         let e =
@@ -129,12 +135,7 @@ mod tests {
                 .1
                 .starts_with("at least one")
         );
-        let body = String::from_utf8(
-            Reject::template(403, "You cannot consume this service")
-                .body
-                .to_vec(),
-        )
-        .unwrap();
+        let body = String::from_utf8(Rejection::AclForbidden.body().to_vec()).unwrap();
         assert!(
             body.starts_with(
                 "{\n  \"message\":\"You cannot consume this service\",\n  \"request_id\":\""

@@ -42,14 +42,12 @@ impl Verifier {
     }
 
     /// From a PEM public key (`BEGIN PUBLIC KEY`, SPKI; or `BEGIN RSA PUBLIC KEY`, PKCS#1).
-    pub fn public(alg: &str, pem: &str) -> Result<Verifier, String> {
-        let (label, der) = pem_decode(pem).ok_or("not a PEM public key")?;
+    pub fn public(alg: &str, pem: &str) -> Result<Verifier, PublicKeyError> {
+        let (label, der) = pem_decode(pem).ok_or(PublicKeyError::NotPem)?;
         let raw = match label.as_str() {
             "RSA PUBLIC KEY" => der,
-            "PUBLIC KEY" => spki_key(&der)
-                .ok_or("malformed SubjectPublicKeyInfo")?
-                .to_vec(),
-            other => return Err(format!("unexpected PEM block {other:?} (want PUBLIC KEY)")),
+            "PUBLIC KEY" => spki_key(&der).ok_or(PublicKeyError::Spki)?.to_vec(),
+            other => return Err(PublicKeyError::Block(other.to_owned())),
         };
         let algorithm: &'static dyn signature::VerificationAlgorithm = match (rsa_params(alg), alg)
         {
@@ -57,10 +55,23 @@ impl Verifier {
             (None, "ES256") => &signature::ECDSA_P256_SHA256_FIXED,
             (None, "ES384") => &signature::ECDSA_P384_SHA384_FIXED,
             (None, "EdDSA") => &signature::ED25519,
-            _ => return Err(format!("{alg} cannot be verified here")),
+            _ => return Err(PublicKeyError::Unsupported(alg.to_owned())),
         };
         Ok(Verifier::Public(UnparsedPublicKey::new(algorithm, raw)))
     }
+}
+
+/// A public key that cannot verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublicKeyError {
+    #[error("not a PEM public key")]
+    NotPem,
+    #[error("malformed SubjectPublicKeyInfo")]
+    Spki,
+    #[error("unexpected PEM block {0:?} (want PUBLIC KEY)")]
+    Block(String),
+    #[error("{0} cannot be verified here")]
+    Unsupported(String),
 }
 
 /// ring's parameters for an RSA JOSE algorithm (RS*, PS*).

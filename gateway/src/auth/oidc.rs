@@ -19,7 +19,7 @@ use http_body_util::{BodyExt, Empty};
 use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use serde::Deserialize;
 
-use super::Reject;
+use crate::reject::Rejection;
 
 /// The plugin's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -100,14 +100,8 @@ pub struct Identity {
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
-fn unauthorized(description: &str) -> Reject {
-    let www =
-        format!("Bearer scope=\"\" error=\"invalid_token\" error_description=\"{description}\"");
-    Reject::jwt(
-        401,
-        serde_json::json!({"message": "Unauthorized"}),
-        Some(www),
-    )
+fn unauthorized(description: &'static str) -> Rejection {
+    Rejection::OidcInvalidToken { description }
 }
 
 fn b64(part: &str) -> Option<Vec<u8>> {
@@ -151,7 +145,11 @@ impl Oidc {
     }
 
     /// Runs the authorizer for one request.
-    pub async fn authorize(&self, headers: &http::HeaderMap, now: i64) -> Result<Identity, Reject> {
+    pub async fn authorize(
+        &self,
+        headers: &http::HeaderMap,
+        now: i64,
+    ) -> Result<Identity, Rejection> {
         let raw = headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -242,11 +240,7 @@ impl Oidc {
                 .iter()
                 .any(|g| self.conf.scopes.iter().any(|s| s == g))
             {
-                return Err(Reject::jwt(
-                    403,
-                    serde_json::json!({"message": "Forbidden"}),
-                    Some("Bearer scope=\"\" error=\"insufficient_scope\"".into()),
-                ));
+                return Err(Rejection::OidcInsufficientScope);
             }
         }
         let mut identity = Identity::default();
@@ -292,9 +286,9 @@ impl Oidc {
         cache.keys.get(kid).cloned()
     }
 
-    async fn fetch(&self) -> Result<HashMap<String, Arc<Key>>, String> {
+    async fn fetch(&self) -> Result<HashMap<String, Arc<Key>>, JwksError> {
         let body = if let Some(f) = &self.conf.jwks_file {
-            Bytes::from(std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?)
+            Bytes::from(std::fs::read(f).map_err(|e| JwksError::new(f.display(), e))?)
         } else {
             let uri = match &self.conf.jwks_uri {
                 Some(u) => u.clone(),
@@ -304,10 +298,10 @@ impl Oidc {
                         self.conf.issuer.trim_end_matches('/')
                     );
                     let doc: serde_json::Value = serde_json::from_slice(&self.get(&url).await?)
-                        .map_err(|e| format!("{url}: {e}"))?;
+                        .map_err(|e| JwksError::new(&url, e))?;
                     doc.get("jwks_uri")
                         .and_then(|u| u.as_str())
-                        .ok_or(format!("{url}: no jwks_uri"))?
+                        .ok_or_else(|| JwksError::new(&url, "no jwks_uri"))?
                         .to_owned()
                 }
             };
@@ -316,31 +310,49 @@ impl Oidc {
         parse_jwks(&body)
     }
 
-    async fn get(&self, url: &str) -> Result<Bytes, String> {
-        let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
+    async fn get(&self, url: &str) -> Result<Bytes, JwksError> {
+        let uri: http::Uri = url.parse().map_err(|e| JwksError::new(url, e))?;
         let resp = tokio::time::timeout(Duration::from_secs(5), self.client.get(uri))
             .await
-            .map_err(|_| format!("{url}: timed out"))?
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|_| JwksError::new(url, "timed out"))?
+            .map_err(|e| JwksError::new(url, e))?;
         if !resp.status().is_success() {
-            return Err(format!("{url}: status {}", resp.status()));
+            return Err(JwksError::new(url, format!("status {}", resp.status())));
         }
         resp.into_body()
             .collect()
             .await
             .map(|b| b.to_bytes())
-            .map_err(|e| format!("{url}: {e}"))
+            .map_err(|e| JwksError::new(url, e))
+    }
+}
+
+/// A key set that could not be had: where, and why (logged; the old keys stay).
+#[derive(Debug, thiserror::Error)]
+#[error("{place}: {reason}")]
+pub struct JwksError {
+    /// The URL or file.
+    place: String,
+    reason: String,
+}
+
+impl JwksError {
+    fn new(place: impl std::fmt::Display, reason: impl std::fmt::Display) -> JwksError {
+        JwksError {
+            place: place.to_string(),
+            reason: reason.to_string(),
+        }
     }
 }
 
 /// Parses a JWK Set: RSA (`n`, `e`), EC P-256/P-384 (`x`, `y`) and OKP Ed25519 (`x`) keys.
-fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<Key>>, String> {
+fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<Key>>, JwksError> {
     let doc: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("key set: {e}"))?;
+        serde_json::from_slice(body).map_err(|e| JwksError::new("key set", e))?;
     let keys = doc
         .get("keys")
         .and_then(|k| k.as_array())
-        .ok_or("key set: no \"keys\" array")?;
+        .ok_or_else(|| JwksError::new("key set", "no \"keys\" array"))?;
     let mut out = HashMap::new();
     for k in keys {
         let s = |name: &str| k.get(name).and_then(|v| v.as_str());

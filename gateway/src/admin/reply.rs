@@ -1,0 +1,188 @@
+//! The Admin API's answers as Kong gives them: JSON bodies, schema and
+//! unique-constraint violations, pages of lists; and request bodies read as
+//! JSON or forms.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use http_body_util::Full;
+use serde_json::{Map, Value, json};
+
+pub(super) type Resp = Response<Full<Bytes>>;
+
+pub(super) fn reply(status: StatusCode, body: Value) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    r
+}
+
+pub(super) fn not_found() -> Resp {
+    reply(StatusCode::NOT_FOUND, json!({"message": "Not found"}))
+}
+
+pub(super) fn schema_violation(fields: Value) -> Resp {
+    let detail = fields
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{k}: {}",
+                        v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default();
+    reply(
+        StatusCode::BAD_REQUEST,
+        json!({"code": 2, "name": "schema violation", "message": format!("schema violation ({detail})"), "fields": fields}),
+    )
+}
+
+pub(super) fn unique_violation(field: &str, value: &str) -> Resp {
+    reply(
+        StatusCode::CONFLICT,
+        json!({
+            "code": 5,
+            "name": "unique constraint violation",
+            "message": format!("UNIQUE violation detected on '{{{field}=\"{value}\"}}'"),
+            "fields": {field: value},
+        }),
+    )
+}
+
+pub(super) fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A page of a list, as Kong pages: `size` (default 100, at most 1000) and an
+/// opaque `offset` from the previous page's `offset`/`next`.
+pub(super) fn list(uri: &http::Uri, data: Vec<Value>) -> Resp {
+    let mut size = 100usize;
+    let mut start = 0usize;
+    for pair in uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "size" => match v.parse::<usize>() {
+                Ok(n) if (1..=1000).contains(&n) => size = n,
+                _ => {
+                    return reply(
+                        StatusCode::BAD_REQUEST,
+                        json!({"code": 2, "name": "invalid size", "message": "size must be an integer between 1 and 1000"}),
+                    );
+                }
+            },
+            "offset" => {
+                let decoded = percent_encoding::percent_decode_str(v).decode_utf8_lossy();
+                match URL_SAFE_NO_PAD
+                    .decode(decoded.as_bytes())
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .and_then(|t| t.strip_prefix("gw:").and_then(|n| n.parse().ok()))
+                {
+                    Some(n) => start = n,
+                    None => {
+                        return reply(
+                            StatusCode::BAD_REQUEST,
+                            json!({"code": 7, "name": "invalid offset", "message": "'offset' is not a valid offset: bad base64 encoding"}),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let end = start.saturating_add(size).min(data.len());
+    let more = end < data.len();
+    let page: Vec<Value> = data.into_iter().skip(start).take(size).collect();
+    if !more {
+        return reply(StatusCode::OK, json!({"data": page, "next": null}));
+    }
+    let offset = URL_SAFE_NO_PAD.encode(format!("gw:{end}"));
+    let mut next = format!("{}?offset={offset}", uri.path());
+    if size != 100 {
+        next.push_str(&format!("&size={size}"));
+    }
+    reply(
+        StatusCode::OK,
+        json!({"data": page, "next": next, "offset": offset}),
+    )
+}
+
+/// Parses a JSON or form-urlencoded body into an object (empty body: `{}`).
+pub(super) fn parse_body(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Map<String, Value>, Resp> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    let ct = content_type.unwrap_or("");
+    if ct.starts_with("application/json") {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(m)) => Ok(m),
+            _ => Err(reply(
+                StatusCode::BAD_REQUEST,
+                json!({"message": "Cannot parse JSON body"}),
+            )),
+        }
+    } else if ct.starts_with("application/x-www-form-urlencoded") {
+        let text = String::from_utf8_lossy(body);
+        let mut m = Map::new();
+        for pair in text.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            m.insert(decode(k), Value::String(decode(v)));
+        }
+        Ok(m)
+    } else {
+        Err(reply(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            json!({"message": "Unsupported Content-Type"}),
+        ))
+    }
+}
+
+/// Reads an optional string field; a non-string is a schema violation naming it.
+pub(super) fn string_field(body: &Map<String, Value>, name: &str) -> Result<Option<String>, Resp> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(schema_violation(json!({name: "expected a string"}))),
+    }
+}
+
+pub(super) fn tags(body: &Map<String, Value>) -> Vec<String> {
+    body.get("tags")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub(super) fn reply_empty(status: StatusCode) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = status;
+    r
+}

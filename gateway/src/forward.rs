@@ -1,0 +1,150 @@
+//! The proxy step of an admitted request: the path rewritten under the
+//! service's (`strip_path`), `Host` (`preserve_host`), hop-by-hop headers
+//! removed, `X-Forwarded-*` set, the caller's `X-Consumer-*`,
+//! `X-Credential-Identifier`, `X-Anonymous-Consumer` and `X-Consumer-Groups`
+//! (spoofed copies removed first), then sent through the service's pooled
+//! client ([`crate::proxy`]).
+
+use std::net::SocketAddr;
+
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Request, Response};
+use hyper::body::Incoming;
+
+use crate::plugins::Admitted;
+use crate::proxy::{self, GwBody};
+use crate::reject::Rejection;
+use crate::snapshot::{Live, Route};
+
+const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
+const X_CONSUMER_CUSTOM_ID: HeaderName = HeaderName::from_static("x-consumer-custom-id");
+const X_CONSUMER_USERNAME: HeaderName = HeaderName::from_static("x-consumer-username");
+const X_CREDENTIAL_IDENTIFIER: HeaderName = HeaderName::from_static("x-credential-identifier");
+const X_ANONYMOUS_CONSUMER: HeaderName = HeaderName::from_static("x-anonymous-consumer");
+const X_CONSUMER_GROUPS: HeaderName = HeaderName::from_static("x-consumer-groups");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+
+/// The upstream request target: the matched prefix stripped (`strip_path`),
+/// joined under the service's path, with the query.
+fn target(route: &Route, prefix: usize, uri: &http::Uri) -> String {
+    let upstream = &route.upstream;
+    let path = uri.path();
+    let rest = if route.strip_path {
+        &path[prefix.min(path.len())..]
+    } else {
+        path
+    };
+    let mut target = String::with_capacity(upstream.path.len() + rest.len() + 16);
+    target.push_str(&upstream.path);
+    if !rest.is_empty() && !rest.starts_with('/') {
+        target.push('/');
+    }
+    target.push_str(rest);
+    if target.is_empty() {
+        target.push('/');
+    }
+    if let Some(q) = uri.query() {
+        target.push('?');
+        target.push_str(q);
+    }
+    target
+}
+
+/// `Host` and `X-Forwarded-*`.
+fn forwarded_headers(h: &mut http::HeaderMap, route: &Route, live: &Live, peer: SocketAddr) {
+    let original_host = h.get(header::HOST).cloned();
+    if (!route.preserve_host || !h.contains_key(header::HOST))
+        && let Ok(v) = HeaderValue::from_str(&route.upstream.host_header)
+    {
+        h.insert(header::HOST, v);
+    }
+    let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        h.insert(X_FORWARDED_FOR, v);
+    }
+    h.insert(
+        X_FORWARDED_PROTO,
+        HeaderValue::from_static(if live.https { "https" } else { "http" }),
+    );
+    if let Some(host) = original_host {
+        h.insert(X_FORWARDED_HOST, host);
+    }
+    h.insert(X_FORWARDED_PORT, HeaderValue::from(live.port));
+}
+
+/// Who the caller is, for the upstream; never what the client claimed.
+fn caller_headers(h: &mut http::HeaderMap, route: &Route, admitted: Admitted) {
+    if route.jwt.is_some() || route.acl.is_some() {
+        for n in [
+            &X_CONSUMER_ID,
+            &X_CONSUMER_CUSTOM_ID,
+            &X_CONSUMER_USERNAME,
+            &X_CREDENTIAL_IDENTIFIER,
+            &X_ANONYMOUS_CONSUMER,
+            &X_CONSUMER_GROUPS,
+        ] {
+            h.remove(n);
+        }
+    }
+    if let Some(c) = &admitted.caller {
+        for (n, v) in &c.consumer.headers {
+            h.insert(n.clone(), v.clone());
+        }
+        match c.credential.as_ref() {
+            Some(cred) => {
+                if let Some(v) = &cred.key_header {
+                    h.insert(X_CREDENTIAL_IDENTIFIER, v.clone());
+                }
+            }
+            None => {
+                h.insert(X_ANONYMOUS_CONSUMER, HeaderValue::from_static("true"));
+            }
+        }
+    }
+    if let Some(g) = admitted.groups
+        && let Ok(v) = HeaderValue::from_str(&g)
+    {
+        h.insert(X_CONSUMER_GROUPS, v);
+    }
+    for (n, v) in admitted.identity.into_iter().flat_map(|i| i.headers) {
+        h.insert(n, v);
+    }
+}
+
+/// Rewrites an admitted request for `route`'s upstream and forwards it.
+pub async fn forward(
+    req: Request<Incoming>,
+    route: &Route,
+    prefix: usize,
+    admitted: Admitted,
+    live: &Live,
+    peer: SocketAddr,
+) -> Response<GwBody> {
+    let (mut parts, body) = req.into_parts();
+    // Origin-form: the pooled HTTP/1.1 connection already points at the upstream.
+    parts.uri = match http::Uri::try_from(target(route, prefix, &parts.uri)) {
+        Ok(u) => u,
+        Err(_) => return proxy::rejection(&Rejection::BadRequest),
+    };
+    parts.version = http::Version::HTTP_11;
+    let h = &mut parts.headers;
+    proxy::strip_hop_by_hop(h);
+    forwarded_headers(h, route, live, peer);
+    caller_headers(h, route, admitted);
+    let sent = std::time::Instant::now();
+    let upstream = &route.upstream;
+    let resp = proxy::forward(
+        &upstream.client,
+        Request::from_parts(parts, body),
+        upstream.read_timeout,
+    )
+    .await;
+    route.stats.upstream(sent.elapsed());
+    resp
+}
