@@ -1,10 +1,15 @@
 //! gatebench's result model and file formats.
 //!
-//! `loadgen` writes through this crate and `report`, `compare` and `merge`
-//! read through it, so none of them depends on the load generator:
-//! - [`summary`]: the `summary.json` types (schema in `docs/summary-schema.md`);
+//! `loadgen` writes through this crate and `loadgen report` and `loadgen
+//! compare` read through it, so none of them depends on the load generator:
+//! - [`summary`]: the `summary.json` types (described in
+//!   `docs/summary-schema.md`, with the JSON Schema `docs/summary.schema.json`
+//!   generated from these types);
 //! - [`hlog`]: HdrHistogram interval logs, format 1.3, as the Java reference writes them;
 //! - [`hgrm`]: the Java `outputPercentileDistribution` text layout;
+//! - [`compare`]: the regression gate's verdicts and its BMF and
+//!   github-action-benchmark exports;
+//! - [`charts`], [`report`]: charts (plotters) and the Markdown/HTML report;
 //! - [`write_atomic`]: every result file is written to a temporary file, then renamed.
 //!
 //! ```

@@ -1,4 +1,4 @@
-//! Kong's `jwt` plugin (3.9.3 semantics, `../shared/reference/gateway-semantics.md` §1):
+//! Kong's `jwt` plugin (3.9.3 semantics, `docs/gateway-semantics.md` §1):
 //! token retrieval from query, cookies and headers; the check order and the
 //! exact 401 bodies; the key claim from the payload, then the header; the
 //! credential's algorithm and key; `claims_to_verify`; `maximum_expiration`.

@@ -1,5 +1,5 @@
 //! Our `oidc` plugin, with AWS HTTP API JWT-authorizer semantics
-//! (gateway-semantics.md §2.1): the token from `Authorization` (bare or
+//! (`docs/gateway-semantics.md` §4): the token from `Authorization` (bare or
 //! `Bearer`), the key by `kid` from the issuer's JWKS (discovered, cached,
 //! re-fetched at most every `refetch_interval` on an unknown kid), `iss`
 //! exactly equal to the issuer, `aud` (or `client_id` without `aud`) among the

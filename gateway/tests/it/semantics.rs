@@ -1,4 +1,4 @@
-//! Kong jwt + acl semantics, case by case (gateway-semantics.md §1), through
+//! Kong jwt + acl semantics, case by case (`docs/gateway-semantics.md` §1–2), through
 //! a real gateway in front of the mock upstream's `/echo`, on 127.0.0.1:0.
 
 use bytes::Bytes;
