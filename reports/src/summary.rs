@@ -1,16 +1,32 @@
-//! `summary.json`: the result of one run, documented in `docs/summary-schema.md`.
-//! All durations are integer nanoseconds unless a field name says otherwise.
+//! `summary.json`: the result of one run, documented in `docs/summary-schema.md`
+//! and, as JSON Schema generated from these types, `docs/summary.schema.json`
+//! ([`json_schema`]). All durations are integer nanoseconds unless a field
+//! name says otherwise.
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+/// The JSON Schema of `summary.json`, generated from [`Summary`]; the copy
+/// committed as `docs/summary.schema.json` is checked against it by a test.
+pub fn json_schema() -> serde_json::Value {
+    let mut v = serde_json::to_value(schemars::schema_for!(Summary)).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert(
+            "title".into(),
+            format!("gatebench summary.json, schema version {SCHEMA_VERSION}").into(),
+        );
+    }
+    v
+}
 
 /// Bumped on any incompatible change to these types.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// One run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {
     pub schema_version: u32,
     /// e.g. `gatebench-loadgen 0.1.0`.
@@ -35,7 +51,7 @@ pub struct Summary {
 }
 
 /// Token signing during the run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AuthSummary {
     pub profile: String,
     /// `pool` or `per-request`.
@@ -53,7 +69,7 @@ pub struct AuthSummary {
 }
 
 /// Where the run happened.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Environment {
     pub loadgen_version: String,
     pub os: String,
@@ -64,7 +80,7 @@ pub struct Environment {
 }
 
 /// The machine's own noise during the run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Health {
     /// How late a dedicated thread sleeping 1 ms in a loop woke up (ns).
     pub hiccup: Percentiles,
@@ -75,7 +91,7 @@ pub struct Health {
 }
 
 /// One target (a direct upstream or a gateway).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TargetResult {
     pub name: String,
     pub urls: Vec<String>,
@@ -99,7 +115,7 @@ pub struct TargetResult {
 }
 
 /// One phase of one round of one target, as scheduled.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Span {
     pub round: u32,
     pub phase: String,
@@ -111,7 +127,7 @@ pub struct Span {
 
 /// One second of one target in one phase: what the schedule asked for, what
 /// came back, and the corrected latency of what completed in that second.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Tick {
     /// Seconds from the start of the run to the start of this second.
     pub t_s: f64,
@@ -135,7 +151,7 @@ pub struct Tick {
 /// What a target adds over the baseline: its corrected-latency percentile
 /// minus the baseline's, in nanoseconds (negative when it was faster), over
 /// the whole run and per round (rounds paired in run order).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Added {
     pub baseline: String,
     /// Over all rounds.
@@ -151,7 +167,7 @@ pub struct Added {
 }
 
 /// Differences in nanoseconds at the reported percentiles.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AddedPercentiles {
     pub p50: i64,
     pub p90: i64,
@@ -233,7 +249,7 @@ impl Added {
 }
 
 /// One request class in one phase of one target.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ClassResult {
     /// The request name, or `*` for all.
     pub request: String,
@@ -263,7 +279,7 @@ pub struct ClassResult {
 }
 
 /// Request counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Counts {
     /// Sends the schedule asked for.
     pub scheduled: u64,
@@ -288,7 +304,7 @@ pub struct Counts {
 }
 
 /// A distribution in nanoseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Percentiles {
     pub count: u64,
     pub min: u64,
@@ -344,6 +360,23 @@ impl Percentiles {
 
 #[cfg(test)]
 mod tests {
+    /// The committed `docs/summary.schema.json` is what the types generate;
+    /// `GATEBENCH_BLESS=1 cargo test -p reports` rewrites it after a change.
+    #[test]
+    fn committed_schema_matches_the_types() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/summary.schema.json");
+        let generated = format!("{:#}\n", super::json_schema());
+        if std::env::var_os("GATEBENCH_BLESS").is_some() {
+            crate::write_atomic(&path, generated.as_bytes()).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/summary.schema.json differs from the summary types: run GATEBENCH_BLESS=1 cargo test -p reports"
+        );
+    }
+
     use super::*;
 
     fn target(name: &str, p50s: &[u64]) -> TargetResult {

@@ -46,8 +46,12 @@ pub enum Command {
     Run(RunArgs),
     /// Check a scenario file and exit.
     Validate { file: PathBuf },
-    /// Print the JSON Schema of scenario files.
-    Schema,
+    /// Print the JSON Schema of scenario files (or of summary.json).
+    Schema {
+        /// The schema of `summary.json` instead (as `docs/summary.schema.json`).
+        #[arg(long)]
+        summary: bool,
+    },
     /// Make a gateway know a scenario's [auth] consumers.
     #[command(subcommand)]
     Provision(ProvisionCommand),

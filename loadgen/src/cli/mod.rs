@@ -23,10 +23,15 @@ use crate::token::{Carried, Clock as _, SystemClock, Tokens};
 /// Parses `args` and runs; `stop` is set by the caller's signal handler.
 pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
     match args.command {
-        Command::Schema => {
+        Command::Schema { summary } => {
+            let schema = if summary {
+                reports::summary::json_schema()
+            } else {
+                Scenario::json_schema()
+            };
             println!(
                 "{}",
-                serde_json::to_string_pretty(&Scenario::json_schema()).unwrap_or_default()
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
             );
             Exit::Ok
         }

@@ -135,8 +135,20 @@ fn the_readme_main_job_runs_direct_and_through_the_builtin_gateway() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let s: reports::summary::Summary =
+    let raw: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    // The fresh summary.json validates against docs/summary.schema.json, and
+    // the schema is strict enough to refuse a broken one.
+    crate::support::check_summary_schema(&raw);
+    let mut broken = raw.clone();
+    broken["targets"][0]["total"]["counts"]
+        .as_object_mut()
+        .unwrap()
+        .remove("scheduled");
+    broken["valid"] = serde_json::json!("yes");
+    let errors = crate::support::summary_schema_errors(&broken);
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    let s: reports::summary::Summary = serde_json::from_value(raw).unwrap();
     let (direct, gw) = (&s.targets[0].total, &s.targets[1].total);
     assert_eq!(
         (s.targets[0].name.as_str(), s.targets[1].name.as_str()),

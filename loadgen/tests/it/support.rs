@@ -50,10 +50,12 @@ pub fn run(text: &str, extra: &[&str]) -> Run {
         loadgen::cli::Args::parse_from(&args),
         Arc::new(AtomicBool::new(false)),
     );
-    let summary: Summary = serde_json::from_slice(
+    let raw: serde_json::Value = serde_json::from_slice(
         &std::fs::read(out.join("summary.json")).expect("summary.json written"),
     )
     .unwrap();
+    check_summary_schema(&raw);
+    let summary: Summary = serde_json::from_value(raw).unwrap();
     Run {
         code,
         dir: out,
@@ -108,4 +110,26 @@ pub async fn mock_program(program: mock_upstream::Program) -> mock_upstream::Han
         ..mock_upstream::Config::default()
     })
     .await
+}
+
+/// Every run's `summary.json` must validate against the committed
+/// `docs/summary.schema.json` (which a reports test keeps equal to the types).
+pub fn check_summary_schema(summary: &serde_json::Value) {
+    let errors = summary_schema_errors(summary);
+    assert!(
+        errors.is_empty(),
+        "summary.json does not match the schema: {errors:#?}"
+    );
+}
+
+/// What `docs/summary.schema.json` finds wrong with `summary`.
+pub fn summary_schema_errors(summary: &serde_json::Value) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/summary.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("docs/summary.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    validator
+        .iter_errors(summary)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
 }
