@@ -89,6 +89,7 @@ pub async fn handle(
         _ => match Overrides::from_headers(&parts.headers) {
             Err(bad) => (bad.into_response(), drain(body).await),
             Ok(ov) => {
+                let _in_flight = shared.stats.in_flight();
                 let bytes_in = drain(body).await;
                 let echo = (path == "/echo" || path.starts_with("/echo/"))
                     .then(|| EchoDoc::new(&parts, bytes_in));

@@ -24,6 +24,7 @@ pub struct Stats {
     bytes_out: AtomicU64,
     open_connections: AtomicI64,
     connections: AtomicU64,
+    in_flight: AtomicI64,
 }
 
 /// A point-in-time copy of [`Stats`], as served at `/stats` (JSON).
@@ -45,6 +46,10 @@ pub struct StatsSnapshot {
     pub open_connections: i64,
     /// Connections accepted since start.
     pub connections: u64,
+    /// Requests on the programmable route received and not yet answered
+    /// (control routes such as `/stats` are not counted).
+    #[serde(default)]
+    pub in_flight: i64,
 }
 
 impl Default for Stats {
@@ -58,6 +63,7 @@ impl Default for Stats {
             bytes_out: AtomicU64::new(0),
             open_connections: AtomicI64::new(0),
             connections: AtomicU64::new(0),
+            in_flight: AtomicI64::new(0),
         }
     }
 }
@@ -76,6 +82,16 @@ fn bump(map: &Mutex<HashMap<String, u64>>, key: &str) {
 fn copy(map: &Mutex<HashMap<String, u64>>) -> BTreeMap<String, u64> {
     let m = map.lock().unwrap_or_else(|p| p.into_inner());
     m.iter().map(|(k, v)| (k.clone(), *v)).collect()
+}
+
+/// A request in flight (see [`Stats::in_flight`]).
+#[derive(Debug)]
+pub(crate) struct InFlight<'a>(&'a Stats);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Relaxed);
+    }
 }
 
 impl Stats {
@@ -109,6 +125,12 @@ impl Stats {
         self.open_connections.fetch_sub(1, Relaxed);
     }
 
+    /// Counts a request in flight until the guard drops (answered or abandoned).
+    pub(crate) fn in_flight(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Relaxed);
+        InFlight(self)
+    }
+
     /// Copies the counters.
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
@@ -124,6 +146,7 @@ impl Stats {
             bytes_out: self.bytes_out.load(Relaxed),
             open_connections: self.open_connections.load(Relaxed),
             connections: self.connections.load(Relaxed),
+            in_flight: self.in_flight.load(Relaxed),
         }
     }
 }

@@ -72,6 +72,56 @@ impl Verdict {
     }
 }
 
+/// One metric's numbers and the rules that apply to it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Judged {
+    pub base: f64,
+    pub cand: f64,
+    /// The larger round-to-round spread of the two runs.
+    pub noise: f64,
+    pub bigger_is_better: bool,
+    /// The regression threshold: percent of `base`, or (when absolute) in
+    /// the metric's own unit (the error rate's percentage points).
+    pub threshold: Option<f64>,
+    pub threshold_is_absolute: bool,
+    /// An absolute upper limit on the candidate.
+    pub limit: Option<f64>,
+}
+
+impl Verdict {
+    /// The gate: over a limit fails; a change worse than the threshold fails
+    /// only if it is also worse than the noise; no rule, no verdict.
+    pub fn of(j: Judged) -> Verdict {
+        let worse = if j.bigger_is_better {
+            j.base - j.cand
+        } else {
+            j.cand - j.base
+        };
+        if j.limit.is_some_and(|l| j.cand > l) {
+            return Verdict::OverLimit;
+        }
+        let Some(t) = j.threshold else {
+            return if j.limit.is_some() {
+                Verdict::Ok
+            } else {
+                Verdict::Info
+            };
+        };
+        let allowed = if j.threshold_is_absolute {
+            t
+        } else {
+            t / 100.0 * j.base.abs()
+        };
+        if worse <= allowed {
+            Verdict::Ok
+        } else if worse <= j.noise {
+            Verdict::WithinNoise
+        } else {
+            Verdict::Regression
+        }
+    }
+}
+
 /// A threshold or limit, optionally for one target: `[TARGET:]METRIC=VALUE`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
@@ -236,27 +286,15 @@ pub fn compare(
                     .then(|| rule_for(limits, &bt.name, &metric))
                     .flatten()
                     .map(|r| r.value);
-                let worse = if bigger { b - c } else { c - b };
-                let verdict = if limit.is_some_and(|l| c > l) {
-                    Verdict::OverLimit
-                } else if let Some(pct) = threshold {
-                    let allowed = if metric == "errors" {
-                        pct
-                    } else {
-                        pct / 100.0 * b.abs()
-                    };
-                    if worse <= allowed {
-                        Verdict::Ok
-                    } else if worse <= noise {
-                        Verdict::WithinNoise
-                    } else {
-                        Verdict::Regression
-                    }
-                } else if limit.is_some() {
-                    Verdict::Ok
-                } else {
-                    Verdict::Info
-                };
+                let verdict = Verdict::of(Judged {
+                    base: b,
+                    cand: c,
+                    noise,
+                    bigger_is_better: bigger,
+                    threshold,
+                    threshold_is_absolute: metric == "errors",
+                    limit,
+                });
                 rows.push(Row {
                     target: bt.name.clone(),
                     class: class.clone(),
@@ -449,6 +487,79 @@ pub fn github_benchmark(cand: &Summary) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The verdict table: threshold, noise, limit, direction, absolute thresholds.
+    #[test]
+    fn verdicts() {
+        let j = |base, cand, noise, threshold, limit| Judged {
+            base,
+            cand,
+            noise,
+            bigger_is_better: false,
+            threshold,
+            threshold_is_absolute: false,
+            limit,
+        };
+        let cases = [
+            // latency 1000 -> 1090 with 10 %: allowed.
+            (j(1000.0, 1090.0, 0.0, Some(10.0), None), Verdict::Ok),
+            // 1000 -> 1200 with 10 %: worse than the threshold and the noise.
+            (
+                j(1000.0, 1200.0, 50.0, Some(10.0), None),
+                Verdict::Regression,
+            ),
+            // ... but the rounds spread 300: within noise, not a failure.
+            (
+                j(1000.0, 1200.0, 300.0, Some(10.0), None),
+                Verdict::WithinNoise,
+            ),
+            // Faster is never a regression.
+            (j(1000.0, 500.0, 0.0, Some(10.0), None), Verdict::Ok),
+            // A limit beats everything, noise included.
+            (
+                j(1000.0, 1001.0, 5000.0, Some(10.0), Some(1000.0)),
+                Verdict::OverLimit,
+            ),
+            (j(1000.0, 999.0, 0.0, None, Some(1000.0)), Verdict::Ok),
+            // No rule: shown, not judged.
+            (j(1000.0, 9000.0, 0.0, None, None), Verdict::Info),
+            // Throughput: bigger is better, a drop is what is worse.
+            (
+                Judged {
+                    bigger_is_better: true,
+                    ..j(1000.0, 900.0, 0.0, Some(5.0), None)
+                },
+                Verdict::Regression,
+            ),
+            (
+                Judged {
+                    bigger_is_better: true,
+                    ..j(1000.0, 1500.0, 0.0, Some(5.0), None)
+                },
+                Verdict::Ok,
+            ),
+            // Errors: the threshold is in percentage points, not relative.
+            (
+                Judged {
+                    threshold_is_absolute: true,
+                    ..j(0.0, 0.05, 0.0, Some(0.1), None)
+                },
+                Verdict::Ok,
+            ),
+            (
+                Judged {
+                    threshold_is_absolute: true,
+                    ..j(0.0, 0.5, 0.0, Some(0.1), None)
+                },
+                Verdict::Regression,
+            ),
+        ];
+        for (i, (judged, want)) in cases.into_iter().enumerate() {
+            assert_eq!(Verdict::of(judged), want, "case {i}: {judged:?}");
+        }
+        assert!(Verdict::Regression.failed() && Verdict::OverLimit.failed());
+        assert!(!Verdict::WithinNoise.failed() && !Verdict::Info.failed());
+    }
 
     #[test]
     fn metric_names() {

@@ -109,8 +109,107 @@ fn token(iss: &str, secret: &str) -> String {
     .unwrap()
 }
 
+/// What a step checks in the answer's JSON (pointers into the body).
+enum Check {
+    Eq(&'static str, Value),
+    /// The string or array at the pointer has this length.
+    Len(&'static str, usize),
+    /// Equals alice's id (as created by the first step).
+    AliceId(&'static str),
+}
+
+/// One Admin API or proxy call and what must come back.
+struct Step {
+    what: &'static str,
+    method: &'static str,
+    /// Sent to the proxy (with alice's token) instead of the Admin API.
+    proxy: bool,
+    path: &'static str,
+    body: Option<Value>,
+    status: StatusCode,
+    checks: Vec<Check>,
+}
+
+fn admin(
+    what: &'static str,
+    method: &'static str,
+    path: &'static str,
+    body: Option<Value>,
+    status: StatusCode,
+    checks: Vec<Check>,
+) -> Step {
+    Step {
+        what,
+        method,
+        proxy: false,
+        path,
+        body,
+        status,
+        checks,
+    }
+}
+
+fn proxied(what: &'static str, path: &'static str, status: StatusCode, checks: Vec<Check>) -> Step {
+    Step {
+        what,
+        method: "GET",
+        proxy: true,
+        path,
+        body: None,
+        status,
+        checks,
+    }
+}
+
+/// Runs `steps` in order against a gateway; every failure names its step.
+async fn run_steps(c: &C, gw: &gateway::Handle, bearer: &str, alice: &Value, steps: &[Step]) {
+    let (admin_url, proxy_url) = (
+        format!("http://{}", gw.admin_addr().unwrap()),
+        gw.proxy_url(),
+    );
+    for st in steps {
+        let (base, headers) = if st.proxy {
+            (&proxy_url, vec![("authorization", bearer)])
+        } else {
+            (&admin_url, vec![])
+        };
+        let (status, body) = call(
+            c,
+            st.method,
+            format!("{base}{}", st.path),
+            st.body.clone(),
+            &headers,
+        )
+        .await;
+        assert_eq!(status, st.status, "{}: {body}", st.what);
+        for check in &st.checks {
+            match check {
+                Check::Eq(ptr, want) => assert_eq!(
+                    &body.pointer(ptr).cloned().unwrap_or(Value::Null),
+                    want,
+                    "{}: {ptr} in {body}",
+                    st.what
+                ),
+                Check::Len(ptr, n) => {
+                    let v = body.pointer(ptr).unwrap_or(&Value::Null);
+                    let len = v
+                        .as_str()
+                        .map(str::len)
+                        .or_else(|| v.as_array().map(Vec::len));
+                    assert_eq!(len, Some(*n), "{}: {ptr} in {body}", st.what);
+                }
+                Check::AliceId(ptr) => {
+                    assert_eq!(body.pointer(ptr), Some(&alice["id"]), "{}: {ptr}", st.what)
+                }
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn create_use_revoke_and_persist() {
+    use Check::{AliceId, Eq, Len};
+    use StatusCode as S;
     let upstream = mock_upstream::spawn(mock_upstream::Config::default())
         .await
         .unwrap();
@@ -118,270 +217,194 @@ async fn create_use_revoke_and_persist() {
     let state = dir.path().join("state.json");
     let gw = start(upstream.base_url(), &state).await;
     let c: C = Client::builder(TokioExecutor::new()).build_http();
-    let admin = format!("http://{}", gw.admin_addr().unwrap());
-    let proxy = gw.proxy_url();
-
-    // Consumers: 201, 409 on a duplicate, 400 without username or custom_id, 404 unknown.
     let (s, alice) = call(
         &c,
         "POST",
-        format!("{admin}/consumers"),
+        format!("http://{}/consumers", gw.admin_addr().unwrap()),
         Some(json!({"username": "alice", "custom_id": "c-1"})),
         &[],
     )
     .await;
-    assert_eq!(s, StatusCode::CREATED);
-    assert_eq!(alice["username"], "alice");
-    let (s, body) = call(
-        &c,
-        "POST",
-        format!("{admin}/consumers"),
-        Some(json!({"username": "alice"})),
-        &[],
-    )
-    .await;
-    assert_eq!(
-        (s, body["code"].clone(), body["message"].clone()),
-        (
-            StatusCode::CONFLICT,
-            json!(5),
-            json!("UNIQUE violation detected on '{username=\"alice\"}'")
-        )
-    );
-    let (s, body) = call(
-        &c,
-        "POST",
-        format!("{admin}/consumers"),
-        Some(json!({"tags": ["x"]})),
-        &[],
-    )
-    .await;
-    assert_eq!(
-        (s, body["name"].clone()),
-        (StatusCode::BAD_REQUEST, json!("schema violation"))
-    );
-    assert_eq!(
-        call(&c, "GET", format!("{admin}/consumers/nobody"), None, &[])
-            .await
-            .0,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        call(&c, "GET", format!("{admin}/consumers/alice"), None, &[])
-            .await
-            .1["id"],
-        alice["id"]
-    );
-
-    // A credential: the very next request is accepted.
-    let (s, cred) = call(
-        &c,
-        "POST",
-        format!("{admin}/consumers/alice/jwt"),
-        Some(json!({"key": "alice-key", "secret": "s3cret"})),
-        &[],
-    )
-    .await;
-    assert_eq!(
-        (s, cred["algorithm"].clone(), cred["consumer"]["id"].clone()),
-        (StatusCode::CREATED, json!("HS256"), alice["id"].clone())
-    );
+    assert_eq!((s, alice["username"].clone()), (S::CREATED, json!("alice")));
     let bearer = format!("Bearer {}", token("alice-key", "s3cret"));
-    let (s, echo) = call(
-        &c,
-        "GET",
-        format!("{proxy}/api"),
-        None,
-        &[("authorization", &bearer)],
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK);
-    assert_eq!(echo["headers"]["x-consumer-username"], "alice");
-    // Generated key and secret, Kong-style.
-    let (s, generated) = call(
-        &c,
-        "POST",
-        format!("{admin}/consumers/alice/jwt"),
-        Some(json!({})),
-        &[],
-    )
-    .await;
-    assert_eq!(s, StatusCode::CREATED);
-    assert_eq!(generated["key"].as_str().unwrap().len(), 32);
-    assert_eq!(generated["secret"].as_str().unwrap().len(), 32);
-    let (s, body) = call(
-        &c,
-        "POST",
-        format!("{admin}/consumers/alice/jwt"),
-        Some(json!({"algorithm": "RS256"})),
-        &[],
-    )
-    .await;
-    assert_eq!(
-        (s, body["fields"]["rsa_public_key"].clone()),
-        (StatusCode::BAD_REQUEST, json!("required field missing"))
-    );
-    assert_eq!(
-        call(
-            &c,
+    let unique = "UNIQUE violation detected on '{username=\"alice\"}'";
+    let created = [
+        // Consumers: 409 on a duplicate, 400 without username or custom_id, 404 unknown.
+        admin(
+            "duplicate consumer",
             "POST",
-            format!("{admin}/consumers/alice/jwt"),
-            Some(json!({"key": "alice-key"})),
-            &[]
-        )
-        .await
-        .0,
-        StatusCode::CONFLICT
-    );
-    assert_eq!(
-        call(&c, "GET", format!("{admin}/jwts"), None, &[]).await.1["data"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
-
-    // ACL groups take effect at once too.
-    assert_eq!(
-        call(
-            &c,
+            "/consumers",
+            Some(json!({"username": "alice"})),
+            S::CONFLICT,
+            vec![Eq("/code", json!(5)), Eq("/message", json!(unique))],
+        ),
+        admin(
+            "consumer without a name",
+            "POST",
+            "/consumers",
+            Some(json!({"tags": ["x"]})),
+            S::BAD_REQUEST,
+            vec![Eq("/name", json!("schema violation"))],
+        ),
+        admin(
+            "unknown consumer",
             "GET",
-            format!("{proxy}/admins"),
+            "/consumers/nobody",
             None,
-            &[("authorization", &bearer)]
-        )
-        .await
-        .0,
-        StatusCode::FORBIDDEN
-    );
-    let (s, acl) = call(
-        &c,
-        "POST",
-        format!("{admin}/consumers/alice/acls"),
-        Some(json!({"group": "admin"})),
-        &[],
-    )
-    .await;
-    assert_eq!(
-        (s, acl["group"].clone()),
-        (StatusCode::CREATED, json!("admin"))
-    );
-    assert_eq!(
-        call(
-            &c,
+            S::NOT_FOUND,
+            vec![],
+        ),
+        admin(
+            "consumer by name",
+            "GET",
+            "/consumers/alice",
+            None,
+            S::OK,
+            vec![AliceId("/id")],
+        ),
+        // A credential: the very next request is accepted.
+        admin(
+            "credential",
             "POST",
-            format!("{admin}/consumers/alice/acls"),
-            Some(json!({"group": "admin"})),
-            &[]
-        )
-        .await
-        .0,
-        StatusCode::CONFLICT
-    );
-    assert_eq!(
-        call(
-            &c,
+            "/consumers/alice/jwt",
+            Some(json!({"key": "alice-key", "secret": "s3cret"})),
+            S::CREATED,
+            vec![Eq("/algorithm", json!("HS256")), AliceId("/consumer/id")],
+        ),
+        proxied(
+            "accepted at once",
+            "/api",
+            S::OK,
+            vec![Eq("/headers/x-consumer-username", json!("alice"))],
+        ),
+        // Generated key and secret, Kong-style.
+        admin(
+            "generated credential",
             "POST",
-            format!("{admin}/consumers/alice/acls"),
+            "/consumers/alice/jwt",
             Some(json!({})),
-            &[]
-        )
-        .await
-        .1["fields"]["group"],
-        "required field missing"
-    );
-    assert_eq!(
-        call(
-            &c,
+            S::CREATED,
+            vec![Len("/key", 32), Len("/secret", 32)],
+        ),
+        admin(
+            "RS256 without a key",
+            "POST",
+            "/consumers/alice/jwt",
+            Some(json!({"algorithm": "RS256"})),
+            S::BAD_REQUEST,
+            vec![Eq(
+                "/fields/rsa_public_key",
+                json!("required field missing"),
+            )],
+        ),
+        admin(
+            "duplicate key",
+            "POST",
+            "/consumers/alice/jwt",
+            Some(json!({"key": "alice-key"})),
+            S::CONFLICT,
+            vec![],
+        ),
+        admin(
+            "all credentials",
             "GET",
-            format!("{proxy}/admins"),
+            "/jwts",
             None,
-            &[("authorization", &bearer)]
-        )
-        .await
-        .0,
-        StatusCode::OK
-    );
+            S::OK,
+            vec![Len("/data", 2)],
+        ),
+        // ACL groups take effect at once too.
+        proxied("not yet in the group", "/admins", S::FORBIDDEN, vec![]),
+        admin(
+            "group",
+            "POST",
+            "/consumers/alice/acls",
+            Some(json!({"group": "admin"})),
+            S::CREATED,
+            vec![Eq("/group", json!("admin"))],
+        ),
+        admin(
+            "duplicate group",
+            "POST",
+            "/consumers/alice/acls",
+            Some(json!({"group": "admin"})),
+            S::CONFLICT,
+            vec![],
+        ),
+        admin(
+            "group missing",
+            "POST",
+            "/consumers/alice/acls",
+            Some(json!({})),
+            S::BAD_REQUEST,
+            vec![Eq("/fields/group", json!("required field missing"))],
+        ),
+        proxied("in the group", "/admins", S::OK, vec![]),
+    ];
+    run_steps(&c, &gw, &bearer, &alice, &created).await;
 
     // Persistence: a restart on the same state file keeps consumer, credential and group.
     gw.shutdown().await;
     let gw = start(upstream.base_url(), &state).await;
-    let (admin, proxy) = (
-        format!("http://{}", gw.admin_addr().unwrap()),
-        gw.proxy_url(),
-    );
-    assert_eq!(
-        call(&c, "GET", format!("{admin}/consumers/alice"), None, &[])
-            .await
-            .1["id"],
-        alice["id"],
-        "ids are stable"
-    );
-    let (s, echo) = call(
-        &c,
-        "GET",
-        format!("{proxy}/admins"),
-        None,
-        &[("authorization", &bearer)],
-    )
-    .await;
-    assert_eq!(
-        (s, echo["headers"]["x-consumer-groups"].clone()),
-        (StatusCode::OK, json!("admin"))
-    );
-
-    // Revocation is a DELETE: the next request is refused.
-    assert_eq!(
-        call(
-            &c,
-            "DELETE",
-            format!("{admin}/consumers/alice/jwt/alice-key"),
+    let restarted = [
+        admin(
+            "ids are stable",
+            "GET",
+            "/consumers/alice",
             None,
-            &[]
-        )
-        .await
-        .0,
-        StatusCode::NO_CONTENT
-    );
-    let (s, body) = call(
-        &c,
-        "GET",
-        format!("{proxy}/api"),
-        None,
-        &[("authorization", &bearer)],
-    )
-    .await;
-    assert_eq!(
-        (s, body["message"].clone()),
-        (
-            StatusCode::UNAUTHORIZED,
-            json!("No credentials found for given 'iss'")
-        )
-    );
-    assert_eq!(
-        call(
-            &c,
+            S::OK,
+            vec![AliceId("/id")],
+        ),
+        proxied(
+            "group kept",
+            "/admins",
+            S::OK,
+            vec![Eq("/headers/x-consumer-groups", json!("admin"))],
+        ),
+        // Revocation is a DELETE: the next request is refused.
+        admin(
+            "revoke",
             "DELETE",
-            format!("{admin}/consumers/alice/jwt/alice-key"),
+            "/consumers/alice/jwt/alice-key",
             None,
-            &[]
-        )
-        .await
-        .0,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        call(&c, "DELETE", format!("{admin}/consumers/alice"), None, &[])
-            .await
-            .0,
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        call(&c, "GET", format!("{admin}/consumers"), None, &[])
-            .await
-            .1["data"],
-        json!([])
-    );
+            S::NO_CONTENT,
+            vec![],
+        ),
+        proxied(
+            "refused at once",
+            "/api",
+            S::UNAUTHORIZED,
+            vec![Eq(
+                "/message",
+                json!("No credentials found for given 'iss'"),
+            )],
+        ),
+        admin(
+            "revoke again",
+            "DELETE",
+            "/consumers/alice/jwt/alice-key",
+            None,
+            S::NOT_FOUND,
+            vec![],
+        ),
+        admin(
+            "delete consumer",
+            "DELETE",
+            "/consumers/alice",
+            None,
+            S::NO_CONTENT,
+            vec![],
+        ),
+        admin(
+            "none left",
+            "GET",
+            "/consumers",
+            None,
+            S::OK,
+            vec![Eq("/data", json!([]))],
+        ),
+    ];
+    run_steps(&c, &gw, &bearer, &alice, &restarted).await;
 }
 
 #[tokio::test]

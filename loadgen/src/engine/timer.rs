@@ -124,22 +124,20 @@ mod tests {
         }
     }
 
+    /// Never early; and not quantised to a 1 ms tick: the best of 50
+    /// wake-ups is well within one (how late wake-ups are on a quiet machine
+    /// is a benchmark, `benches/benches/timer.rs`, not a test: a loaded
+    /// 2-core CI machine makes any bound on the median flaky).
     async fn wakes_on_time(spin: bool) {
         let mut s = Sleeper::new(spin).unwrap();
-        let mut late = Vec::new();
+        let mut best = Duration::MAX;
         for _ in 0..50 {
             let deadline = Instant::now() + Duration::from_micros(700);
             s.sleep_until(deadline).await.unwrap();
             let now = Instant::now();
-            assert!(now >= deadline);
-            late.push(now - deadline);
+            assert!(now >= deadline, "woke {:?} early", deadline - now);
+            best = best.min(now - deadline);
         }
-        late.sort();
-        // The median wake-up is well under tokio's 1 ms tick (a loose bound: CI is noisy).
-        assert!(
-            late[25] < Duration::from_micros(500),
-            "median lateness {:?}",
-            late[25]
-        );
+        assert!(best < Duration::from_micros(500), "best lateness {best:?}");
     }
 }

@@ -63,11 +63,13 @@ fn schema_is_json() {
 
 #[test]
 fn ctrl_c_writes_partial_results_and_exits_130() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let upstream = rt.block_on(crate::support::mock(mock_upstream::Config::default()));
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("long.toml");
     std::fs::write(
         &p,
-        "name = \"long\"\n[[target]]\nname = \"t\"\nurl = \"builtin:upstream\"\n[[request]]\nname = \"g\"\npath = \"/\"\n[[phase]]\nname = \"p\"\nduration = \"60s\"\nrate = 500\n",
+        format!("name = \"long\"\n[[target]]\nname = \"t\"\nurl = \"{}\"\n[[request]]\nname = \"g\"\npath = \"/\"\n[[phase]]\nname = \"p\"\nduration = \"60s\"\nrate = 500\n", upstream.base_url()),
     )
     .unwrap();
     let out_dir = dir.path().join("out");
@@ -80,7 +82,15 @@ fn ctrl_c_writes_partial_results_and_exits_130() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Interrupt once the run is well under way: 250 requests answered.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while upstream.stats().requests < 250 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never got going"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,

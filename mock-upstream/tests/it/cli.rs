@@ -42,7 +42,21 @@ async fn prints_address_serves_and_drains_on_sigterm() {
     assert!(r.upstream_ms() >= 5.0);
 
     let in_flight = tokio::spawn(async move { c.get("/", &[("x-mock-latency", "200ms")]).await });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // SIGTERM once the slow request has reached the server (its /stats says so).
+    let mut probe = Client::h1(addr.parse().unwrap()).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let stats: mock_upstream::StatsSnapshot =
+            serde_json::from_slice(&probe.get("/stats", &[]).await.body).unwrap();
+        if stats.in_flight == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the request never arrived"
+        );
+        tokio::task::yield_now().await;
+    }
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     assert_eq!(in_flight.await.unwrap().status, StatusCode::ACCEPTED);
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
