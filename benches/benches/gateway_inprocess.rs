@@ -8,6 +8,11 @@
 //!   minimal hyper service answers `200 ok`.
 //! - `gateway_loopback`: the same over 127.0.0.1 TCP, with the mock upstream.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the bench times its own requests"
+)]
+
 use std::hint::black_box;
 
 use bytes::Bytes;

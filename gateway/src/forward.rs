@@ -5,6 +5,11 @@
 //! (spoofed copies removed first), then sent through the service's pooled
 //! client ([`crate::proxy`]).
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the upstream latency metric times the forward"
+)]
+
 use std::net::SocketAddr;
 
 use http::header::{self, HeaderName, HeaderValue};

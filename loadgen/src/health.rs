@@ -2,6 +2,11 @@
 //! 1 ms in a loop, recording how late it wakes) and the CPU used by other
 //! processes, read from `/proc`.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the hiccup probe measures how late its own sleeps wake"
+)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;

@@ -266,6 +266,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::disallowed_methods, reason = "a test's own reference time")]
     fn records_all_four_metrics() {
         let t0 = Instant::now();
         let ms = Duration::from_millis;

@@ -1,6 +1,11 @@
 //! Listener, TLS, connection serving (HTTP/1.1, h2c, TLS with ALPN) and
 //! graceful shutdown.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "periodic stalls count from the server's start"
+)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;

@@ -1,6 +1,11 @@
 //! Request handling: routes, per-request programming through `X-Mock-*`
 //! headers, delays, stalls and the `Server-Timing` header.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the service time reported in Server-Timing is measured here"
+)]
+
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::num::NonZeroU64;

@@ -1,6 +1,11 @@
 //! Stall injection: while a stall is on, every programmable response is held
 //! until it ends, so requests queue exactly as behind a stuck service.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a stall's window is measured from now"
+)]
+
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 

@@ -10,6 +10,11 @@
 //! future through a oneshot channel. Worker threads only push to the heap;
 //! the spinning costs CPU only while delayed responses are pending.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the timer reads the clock to know how long to sleep"
+)]
+
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::future::Future;

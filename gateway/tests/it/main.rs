@@ -1,3 +1,4 @@
+#![allow(clippy::disallowed_methods, reason = "tests time their own deadlines")]
 mod admin;
 mod cli;
 mod oidc;

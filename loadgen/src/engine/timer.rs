@@ -4,6 +4,11 @@
 //! milliseconds, which would put up to 1 ms of the generator's lateness into
 //! every latency, as wrk2's millisecond timers do).
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the timer reads the clock to know how long to sleep and spin"
+)]
+
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,11 @@
 //! connections, schedule share and histograms. Nothing on the request path is
 //! shared with other threads.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the worker's sample points: when a request was sent and done, and the 1 s ticks"
+)]
+
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;

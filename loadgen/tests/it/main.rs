@@ -1,6 +1,11 @@
 //! Integration tests: loadgen driven through its parsed command line against
 //! real servers on 127.0.0.1:0.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests time their own deadlines; the send-path rule is for the library"
+)]
+
 mod auth;
 mod cli;
 mod engine;
