@@ -23,28 +23,24 @@ impl Tokens {
             .replace("{seq}", &seq.to_string())
     }
 
-    /// Mints the token(s) of `class` for consumer `ci` at `now` (Unix seconds).
-    /// Returns what the request carries and when it must be replaced
-    /// (`now + ttl`, the `exp` of a valid token; the other classes keep their
-    /// offsets from the signing time, so they stay what they are until then).
-    pub fn mint(&self, class: TokenClass, ci: usize, now: u64) -> (Carried, u64) {
-        let started = Instant::now();
-        let seq = self.counter.fetch_add(1, Ordering::Relaxed);
-        let c = &self.consumers[ci];
-        let (mut iat, mut nbf, mut exp) = (now, now.saturating_sub(self.skew), now + self.ttl);
+    /// The times a token of `class` carries: `iat`, `nbf`, `exp`.
+    fn times(&self, class: TokenClass, now: u64) -> (u64, u64, u64) {
         match class {
             TokenClass::Expired => {
-                iat = now.saturating_sub(2 * 3600);
-                nbf = iat;
-                exp = now.saturating_sub(3600);
+                let iat = now.saturating_sub(2 * 3600);
+                (iat, iat, now.saturating_sub(3600))
             }
+            // Still not valid when the pool re-signs it (after at most ttl).
             TokenClass::NotYetValid => {
-                // Still not valid when the pool re-signs it (after at most ttl).
-                nbf = now + self.ttl + 3600;
-                exp = nbf + 3600;
+                let nbf = now + self.ttl + 3600;
+                (now, nbf, nbf + 3600)
             }
-            _ => {}
+            _ => (now, now.saturating_sub(self.skew), now + self.ttl),
         }
+    }
+
+    /// The claims of a token of `class` for consumer `c`.
+    fn claims(&self, class: TokenClass, c: &Consumer, seq: u64, now: u64) -> Map<String, Value> {
         let mut claims = Map::new();
         if let Some(iss) = &self.issuer {
             claims.insert("iss".into(), iss.clone().into());
@@ -74,6 +70,7 @@ impl Tokens {
             };
             claims.insert(k.clone(), v);
         }
+        let (iat, nbf, exp) = self.times(class, now);
         claims.insert("iat".into(), iat.into());
         claims.insert("nbf".into(), nbf.into());
         claims.insert("exp".into(), exp.into());
@@ -82,24 +79,61 @@ impl Tokens {
             let pad = (self.oversize * 3 / 4).saturating_sub(400);
             claims.insert("pad".into(), "x".repeat(pad).into());
         }
-        let kid = if self.key_in_kid {
-            if class == TokenClass::UnknownIssuer && self.issuer.is_none() {
-                Some(format!("unknown-{}", uuid::Uuid::new_v4().simple()))
-            } else {
-                Some(c.kid.clone().unwrap_or_else(|| c.key.clone()))
-            }
+        claims
+    }
+
+    /// The header's `kid`: the consumer's (or, keyed by `kid`, its key), or
+    /// an unknown one for `unknown-issuer` when the kid is the key.
+    fn kid(&self, class: TokenClass, c: &Consumer) -> Option<String> {
+        if !self.key_in_kid {
+            return c.kid.clone();
+        }
+        if class == TokenClass::UnknownIssuer && self.issuer.is_none() {
+            Some(format!("unknown-{}", uuid::Uuid::new_v4().simple()))
         } else {
-            c.kid.clone()
-        };
+            Some(c.kid.clone().unwrap_or_else(|| c.key.clone()))
+        }
+    }
+
+    /// Mints the token(s) of `class` for consumer `ci` at `now` (Unix seconds).
+    /// Returns what the request carries and when it must be replaced
+    /// (`now + ttl`, the `exp` of a valid token; the other classes keep their
+    /// offsets from the signing time, so they stay what they are until then).
+    pub fn mint(&self, class: TokenClass, ci: usize, now: u64) -> (Carried, u64) {
+        let started = Instant::now();
+        let seq = self.counter.fetch_add(1, Ordering::Relaxed);
+        let c = &self.consumers[ci];
+        let claims = self.claims(class, c, seq, now);
+        let kid = self.kid(class, c);
+        let carried = self.sign(class, ci, claims, kid.as_deref());
+        if class.signed() {
+            let mut s = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = s.signing.record(started.elapsed().as_nanos() as u64);
+            s.signed += 1;
+        }
+        // Re-sign by the time a valid token minted now would expire.
+        (carried, now + self.ttl)
+    }
+
+    /// Encodes and signs `claims` as `class` asks: with the consumer's key,
+    /// another key, the public key as an HMAC secret, no signature, or not at all.
+    fn sign(
+        &self,
+        class: TokenClass,
+        ci: usize,
+        mut claims: Map<String, Value>,
+        kid: Option<&str>,
+    ) -> Carried {
+        let c = &self.consumers[ci];
         let typ = self.typ.as_deref();
         let sign = |alg: &str, key: &Key, claims: &Map<String, Value>| {
-            jwt::encode(&jwt::header(alg, typ, kid.as_deref()), claims, key)
+            jwt::encode(&jwt::header(alg, typ, kid), claims, key)
         };
-        let carried = match class {
+        match class {
             TokenClass::Missing => Carried::None,
             TokenClass::Malformed => Carried::One("eyJhbGciOiJIUzI1NiJ9.not-base64!.%%%".into()),
             TokenClass::AlgNone => {
-                let input = jwt::signing_input(&jwt::header("none", typ, kid.as_deref()), &claims);
+                let input = jwt::signing_input(&jwt::header("none", typ, kid), &claims);
                 Carried::One(format!("{input}."))
             }
             TokenClass::BadSignature => {
@@ -136,13 +170,6 @@ impl Tokens {
                 Carried::Two(a, b)
             }
             _ => Carried::One(sign(c.alg.name(), &c.signing, &claims)),
-        };
-        if class.signed() {
-            let mut s = self.stats.lock().unwrap_or_else(|p| p.into_inner());
-            let _ = s.signing.record(started.elapsed().as_nanos() as u64);
-            s.signed += 1;
         }
-        // Re-sign by the time a valid token minted now would expire.
-        (carried, now + self.ttl)
     }
 }
