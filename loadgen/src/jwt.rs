@@ -219,118 +219,15 @@ impl Key {
         }
         let (label, der) = gateway::auth::keys::pem_decode(text)
             .ok_or_else(|| KeyError::Pem("not a PEM file".into()))?;
-        let rng = SystemRandom::new();
-        let (signer, spki, jwk) = if alg.is_rsa() {
-            use rsa::pkcs1::DecodeRsaPrivateKey as _;
-            use rsa::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _};
-            use rsa::traits::PublicKeyParts as _;
-            let (pair, parsed) = match label.as_str() {
-                "PRIVATE KEY" => (
-                    RsaKeyPair::from_pkcs8(&der),
-                    rsa::RsaPrivateKey::from_pkcs8_der(&der).map_err(|e| e.to_string()),
-                ),
-                "RSA PRIVATE KEY" => (
-                    RsaKeyPair::from_der(&der),
-                    rsa::RsaPrivateKey::from_pkcs1_der(&der).map_err(|e| e.to_string()),
-                ),
-                other => {
-                    return Err(KeyError::Pem(format!(
-                        "PEM block {other:?}: {alg} needs `PRIVATE KEY` (PKCS#8) or `RSA PRIVATE KEY`"
-                    )));
-                }
-            };
-            let unusable = |reason: String| KeyError::Unusable {
-                what: "an RSA private key",
-                alg,
-                reason,
-            };
-            let pair = pair.map_err(|e| unusable(e.to_string()))?;
-            let parsed = parsed.map_err(unusable)?;
-            let public = parsed.to_public_key();
-            let spki = public
-                .to_public_key_der()
-                .map_err(|e| unusable(e.to_string()))?
-                .as_bytes()
-                .to_vec();
-            let mut jwk = Map::new();
-            jwk.insert("kty".into(), "RSA".into());
-            jwk.insert("n".into(), b64u(&public.n().to_bytes_be()).into());
-            jwk.insert("e".into(), b64u(&public.e().to_bytes_be()).into());
-            let encoding: &'static dyn signature::RsaEncoding = match alg {
-                Alg::RS256 => &signature::RSA_PKCS1_SHA256,
-                Alg::RS384 => &signature::RSA_PKCS1_SHA384,
-                Alg::RS512 => &signature::RSA_PKCS1_SHA512,
-                Alg::PS256 => &signature::RSA_PSS_SHA256,
-                Alg::PS384 => &signature::RSA_PSS_SHA384,
-                _ => &signature::RSA_PSS_SHA512,
-            };
-            (Signer::Rsa(Arc::new(pair), encoding), spki, jwk)
-        } else {
-            if label != "PRIVATE KEY" {
-                return Err(KeyError::Pem(format!(
-                    "PEM block {label:?}: {alg} needs a PKCS#8 `PRIVATE KEY` (convert with `openssl pkcs8 -topk8 -nocrypt`)"
-                )));
-            }
-            match alg {
-                Alg::ES256 | Alg::ES384 => {
-                    let (fixed, prefix, crv, half): (_, &[u8], _, _) = if alg == Alg::ES256 {
-                        (
-                            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-                            &SPKI_P256,
-                            "P-256",
-                            32,
-                        )
-                    } else {
-                        (
-                            &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
-                            &SPKI_P384,
-                            "P-384",
-                            48,
-                        )
-                    };
-                    let pair = EcdsaKeyPair::from_pkcs8(fixed, &der, &rng).map_err(|e| {
-                        KeyError::Unusable {
-                            what: if crv == "P-256" {
-                                "a P-256 private key"
-                            } else {
-                                "a P-384 private key"
-                            },
-                            alg,
-                            reason: e.to_string(),
-                        }
-                    })?;
-                    let point = pair.public_key().as_ref().to_vec();
-                    let mut jwk = Map::new();
-                    jwk.insert("kty".into(), "EC".into());
-                    jwk.insert("crv".into(), crv.into());
-                    jwk.insert("x".into(), b64u(&point[1..1 + half]).into());
-                    jwk.insert("y".into(), b64u(&point[1 + half..]).into());
-                    (
-                        Signer::Ecdsa(Arc::new(pair)),
-                        [prefix, &point].concat(),
-                        jwk,
-                    )
-                }
-                _ => {
-                    let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).map_err(|e| {
-                        KeyError::Unusable {
-                            what: "an Ed25519 private key",
-                            alg,
-                            reason: e.to_string(),
-                        }
-                    })?;
-                    let public = pair.public_key().as_ref().to_vec();
-                    let mut jwk = Map::new();
-                    jwk.insert("kty".into(), "OKP".into());
-                    jwk.insert("crv".into(), "Ed25519".into());
-                    jwk.insert("x".into(), b64u(&public).into());
-                    (
-                        Signer::Ed25519(Arc::new(pair)),
-                        [&SPKI_ED25519[..], &public].concat(),
-                        jwk,
-                    )
-                }
-            }
+        if !alg.is_rsa() && label != "PRIVATE KEY" {
+            return Err(KeyError::Pem(format!(
+                "PEM block {label:?}: {alg} needs a PKCS#8 `PRIVATE KEY` (convert with `openssl pkcs8 -topk8 -nocrypt`)"
+            )));
+        }
+        let (signer, spki, jwk) = match alg {
+            a if a.is_rsa() => rsa_parts(alg, &label, &der)?,
+            Alg::ES256 | Alg::ES384 => ec_parts(alg, &der, &SystemRandom::new())?,
+            _ => ed25519_parts(alg, &der)?,
         };
         Ok(Key {
             alg,
@@ -374,6 +271,115 @@ impl Key {
         jwk.insert("use".into(), "sig".into());
         Some(Value::Object(jwk))
     }
+}
+
+/// Signer, SPKI DER and JWK members of a PEM key of one family.
+type Parts = (Signer, Vec<u8>, Map<String, Value>);
+
+/// RS*/PS*: PKCS#8 or PKCS#1.
+fn rsa_parts(alg: Alg, label: &str, der: &[u8]) -> Result<Parts, KeyError> {
+    use rsa::pkcs1::DecodeRsaPrivateKey as _;
+    use rsa::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _};
+    use rsa::traits::PublicKeyParts as _;
+    let (pair, parsed) = match label {
+        "PRIVATE KEY" => (
+            RsaKeyPair::from_pkcs8(der),
+            rsa::RsaPrivateKey::from_pkcs8_der(der).map_err(|e| e.to_string()),
+        ),
+        "RSA PRIVATE KEY" => (
+            RsaKeyPair::from_der(der),
+            rsa::RsaPrivateKey::from_pkcs1_der(der).map_err(|e| e.to_string()),
+        ),
+        other => {
+            return Err(KeyError::Pem(format!(
+                "PEM block {other:?}: {alg} needs `PRIVATE KEY` (PKCS#8) or `RSA PRIVATE KEY`"
+            )));
+        }
+    };
+    let unusable = |reason: String| KeyError::Unusable {
+        what: "an RSA private key",
+        alg,
+        reason,
+    };
+    let pair = pair.map_err(|e| unusable(e.to_string()))?;
+    let parsed = parsed.map_err(unusable)?;
+    let public = parsed.to_public_key();
+    let spki = public
+        .to_public_key_der()
+        .map_err(|e| unusable(e.to_string()))?
+        .as_bytes()
+        .to_vec();
+    let mut jwk = Map::new();
+    jwk.insert("kty".into(), "RSA".into());
+    jwk.insert("n".into(), b64u(&public.n().to_bytes_be()).into());
+    jwk.insert("e".into(), b64u(&public.e().to_bytes_be()).into());
+    let encoding: &'static dyn signature::RsaEncoding = match alg {
+        Alg::RS256 => &signature::RSA_PKCS1_SHA256,
+        Alg::RS384 => &signature::RSA_PKCS1_SHA384,
+        Alg::RS512 => &signature::RSA_PKCS1_SHA512,
+        Alg::PS256 => &signature::RSA_PSS_SHA256,
+        Alg::PS384 => &signature::RSA_PSS_SHA384,
+        _ => &signature::RSA_PSS_SHA512,
+    };
+    Ok((Signer::Rsa(Arc::new(pair), encoding), spki, jwk))
+}
+
+/// ES256/ES384: PKCS#8, fixed-size R||S signatures.
+fn ec_parts(alg: Alg, der: &[u8], rng: &SystemRandom) -> Result<Parts, KeyError> {
+    let (fixed, prefix, crv, half): (_, &[u8], _, _) = if alg == Alg::ES256 {
+        (
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &SPKI_P256,
+            "P-256",
+            32,
+        )
+    } else {
+        (
+            &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+            &SPKI_P384,
+            "P-384",
+            48,
+        )
+    };
+    let pair = EcdsaKeyPair::from_pkcs8(fixed, der, rng).map_err(|e| KeyError::Unusable {
+        what: if crv == "P-256" {
+            "a P-256 private key"
+        } else {
+            "a P-384 private key"
+        },
+        alg,
+        reason: e.to_string(),
+    })?;
+    let point = pair.public_key().as_ref().to_vec();
+    let mut jwk = Map::new();
+    jwk.insert("kty".into(), "EC".into());
+    jwk.insert("crv".into(), crv.into());
+    jwk.insert("x".into(), b64u(&point[1..1 + half]).into());
+    jwk.insert("y".into(), b64u(&point[1 + half..]).into());
+    Ok((
+        Signer::Ecdsa(Arc::new(pair)),
+        [prefix, &point].concat(),
+        jwk,
+    ))
+}
+
+/// EdDSA: Ed25519 in PKCS#8 (v1 or v2).
+fn ed25519_parts(alg: Alg, der: &[u8]) -> Result<Parts, KeyError> {
+    let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|e| KeyError::Unusable {
+        what: "an Ed25519 private key",
+        alg,
+        reason: e.to_string(),
+    })?;
+    let public = pair.public_key().as_ref().to_vec();
+    let mut jwk = Map::new();
+    jwk.insert("kty".into(), "OKP".into());
+    jwk.insert("crv".into(), "Ed25519".into());
+    jwk.insert("x".into(), b64u(&public).into());
+    Ok((
+        Signer::Ed25519(Arc::new(pair)),
+        [&SPKI_ED25519[..], &public].concat(),
+        jwk,
+    ))
 }
 
 /// A compact JWS: `base64url(header).base64url(claims).base64url(signature)`.

@@ -116,6 +116,51 @@ impl Declarative {
         })
     }
 
+    /// The `plugin` that applies to route `r` (entity name `entity`) of
+    /// service `upstream_name`, with the entity name its errors go under:
+    /// on the route, global for the route, on the service, global for the
+    /// service, then global. A disabled one does not apply.
+    fn plugin_for<'a>(
+        &'a self,
+        plugin: &str,
+        r: &'a RouteSpec,
+        upstream_name: &str,
+        service: Option<&'a ServiceSpec>,
+        entity: &str,
+    ) -> Option<(&'a PluginSpec, String)> {
+        let on_route = r
+            .plugins
+            .iter()
+            .find(|p| p.name == plugin)
+            .map(|p| (p, format!("{entity}.plugins[{plugin}]")));
+        let global_for_route = self.plugins.iter().find(|p| {
+            p.name == plugin
+                && p.route.as_ref().is_some_and(|x| {
+                    Some(x.as_str()) == r.name.as_deref() || Some(x.as_str()) == r.id.as_deref()
+                })
+        });
+        let on_service = service.and_then(|s| s.plugins.iter().find(|p| p.name == plugin));
+        let global_for_service = self.plugins.iter().find(|p| {
+            p.name == plugin
+                && p.route.is_none()
+                && p.service
+                    .as_ref()
+                    .is_some_and(|x| x.as_str() == upstream_name)
+        });
+        let global = self
+            .plugins
+            .iter()
+            .find(|p| p.name == plugin && p.route.is_none() && p.service.is_none());
+        on_route
+            .or_else(|| global_for_route.map(|p| (p, format!("plugins[{plugin}]"))))
+            .or_else(|| {
+                on_service.map(|p| (p, format!("service {upstream_name}.plugins[{plugin}]")))
+            })
+            .or_else(|| global_for_service.map(|p| (p, format!("plugins[{plugin}]"))))
+            .or_else(|| global.map(|p| (p, format!("plugins[{plugin}]"))))
+            .filter(|(p, _)| p.enabled != Some(false))
+    }
+
     /// Compiles one route with its plugins: route-level beats service-level beats global.
     fn route(
         &self,
@@ -150,39 +195,7 @@ impl Declarative {
                     .map_err(|_| invalid(entity, "methods", format!("invalid method {m:?}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let pick = |plugin: &str| -> Option<(&PluginSpec, String)> {
-            let on_route = r
-                .plugins
-                .iter()
-                .find(|p| p.name == plugin)
-                .map(|p| (p, format!("{entity}.plugins[{plugin}]")));
-            let global_for_route = self.plugins.iter().find(|p| {
-                p.name == plugin
-                    && p.route.as_ref().is_some_and(|x| {
-                        Some(x.as_str()) == r.name.as_deref() || Some(x.as_str()) == r.id.as_deref()
-                    })
-            });
-            let on_service = service.and_then(|s| s.plugins.iter().find(|p| p.name == plugin));
-            let global_for_service = self.plugins.iter().find(|p| {
-                p.name == plugin
-                    && p.route.is_none()
-                    && p.service
-                        .as_ref()
-                        .is_some_and(|x| Some(x.as_str()) == Some(upstream.name.as_str()))
-            });
-            let global = self
-                .plugins
-                .iter()
-                .find(|p| p.name == plugin && p.route.is_none() && p.service.is_none());
-            on_route
-                .or_else(|| global_for_route.map(|p| (p, format!("plugins[{plugin}]"))))
-                .or_else(|| {
-                    on_service.map(|p| (p, format!("service {}.plugins[{plugin}]", upstream.name)))
-                })
-                .or_else(|| global_for_service.map(|p| (p, format!("plugins[{plugin}]"))))
-                .or_else(|| global.map(|p| (p, format!("plugins[{plugin}]"))))
-                .filter(|(p, _)| p.enabled != Some(false))
-        };
+        let pick = |plugin: &str| self.plugin_for(plugin, r, &upstream.name, service, entity);
         let jwt = match pick("jwt") {
             Some((p, ent)) => Some(Arc::new(
                 JwtConf::from_json(&p.config).map_err(|(f, m)| invalid(ent, f, m))?,

@@ -20,6 +20,23 @@ use crate::engine::{self, RunOptions};
 use crate::scenario::{Overrides, Scenario, TargetUrl, TokenClass};
 use crate::token::{Carried, Clock as _, SystemClock, Tokens};
 
+/// Prints what a command produced, or its error under `what`, with `code`.
+fn report_outcome<T: std::fmt::Display>(what: &str, result: anyhow::Result<T>, code: Exit) -> Exit {
+    match result {
+        Ok(out) => {
+            let out = out.to_string();
+            if !out.is_empty() {
+                println!("{out}");
+            }
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("{what}: {e:#}");
+            code
+        }
+    }
+}
+
 /// Parses `args` and runs; `stop` is set by the caller's signal handler.
 pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
     match args.command {
@@ -35,48 +52,30 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
             );
             Exit::Ok
         }
-        Command::Validate { file } => match Scenario::load(&file).and_then(|s| {
-            // [auth]: read the key files and check them against their algorithms.
-            crate::engine::plan::Plan::new(&s)?;
-            Ok(s)
-        }) {
-            Ok(s) => {
-                println!(
-                    "{}: ok ({} targets, {} requests, {} phases)",
-                    file.display(),
-                    s.targets.len(),
-                    s.requests.len(),
-                    s.phases.len()
-                );
-                Exit::Ok
-            }
-            Err(e) => {
-                eprintln!("loadgen: {e}");
-                Exit::Usage
-            }
-        },
+        Command::Validate { file } => report_outcome("loadgen", validate(&file), Exit::Usage),
         Command::Report(r) => compare::report(&r),
-        Command::Provision(p) => match provision(p) {
-            Ok(()) => Exit::Ok,
-            Err(e) => {
-                eprintln!("loadgen provision: {e:#}");
-                Exit::Failure
-            }
-        },
+        Command::Provision(p) => report_outcome(
+            "loadgen provision",
+            provision(p).map(|()| ""),
+            Exit::Failure,
+        ),
         Command::Token {
             scenario,
             consumer,
             class,
-        } => match token(&scenario, consumer.as_deref(), &class) {
-            Ok(t) => {
-                println!("{t}");
-                Exit::Ok
+        } => {
+            // A `missing` token prints an empty line, as before.
+            match token(&scenario, consumer.as_deref(), &class) {
+                Ok(t) => {
+                    println!("{t}");
+                    Exit::Ok
+                }
+                Err(e) => {
+                    eprintln!("loadgen token: {e:#}");
+                    Exit::Usage
+                }
             }
-            Err(e) => {
-                eprintln!("loadgen token: {e}");
-                Exit::Usage
-            }
-        },
+        }
         Command::Keys(KeysCommand::Gen {
             alg,
             kid,
@@ -86,27 +85,15 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
             force,
         }) => {
             let generated = crate::jwt::Alg::parse(&alg).context("--alg").and_then(|a| {
-                Ok(crate::jwt::keys_gen(
-                    a,
-                    kid.as_deref(),
-                    bits,
-                    issuer.as_deref(),
-                    &out,
-                    force,
-                )?)
+                let g =
+                    crate::jwt::keys_gen(a, kid.as_deref(), bits, issuer.as_deref(), &out, force)?;
+                Ok(g.files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n"))
             });
-            match generated {
-                Ok(g) => {
-                    for f in g.files {
-                        println!("{}", f.display());
-                    }
-                    Exit::Ok
-                }
-                Err(e) => {
-                    eprintln!("loadgen keys gen: {e:#}");
-                    Exit::Usage
-                }
-            }
+            report_outcome("loadgen keys gen", generated, Exit::Usage)
         }
         Command::Compare(c) => compare::compare(&c),
         Command::Run(run) => match load_for_run(&run) {
@@ -123,6 +110,20 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
             },
         },
     }
+}
+
+/// `loadgen validate`: the file parses, its rules hold, and what it refers
+/// to (body files, `[auth]` key files, checked against their algorithms) loads.
+fn validate(file: &std::path::Path) -> anyhow::Result<String> {
+    let s = Scenario::load(file)?;
+    crate::engine::plan::Plan::new(&s)?;
+    Ok(format!(
+        "{}: ok ({} targets, {} requests, {} phases)",
+        file.display(),
+        s.targets.len(),
+        s.requests.len(),
+        s.phases.len()
+    ))
 }
 
 /// A scenario's [auth], resolved (key files read) for `classes`.

@@ -10,7 +10,7 @@ use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 
 use super::endpoint::Endpoint;
-use crate::scenario::{Field, Scenario, ScenarioError, TokenClass};
+use crate::scenario::{Field, Phase, RequestSpec, Scenario, ScenarioError, TokenClass};
 use crate::schedule::Schedule;
 use crate::seed::mix;
 use crate::template::Template;
@@ -67,6 +67,87 @@ pub struct Plan {
     pub tokens: Option<std::sync::Arc<Tokens>>,
 }
 
+impl ReqPlan {
+    /// Request class `i` of `s`, its body read or generated and its token resolved.
+    fn new(
+        s: &Scenario,
+        i: usize,
+        r: &RequestSpec,
+        tokens: Option<&Tokens>,
+    ) -> Result<ReqPlan, ScenarioError> {
+        let invalid = |key: &str, msg: String| s.error_at(Field::new("request", Some(i), key), msg);
+        let mut headers = HeaderMap::new();
+        for (k, v) in &r.headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| invalid("headers", e.to_string()))?;
+            let value = HeaderValue::from_str(v).map_err(|e| invalid("headers", e.to_string()))?;
+            headers.append(name, value);
+        }
+        let body = if let Some(b) = &r.body {
+            Bytes::from(b.clone())
+        } else if let Some(f) = &r.body_file {
+            let path = s.dir().join(f);
+            let bytes = std::fs::read(&path)
+                .map_err(|e| invalid("body_file", format!("{}: {e}", path.display())))?;
+            Bytes::from(bytes)
+        } else if let Some(size) = &r.body_size {
+            let n = size
+                .parse::<mock_upstream::Size>()
+                .map_err(|e| invalid("body_size", e.to_string()))?
+                .0;
+            let mut v = vec![0u8; usize::try_from(n).unwrap_or(0)];
+            SmallRng::seed_from_u64(mix(&[s.seed, i as u64])).fill_bytes(&mut v);
+            Bytes::from(v)
+        } else {
+            Bytes::new()
+        };
+        Ok(ReqPlan {
+            name: r.name.clone(),
+            method: r
+                .method
+                .as_deref()
+                .map_or(Ok(Method::GET), |m| Method::from_bytes(m.as_bytes()))
+                .map_err(|e| invalid("method", e.to_string()))?,
+            path: Template::parse(&r.path).map_err(|e| invalid("path", e.to_string()))?,
+            headers,
+            body,
+            expect: r
+                .expect
+                .or_else(|| Some(r.token?.expected(tokens?.profile))),
+            token: r
+                .token
+                .and_then(|class| Some((tokens?.slot(class)?, class))),
+            consumer: r
+                .consumer
+                .as_ref()
+                .and_then(|c| tokens?.consumers.iter().position(|x| &x.name == c)),
+        })
+    }
+}
+
+impl PhasePlan {
+    /// Phase `p`, starting `offset` into the run of one target.
+    fn new(p: &Phase, offset: Duration) -> PhasePlan {
+        let kind = match (&p.rate, p.concurrency) {
+            (Some(rate), _) => PhaseKind::Open {
+                schedule: Schedule::new(rate, p.duration.0),
+                poisson: p.poisson,
+            },
+            (None, c) => PhaseKind::Closed {
+                concurrency: c.unwrap_or(1),
+                think: p.think_time.map_or(Duration::ZERO, |d| d.0),
+            },
+        };
+        PhasePlan {
+            name: p.name.clone(),
+            offset,
+            duration: p.duration.0,
+            kind,
+            record: p.recorded(),
+        }
+    }
+}
+
 impl Plan {
     /// Resolves what the scenario refers to (body files, `[auth]` keys,
     /// relative to the scenario's directory); errors are located in its file.
@@ -79,85 +160,26 @@ impl Plan {
                 std::sync::Arc::new(SystemClock),
             )?))
         };
-        let mut requests = Vec::new();
-        let mut cumulative = Vec::new();
-        let mut total = 0u64;
-        for (i, r) in s.requests.iter().enumerate() {
-            let invalid =
-                |key: &str, msg: String| s.error_at(Field::new("request", Some(i), key), msg);
-            let mut headers = HeaderMap::new();
-            for (k, v) in &r.headers {
-                let name = HeaderName::from_bytes(k.as_bytes())
-                    .map_err(|e| invalid("headers", e.to_string()))?;
-                let value =
-                    HeaderValue::from_str(v).map_err(|e| invalid("headers", e.to_string()))?;
-                headers.append(name, value);
-            }
-            let body = if let Some(b) = &r.body {
-                Bytes::from(b.clone())
-            } else if let Some(f) = &r.body_file {
-                let path = s.dir().join(f);
-                let bytes = std::fs::read(&path)
-                    .map_err(|e| invalid("body_file", format!("{}: {e}", path.display())))?;
-                Bytes::from(bytes)
-            } else if let Some(size) = &r.body_size {
-                let n = size
-                    .parse::<mock_upstream::Size>()
-                    .map_err(|e| invalid("body_size", e.to_string()))?
-                    .0;
-                let mut v = vec![0u8; usize::try_from(n).unwrap_or(0)];
-                SmallRng::seed_from_u64(mix(&[s.seed, i as u64])).fill_bytes(&mut v);
-                Bytes::from(v)
-            } else {
-                Bytes::new()
-            };
-            total += u64::from(r.weight.unwrap_or(1));
-            cumulative.push(total);
-            let tokens = tokens.as_deref();
-            requests.push(ReqPlan {
-                name: r.name.clone(),
-                method: r
-                    .method
-                    .as_deref()
-                    .map_or(Ok(Method::GET), |m| Method::from_bytes(m.as_bytes()))
-                    .map_err(|e| invalid("method", e.to_string()))?,
-                path: Template::parse(&r.path).map_err(|e| invalid("path", e.to_string()))?,
-                headers,
-                body,
-                expect: r
-                    .expect
-                    .or_else(|| Some(r.token?.expected(tokens?.profile))),
-                token: r
-                    .token
-                    .and_then(|class| Some((tokens?.slot(class)?, class))),
-                consumer: r
-                    .consumer
-                    .as_ref()
-                    .and_then(|c| tokens?.consumers.iter().position(|x| &x.name == c)),
-            });
-        }
+        let requests = s
+            .requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ReqPlan::new(s, i, r, tokens.as_deref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let cumulative = s
+            .requests
+            .iter()
+            .scan(0u64, |total, r| {
+                *total += u64::from(r.weight.unwrap_or(1));
+                Some(*total)
+            })
+            .collect();
         let mut offset = Duration::ZERO;
         let phases = s
             .phases
             .iter()
             .map(|p| {
-                let kind = match (&p.rate, p.concurrency) {
-                    (Some(rate), _) => PhaseKind::Open {
-                        schedule: Schedule::new(rate, p.duration.0),
-                        poisson: p.poisson,
-                    },
-                    (None, c) => PhaseKind::Closed {
-                        concurrency: c.unwrap_or(1),
-                        think: p.think_time.map_or(Duration::ZERO, |d| d.0),
-                    },
-                };
-                let plan = PhasePlan {
-                    name: p.name.clone(),
-                    offset,
-                    duration: p.duration.0,
-                    kind,
-                    record: p.recorded(),
-                };
+                let plan = PhasePlan::new(p, offset);
                 offset += p.duration.0;
                 plan
             })
