@@ -9,8 +9,7 @@ use reports::summary::{
     ClassResult, Environment, Health, Percentiles, SCHEMA_VERSION, Summary, TargetResult,
 };
 
-use crate::engine::RunData;
-use crate::engine::plan::PhaseKind;
+use crate::outcome::RunData;
 use crate::record::{ClassStats, new_hist};
 use crate::scenario::Scenario;
 
@@ -21,7 +20,7 @@ pub const MIN_RATE_SHARE: f64 = 0.99;
 
 /// The scenario as JSON for `summary.json`, with `[auth]` secrets replaced
 /// by `"<redacted>"` (key files are paths and stay).
-fn redacted(scenario: &Scenario) -> serde_json::Value {
+pub fn redacted(scenario: &Scenario) -> serde_json::Value {
     let mut v = serde_json::to_value(scenario).unwrap_or_default();
     if let Some(auth) = v.get_mut("auth") {
         for list in ["consumer", "consumers"] {
@@ -40,9 +39,10 @@ fn redacted(scenario: &Scenario) -> serde_json::Value {
     v
 }
 
-/// Builds the summary of a run.
-pub fn summarize(scenario: &Scenario, data: &RunData) -> Summary {
-    let plan = &data.plan;
+/// Builds the summary of a run of `scenario` (its name, and its
+/// [`redacted`] JSON as recorded).
+pub fn summarize((name, scenario): (&str, serde_json::Value), data: &RunData) -> Summary {
+    let plan = &data.layout;
     let nreq = plan.requests.len();
     let mut invalid = Vec::new();
     let targets: Vec<TargetResult> = data
@@ -58,16 +58,13 @@ pub fn summarize(scenario: &Scenario, data: &RunData) -> Summary {
             let mut total_rounds: Vec<hdrhistogram::Histogram<u64>> =
                 (0..t.rounds_run).map(|_| new_hist()).collect();
             for (p, phase) in plan.phases.iter().enumerate().filter(|(_, p)| p.record) {
-                let seconds = phase.duration.as_secs_f64() * rounds;
+                let seconds = phase.duration_s * rounds;
                 total_seconds += seconds;
-                let phase_rate = match &phase.kind {
-                    PhaseKind::Open { schedule, .. } => {
-                        open = true;
-                        total_expected += schedule.expected_count() * rounds;
-                        Some(schedule.mean_rate())
-                    }
-                    PhaseKind::Closed { .. } => None,
-                };
+                let phase_rate = phase.expected.map(|expected| {
+                    open = true;
+                    total_expected += expected * rounds;
+                    expected / phase.duration_s
+                });
                 for r in 0..nreq {
                     let idx = p * nreq + r;
                     let s = &t.classes[idx];
@@ -93,7 +90,7 @@ pub fn summarize(scenario: &Scenario, data: &RunData) -> Summary {
                         share,
                         round_pcts,
                     );
-                    result.token = plan.requests[r].token.map(|(_, c)| c.name().to_owned());
+                    result.token = plan.requests[r].token.clone();
                     classes.push(result);
                 }
             }
@@ -144,8 +141,8 @@ pub fn summarize(scenario: &Scenario, data: &RunData) -> Summary {
     Summary {
         schema_version: SCHEMA_VERSION,
         tool: format!("gatebench-loadgen {}", env!("CARGO_PKG_VERSION")),
-        scenario_name: scenario.name.clone(),
-        scenario: redacted(scenario),
+        scenario_name: name.to_owned(),
+        scenario,
         environment: environment(),
         start_unix_s: data
             .start
@@ -162,7 +159,11 @@ pub fn summarize(scenario: &Scenario, data: &RunData) -> Summary {
             loadgen_cpu_percent: data.own_cpu_percent,
         },
         targets,
-        auth: data.plan.tokens.as_ref().map(|a| a.summary()),
+        auth: data.auth.as_ref().map(|a| a.summary.clone()),
+        // Only a run that is part of a distributed one says which shard it is.
+        shard: (data.shard.count > 1 || data.shard.start_at_unix_s.is_some())
+            .then(|| data.shard.clone()),
+        shards: Vec::new(),
     }
 }
 
@@ -219,14 +220,14 @@ fn environment() -> Environment {
     }
 }
 
-/// Writes `summary.json` and `<target>.hgrm` (the `.hlog` files are written during the run).
+/// Writes `totals.json`, `<target>.hgrm` and then `summary.json` (the
+/// `.hlog` files are written during the run).
 pub fn write(dir: &Path, summary: &Summary, data: &RunData) -> anyhow::Result<()> {
-    let json = serde_json::to_vec_pretty(summary)?;
-    reports::write_atomic(&dir.join("summary.json"), &json)?;
+    data.save(dir)?;
     for t in &data.targets {
         let mut all = new_hist();
         for (idx, c) in t.classes.iter().enumerate() {
-            if data.plan.phases[idx / data.plan.requests.len()].record {
+            if data.layout.recorded(idx) {
                 let _ = all.add(&c.latency);
             }
         }
@@ -234,6 +235,8 @@ pub fn write(dir: &Path, summary: &Summary, data: &RunData) -> anyhow::Result<()
         reports::hgrm::write(&all, 1e6, &mut out)?;
         reports::write_atomic(&dir.join(format!("{}.hgrm", t.name)), &out)?;
     }
+    let json = serde_json::to_vec_pretty(summary)?;
+    reports::write_atomic(&dir.join("summary.json"), &json)?;
     Ok(())
 }
 

@@ -146,6 +146,65 @@ pub fn read(bytes: &[u8]) -> Result<Vec<Interval>, HlogError> {
     Ok(out)
 }
 
+/// One histogram as the interval logs carry it: V2 compressed, Base64.
+pub fn encode(hist: &Histogram<u64>) -> Result<String, HlogError> {
+    let mut buf = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(hist, &mut buf)
+        .map_err(|e| HlogError::Encode(format!("{e:?}")))?;
+    Ok(STANDARD.encode(&buf))
+}
+
+/// The inverse of [`encode`].
+pub fn decode(text: &str) -> Result<Histogram<u64>, HlogError> {
+    let raw = STANDARD
+        .decode(text)
+        .map_err(|e| HlogError::Decode(e.to_string()))?;
+    Deserializer::new()
+        .deserialize(&mut raw.as_slice())
+        .map_err(|e| HlogError::Decode(format!("{e:?}")))
+}
+
+/// `#[serde(with = "reports::hlog::b64")]`: a histogram field as its
+/// [`encode`]d text, exact (every count kept).
+pub mod b64 {
+    use hdrhistogram::Histogram;
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::encode(h).map_err(serde::ser::Error::custom)?)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Histogram<u64>, D::Error> {
+        let text = String::deserialize(d)?;
+        super::decode(&text).map_err(serde::de::Error::custom)
+    }
+
+    /// The same for a list of histograms.
+    pub mod vec {
+        use hdrhistogram::Histogram;
+        use serde::{Deserialize as _, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(v: &[Histogram<u64>], s: S) -> Result<S::Ok, S::Error> {
+            let texts = v
+                .iter()
+                .map(super::super::encode)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(serde::ser::Error::custom)?;
+            s.collect_seq(texts)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Vec<Histogram<u64>>, D::Error> {
+            Vec::<String>::deserialize(d)?
+                .iter()
+                .map(|t| super::super::decode(t).map_err(serde::de::Error::custom))
+                .collect()
+        }
+    }
+}
+
 /// `Sun Nov 29 17:27:15 UTC 2026`, as Java's `Date.toString()` prints in UTC.
 pub fn http_date(t: SystemTime) -> String {
     let Utc {

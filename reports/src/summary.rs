@@ -48,6 +48,45 @@ pub struct Summary {
     /// `[auth]`: how tokens were made (absent without it). Never holds secrets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthSummary>,
+    /// This run is one shard of a distributed run (`loadgen run --shard`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    /// This run is the merge of these shards (`loadgen merge`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardRow>,
+}
+
+/// A shard's place in a distributed run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ShardInfo {
+    /// K of `--shard K/N`: this shard runs arrivals K, K+N, K+2N, … of the schedule.
+    pub index: u32,
+    /// N of `--shard K/N`.
+    pub count: u32,
+    /// The common start all shards waited for (`--start-at`), unix seconds.
+    pub start_at_unix_s: Option<f64>,
+    /// When this shard's first phase actually began minus the common start,
+    /// on this shard's own clock (positive: late).
+    pub start_skew_ns: Option<i64>,
+    /// The clock the skew was read on.
+    pub clock: String,
+    /// The machine (the pod's name on Kubernetes).
+    pub host: String,
+    /// SHA-256 of the scenario as run (after command-line overrides).
+    pub scenario_hash: String,
+}
+
+/// One shard of a merged run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ShardRow {
+    #[serde(flatten)]
+    pub shard: ShardInfo,
+    /// Completed requests per second of all this shard's targets' recorded phases.
+    pub achieved_rps: f64,
+    pub valid: bool,
+    pub invalid_reasons: Vec<String>,
+    pub partial: bool,
+    pub health: Health,
 }
 
 /// Token signing during the run.

@@ -76,6 +76,9 @@ pub enum Command {
     /// Render charts, report.md and report.html from results directories
     /// (several: overlaid, to compare gateways or versions across runs).
     Report(ReportArgs),
+    /// Merge the results of the shards of one run (`run --shard K/N`) into
+    /// one results directory, exactly.
+    Merge(MergeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,10 +216,55 @@ pub struct RunArgs {
     /// Rounds (every phase once per target per round).
     #[arg(long)]
     pub rounds: Option<u32>,
+    /// Run shard K of N: arrivals K, K+N, K+2N, … of the one schedule
+    /// (auto/N: K from JOB_COMPLETION_INDEX, as a Kubernetes Indexed Job
+    /// sets it). Connections are per shard. N > 1 needs --start-at.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::shard::Shard>,
+    /// Prepare, then start the schedule at this time (RFC 3339 UTC, e.g.
+    /// 2026-12-01T15:00:00Z, or unix seconds); every round and target then
+    /// runs at a fixed offset from it, the same on every shard.
+    #[arg(long, value_name = "TIME", value_parser = crate::shard::parse_start_at)]
+    pub start_at: Option<std::time::SystemTime>,
     /// No live progress and no terminal summary.
     #[arg(long)]
     pub quiet: bool,
     /// Do not render charts and report.md/report.html at the end.
+    #[arg(long)]
+    pub no_report: bool,
+}
+
+const MERGE_HELP: &str = "\
+Every input must be a shard of the same run: the same scenario (content
+hash), seed, shard count, histogram configuration and start time, and every
+shard 0..N present once. Histograms are added exactly, interval logs on the
+common time base; the result is an ordinary results directory for `loadgen
+report` and `loadgen compare`.
+
+Exit codes:
+  0  merged; the merged run is valid and every response matched
+  1  the merged results could not be written
+  2  the inputs do not belong together, a shard is missing or repeated
+     (see --allow-missing), or an input cannot be read
+  3  merged, but the merged run is invalid (reasons printed)
+  4  merged, but expectations failed (unexpected statuses or errors)";
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = MERGE_HELP)]
+pub struct MergeArgs {
+    /// The shards' results directories.
+    #[arg(required = true)]
+    pub dirs: Vec<std::path::PathBuf>,
+    /// Where to write (default results/<scenario>-merged-<UTC timestamp>).
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+    /// Merge the shards that are there; the result is marked partial.
+    #[arg(long)]
+    pub allow_missing: bool,
+    /// No terminal summary.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Do not render charts and report.md/report.html.
     #[arg(long)]
     pub no_report: bool,
 }

@@ -12,7 +12,8 @@ mod args;
 mod compare;
 
 pub use args::{
-    Args, Command, CompareArgs, Exit, KeysCommand, ProvisionCommand, ReportArgs, RunArgs,
+    Args, Command, CompareArgs, Exit, KeysCommand, MergeArgs, ProvisionCommand, ReportArgs,
+    RunArgs,
 };
 use compare::utc_stamp;
 
@@ -96,6 +97,7 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
             report_outcome("loadgen keys gen", generated, Exit::Usage)
         }
         Command::Compare(c) => compare::compare(&c),
+        Command::Merge(m) => merge(&m),
         Command::Run(run) => match load_for_run(&run) {
             Err(e) => {
                 eprintln!("loadgen: {e:#}");
@@ -211,6 +213,15 @@ fn load_for_run(run: &RunArgs) -> anyhow::Result<Scenario> {
         let url: TargetUrl = url.parse().with_context(|| format!("--target {t:?}"))?;
         overrides.targets.push((name.to_owned(), url));
     }
+    if let Some(shard) = run.shard
+        && shard.n > 1
+        && run.start_at.is_none()
+    {
+        anyhow::bail!(
+            "--shard {shard} needs --start-at TIME: every shard must follow one timeline \
+             (e.g. --start-at $(date -u -d '+30 sec' +%Y-%m-%dT%H:%M:%SZ))"
+        );
+    }
     if run.targets.is_empty()
         && run.rate.is_none()
         && run.duration.is_none()
@@ -231,29 +242,73 @@ fn execute(run: &RunArgs, scenario: &Scenario, stop: Arc<AtomicBool>) -> anyhow:
         out_dir: out_dir.clone(),
         progress: !run.quiet,
         stop: stop.clone(),
+        shard: run.shard.unwrap_or_default(),
+        start_at: run.start_at,
     };
     let data = engine::run(scenario, &opts)?;
-    let summary = crate::results::summarize(scenario, &data);
+    let summary = crate::results::summarize(
+        (&scenario.name, crate::results::redacted(scenario)),
+        &data,
+    );
     crate::results::write(&out_dir, &summary, &data)?;
-    if !run.quiet {
-        print!("{}", crate::results::render(&summary));
+    Ok(finish(
+        &out_dir,
+        &summary,
+        (run.quiet, run.no_report),
+        stop.load(Ordering::Relaxed),
+    ))
+}
+
+/// `loadgen merge`: input problems exit 2; then as `run` would for the merged run.
+fn merge(m: &MergeArgs) -> Exit {
+    let (inputs, missing) = match crate::merge::read(&m.dirs, m.allow_missing) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("loadgen merge: {e}");
+            return Exit::Usage;
+        }
+    };
+    let out = m.out.clone().unwrap_or_else(|| {
+        let stamp = utc_stamp(std::time::SystemTime::now());
+        let name = inputs.first().map_or("run", |i| i.scenario_name());
+        PathBuf::from("results").join(format!("{name}-merged-{stamp}"))
+    });
+    match crate::merge::write(&inputs, &missing, &out) {
+        Ok(merged) => finish(&out, &merged.summary, (m.quiet, m.no_report), false),
+        Err(e) => {
+            eprintln!("loadgen merge: {e:#}");
+            Exit::Failure
+        }
     }
-    if !run.no_report {
+}
+
+/// After the results are written: the terminal summary, the report, and
+/// the exit status the run's verdict gives.
+fn finish(
+    out_dir: &std::path::Path,
+    summary: &reports::summary::Summary,
+    (quiet, no_report): (bool, bool),
+    interrupted: bool,
+) -> Exit {
+    if !quiet {
+        print!("{}", crate::results::render(summary));
+    }
+    if !no_report {
         // The results are written; a report that cannot be drawn is a warning.
-        match reports::report::load(&out_dir).and_then(|r| reports::report::write(&[r], &out_dir)) {
-            Ok(w) if !run.quiet => println!("Report: {}", w.html.display()),
+        match reports::report::load(out_dir).and_then(|r| reports::report::write(&[r], out_dir)) {
+            Ok(w) if !quiet => println!("Report: {}", w.html.display()),
             Ok(_) => {}
             Err(e) => eprintln!("loadgen: warning: no report: {e}"),
         }
     }
-    if !run.quiet {
+    if !quiet {
         println!("Results: {}", out_dir.display());
     }
     let failed = summary
         .targets
         .iter()
         .any(|t| t.total.counts.unexpected > 0 || t.total.counts.errors > 0);
-    Ok(if stop.load(Ordering::Relaxed) {
+    if interrupted {
         Exit::Interrupted
     } else if !summary.valid {
         Exit::Invalid
@@ -261,5 +316,5 @@ fn execute(run: &RunArgs, scenario: &Scenario, stop: Arc<AtomicBool>) -> anyhow:
         Exit::Expectations
     } else {
         Exit::Ok
-    })
+    }
 }

@@ -27,8 +27,10 @@ use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use reports::hlog::HlogWriter;
 
+use crate::outcome::{HistConfig, Layout, RunData, TOTALS_VERSION, TargetTotals};
 use crate::record::{ClassStats, new_hist};
 use crate::scenario::{Scenario, Target, TargetUrl};
+use crate::shard::Shard;
 use conn::Endpoint;
 use plan::Plan;
 use worker::{Msg, WorkerCtx};
@@ -41,39 +43,16 @@ pub struct RunOptions {
     pub progress: bool,
     /// Set on Ctrl-C: stop sending, finish in-flight requests, write partial results.
     pub stop: Arc<AtomicBool>,
+    /// This process's share of the schedule (`--shard`).
+    pub shard: Shard,
+    /// The common start of all shards (`--start-at`): every round and target
+    /// then runs at a fixed offset from it, the same on every shard.
+    pub start_at: Option<SystemTime>,
 }
 
-/// Everything recorded for one target.
-#[derive(Debug)]
-pub struct TargetTotals {
-    pub name: String,
-    pub urls: Vec<String>,
-    pub baseline: bool,
-    pub http2: bool,
-    pub connections: usize,
-    /// Per class (phase × requests + request), all rounds.
-    pub classes: Vec<ClassStats>,
-    /// Per class, the latency histogram of each round.
-    pub rounds: Vec<Vec<Histogram<u64>>>,
-    /// Rounds that ran (fully or partly) for this target.
-    pub rounds_run: u32,
-    /// Per second and phase, in run order.
-    pub timeline: Vec<reports::summary::Tick>,
-    /// When each phase of each round ran.
-    pub phases: Vec<reports::summary::Span>,
-}
-
-/// The outcome of [`run`], before it becomes a summary.
-#[derive(Debug)]
-pub struct RunData {
-    pub plan: Arc<Plan>,
-    pub targets: Vec<TargetTotals>,
-    pub start: SystemTime,
-    pub elapsed: Duration,
-    pub partial: bool,
-    pub hiccup: Histogram<u64>,
-    pub other_cpu_percent: f64,
-    pub own_cpu_percent: f64,
+/// Time to open connections before a target's first phase.
+fn lead(connections: usize) -> Duration {
+    Duration::from_millis(100 + 2 * connections as u64)
 }
 
 /// In-process servers started for `builtin:` targets; stopped on drop.
@@ -231,8 +210,7 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
 
     let workers = scenario.workers.unwrap_or(1);
     let rounds = scenario.rounds();
-    let start = SystemTime::now();
-    let t0 = Instant::now();
+    let (start, t0) = time_base(opts.start_at)?;
     let mut hlogs = Vec::new();
     for t in &scenario.targets {
         let tmp = opts.out_dir.join(format!(".{}.hlog.partial", t.name));
@@ -258,6 +236,7 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
             rounds: vec![Vec::new(); plan.classes()],
             rounds_run: 0,
             timeline: Vec::new(),
+            tick_latency: Vec::new(),
             phases: Vec::new(),
         })
         .collect();
@@ -272,6 +251,18 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
     let hiccup = crate::health::HiccupProbe::start().context("cannot start the hiccup probe")?;
     let cpu0 = crate::health::CpuSample::now();
     let show = opts.progress && std::io::stderr().is_terminal();
+    // On a common timeline every (round, target) slot starts at a fixed offset.
+    let slot_len = plan.duration()
+        + plan.grace
+        + lead(
+            scenario
+                .targets
+                .iter()
+                .map(|t| t.connections.unwrap_or(16))
+                .max()
+                .unwrap_or(16),
+        );
+    let mut skew = None;
     'rounds: for round in 0..rounds {
         let n = scenario.targets.len();
         for k in 0..n {
@@ -281,16 +272,31 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
             let ti = (k + round as usize) % n;
             let target = &scenario.targets[ti];
             let label = format!("round {}/{rounds} {}", round + 1, target.name);
+            let slot = round as usize * n + k;
+            let at = opts.start_at.map(|_| t0 + slot_len * slot as u32);
             let run = OneRun {
                 plan: plan.clone(),
                 target,
                 endpoints: &endpoints[ti],
                 workers,
                 round,
+                shard: opts.shard,
                 stop: opts.stop.clone(),
             };
             let (hlog, _) = &mut hlogs[ti];
-            run.execute(&mut totals[ti], hlog, t0, show.then_some(label.as_str()))?;
+            let began = run.execute(&mut totals[ti], hlog, (t0, at), show.then_some(label.as_str()))?;
+            if slot == 0
+                && let (Some(at), Some(began)) = (opts.start_at, began)
+            {
+                skew = Some(signed_ns(began, at));
+                if skew.is_some_and(|s: i64| s.unsigned_abs() > 1_000_000) {
+                    eprintln!(
+                        "loadgen: warning: shard {} started {} after the common start (> 1 ms)",
+                        opts.shard,
+                        crate::results::fmt_signed_ns(skew.unwrap_or(0))
+                    );
+                }
+            }
         }
     }
     let hiccup = hiccup.finish();
@@ -311,7 +317,10 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
     }
     drop(builtins);
     Ok(RunData {
-        plan,
+        version: TOTALS_VERSION,
+        hist: HistConfig::THIS,
+        seed: plan.seed,
+        layout: Layout::of(&plan),
         targets: totals,
         start,
         elapsed: t0.elapsed(),
@@ -319,7 +328,43 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
         hiccup,
         other_cpu_percent: other,
         own_cpu_percent: own,
+        auth: plan.tokens.as_ref().map(|t| t.totals()),
+        shard: reports::summary::ShardInfo {
+            index: opts.shard.k,
+            count: opts.shard.n,
+            start_at_unix_s: opts.start_at.map(crate::shard::unix_s),
+            start_skew_ns: skew,
+            clock: crate::shard::clock_source(),
+            host: crate::shard::host(),
+            scenario_hash: scenario.content_hash(),
+        },
     })
+}
+
+/// The run's start on the wall clock and on the monotonic clock: now, or
+/// the common start of all shards (which must still be ahead).
+fn time_base(start_at: Option<SystemTime>) -> anyhow::Result<(SystemTime, Instant)> {
+    let (wall, now) = (SystemTime::now(), Instant::now());
+    let Some(at) = start_at else {
+        return Ok((wall, now));
+    };
+    match at.duration_since(wall) {
+        Ok(ahead) => Ok((at, now + ahead)),
+        Err(e) => anyhow::bail!(
+            "--start-at {}: that was {:.3} s ago when this shard was ready; choose a later start \
+             (every shard prepares first: connections, tokens)",
+            humantime::format_rfc3339_millis(at),
+            e.duration().as_secs_f64()
+        ),
+    }
+}
+
+/// `a − b` in nanoseconds, signed.
+fn signed_ns(a: SystemTime, b: SystemTime) -> i64 {
+    match a.duration_since(b) {
+        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_nanos()).unwrap_or(i64::MAX),
+    }
 }
 
 /// One target in one round.
@@ -329,6 +374,7 @@ struct OneRun<'a> {
     endpoints: &'a [Endpoint],
     workers: usize,
     round: u32,
+    shard: Shard,
     stop: Arc<AtomicBool>,
 }
 
@@ -337,14 +383,31 @@ impl OneRun<'_> {
         &self,
         totals: &mut TargetTotals,
         hlog: &mut HlogWriter<BufWriter<std::fs::File>>,
-        t0: Instant,
+        (t0, at): (Instant, Option<Instant>),
         progress: Option<&str>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Option<SystemTime>> {
         let plan = &self.plan;
         let http2 = self.target.http2();
         let connections = self.target.connections.unwrap_or(16);
-        // Let the workers connect before phase 0 starts.
-        let start = Instant::now() + Duration::from_millis(100 + 2 * connections as u64);
+        // Let the workers connect before phase 0 starts (on a common
+        // timeline, the slot's start is fixed; preparing is done by then
+        // unless the previous slot overran).
+        let start = match at {
+            Some(at) => {
+                let ready = Instant::now() + lead(connections) / 2;
+                if at < ready {
+                    eprintln!(
+                        "loadgen: warning: round {} target {} starts {} behind the common timeline",
+                        self.round + 1,
+                        self.target.name,
+                        reports::fmt_ns(ready.duration_since(at).as_nanos() as u64)
+                    );
+                }
+                at.max(ready)
+            }
+            None => Instant::now() + lead(connections),
+        };
+        let mut began: Option<SystemTime> = None;
         let (tx, rx) = mpsc::channel();
         let mut threads = Vec::new();
         for id in 0..self.workers {
@@ -363,13 +426,19 @@ impl OneRun<'_> {
                 },
                 plan: plan.clone(),
                 round: self.round,
+                shard: self.shard,
                 start,
                 stop: self.stop.clone(),
                 tx: tx.clone(),
                 checks_tokens: self.target.auth != Some(false),
                 feed: plan.tokens.as_ref().filter(|a| a.per_request()).map(|a| {
                     a.feed(
-                        crate::seed::mix(&[plan.seed, u64::from(self.round), id as u64]),
+                        crate::seed::mix(&[
+                            plan.seed,
+                            u64::from(self.round),
+                            id as u64,
+                            u64::from(self.shard.k),
+                        ]),
                         256,
                     )
                 }),
@@ -428,6 +497,7 @@ impl OneRun<'_> {
                         self.merge(totals, hlog, offset, tick, &stats, &mut live)?;
                     }
                 }
+                Ok(Msg::Started(wall)) => began = Some(began.map_or(wall, |b| b.max(wall))),
                 Ok(Msg::Done) => done += 1,
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -446,7 +516,7 @@ impl OneRun<'_> {
         if let Some(b) = bar {
             b.finish_and_clear();
         }
-        Ok(())
+        Ok(began)
     }
 
     /// Adds one tick of every worker into the totals and the interval log.
@@ -497,6 +567,7 @@ impl OneRun<'_> {
                     sum.latency.value_at_quantile(q)
                 }
             };
+            totals.tick_latency.push(sum.latency.clone());
             totals.timeline.push(reports::summary::Tick {
                 t_s: at.as_secs_f64(),
                 round: self.round,
@@ -516,6 +587,15 @@ impl OneRun<'_> {
                     sum.latency.max()
                 },
             });
+        }
+        // The headline, untagged (what HdrHistogram's own tools read by
+        // default): the corrected latency of all this target's requests.
+        let mut all: Option<Histogram<u64>> = None;
+        for (latency, _) in per_request.iter().flatten() {
+            let _ = all.get_or_insert_with(new_hist).add(latency);
+        }
+        if let Some(all) = all.filter(|h| !h.is_empty()) {
+            hlog.interval(None, at, Duration::from_secs(1), &all)?;
         }
         for (r, hists) in per_request.iter().enumerate() {
             if let Some((latency, service)) = hists.as_ref().filter(|(l, _)| !l.is_empty()) {

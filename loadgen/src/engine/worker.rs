@@ -32,6 +32,8 @@ use crate::token::{Carried, Feed, Tokens};
 pub enum Msg {
     /// Everything recorded during one 1-second tick (index = phase × requests + request).
     Interval { tick: u32, stats: Vec<ClassStats> },
+    /// The worker's first phase began (wall clock, read on waking for it).
+    Started(std::time::SystemTime),
     /// The worker has finished and flushed everything.
     Done,
 }
@@ -49,6 +51,8 @@ pub struct WorkerCtx {
     pub streams: usize,
     pub plan: Arc<Plan>,
     pub round: u32,
+    /// This process's share of the schedule.
+    pub shard: crate::shard::Shard,
     /// When phase 0 starts.
     pub start: Instant,
     pub stop: Arc<AtomicBool>,
@@ -131,6 +135,9 @@ async fn main(ctx: WorkerCtx) {
         }
         let phase_start = ctx.start + phase.offset;
         sleeper.sleep_until(phase_start).await.ok();
+        if p == 0 {
+            let _ = ctx.tx.send(Msg::Started(std::time::SystemTime::now()));
+        }
         match &phase.kind {
             PhaseKind::Open { schedule, poisson } => {
                 let rng = SmallRng::seed_from_u64(mix(&[
@@ -140,7 +147,13 @@ async fn main(ctx: WorkerCtx) {
                     0x5EED,
                 ]));
                 for (seq, offset) in schedule.offsets(*poisson, rng) {
-                    if seq % ctx.workers as u64 != ctx.id as u64 {
+                    // The global arrival `seq` is this shard's, and of its
+                    // arrivals, this worker's.
+                    let mine = ctx
+                        .shard
+                        .local(seq)
+                        .is_some_and(|local| local % ctx.workers as u64 == ctx.id as u64);
+                    if !mine {
                         continue;
                     }
                     if ctx.stop.load(Ordering::Relaxed) {
@@ -161,6 +174,7 @@ async fn main(ctx: WorkerCtx) {
                 }
             }
             PhaseKind::Closed { concurrency, think } => {
+                let concurrency = ctx.shard.share(*concurrency);
                 let share =
                     concurrency / ctx.workers + usize::from(ctx.id < concurrency % ctx.workers);
                 let end = phase_start + phase.duration;
@@ -282,9 +296,11 @@ async fn closed_loop(
     think: Duration,
 ) {
     let plan = ctx.plan.clone();
-    // Each looper numbers its requests apart from the others.
-    let mut seq = (looper * ctx.workers + ctx.id) as u64;
-    let stride = (ctx.workers * 1_000_003) as u64;
+    // Each looper numbers its requests apart from the others (and from
+    // other shards').
+    let (k, n) = (u64::from(ctx.shard.k), u64::from(ctx.shard.n));
+    let mut seq = (looper * ctx.workers + ctx.id) as u64 * n + k;
+    let stride = ctx.workers as u64 * n * 1_000_003;
     while Instant::now() < end && !ctx.stop.load(Ordering::Relaxed) {
         let class = phase * plan.requests.len() + plan.pick(ctx.round, phase, seq);
         let job = Job {

@@ -247,6 +247,17 @@ impl Scenario {
         &self.source.dir
     }
 
+    /// SHA-256 (hex) of the scenario as it runs, after command-line
+    /// overrides: shards merge only when theirs are equal.
+    pub fn content_hash(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        ring::digest::digest(&ring::digest::SHA256, &json)
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// The JSON Schema of scenario files, for editors.
     pub fn json_schema() -> serde_json::Value {
         serde_json::to_value(schemars::schema_for!(Scenario)).unwrap_or_default()

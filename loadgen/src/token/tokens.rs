@@ -283,6 +283,20 @@ impl Tokens {
     }
 
     /// Summary figures.
+    /// Summary figures with the signing-time histogram (for merging shards).
+    pub fn totals(&self) -> crate::outcome::AuthTotals {
+        let signing = self
+            .stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .signing
+            .clone();
+        crate::outcome::AuthTotals {
+            summary: self.summary(),
+            signing,
+        }
+    }
+
     pub fn summary(&self) -> reports::summary::AuthSummary {
         let s = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         reports::summary::AuthSummary {

@@ -131,7 +131,7 @@ rate = 500
     let sum = |tag: &str| {
         intervals
             .iter()
-            .filter(|i| i.tag.as_deref() == Some(tag))
+            .filter(|i| i.tag.as_deref() == Some(tag).filter(|t| !t.is_empty()))
             .map(|i| i.hist.len())
             .sum::<u64>()
     };
@@ -139,6 +139,8 @@ rate = 500
     assert_eq!(class.phase, "steady", "warm-up is not recorded");
     assert_eq!(sum("get"), class.latency.count);
     assert_eq!(sum("get.service"), class.service_time.count);
+    // The untagged headline: every request's corrected latency.
+    assert_eq!(sum(""), class.latency.count);
     assert_eq!(class.latency.count, 1000);
     let hgrm = std::fs::read_to_string(r.dir.join("t.hgrm")).unwrap();
     assert!(hgrm.contains("Total count    =         1000]"), "{hgrm}");

@@ -1,0 +1,288 @@
+//! What a run recorded, in the exact form that adds: per target × request
+//! class × round, every histogram and counter, and the layout of phases and
+//! requests the summary is computed from. The engine fills it, `results`
+//! turns it into `summary.json`, and every run also writes it as
+//! `totals.json`, so `loadgen merge` can add shards and compute the one
+//! summary again, with the same code, from the same kind of data.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::plan::{PhaseKind, Plan};
+use crate::record::{ClassStats, MAX_TRACKABLE_NS};
+
+/// The file every run writes beside `summary.json`.
+pub const TOTALS_FILE: &str = "totals.json";
+/// Bumped on any incompatible change to `totals.json`.
+pub const TOTALS_VERSION: u32 = 1;
+
+/// The histogram configuration every metric is recorded with; shards merge
+/// only when theirs are equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistConfig {
+    pub lowest: u64,
+    pub highest: u64,
+    pub significant_digits: u8,
+}
+
+impl HistConfig {
+    pub const THIS: HistConfig = HistConfig {
+        lowest: 1,
+        highest: MAX_TRACKABLE_NS,
+        significant_digits: 3,
+    };
+}
+
+/// One phase as the summary needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseLayout {
+    pub name: String,
+    pub record: bool,
+    pub duration_s: f64,
+    /// Open loop: the requests its schedule asks for in one round.
+    pub expected: Option<f64>,
+}
+
+/// One request class as the summary needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestLayout {
+    pub name: String,
+    /// `[auth]` token class.
+    pub token: Option<String>,
+}
+
+/// Phases × requests: index `phase × requests + request` of every per-class list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Layout {
+    pub phases: Vec<PhaseLayout>,
+    pub requests: Vec<RequestLayout>,
+}
+
+impl Layout {
+    pub fn of(plan: &Plan) -> Layout {
+        Layout {
+            phases: plan
+                .phases
+                .iter()
+                .map(|p| PhaseLayout {
+                    name: p.name.clone(),
+                    record: p.record,
+                    duration_s: p.duration.as_secs_f64(),
+                    expected: match &p.kind {
+                        PhaseKind::Open { schedule, .. } => Some(schedule.expected_count()),
+                        PhaseKind::Closed { .. } => None,
+                    },
+                })
+                .collect(),
+            requests: plan
+                .requests
+                .iter()
+                .map(|r| RequestLayout {
+                    name: r.name.clone(),
+                    token: r.token.map(|(_, c)| c.name().to_owned()),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn classes(&self) -> usize {
+        self.phases.len() * self.requests.len()
+    }
+
+    /// Whether class `idx` belongs to a recorded phase.
+    pub fn recorded(&self, idx: usize) -> bool {
+        self.phases[idx / self.requests.len().max(1)].record
+    }
+}
+
+/// Everything recorded for one target.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetTotals {
+    pub name: String,
+    pub urls: Vec<String>,
+    pub baseline: bool,
+    pub http2: bool,
+    pub connections: usize,
+    /// Per class (phase × requests + request), all rounds.
+    pub classes: Vec<ClassStats>,
+    /// Per class, the latency histogram of each round.
+    #[serde(with = "per_class_rounds")]
+    pub rounds: Vec<Vec<Histogram<u64>>>,
+    /// Rounds that ran (fully or partly) for this target.
+    pub rounds_run: u32,
+    /// Per second and phase, in run order.
+    pub timeline: Vec<reports::summary::Tick>,
+    /// The latency of each timeline entry (its p50, p99 and max come from it).
+    #[serde(with = "reports::hlog::b64::vec")]
+    pub tick_latency: Vec<Histogram<u64>>,
+    /// When each phase of each round ran.
+    pub phases: Vec<reports::summary::Span>,
+}
+
+mod per_class_rounds {
+    use hdrhistogram::Histogram;
+    use serde::{Deserialize as _, Deserializer, Serialize as _, Serializer};
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Rounds(#[serde(with = "reports::hlog::b64::vec")] Vec<Histogram<u64>>);
+
+    pub fn serialize<S: Serializer>(v: &[Vec<Histogram<u64>>], s: S) -> Result<S::Ok, S::Error> {
+        let rounds: Vec<Rounds> = v.iter().map(|r| Rounds(r.clone())).collect();
+        rounds.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<Vec<Histogram<u64>>>, D::Error> {
+        Ok(Vec::<Rounds>::deserialize(d)?
+            .into_iter()
+            .map(|r| r.0)
+            .collect())
+    }
+}
+
+/// `[auth]`'s figures, with the signing-time histogram they come from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthTotals {
+    pub summary: reports::summary::AuthSummary,
+    #[serde(with = "reports::hlog::b64")]
+    pub signing: Histogram<u64>,
+}
+
+/// The outcome of a run (or of merging shards), before it becomes a summary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunData {
+    pub version: u32,
+    pub hist: HistConfig,
+    pub seed: u64,
+    pub layout: Layout,
+    pub targets: Vec<TargetTotals>,
+    #[serde(with = "unix_time")]
+    pub start: SystemTime,
+    pub elapsed: Duration,
+    pub partial: bool,
+    #[serde(with = "reports::hlog::b64")]
+    pub hiccup: Histogram<u64>,
+    pub other_cpu_percent: f64,
+    pub own_cpu_percent: f64,
+    pub auth: Option<AuthTotals>,
+    pub shard: reports::summary::ShardInfo,
+}
+
+mod unix_time {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(crate::shard::unix_s(*t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        let secs = f64::deserialize(d)?;
+        if !(secs.is_finite() && secs >= 0.0) {
+            return Err(serde::de::Error::custom("start: not a time"));
+        }
+        Ok(UNIX_EPOCH + Duration::from_secs_f64(secs))
+    }
+}
+
+impl RunData {
+    /// Writes `totals.json` into `dir`, atomically.
+    pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        let json = serde_json::to_vec(self)?;
+        reports::write_atomic(&dir.join(TOTALS_FILE), &json)
+            .with_context(|| format!("cannot write {}", dir.join(TOTALS_FILE).display()))
+    }
+
+    /// Reads the `totals.json` of a results directory.
+    pub fn load(dir: &Path) -> anyhow::Result<RunData> {
+        let path = dir.join(TOTALS_FILE);
+        let bytes = std::fs::read(&path).with_context(|| {
+            format!(
+                "cannot read {} (written by `loadgen run` since the scale-out release)",
+                path.display()
+            )
+        })?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: not JSON", path.display()))?;
+        let version = v.get("version").and_then(serde_json::Value::as_u64);
+        if version != Some(u64::from(TOTALS_VERSION)) {
+            anyhow::bail!(
+                "{}: version {version:?} (this build reads {TOTALS_VERSION})",
+                path.display()
+            );
+        }
+        serde_json::from_value(v).with_context(|| format!("{}", path.display()))
+    }
+}
+
+/// `ClassStats` as it is stored: histograms encoded, statuses sparse.
+mod class_serde {
+    use std::collections::BTreeMap;
+
+    use hdrhistogram::Histogram;
+    use serde::{Deserialize, Serialize};
+
+    use crate::record::ClassStats;
+
+    #[derive(Serialize, Deserialize)]
+    struct Stored {
+        #[serde(with = "reports::hlog::b64")]
+        latency: Histogram<u64>,
+        #[serde(with = "reports::hlog::b64")]
+        service: Histogram<u64>,
+        #[serde(with = "reports::hlog::b64")]
+        send_lag: Histogram<u64>,
+        #[serde(with = "reports::hlog::b64")]
+        outside: Histogram<u64>,
+        status: BTreeMap<u16, u64>,
+        errors: [u64; 6],
+        counts: reports::summary::Counts,
+    }
+
+    impl Serialize for ClassStats {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            Stored {
+                latency: self.latency.clone(),
+                service: self.service.clone(),
+                send_lag: self.send_lag.clone(),
+                outside: self.outside.clone(),
+                status: (0u16..)
+                    .zip(&self.status)
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(k, n)| (k, *n))
+                    .collect(),
+                errors: self.errors,
+                counts: self.counts,
+            }
+            .serialize(s)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for ClassStats {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let st = Stored::deserialize(d)?;
+            let mut c = ClassStats {
+                latency: st.latency,
+                service: st.service,
+                send_lag: st.send_lag,
+                outside: st.outside,
+                errors: st.errors,
+                counts: st.counts,
+                ..ClassStats::default()
+            };
+            for (k, n) in st.status {
+                match c.status.get_mut(usize::from(k)) {
+                    Some(slot) => *slot = n,
+                    None => return Err(serde::de::Error::custom(format!("status {k}"))),
+                }
+            }
+            Ok(c)
+        }
+    }
+}
