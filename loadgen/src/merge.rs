@@ -32,7 +32,11 @@ pub enum MergeError {
         what: String,
     },
     #[error("shard {shard} appears twice: {a} and {b}")]
-    Repeated { shard: String, a: PathBuf, b: PathBuf },
+    Repeated {
+        shard: String,
+        a: PathBuf,
+        b: PathBuf,
+    },
     #[error(
         "shard(s) {missing} of {n} missing (--allow-missing merges what is there and marks the result partial)"
     )]
@@ -106,11 +110,7 @@ fn difference(a: &RunData, b: &RunData) -> Option<String> {
     }
     let names = |d: &RunData| d.targets.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
     if names(a) != names(b) {
-        return Some(format!(
-            "targets {:?} differ from {:?}",
-            names(b),
-            names(a)
-        ));
+        return Some(format!("targets {:?} differ from {:?}", names(b), names(a)));
     }
     None
 }
@@ -269,6 +269,7 @@ fn add_all(inputs: &[Input]) -> RunData {
     if let Some(a) = m.auth.as_mut() {
         a.summary.signing = reports::summary::Percentiles::of(&a.signing);
     }
+    m.schedule_share = inputs.len() as f64 / f64::from(m.shard.count.max(1));
     m.shard.index = 0;
     m.shard.start_skew_ns = None;
     m.shard.host = format!("{} shards", inputs.len());
@@ -290,14 +291,20 @@ fn row(i: &Input) -> ShardRow {
 }
 
 /// Adds the interval logs of one target on the common time base.
-fn merge_hlog(inputs: &[Input], target: &str, start: std::time::SystemTime) -> anyhow::Result<Vec<u8>> {
+fn merge_hlog(
+    inputs: &[Input],
+    target: &str,
+    start: std::time::SystemTime,
+) -> anyhow::Result<Vec<u8>> {
     // (start in ms, tag) → (length, histogram), in the order first seen.
     let mut order: Vec<(i64, Option<String>)> = Vec::new();
     let mut sums: BTreeMap<(i64, Option<String>), (f64, Histogram<u64>)> = BTreeMap::new();
     for i in inputs {
         let path = i.dir.join(format!("{target}.hlog"));
-        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let intervals = reports::hlog::read(&bytes).with_context(|| format!("{}", path.display()))?;
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let intervals =
+            reports::hlog::read(&bytes).with_context(|| format!("{}", path.display()))?;
         // This shard's log starts at its own start; place it on the merged one's.
         let shift = crate::shard::unix_s(i.data.start) - crate::shard::unix_s(start);
         for iv in intervals {
@@ -323,7 +330,12 @@ fn merge_hlog(inputs: &[Input], target: &str, start: std::time::SystemTime) -> a
     for key in &order {
         if let Some((length, h)) = sums.get(key) {
             let at = std::time::Duration::from_secs_f64(key.0.max(0) as f64 / 1e3);
-            w.interval(key.1.as_deref(), at, std::time::Duration::from_secs_f64(*length), h)?;
+            w.interval(
+                key.1.as_deref(),
+                at,
+                std::time::Duration::from_secs_f64(*length),
+                h,
+            )?;
         }
     }
     Ok(w.into_inner())
@@ -338,7 +350,10 @@ pub struct Merged {
 
 /// Reads and checks the shards in `dirs` (input errors are [`MergeError`]s).
 pub fn read(dirs: &[PathBuf], allow_missing: bool) -> Result<(Vec<Input>, Vec<u32>), MergeError> {
-    let inputs = dirs.iter().map(|d| load(d)).collect::<Result<Vec<_>, _>>()?;
+    let inputs = dirs
+        .iter()
+        .map(|d| load(d))
+        .collect::<Result<Vec<_>, _>>()?;
     let missing = check(&inputs, allow_missing)?;
     Ok((inputs, missing))
 }

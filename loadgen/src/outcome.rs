@@ -160,6 +160,9 @@ pub struct RunData {
     pub hist: HistConfig,
     pub seed: u64,
     pub layout: Layout,
+    /// The share of the schedule this covers: 1 for a whole run, 1/N for a
+    /// shard, the shards present over N for a merge.
+    pub schedule_share: f64,
     pub targets: Vec<TargetTotals>,
     #[serde(with = "unix_time")]
     pub start: SystemTime,

@@ -60,7 +60,8 @@ pub fn summarize((name, scenario): (&str, serde_json::Value), data: &RunData) ->
             for (p, phase) in plan.phases.iter().enumerate().filter(|(_, p)| p.record) {
                 let seconds = phase.duration_s * rounds;
                 total_seconds += seconds;
-                let phase_rate = phase.expected.map(|expected| {
+                let phase_rate = phase.expected.map(|all| {
+                    let expected = all * data.schedule_share;
                     open = true;
                     total_expected += expected * rounds;
                     expected / phase.duration_s

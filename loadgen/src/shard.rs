@@ -123,14 +123,17 @@ pub fn parse_start_at(s: &str) -> Result<SystemTime, ShardError> {
 
 /// Seconds since the epoch, as the result files record times.
 pub fn unix_s(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64()
+    t.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
 }
 
 /// The kernel's clock source and, where the kernel reports it, whether the
 /// wall clock is synchronised: what the start skew of a shard depends on.
 pub fn clock_source() -> String {
-    let source = std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
-        .map_or_else(|_| "unknown".to_owned(), |s| s.trim().to_owned());
+    let source =
+        std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+            .map_or_else(|_| "unknown".to_owned(), |s| s.trim().to_owned());
     format!("{source} (kernel clocksource); wall clock CLOCK_REALTIME")
 }
 

@@ -12,8 +12,7 @@ mod args;
 mod compare;
 
 pub use args::{
-    Args, Command, CompareArgs, Exit, KeysCommand, MergeArgs, ProvisionCommand, ReportArgs,
-    RunArgs,
+    Args, Command, CompareArgs, Exit, KeysCommand, MergeArgs, ProvisionCommand, ReportArgs, RunArgs,
 };
 use compare::utc_stamp;
 
@@ -222,6 +221,14 @@ fn load_for_run(run: &RunArgs) -> anyhow::Result<Scenario> {
              (e.g. --start-at $(date -u -d '+30 sec' +%Y-%m-%dT%H:%M:%SZ))"
         );
     }
+    if let Some(at) = run.start_at
+        && at <= std::time::SystemTime::now()
+    {
+        anyhow::bail!(
+            "--start-at {} is in the past",
+            humantime::format_rfc3339(at)
+        );
+    }
     if run.targets.is_empty()
         && run.rate.is_none()
         && run.duration.is_none()
@@ -246,10 +253,8 @@ fn execute(run: &RunArgs, scenario: &Scenario, stop: Arc<AtomicBool>) -> anyhow:
         start_at: run.start_at,
     };
     let data = engine::run(scenario, &opts)?;
-    let summary = crate::results::summarize(
-        (&scenario.name, crate::results::redacted(scenario)),
-        &data,
-    );
+    let summary =
+        crate::results::summarize((&scenario.name, crate::results::redacted(scenario)), &data);
     crate::results::write(&out_dir, &summary, &data)?;
     Ok(finish(
         &out_dir,

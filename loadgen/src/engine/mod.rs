@@ -284,7 +284,12 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
                 stop: opts.stop.clone(),
             };
             let (hlog, _) = &mut hlogs[ti];
-            let began = run.execute(&mut totals[ti], hlog, (t0, at), show.then_some(label.as_str()))?;
+            let began = run.execute(
+                &mut totals[ti],
+                hlog,
+                (t0, at),
+                show.then_some(label.as_str()),
+            )?;
             if slot == 0
                 && let (Some(at), Some(began)) = (opts.start_at, began)
             {
@@ -321,6 +326,7 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
         hist: HistConfig::THIS,
         seed: plan.seed,
         layout: Layout::of(&plan),
+        schedule_share: 1.0 / f64::from(opts.shard.n.max(1)),
         targets: totals,
         start,
         elapsed: t0.elapsed(),

@@ -10,5 +10,6 @@ mod auth;
 mod cli;
 mod engine;
 mod report;
+mod shards;
 mod support;
 mod tokens;
