@@ -7,6 +7,7 @@
     reason = "the run's start, which every intended time is an offset from, and the progress line"
 )]
 
+mod builtin;
 pub mod conn;
 pub mod endpoint;
 pub mod h1;
@@ -16,8 +17,7 @@ pub mod worker;
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, IsTerminal as _};
-use std::net::ToSocketAddrs as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -29,8 +29,9 @@ use reports::hlog::HlogWriter;
 
 use crate::outcome::{HistConfig, Layout, RunData, TOTALS_VERSION, TargetTotals};
 use crate::record::{ClassStats, new_hist};
-use crate::scenario::{Scenario, Target, TargetUrl};
+use crate::scenario::{Scenario, Target};
 use crate::shard::Shard;
+use builtin::{Builtins, endpoints};
 use conn::Endpoint;
 use plan::Plan;
 use worker::{Msg, WorkerCtx};
@@ -53,142 +54,6 @@ pub struct RunOptions {
 /// Time to open connections before a target's first phase.
 fn lead(connections: usize) -> Duration {
     Duration::from_millis(100 + 2 * connections as u64)
-}
-
-/// In-process servers started for `builtin:` targets; stopped on drop.
-struct Builtins {
-    upstream: Option<mock_upstream::Handle>,
-    gateway: Option<gateway::Handle>,
-    // Dropped last: the servers' tasks run on these.
-    _runtimes: Vec<tokio::runtime::Runtime>,
-}
-
-fn runtime(name: &str, threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads.max(1))
-        .thread_name(name)
-        .enable_all()
-        .build()
-        .with_context(|| format!("cannot start the {name} runtime"))
-}
-
-impl Builtins {
-    fn start(s: &Scenario, scenario_dir: &Path) -> anyhow::Result<Builtins> {
-        let urls: Vec<TargetUrl> = s.targets.iter().flat_map(Target::url_list).collect();
-        let wants_gateway = urls.contains(&TargetUrl::BuiltinGateway);
-        let mut b = Builtins {
-            upstream: None,
-            gateway: None,
-            _runtimes: Vec::new(),
-        };
-        if !wants_gateway && !urls.contains(&TargetUrl::BuiltinUpstream) {
-            return Ok(b);
-        }
-        let rt = runtime("builtin-upstream", 1)?;
-        let u = &s.upstream;
-        let program = mock_upstream::Program {
-            latency: u.latency.as_deref().unwrap_or("0").parse()?,
-            size: u.size.as_deref().unwrap_or("2").parse()?,
-            status: u.status.as_deref().unwrap_or("200").parse()?,
-            ..mock_upstream::Program::default()
-        };
-        let config = mock_upstream::Config {
-            program,
-            ..mock_upstream::Config::default()
-        };
-        let upstream = rt
-            .block_on(mock_upstream::spawn(config))
-            .context("cannot start the builtin upstream")?;
-        let upstream_url = upstream.base_url().to_owned();
-        b.upstream = Some(upstream);
-        b._runtimes.push(rt);
-        if wants_gateway {
-            let spec = s
-                .gateway
-                .as_ref()
-                .context("builtin:gateway needs a [gateway] section with config = \"kong.yml\"")?;
-            let path = scenario_dir.join(&spec.config);
-            let mut decl = gateway::config::Declarative::load(&path)?;
-            // `url: builtin:upstream` in the gateway's services points at the builtin upstream.
-            let builtin = TargetUrl::BuiltinUpstream.as_str();
-            for svc in &mut decl.services {
-                if svc.url.as_deref() == Some(builtin) {
-                    svc.url = Some(upstream_url.clone());
-                }
-            }
-            let snapshot = decl
-                .compile()
-                .with_context(|| format!("{}", path.display()))?;
-            let rt = runtime("builtin-gateway", spec.workers.unwrap_or(1))?;
-            let gw = rt
-                .block_on(gateway::spawn(
-                    snapshot,
-                    std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-                ))
-                .context("cannot start the builtin gateway")?;
-            b.gateway = Some(gw);
-            b._runtimes.push(rt);
-        }
-        Ok(b)
-    }
-
-    fn resolve(&self, url: &TargetUrl) -> String {
-        match (url, &self.upstream, &self.gateway) {
-            (TargetUrl::BuiltinUpstream, Some(h), _) => h.base_url().to_owned(),
-            (TargetUrl::BuiltinGateway, _, Some(g)) => g.proxy_url(),
-            _ => url.to_string(),
-        }
-    }
-}
-
-fn endpoints(
-    t: &Target,
-    builtins: &Builtins,
-    connect_timeout: Duration,
-) -> anyhow::Result<Vec<Endpoint>> {
-    let http2 = t.http2();
-    t.url_list()
-        .iter()
-        .map(|u| {
-            let url = builtins.resolve(u);
-            let uri: http::Uri = url
-                .parse()
-                .with_context(|| format!("target {}: bad url {url:?}", t.name))?;
-            let https = uri.scheme_str() == Some("https");
-            let host = uri
-                .host()
-                .context("url has no host")?
-                .trim_matches(['[', ']'])
-                .to_owned();
-            let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-            let addr = (host.as_str(), port)
-                .to_socket_addrs()
-                .with_context(|| format!("target {}: cannot resolve {host}", t.name))?
-                .next()
-                .with_context(|| format!("target {}: {host} has no address", t.name))?;
-            let tls = if https {
-                let spec = t.tls.clone().unwrap_or_default();
-                let connector = conn::tls_connector(spec.ca_file.as_deref(), spec.insecure, http2)
-                    .with_context(|| format!("target {}: TLS setup", t.name))?;
-                let name = spec.server_name.unwrap_or_else(|| host.clone());
-                let name =
-                    rustls::pki_types::ServerName::try_from(name).context("bad TLS server name")?;
-                Some((connector, name))
-            } else {
-                None
-            };
-            Ok(Endpoint {
-                addr,
-                authority: uri
-                    .authority()
-                    .map_or_else(|| format!("{host}:{port}"), |a| a.to_string()),
-                scheme: if https { "https" } else { "http" },
-                tls,
-                http2,
-                connect_timeout,
-            })
-        })
-        .collect()
 }
 
 /// Runs a scenario: every round, every target (rotated), every phase.
@@ -334,7 +199,10 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
         hiccup,
         other_cpu_percent: other,
         own_cpu_percent: own,
-        auth: plan.tokens.as_ref().map(|t| t.totals()),
+        auth: plan.tokens.as_ref().map(|t| crate::outcome::AuthTotals {
+            summary: t.summary(),
+            signing: t.signing(),
+        }),
         shard: reports::summary::ShardInfo {
             index: opts.shard.k,
             count: opts.shard.n,

@@ -283,18 +283,13 @@ impl Tokens {
     }
 
     /// Summary figures.
-    /// Summary figures with the signing-time histogram (for merging shards).
-    pub fn totals(&self) -> crate::outcome::AuthTotals {
-        let signing = self
-            .stats
+    /// The signing-time histogram the summary's percentiles come from.
+    pub fn signing(&self) -> Histogram<u64> {
+        self.stats
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .signing
-            .clone();
-        crate::outcome::AuthTotals {
-            summary: self.summary(),
-            signing,
-        }
+            .clone()
     }
 
     pub fn summary(&self) -> reports::summary::AuthSummary {
