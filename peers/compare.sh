@@ -36,11 +36,7 @@ done
 
 need haproxy haproxy
 need nginx nginx-light
-[ -f /usr/lib/nginx/modules/ngx_http_js_module.so ] || {
-    APT_UPDATED=${APT_UPDATED:-}
-    if [ -z "$APT_UPDATED" ]; then apt-get update -qq >&2; fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libnginx-mod-http-js >&2
-}
+need_file /usr/lib/nginx/modules/ngx_http_js_module.so libnginx-mod-http-js
 need curl curl
 cargo build --release --locked -q -p loadgen -p mock-upstream -p gateway
 lg=target/release/loadgen

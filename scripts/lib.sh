@@ -3,12 +3,21 @@
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
+# apt_install PACKAGE: installs a Debian package (one apt-get update per script).
+apt_install() {
+    echo "installing $1" >&2
+    if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq >&2; APT_UPDATED=1; fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >&2
+}
+
 # need CMD PACKAGE: installs the Debian package when CMD is missing.
 need() {
-    command -v "$1" >/dev/null 2>&1 && return 0
-    echo "installing $2 (for $1)" >&2
-    if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq >&2; APT_UPDATED=1; fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >&2
+    command -v "$1" >/dev/null 2>&1 || apt_install "$2"
+}
+
+# need_file PATH PACKAGE: installs the Debian package when PATH is missing.
+need_file() {
+    [ -e "$1" ] || apt_install "$2"
 }
 
 free_port() {
