@@ -45,7 +45,14 @@ pub enum Command {
     /// Run a scenario and write results (summary.json, <target>.hlog, <target>.hgrm).
     Run(RunArgs),
     /// Check a scenario file and exit.
-    Validate { file: PathBuf },
+    Validate {
+        file: PathBuf,
+        /// Print the files the scenario reads instead (key and secret files,
+        /// bodies, CA files, the builtin gateway's config), one per line, as
+        /// written: what must travel with it to another machine.
+        #[arg(long)]
+        files: bool,
+    },
     /// Print the JSON Schema of scenario files (or of summary.json).
     Schema {
         /// The schema of `summary.json` instead (as `docs/summary.schema.json`).

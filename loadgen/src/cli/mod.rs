@@ -52,7 +52,9 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
             );
             Exit::Ok
         }
-        Command::Validate { file } => report_outcome("loadgen", validate(&file), Exit::Usage),
+        Command::Validate { file, files } => {
+            report_outcome("loadgen", validate(&file, files), Exit::Usage)
+        }
         Command::Report(r) => compare::report(&r),
         Command::Provision(p) => report_outcome(
             "loadgen provision",
@@ -115,9 +117,13 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
 
 /// `loadgen validate`: the file parses, its rules hold, and what it refers
 /// to (body files, `[auth]` key files, checked against their algorithms) loads.
-fn validate(file: &std::path::Path) -> anyhow::Result<String> {
+fn validate(file: &std::path::Path, files: bool) -> anyhow::Result<String> {
     let s = Scenario::load(file)?;
     crate::engine::plan::Plan::new(&s)?;
+    if files {
+        let list: Vec<String> = s.files().iter().map(|f| f.display().to_string()).collect();
+        return Ok(list.join("\n"));
+    }
     Ok(format!(
         "{}: ok ({} targets, {} requests, {} phases)",
         file.display(),

@@ -247,6 +247,34 @@ impl Scenario {
         &self.source.dir
     }
 
+    /// The files the scenario reads, as written (relative paths resolve
+    /// against [`Scenario::dir`]), each once, in file order: the builtin
+    /// gateway's config, key and secret files, request bodies, TLS CA files.
+    /// What must travel with the scenario to another machine.
+    pub fn files(&self) -> Vec<&Path> {
+        let gateway = self.gateway.iter().map(|g| g.config.as_path());
+        let tls = self
+            .targets
+            .iter()
+            .filter_map(|t| t.tls.as_ref()?.ca_file.as_deref());
+        let auth = self.auth.iter().flat_map(|a| {
+            let one = a
+                .consumer
+                .iter()
+                .flat_map(|c| [c.secret_file.as_deref(), c.key_file.as_deref()]);
+            let many = a.generated.iter().map(|g| g.key_file.as_deref());
+            one.chain(many).flatten()
+        });
+        let bodies = self.requests.iter().filter_map(|r| r.body_file.as_deref());
+        let mut files: Vec<&Path> = Vec::new();
+        for f in gateway.chain(tls).chain(auth).chain(bodies) {
+            if !files.contains(&f) {
+                files.push(f);
+            }
+        }
+        files
+    }
+
     /// SHA-256 (hex) of the scenario as it runs, after command-line
     /// overrides: shards merge only when theirs are equal.
     pub fn content_hash(&self) -> String {
@@ -371,5 +399,43 @@ rate = 100
         let schema = Scenario::json_schema();
         assert!(schema["properties"]["target"].is_object(), "{schema}");
         assert_eq!(schema["additionalProperties"], false);
+    }
+
+    #[test]
+    fn files_lists_what_the_scenario_reads_once_each() {
+        let text = format!(
+            "{GOOD}{}",
+            r#"
+[gateway]
+config = "gw.yml"
+[[target]]
+name = "tls"
+url = "https://127.0.0.1:1/"
+tls = { ca_file = "ca.pem" }
+[auth]
+[[auth.consumer]]
+name = "a"
+alg = "RS256"
+key_file = "keys/rs.pem"
+[[auth.consumer]]
+name = "b"
+secret_file = "b.secret"
+[[auth.consumers]]
+count = 3
+alg = "RS256"
+key_file = "keys/rs.pem"
+[[request]]
+name = "post"
+path = "/"
+body_file = "body.json"
+"#
+        );
+        let s = Scenario::parse(&text, "s.toml").unwrap();
+        let files: Vec<String> = s.files().iter().map(|f| f.display().to_string()).collect();
+        assert_eq!(
+            files,
+            ["gw.yml", "ca.pem", "keys/rs.pem", "b.secret", "body.json"]
+        );
+        assert!(Scenario::parse(GOOD, "s.toml").unwrap().files().is_empty());
     }
 }
