@@ -7,7 +7,8 @@
 # Per configuration: scheduled and completed counts of the merged run next
 # to the one-process schedule (they must be equal), achieved rate against
 # the target, the shards' start skews, and corrected p50/p90 next to the
-# round-to-round spread of the one-process runs of the same sitting.
+# round-to-round spread of the one-process runs of the same sitting; then per
+# configuration the median over repetitions and its ratio to one process.
 #
 #   scripts/bench-shards.sh   (REPS=3 RATE=2000 DURATION=6s ROUNDS=3)
 set -euo pipefail
@@ -18,7 +19,9 @@ lg="$ROOT/target/release/loadgen"
 run=$(mktemp -d)
 trap 'for p in "$run"/*.pid; do stop_pidfile "$p"; done; rm -rf "$run"' EXIT
 
-up_url=$(start_mock "$run/mock.out" --workers 1 --latency fixed:1ms)
+# No programmed latency: the mock's own timer wake-ups (late by ms now and
+# then here) would only widen the noise the comparison is read against.
+up_url=$(start_mock "$run/mock.out" --workers 1)
 # 4 shard processes share 2 cores with the mock here: they sleep to each
 # send instead of spinning (spin = false), and so does the one process.
 cat >"$run/shards.toml" <<TOML
@@ -102,4 +105,16 @@ for r in range(reps):
         name = "one process" if c == "one" else f"{c} shard{'s' if c != '1' else ''}"
         print(f"| {r + 1} | {name} | {n['scheduled']} | {n['completed']} | {exact} | {ach:.4f} | {skew} "
               f"| {us(t['latency']['p50'])} | {us(t['latency']['p90'])} | {inside} |")
+print("\n| run | median p50 µs | / one process | median p90 µs | / one process | start skews (all shards, all reps) |")
+print("|---|---|---|---|---|---|")
+med = {}
+for c in ("one", "1", "2", "4"):
+    ss = [load(f"rep{r}-{'one' if c == 'one' else 'n' + c}") for r in range(reps)]
+    p50 = statistics.median(s["targets"][0]["total"]["latency"]["p50"] for s in ss)
+    p90 = statistics.median(s["targets"][0]["total"]["latency"]["p90"] for s in ss)
+    med[c] = (p50, p90)
+    skews = sorted(abs(x["start_skew_ns"] or 0) / 1000 for s in ss for x in s.get("shards", []))
+    sk = f"median {statistics.median(skews):.0f} µs, max {max(skews):.0f} µs, {sum(k > 1000 for k in skews)} over 1 ms" if skews else "—"
+    name = "one process" if c == "one" else f"{c} shard{'s' if c != '1' else ''}"
+    print(f"| {name} | {us(p50)} | {p50 / med['one'][0]:.2f}× | {us(p90)} | {p90 / med['one'][1]:.2f}× | {sk} |")
 PY

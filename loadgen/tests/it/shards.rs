@@ -25,7 +25,9 @@ fn summary(dir: &Path) -> Summary {
 }
 
 /// Two targets, two weighted requests (one templated by `{seq}`), a warm-up
-/// that is not recorded, two rounds.
+/// that is not recorded, two rounds. The shard processes sleep to each send
+/// instead of spinning: three spinning processes would take both cores of a
+/// CI machine from the tests running beside them.
 fn scenario(url: &str) -> String {
     format!(
         r#"
@@ -33,6 +35,7 @@ name = "shards"
 seed = 17
 rounds = 2
 grace = "300ms"
+spin = false
 [[target]]
 name = "direct"
 url = "{url}"
