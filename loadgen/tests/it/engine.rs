@@ -15,7 +15,7 @@ async fn rate_times_duration_requests_each_counted_once() {
     let server = mock(Config::default()).await;
     let url = server.base_url().to_owned();
     let r = run_bg(scenario(&url, STEADY, ""), &[]).await;
-    assert_eq!(r.code, Exit::Ok, "{:?}", r.summary.invalid_reasons);
+    r.assert_valid();
     let t = r.total("t");
     assert_eq!(
         t.counts.scheduled, 2000,
@@ -153,7 +153,7 @@ async fn h2c_tls_and_new_connection_modes() {
     let phases = &open_phase("1s", 300);
     let (u, p) = (url.clone(), phases);
     let h2 = run_bg(scenario(&u, p, "http = \"2\"\nstreams = 4"), &[]).await;
-    assert_eq!(h2.code, Exit::Ok, "{:?}", h2.summary.invalid_reasons);
+    h2.assert_valid();
     assert_eq!(h2.target("t").http, "h2");
     assert_eq!(h2.total("t").counts.ok, 300);
     assert_eq!(h2.total("t").counts.bytes, 600);
@@ -184,12 +184,12 @@ async fn h2c_tls_and_new_connection_modes() {
     );
     let h = https.clone();
     let r = run_bg(scenario(&h, p, &extra), &[]).await;
-    assert_eq!(r.code, Exit::Ok, "{:?}", r.summary.invalid_reasons);
+    r.assert_valid();
     assert_eq!(r.total("t").counts.ok, 300);
     assert_eq!(tls.stats().requests, 300);
     // HTTP/1.1 over TLS, certificate not verified.
     let r = run_bg(scenario(&https, p, "tls = { insecure = true }"), &[]).await;
-    assert_eq!(r.code, Exit::Ok, "{:?}", r.summary.invalid_reasons);
+    r.assert_valid();
     assert_eq!(r.total("t").counts.ok, 300);
     assert_eq!(tls.stats().requests, 600);
 }
@@ -205,7 +205,7 @@ async fn servers_closing_keep_alive_connections_are_followed() {
     let url = server.base_url().to_owned();
     let phases = &open_phase("1s", 300);
     let r = run_bg(scenario(&url, phases, ""), &[]).await;
-    assert_eq!(r.code, Exit::Ok, "{:?}", r.summary.invalid_reasons);
+    r.assert_valid();
     assert_eq!(r.total("t").counts.ok, 300);
     assert_eq!(r.total("t").counts.bytes, 300 * 3000);
     // Every third response says Connection: close: about 100 connections.
@@ -291,7 +291,7 @@ duration = "500ms"
 rate = 400
 "#;
     let r = crate::support::run(text, &[]);
-    assert_eq!(r.code, Exit::Ok, "{:?}", r.summary.invalid_reasons);
+    r.assert_valid();
     let (a, b) = (r.target("a"), r.target("b"));
     assert_eq!(a.total.counts.completed, 400);
     assert_eq!(a.total.rounds.len(), 2);

@@ -10,6 +10,5 @@ mod auth;
 mod cli;
 mod engine;
 mod report;
-mod shards;
 mod support;
 mod tokens;

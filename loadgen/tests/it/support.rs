@@ -15,6 +15,22 @@ pub struct Run {
 }
 
 impl Run {
+    /// The run came out valid — or invalid for send lag alone while the
+    /// machine itself stalled ([`stalled`]).
+    pub fn assert_valid(&self) {
+        let s = &self.summary;
+        if self.code == loadgen::cli::Exit::Ok {
+            return;
+        }
+        assert!(
+            self.code == loadgen::cli::Exit::Invalid && stalled(s),
+            "exit {:?}: {:?} (hiccup p99 {} ns)",
+            self.code,
+            s.invalid_reasons,
+            s.health.hiccup.p99
+        );
+    }
+
     pub fn target(&self, name: &str) -> &TargetResult {
         self.summary
             .targets
@@ -26,6 +42,29 @@ impl Run {
     pub fn total(&self, name: &str) -> &ClassResult {
         &self.target(name).total
     }
+}
+
+/// Whether a run is invalid for send lag alone while the machine stalled.
+/// These 2-core VMs now and then lose a core to the host for seconds
+/// (2026-12-02: an A/B of two loadgen builds showed send-lag p90 23–32 µs in
+/// one repetition and 34–38 ms for *both* in the next), which can push a
+/// short run's send-lag p90 over 1 ms with no defect in the run under test.
+/// The excuse needs evidence: the hiccup probe (a thread of its own, sleeping
+/// 1 ms in a loop) must have woken over 1 ms late at its p99. A generator
+/// that lags on a calm machine is not excused.
+pub fn stalled(s: &Summary) -> bool {
+    let excused = !s.valid
+        && !s.partial
+        && s.invalid_reasons.iter().all(|r| r.contains("send-lag"))
+        && s.health.hiccup.p99 >= 1_000_000;
+    if excused {
+        eprintln!(
+            "invalid for send lag only ({:?}) while 1 ms sleeps woke {} ns late at p99: \
+             the machine stalled; not counted against the test",
+            s.invalid_reasons, s.health.hiccup.p99
+        );
+    }
+    excused
 }
 
 pub fn write_scenario(dir: &Path, text: &str) -> PathBuf {

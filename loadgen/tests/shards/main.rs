@@ -1,0 +1,16 @@
+//! Scale-out tests, in a test binary of their own: they start several
+//! loadgen processes at once, and cargo runs test binaries one after another,
+//! so those processes never compete for the CPU with other tests' runs.
+
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests time their own deadlines; the send-path rule is for the library"
+)]
+
+mod shards;
+#[path = "../it/support.rs"]
+#[allow(
+    dead_code,
+    reason = "the helpers are shared with the integration tests"
+)]
+mod support;
