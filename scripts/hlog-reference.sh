@@ -25,16 +25,16 @@ trap 'rm -rf "$work"' EXIT
 short=(--duration 2s --rounds 2 --quiet --no-report)
 
 # One ordinary run (warm-up phase unrecorded, two requests, two targets).
-"$lg" run scenarios/quickstart.toml --rate 400 "${short[@]}" --out "$work/one"
+valid_or_invalid "$lg" run scenarios/quickstart.toml --rate 400 "${short[@]}" --out "$work/one"
 
 # Two shards of one run, merged.
 start=$(($(date +%s) + 4))
 for k in 0 1; do
-    "$lg" run scenarios/quickstart.toml --rate 400 "${short[@]}" \
+    valid_or_invalid "$lg" run scenarios/quickstart.toml --rate 400 "${short[@]}" \
         --shard "$k/2" --start-at "$start" --out "$work/shard-$k" &
 done
-wait
-"$lg" merge "$work/shard-0" "$work/shard-1" --out "$work/merged" --quiet --no-report
+for job in $(jobs -p); do wait "$job"; done
+valid_or_invalid "$lg" merge "$work/shard-0" "$work/shard-1" --out "$work/merged" --quiet --no-report
 
 processor() { java -cp "$jar" org.HdrHistogram.HistogramLogProcessor "$@"; }
 

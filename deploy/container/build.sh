@@ -83,7 +83,7 @@ trap 'rm -rf "$out"' EXIT
 chmod 777 "$out"
 # Container start-up took up to 4 s here: the common start is 10 s ahead.
 start=$(($(date +%s) + 10))
-$engine run --rm "${flags[@]}" -v "$ROOT/scenarios:/scenario:ro" -v "$out:/work/results" "$TAG" \
+valid_or_invalid $engine run --rm "${flags[@]}" -v "$ROOT/scenarios:/scenario:ro" -v "$out:/work/results" "$TAG" \
     run /scenario/quickstart.toml --shard 0/1 --start-at "$start" \
     --rate 200 --duration 1s --rounds 1 --quiet --no-report --out /work/results/shard-0 ||
     fail "the short shard run failed"
