@@ -67,6 +67,17 @@ pub fn stalled(s: &Summary) -> bool {
     excused
 }
 
+/// A `loadgen run` process that exited 0, or 3 while the machine stalled
+/// ([`stalled`]; its results are in `out`).
+pub fn ok_or_stalled(status: std::process::ExitStatus, out: &Path) -> bool {
+    status.success()
+        || (status.code() == Some(3)
+            && std::fs::read(out.join("summary.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Summary>(&b).ok())
+                .is_some_and(|s| stalled(&s)))
+}
+
 pub fn write_scenario(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("scenario.toml");
     std::fs::write(&p, text).unwrap();
