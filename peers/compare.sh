@@ -148,6 +148,22 @@ for attempt in $(seq "$attempts"); do
         --target "nginx-njs=http://127.0.0.1:$p_ngx" --target "nginx-noauth=http://127.0.0.1:$p_ngx_na"
     rc=$?
     set -e
+    # Exit 3 for send lag alone while the machine itself stalled (the hiccup
+    # probe woke >= 1 ms late at p99) is the VM, not a gateway: the ratios
+    # within the run still compare the gateways under the same stall.
+    if [ "$rc" = 3 ] && python3 - "$dir/summary.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+stalled = (not s["partial"] and all("send-lag" in r for r in s["invalid_reasons"])
+           and s["health"]["hiccup"]["p99"] >= 1_000_000)
+if stalled:
+    print(f"compare: invalid for send lag only while 1 ms sleeps woke {s['health']['hiccup']['p99']} ns "
+          f"late at p99 (the machine stalled): gating on the ratios within the run", file=sys.stderr)
+sys.exit(0 if stalled else 1)
+PY
+    then
+        rc=0
+    fi
     if [ "$rc" = 0 ] && python3 peers/added.py "$dir/summary.json" "$gate" "${GATE_RATIO:-1.5}"; then
         echo "report: $dir/report.html"
         exit 0
