@@ -138,7 +138,7 @@ render() {
         printf '%s' "$secret"
     } >"$m/secret.yaml"
     local size
-    size=$(cat "$m/secret.yaml" | wc -c)
+    size=$(wc -c <"$m/secret.yaml")
     [ "$size" -lt 1000000 ] || die "$SCENARIO and its files take $size bytes as a Secret; Kubernetes allows 1 MiB"
     echo "run.sh: manifests for run $RUN ($N shards, start $START_AT) in $m" >&2
 }
