@@ -154,7 +154,7 @@ for attempt in $(seq "$attempts"); do
     if [ "$rc" = 3 ] && python3 - "$dir/summary.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
-stalled = (not s["partial"] and all("send-lag" in r for r in s["invalid_reasons"])
+stalled = (not s["partial"] and all("schedule-lag" in r for r in s["invalid_reasons"])
            and s["health"]["hiccup"]["p99"] >= 1_000_000)
 if stalled:
     print(f"compare: invalid for send lag only while 1 ms sleeps woke {s['health']['hiccup']['p99']} ns "

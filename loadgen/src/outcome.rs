@@ -18,7 +18,7 @@ use crate::record::{ClassStats, MAX_TRACKABLE_NS};
 /// The file every run writes beside `summary.json`.
 pub const TOTALS_FILE: &str = "totals.json";
 /// Bumped on any incompatible change to `totals.json`.
-pub const TOTALS_VERSION: u32 = 1;
+pub const TOTALS_VERSION: u32 = 2;
 
 /// The histogram configuration every metric is recorded with; shards merge
 /// only when theirs are equal.
@@ -107,6 +107,8 @@ pub struct TargetTotals {
     pub baseline: bool,
     pub http2: bool,
     pub connections: usize,
+    /// Concurrent requests per connection: HTTP/2 streams, 1 for HTTP/1.1.
+    pub streams: usize,
     /// Per class (phase × requests + request), all rounds.
     pub classes: Vec<ClassStats>,
     /// Per class, the latency histogram of each round.
@@ -242,6 +244,10 @@ mod class_serde {
         #[serde(with = "reports::hlog::b64")]
         send_lag: Histogram<u64>,
         #[serde(with = "reports::hlog::b64")]
+        schedule_lag: Histogram<u64>,
+        #[serde(with = "reports::hlog::b64")]
+        conn_wait: Histogram<u64>,
+        #[serde(with = "reports::hlog::b64")]
         outside: Histogram<u64>,
         status: BTreeMap<u16, u64>,
         errors: [u64; 6],
@@ -254,6 +260,8 @@ mod class_serde {
                 latency: self.latency.clone(),
                 service: self.service.clone(),
                 send_lag: self.send_lag.clone(),
+                schedule_lag: self.schedule_lag.clone(),
+                conn_wait: self.conn_wait.clone(),
                 outside: self.outside.clone(),
                 status: (0u16..)
                     .zip(&self.status)
@@ -274,6 +282,8 @@ mod class_serde {
                 latency: st.latency,
                 service: st.service,
                 send_lag: st.send_lag,
+                schedule_lag: st.schedule_lag,
+                conn_wait: st.conn_wait,
                 outside: st.outside,
                 errors: st.errors,
                 counts: st.counts,

@@ -1,5 +1,6 @@
 //! Per-worker recording: HDR histograms of latency, service time, send lag
-//! and outside-upstream time, plus status and error counters, per request
+//! (split into the generator's schedule lag and the wait for a free
+//! connection) and outside-upstream time, plus status and error counters, per request
 //! class. Recording allocates nothing; workers hand their interval data to
 //! the collector once per second, where it is merged with `add`.
 
@@ -9,7 +10,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use reports::summary::{ClassResult, Counts, Percentiles};
 
-/// A send more than this after its intended time counts as late.
+/// A send ready more than this after its intended time counts as late; a
+/// wait for a connection longer than this counts as `waited`.
 pub const LATE: Duration = Duration::from_millis(1);
 
 /// Histograms track 1 ns to 1 hour at 3 significant digits.
@@ -70,6 +72,9 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
     pub intended: Instant,
+    /// How late the generator itself was ready to send (timer wake-up,
+    /// token signing); the rest of `sent − intended` was connection wait.
+    pub schedule_lag: Duration,
     /// None when the request never got onto a connection.
     pub sent: Option<Instant>,
     pub done: Instant,
@@ -88,6 +93,8 @@ pub struct ClassStats {
     pub latency: Histogram<u64>,
     pub service: Histogram<u64>,
     pub send_lag: Histogram<u64>,
+    pub schedule_lag: Histogram<u64>,
+    pub conn_wait: Histogram<u64>,
     pub outside: Histogram<u64>,
     pub status: Vec<u64>,
     pub errors: [u64; 6],
@@ -100,6 +107,8 @@ impl Default for ClassStats {
             latency: new_hist(),
             service: new_hist(),
             send_lag: new_hist(),
+            schedule_lag: new_hist(),
+            conn_wait: new_hist(),
             outside: new_hist(),
             status: vec![0; 600],
             errors: [0; 6],
@@ -114,13 +123,21 @@ impl ClassStats {
         let c = &mut self.counts;
         let latency = s.done.saturating_duration_since(s.intended);
         let _ = self.latency.record(ns(latency));
+        // The generator's lateness counts for every request it tried to
+        // send, sent or not (a refused connection is not its fault).
+        if s.schedule_lag > LATE {
+            c.late += 1;
+        }
+        let _ = self.schedule_lag.record(ns(s.schedule_lag));
         if let Some(sent) = s.sent {
             c.sent += 1;
             let lag = sent.saturating_duration_since(s.intended);
-            if lag > LATE {
-                c.late += 1;
+            let wait = lag.saturating_sub(s.schedule_lag);
+            if wait > LATE {
+                c.waited += 1;
             }
             let _ = self.send_lag.record(ns(lag));
+            let _ = self.conn_wait.record(ns(wait));
         }
         match s.outcome {
             Outcome::Response {
@@ -161,6 +178,8 @@ impl ClassStats {
         let _ = self.latency.add(&other.latency);
         let _ = self.service.add(&other.service);
         let _ = self.send_lag.add(&other.send_lag);
+        let _ = self.schedule_lag.add(&other.schedule_lag);
+        let _ = self.conn_wait.add(&other.conn_wait);
         let _ = self.outside.add(&other.outside);
         for (a, b) in self.status.iter_mut().zip(&other.status) {
             *a += b;
@@ -178,6 +197,7 @@ impl ClassStats {
         a.dropped += b.dropped;
         a.unfinished += b.unfinished;
         a.late += b.late;
+        a.waited += b.waited;
         a.bytes += b.bytes;
     }
 
@@ -186,6 +206,8 @@ impl ClassStats {
         self.latency.reset();
         self.service.reset();
         self.send_lag.reset();
+        self.schedule_lag.reset();
+        self.conn_wait.reset();
         self.outside.reset();
         self.status.iter_mut().for_each(|n| *n = 0);
         self.errors = [0; 6];
@@ -214,6 +236,8 @@ impl ClassStats {
             latency: Percentiles::of(&self.latency),
             service_time: Percentiles::of(&self.service),
             send_lag: Percentiles::of(&self.send_lag),
+            schedule_lag: Percentiles::of(&self.schedule_lag),
+            connection_wait: Percentiles::of(&self.conn_wait),
             outside_upstream: (!self.outside.is_empty()).then(|| Percentiles::of(&self.outside)),
             status: (0u16..)
                 .zip(&self.status)
@@ -273,6 +297,7 @@ mod tests {
         let mut c = ClassStats::default();
         c.record(&Sample {
             intended: t0,
+            schedule_lag: Duration::from_micros(1500),
             sent: Some(t0 + ms(2)),
             done: t0 + ms(10),
             outcome: Outcome::Response {
@@ -284,6 +309,7 @@ mod tests {
         });
         c.record(&Sample {
             intended: t0,
+            schedule_lag: Duration::ZERO,
             sent: None,
             done: t0 + ms(3),
             outcome: Outcome::Failed(ErrorClass::Connect),
@@ -299,10 +325,13 @@ mod tests {
             (1, 1, 1, 1)
         );
         assert_eq!(
-            (r.counts.late, r.counts.bytes),
-            (1, 7),
-            "2 ms of send lag is late"
+            (r.counts.late, r.counts.waited, r.counts.bytes),
+            (1, 0, 7),
+            "1.5 ms of schedule lag is late; 0.5 ms of connection wait is not a wait"
         );
+        assert!((r.schedule_lag.max as f64 / 1.5e6 - 1.0).abs() < 0.001);
+        assert_eq!(r.schedule_lag.count, 2, "the unsent request's lag counts too");
+        assert!((r.connection_wait.p50 as f64 / 0.5e6 - 1.0).abs() < 0.001);
         assert!((r.latency.max as f64 / 10e6 - 1.0).abs() < 0.001);
         assert!((r.service_time.p50 as f64 / 8e6 - 1.0).abs() < 0.001);
         assert!((r.send_lag.p50 as f64 / 2e6 - 1.0).abs() < 0.001);

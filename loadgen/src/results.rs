@@ -45,6 +45,9 @@ pub fn summarize((name, scenario): (&str, serde_json::Value), data: &RunData) ->
     let plan = &data.layout;
     let nreq = plan.requests.len();
     let mut invalid = Vec::new();
+    let mut faults = Vec::new();
+    let mut spoils = Vec::new();
+    let mut warnings = Vec::new();
     let targets: Vec<TargetResult> = data
         .targets
         .iter()
@@ -98,9 +101,18 @@ pub fn summarize((name, scenario): (&str, serde_json::Value), data: &RunData) ->
             let target_rps = open.then(|| total_expected / total_seconds.max(1e-9));
             let round_pcts = total_rounds.iter().map(Percentiles::of).collect();
             let total = total.result("*", "*", total_seconds, target_rps, round_pcts);
-            for reason in validity(&t.name, t.baseline, &total) {
-                invalid.push(reason);
+            let j = judge(t, &total, (data.own_cpu_percent, data.other_cpu_percent));
+            invalid.extend(j.generator);
+            // A baseline that lost any request is not a clean reference.
+            if t.baseline && total.counts.errors > 0 {
+                spoils.push(format!(
+                    "{}: the baseline had {} errors",
+                    t.name, total.counts.errors
+                ));
             }
+            spoils.extend(j.spoils);
+            faults.extend(j.faults);
+            warnings.extend(j.warnings);
             TargetResult {
                 name: t.name.clone(),
                 urls: t.urls.clone(),
@@ -131,6 +143,7 @@ pub fn summarize((name, scenario): (&str, serde_json::Value), data: &RunData) ->
             let about = |r: &String, name: &str| r.starts_with(&format!("{name}:"));
             let reasons: Vec<String> = invalid
                 .iter()
+                .chain(&spoils)
                 .filter(|r| {
                     about(r, &t.name) || about(r, &base.name) || !names.iter().any(|n| about(r, n))
                 })
@@ -154,6 +167,8 @@ pub fn summarize((name, scenario): (&str, serde_json::Value), data: &RunData) ->
         partial: data.partial,
         valid: invalid.is_empty(),
         invalid_reasons: invalid,
+        target_faults: faults,
+        warnings,
         health: Health {
             hiccup: Percentiles::of(&data.hiccup),
             other_cpu_percent: data.other_cpu_percent,
@@ -168,40 +183,119 @@ pub fn summarize((name, scenario): (&str, serde_json::Value), data: &RunData) ->
     }
 }
 
-/// Why a target's numbers can't be trusted, if they can't.
-fn validity(name: &str, baseline: bool, total: &ClassResult) -> Vec<String> {
-    let mut reasons = Vec::new();
-    let lag = Duration::from_nanos(total.send_lag.p90);
+/// What one target's totals say about the run: the generator's own problems
+/// (the run is INVALID, exit 3), the target's faults (measured correctly,
+/// exit 4), faults that make the target's latency distribution incomplete
+/// (so "added" is not a result), and advice.
+#[derive(Debug, Default)]
+struct Judged {
+    generator: Vec<String>,
+    faults: Vec<String>,
+    spoils: Vec<String>,
+    warnings: Vec<String>,
+}
+
+/// The share of requests a target may lose (failed, dropped, unfinished)
+/// before its latency percentiles stop describing the schedule.
+const MAX_LOST_SHARE: f64 = 1.0 - MIN_RATE_SHARE;
+
+fn judge(t: &crate::outcome::TargetTotals, total: &ClassResult, cpu: (f64, f64)) -> Judged {
+    let name = &t.name;
+    let mut j = Judged::default();
+    let k = &total.counts;
+    let lag = Duration::from_nanos(total.schedule_lag.p90);
     if lag > MAX_SEND_LAG_P90 {
-        reasons.push(format!(
-            "{name}: send-lag p90 is {} (> {}): the generator was the bottleneck",
-            fmt_ns(total.send_lag.p90),
-            fmt_ns(MAX_SEND_LAG_P90.as_nanos() as u64)
+        j.generator.push(format!(
+            "{name}: schedule-lag p90 is {} (> {}): the generator was the bottleneck \
+             (loadgen used {:.0}% of a core, other processes {:.0}%)",
+            fmt_ns(total.schedule_lag.p90),
+            fmt_ns(MAX_SEND_LAG_P90.as_nanos() as u64),
+            cpu.0,
+            cpu.1
         ));
     }
-    if let Some(want) = total.target_rps
-        && total.achieved_rps < MIN_RATE_SHARE * want
-    {
-        reasons.push(format!(
-            "{name}: achieved {:.1} req/s of the scheduled {:.1} ({:.1}%)",
-            total.achieved_rps,
-            want,
-            100.0 * total.achieved_rps / want
+    if k.errors > 0 {
+        let list: Vec<String> = total.errors.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        j.faults.push(format!(
+            "{name}: {} requests failed without a response ({})",
+            k.errors,
+            list.join(", ")
         ));
     }
-    if total.counts.dropped > 0 {
-        reasons.push(format!(
-            "{name}: {} sends dropped past max_in_flight",
-            total.counts.dropped
+    if k.unexpected > 0 {
+        let list: Vec<String> = total.status.iter().map(|(s, n)| format!("{s} ×{n}")).collect();
+        j.faults.push(format!(
+            "{name}: {} responses had an unexpected status (statuses: {})",
+            k.unexpected,
+            list.join(", ")
         ));
     }
-    if baseline && total.counts.errors > 0 {
-        reasons.push(format!(
-            "{name}: the baseline had {} errors",
-            total.counts.errors
+    if k.dropped > 0 {
+        j.faults.push(format!(
+            "{name}: {} sends dropped: more than max_in_flight requests were waiting for a \
+             connection (the latency percentiles do not include them)",
+            k.dropped
         ));
     }
-    reasons
+    if k.unfinished > 0 {
+        j.faults.push(format!(
+            "{name}: {} requests had no response when the grace period ended",
+            k.unfinished
+        ));
+    }
+    let lost = k.errors + k.dropped + k.unfinished;
+    if lost as f64 > MAX_LOST_SHARE * k.scheduled.max(1) as f64 {
+        j.spoils.push(format!(
+            "{name}: {lost} of {} requests ({:.1}%) failed, were dropped or are unfinished",
+            k.scheduled,
+            100.0 * lost as f64 / k.scheduled.max(1) as f64
+        ));
+    }
+    if let Some(w) = connection_advice(t, total) {
+        j.warnings.push(w);
+    }
+    j
+}
+
+/// When requests waited for a free connection (more than 1 % of them, over
+/// 1 ms): how much the connection budget carries at the measured service
+/// time (Little's law), and what to do.
+fn connection_advice(t: &crate::outcome::TargetTotals, total: &ClassResult) -> Option<String> {
+    let k = &total.counts;
+    if k.waited == 0 || (k.waited as f64) < 0.01 * k.sent as f64 {
+        return None;
+    }
+    let name = &t.name;
+    let head = format!(
+        "{name}: {} of {} requests waited over 1 ms for a free connection \
+         (connection-wait p99 {}, max {}); the latency includes the wait, as it should",
+        k.waited,
+        k.sent,
+        fmt_ns(total.connection_wait.p99),
+        fmt_ns(total.connection_wait.max)
+    );
+    let slots = t.connections * t.streams;
+    let mean_s = total.service_time.mean / 1e9;
+    let carried = (mean_s > 0.0).then(|| slots as f64 / mean_s);
+    let what = if t.http2 {
+        format!("{} connections × {} streams", t.connections, t.streams)
+    } else {
+        format!("{} connections", t.connections)
+    };
+    Some(match (carried, total.target_rps) {
+        (Some(carried), Some(want)) if carried < want => format!(
+            "{head}. {what} carried at most {carried:.0} req/s at this latency (mean service \
+             time {}), the schedule asks for {want:.0}: raise `connections`{}",
+            fmt_ns(total.service_time.mean as u64),
+            if t.http2 { " or `streams`" } else { ", or use `http = \"2\"`" }
+        ),
+        _ => format!(
+            "{head}. {what} carry the scheduled rate at the mean service time ({}); \
+             the waits came from responses that were slow at times (service time max {})",
+            fmt_ns(total.service_time.mean as u64),
+            fmt_ns(total.service_time.max)
+        ),
+    })
 }
 
 fn environment() -> Environment {
@@ -291,13 +385,13 @@ pub fn render(summary: &Summary) -> String {
         let _ = writeln!(s, "  {} requests, {rate}", c.counts.completed);
         let _ = writeln!(
             s,
-            "  {:>9}  {:>10}  {:>12}  {:>10}",
-            "", "latency", "service time", "send lag"
+            "  {:>9}  {:>10}  {:>12}  {:>10}  {:>10}",
+            "", "latency", "service time", "sched lag", "conn wait"
         );
         let _ = writeln!(
             s,
-            "  {:>9}  {:>10}  {:>12}  {:>10}",
-            "", "(corrected)", "(uncorrected)", ""
+            "  {:>9}  {:>10}  {:>12}  {:>10}  {:>10}",
+            "", "(corrected)", "(uncorrected)", "(loadgen)", "(target)"
         );
         type Pick = fn(&Percentiles) -> u64;
         let rows: [(&str, Pick); 7] = [
@@ -312,10 +406,11 @@ pub fn render(summary: &Summary) -> String {
         for (label, f) in rows {
             let _ = writeln!(
                 s,
-                "  {label:>9}  {:>10}  {:>12}  {:>10}",
+                "  {label:>9}  {:>10}  {:>12}  {:>10}  {:>10}",
                 fmt_ns(f(&c.latency)),
                 fmt_ns(f(&c.service_time)),
-                fmt_ns(f(&c.send_lag))
+                fmt_ns(f(&c.schedule_lag)),
+                fmt_ns(f(&c.connection_wait))
             );
         }
         if let Some(o) = &c.outside_upstream {
@@ -329,8 +424,8 @@ pub fn render(summary: &Summary) -> String {
         let k = &c.counts;
         let _ = writeln!(
             s,
-            "  ok {}  unexpected status {}  errors {}  dropped {}  late sends {}  unfinished {}",
-            k.ok, k.unexpected, k.errors, k.dropped, k.late, k.unfinished
+            "  ok {}  unexpected status {}  errors {}  dropped {}  unfinished {}  late sends {}  waited for a connection {}",
+            k.ok, k.unexpected, k.errors, k.dropped, k.unfinished, k.late, k.waited
         );
         if let Some(a) = &t.added {
             let signed = fmt_signed_ns;
@@ -363,6 +458,18 @@ pub fn render(summary: &Summary) -> String {
         h.other_cpu_percent,
         h.loadgen_cpu_percent
     );
+    for w in &summary.warnings {
+        let _ = writeln!(s, "\nWARNING: {w}");
+    }
+    if !summary.target_faults.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nTARGET FAULTS (measured as they happened; the generator kept its schedule):"
+        );
+        for r in &summary.target_faults {
+            let _ = writeln!(s, "  {r}");
+        }
+    }
     if !summary.valid {
         let _ = writeln!(
             s,

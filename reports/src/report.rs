@@ -186,6 +186,16 @@ fn document(runs: &[RunData]) -> Vec<Block> {
                 s.invalid_reasons.join("; ")
             );
         }
+        if !s.target_faults.is_empty() {
+            let _ = write!(
+                p,
+                " **Target faults** (measured as they happened): {}.",
+                s.target_faults.join("; ")
+            );
+        }
+        for w in &s.warnings {
+            let _ = write!(p, " Warning: {w}.");
+        }
         let h = &s.health.hiccup;
         let _ = write!(
             p,
@@ -267,6 +277,8 @@ fn document(runs: &[RunData]) -> Vec<Block> {
             ];
             row.extend(pct_cells(&t.total.latency));
             row.push(fmt_ns(t.total.service_time.p50));
+            row.push(fmt_ns(t.total.schedule_lag.p90));
+            row.push(fmt_ns(t.total.connection_wait.p99));
             rows.push(row);
         }
     }
@@ -284,6 +296,8 @@ fn document(runs: &[RunData]) -> Vec<Block> {
             "p99.9",
             "max",
             "service time p50",
+            "schedule lag p90",
+            "connection wait p99",
         ]
         .map(String::from)
         .to_vec(),

@@ -43,6 +43,15 @@ pub struct Summary {
     /// False when any target or class is invalid; see `invalid_reasons`.
     pub valid: bool,
     pub invalid_reasons: Vec<String>,
+    /// What the targets did wrong (refused, reset or timed-out requests,
+    /// unexpected statuses, sends dropped or unfinished because every
+    /// connection was busy): the run measured them correctly, and exits 4.
+    #[serde(default)]
+    pub target_faults: Vec<String>,
+    /// Plain advice that does not change the verdict, e.g. requests that
+    /// waited for a free connection and how to avoid it.
+    #[serde(default)]
+    pub warnings: Vec<String>,
     pub health: Health,
     pub targets: Vec<TargetResult>,
     /// `[auth]`: how tokens were made (absent without it). Never holds secrets.
@@ -303,8 +312,19 @@ pub struct ClassResult {
     pub latency: Percentiles,
     /// `done − sent`: what closed-loop tools report.
     pub service_time: Percentiles,
-    /// `sent − intended`: the generator's own lateness.
+    /// `sent − intended`: `schedule_lag` and `connection_wait` together.
     pub send_lag: Percentiles,
+    /// From the intended send time to the moment the generator was ready to
+    /// send it (its timer woke, its token was signed): the generator's own
+    /// lateness, which decides whether the run is valid.
+    #[serde(default)]
+    pub schedule_lag: Percentiles,
+    /// From ready to written: the wait for a free connection or HTTP/2
+    /// stream (and for connecting). Caused by the target's response times
+    /// and the connection budget, not by the generator; it stays in the
+    /// corrected latency.
+    #[serde(default)]
+    pub connection_wait: Percentiles,
     /// `service time − upstream Server-Timing`, for responses that carried it.
     pub outside_upstream: Option<Percentiles>,
     pub status: BTreeMap<u16, u64>,
@@ -336,8 +356,11 @@ pub struct Counts {
     pub dropped: u64,
     /// Not completed when the run stopped (interrupted or past the grace period).
     pub unfinished: u64,
-    /// Sent more than 1 ms after their intended time.
+    /// Ready to send more than 1 ms after their intended time (schedule lag).
     pub late: u64,
+    /// Waited more than 1 ms for a free connection or stream.
+    #[serde(default)]
+    pub waited: u64,
     /// Response body bytes received.
     pub bytes: u64,
 }
@@ -438,6 +461,8 @@ mod tests {
             latency: pct(p50s.iter().sum::<u64>() / p50s.len() as u64),
             service_time: Percentiles::default(),
             send_lag: Percentiles::default(),
+            schedule_lag: Percentiles::default(),
+            connection_wait: Percentiles::default(),
             outside_upstream: None,
             status: BTreeMap::new(),
             errors: BTreeMap::new(),

@@ -10,8 +10,10 @@ Exit codes:
   0    the run completed and every response matched its expectation
   1    the run could not be carried out (e.g. a target refused to start)
   2    usage error: bad flags or an invalid scenario file (the message names file, line and field)
-  3    invalid run: the generator was the bottleneck, the rate was not achieved, or sends were dropped
-  4    expectations failed: unexpected statuses or request errors
+  3    invalid run: the generator itself was late (schedule-lag p90 > 1 ms); with target
+       faults as well, both reasons are printed
+  4    target faults: requests refused, reset or timed out, unexpected statuses, sends
+       dropped or unfinished because every connection was busy (the run is valid)
   130  interrupted (Ctrl-C): partial results were written, marked \"partial\": true";
 
 /// Exit statuses of `loadgen`.

@@ -315,15 +315,16 @@ fn finish(
     if !quiet {
         println!("Results: {}", out_dir.display());
     }
-    let failed = summary
-        .targets
-        .iter()
-        .any(|t| t.total.counts.unexpected > 0 || t.total.counts.errors > 0);
+    verdict(summary, interrupted)
+}
+
+/// The exit status of a run's verdict (the README's decision table).
+pub fn verdict(summary: &reports::summary::Summary, interrupted: bool) -> Exit {
     if interrupted {
         Exit::Interrupted
     } else if !summary.valid {
         Exit::Invalid
-    } else if failed {
+    } else if !summary.target_faults.is_empty() {
         Exit::Expectations
     } else {
         Exit::Ok

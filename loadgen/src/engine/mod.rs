@@ -97,6 +97,11 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
             baseline: t.baseline,
             http2: t.http2(),
             connections: t.connections.unwrap_or(16),
+            streams: if t.http2() {
+                t.streams.unwrap_or(16)
+            } else {
+                1
+            },
             classes: vec![ClassStats::default(); plan.classes()],
             rounds: vec![Vec::new(); plan.classes()],
             rounds_run: 0,
@@ -405,10 +410,11 @@ impl OneRun<'_> {
     ) -> anyhow::Result<()> {
         let plan = &self.plan;
         let nreq = plan.requests.len();
-        let mut per_request: Vec<Option<(Histogram<u64>, Histogram<u64>)>> = vec![None; nreq];
+        // Per request: latency, service time, schedule lag, connection wait.
+        let mut per_request: Vec<Option<[Histogram<u64>; 4]>> = vec![None; nreq];
         live.last_second = stats.iter().map(|s| s.counts.completed).sum();
         for (idx, s) in stats.iter().enumerate() {
-            if s.counts.scheduled == 0 && s.latency.is_empty() && s.counts.dropped == 0 {
+            if s.counts == reports::summary::Counts::default() && s.latency.is_empty() {
                 continue;
             }
             live.stats.add(s);
@@ -419,9 +425,14 @@ impl OneRun<'_> {
             if let Some(last) = totals.rounds[idx].last_mut() {
                 let _ = last.add(&s.latency);
             }
-            let slot = per_request[idx % nreq].get_or_insert_with(|| (new_hist(), new_hist()));
-            let _ = slot.0.add(&s.latency);
-            let _ = slot.1.add(&s.service);
+            let slot = per_request[idx % nreq]
+                .get_or_insert_with(|| [new_hist(), new_hist(), new_hist(), new_hist()]);
+            for (acc, h) in slot
+                .iter_mut()
+                .zip([&s.latency, &s.service, &s.schedule_lag, &s.conn_wait])
+            {
+                let _ = acc.add(h);
+            }
         }
         let at = offset + Duration::from_secs(u64::from(tick));
         // The timeline: this second, per phase that saw traffic.
@@ -465,22 +476,25 @@ impl OneRun<'_> {
         // The headline, untagged (what HdrHistogram's own tools read by
         // default): the corrected latency of all this target's requests.
         let mut all: Option<Histogram<u64>> = None;
-        for (latency, _) in per_request.iter().flatten() {
+        for [latency, ..] in per_request.iter().flatten() {
             let _ = all.get_or_insert_with(new_hist).add(latency);
         }
         if let Some(all) = all.filter(|h| !h.is_empty()) {
             hlog.interval(None, at, Duration::from_secs(1), &all)?;
         }
         for (r, hists) in per_request.iter().enumerate() {
-            if let Some((latency, service)) = hists.as_ref().filter(|(l, _)| !l.is_empty()) {
-                let name = &plan.requests[r].name;
-                hlog.interval(Some(name), at, Duration::from_secs(1), latency)?;
-                hlog.interval(
-                    Some(&format!("{name}.service")),
-                    at,
-                    Duration::from_secs(1),
-                    service,
-                )?;
+            let Some(hists) = hists.as_ref().filter(|h| !h[0].is_empty()) else {
+                continue;
+            };
+            let name = &plan.requests[r].name;
+            for (suffix, h) in ["", ".service", ".schedule_lag", ".connection_wait"]
+                .iter()
+                .zip(hists)
+            {
+                if suffix.is_empty() || !h.is_empty() {
+                    let tag = format!("{name}{suffix}");
+                    hlog.interval(Some(&tag), at, Duration::from_secs(1), h)?;
+                }
             }
         }
         Ok(())
@@ -502,13 +516,14 @@ fn progress_line(live: &Live, start: Instant, plan: &Plan) -> String {
         .map_or("draining", |p| p.name.as_str());
     let c = &live.stats.counts;
     format!(
-        "{phase} {:>5.1}s  {:>7} req/s  errors {}  unexpected {}  dropped {}  p99 {}  send-lag p99 {}",
+        "{phase} {:>5.1}s  {:>7} req/s  errors {}  unexpected {}  dropped {}  p99 {}  sched-lag p99 {}  conn-wait p99 {}",
         elapsed.as_secs_f64(),
         live.last_second,
         c.errors,
         c.unexpected,
         c.dropped,
         reports::fmt_ns(live.stats.latency.value_at_quantile(0.99)),
-        reports::fmt_ns(live.stats.send_lag.value_at_quantile(0.99)),
+        reports::fmt_ns(live.stats.schedule_lag.value_at_quantile(0.99)),
+        reports::fmt_ns(live.stats.conn_wait.value_at_quantile(0.99)),
     )
 }

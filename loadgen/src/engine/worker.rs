@@ -68,13 +68,19 @@ struct Job {
     seq: u64,
     class: usize,
     intended: Instant,
+    /// When the worker woke to send it: `ready − intended` is the timer's
+    /// (and the worker's) lateness; what follows, until the request is
+    /// written, is the wait for a connection.
+    ready: Instant,
 }
 
 struct Local {
     idle: Vec<Slot>,
     queue: VecDeque<Job>,
     stats: Vec<ClassStats>,
-    in_flight: usize,
+    /// Open loop: jobs on a slot, per class (what is unfinished if the
+    /// grace period runs out; the interval stats may hold none of them).
+    running: Vec<u64>,
 }
 
 type Shared = Rc<RefCell<Local>>;
@@ -118,7 +124,7 @@ async fn main(ctx: WorkerCtx) {
         idle: slots,
         queue: VecDeque::new(),
         stats: vec![ClassStats::default(); plan.classes()],
-        in_flight: 0,
+        running: vec![0; plan.classes()],
     }));
     let ticker = tokio::task::spawn_local(tick_loop(ctx.clone(), local.clone()));
     let mut sleeper = match Sleeper::new(plan.spin) {
@@ -169,6 +175,7 @@ async fn main(ctx: WorkerCtx) {
                             seq,
                             class,
                             intended,
+                            ready: Instant::now(),
                         },
                     );
                 }
@@ -220,11 +227,9 @@ async fn main(ctx: WorkerCtx) {
         l.stats[job.class].counts.unfinished += 1;
     }
     // Requests still on the wire when the grace period ran out.
-    let unfinished = l.in_flight;
-    if unfinished > 0
-        && let Some(last) = l.stats.iter_mut().rev().find(|s| s.counts.scheduled > 0)
-    {
-        last.counts.unfinished += unfinished as u64;
+    let running = std::mem::take(&mut l.running);
+    for (class, n) in running.into_iter().enumerate() {
+        l.stats[class].counts.unfinished += n;
     }
     let tick = tick_of(ctx.start, Instant::now());
     let stats = std::mem::take(&mut l.stats);
@@ -259,7 +264,7 @@ fn dispatch(ctx: &Rc<WorkerCtx>, local: &Shared, job: Job) {
     let mut l = local.borrow_mut();
     l.stats[job.class].counts.scheduled += 1;
     if let Some(slot) = l.idle.pop() {
-        l.in_flight += 1;
+        l.running[job.class] += 1;
         drop(l);
         tokio::task::spawn_local(slot_loop(ctx.clone(), local.clone(), slot, job));
     } else if l.queue.len() < ctx.plan.max_in_flight {
@@ -275,10 +280,13 @@ async fn slot_loop(ctx: Rc<WorkerCtx>, local: Shared, mut slot: Slot, mut job: J
         let sample = execute(&ctx, &mut slot, &job).await;
         let mut l = local.borrow_mut();
         l.stats[job.class].record(&sample);
+        l.running[job.class] -= 1;
         match l.queue.pop_front() {
-            Some(next) => job = next,
+            Some(next) => {
+                l.running[next.class] += 1;
+                job = next;
+            }
             None => {
-                l.in_flight -= 1;
                 l.idle.push(slot);
                 return;
             }
@@ -303,10 +311,12 @@ async fn closed_loop(
     let stride = ctx.workers as u64 * n * 1_000_003;
     while Instant::now() < end && !ctx.stop.load(Ordering::Relaxed) {
         let class = phase * plan.requests.len() + plan.pick(ctx.round, phase, seq);
+        let now = Instant::now();
         let job = Job {
             seq,
             class,
-            intended: Instant::now(),
+            intended: now,
+            ready: now,
         };
         let sample = execute(&ctx, &mut slot, &job).await;
         {
@@ -324,26 +334,35 @@ async fn closed_loop(
 
 /// Sends one request and reads the whole response.
 async fn execute(ctx: &WorkerCtx, slot: &mut Slot, job: &Job) -> Sample {
-    let sent_at = std::cell::Cell::new(None);
-    let result = tokio::time::timeout(ctx.plan.timeout, attempt(ctx, slot, job, &sent_at)).await;
+    let marks = Marks::default();
+    let result = tokio::time::timeout(ctx.plan.timeout, attempt(ctx, slot, job, &marks)).await;
     let done = Instant::now();
     let (sent, outcome) = match result {
         Ok(r) => r,
-        Err(_) => (sent_at.get(), Outcome::Failed(ErrorClass::Timeout)),
+        Err(_) => (marks.sent.get(), Outcome::Failed(ErrorClass::Timeout)),
     };
     Sample {
         intended: job.intended,
+        schedule_lag: job.ready.saturating_duration_since(job.intended) + marks.token_wait.get(),
         sent,
         done,
         outcome,
     }
 }
 
+/// What an attempt noted on its way, kept if it times out.
+#[derive(Default)]
+struct Marks {
+    sent: std::cell::Cell<Option<Instant>>,
+    /// Time spent waiting for the per-request signer (the generator's own lateness).
+    token_wait: std::cell::Cell<Duration>,
+}
+
 async fn attempt(
     ctx: &WorkerCtx,
     slot: &mut Slot,
     job: &Job,
-    sent_at: &std::cell::Cell<Option<Instant>>,
+    marks: &Marks,
 ) -> (Option<Instant>, Outcome) {
     let plan = &ctx.plan;
     let req_plan = &plan.requests[job.class % plan.requests.len()];
@@ -353,7 +372,11 @@ async fn attempt(
     };
     let phase = job.class / plan.requests.len();
     let carried = match (req_plan.token, &plan.tokens) {
-        (Some((slot, _)), Some(tokens)) => Some(token(ctx, tokens, slot, req_plan, job.seq).await),
+        (Some((slot, _)), Some(tokens)) => {
+            let (t, waited) = token(ctx, tokens, slot, req_plan, job.seq).await;
+            marks.token_wait.set(waited);
+            Some(t)
+        }
         _ => None,
     };
     let carried = carried.as_deref();
@@ -376,7 +399,7 @@ async fn attempt(
             &mut conn.out,
         );
         let sent = Instant::now();
-        sent_at.set(Some(sent));
+        marks.sent.set(Some(sent));
         let head_only = req_plan.method == http::Method::HEAD;
         return match conn.exchange(head_only).await {
             Ok(r) => {
@@ -407,7 +430,7 @@ async fn attempt(
         return (None, Outcome::Failed(classify(&e)));
     }
     let sent = Instant::now();
-    sent_at.set(Some(sent));
+    marks.sent.set(Some(sent));
     let response = match sender.send_request(request).await {
         Ok(r) => r,
         Err(e) => return (Some(sent), Outcome::Failed(classify(&e))),
@@ -440,28 +463,30 @@ async fn attempt(
 
 /// The token(s) request `seq` carries: from the pool, or from this worker's
 /// signer. A signer that is behind makes the send wait (it yields, so the
-/// worker's other requests go on); the wait is send lag and is counted.
+/// worker's other requests go on); the wait is returned, counts as the
+/// generator's schedule lag, and is counted.
 async fn token(
     ctx: &WorkerCtx,
     tokens: &Tokens,
     slot: usize,
     r: &super::plan::ReqPlan,
     seq: u64,
-) -> Arc<Carried> {
+) -> (Arc<Carried>, Duration) {
     let ci = tokens.consumer_of(r.consumer, ctx.plan.seed, seq);
     let Some(feed) = ctx.feed.as_ref().filter(|_| tokens.per_request()) else {
-        return tokens.pooled(slot, ci, seq);
+        return (tokens.pooled(slot, ci, seq), Duration::ZERO);
     };
     if let Some(t) = tokens.try_next(feed, slot) {
-        return Arc::new(t);
+        return (Arc::new(t), Duration::ZERO);
     }
     tokens.note_behind();
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let began = Instant::now();
+    let deadline = began + Duration::from_secs(5);
     while Instant::now() < deadline {
         if let Some(t) = tokens.try_next(feed, slot) {
-            return Arc::new(t);
+            return (Arc::new(t), began.elapsed());
         }
         tokio::task::yield_now().await;
     }
-    Arc::new(Carried::None)
+    (Arc::new(Carried::None), began.elapsed())
 }

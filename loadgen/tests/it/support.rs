@@ -55,7 +55,7 @@ impl Run {
 pub fn stalled(s: &Summary) -> bool {
     let excused = !s.valid
         && !s.partial
-        && s.invalid_reasons.iter().all(|r| r.contains("send-lag"))
+        && s.invalid_reasons.iter().all(|r| r.contains("schedule-lag"))
         && s.health.hiccup.p99 >= 1_000_000;
     if excused {
         eprintln!(

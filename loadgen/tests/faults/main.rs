@@ -1,0 +1,22 @@
+//! The verdict when the target fails, in a test binary of their own: one of
+//! them starves the generator's CPU on purpose, so they run one at a time
+//! (`serial`) and apart from the other tests' timing-sensitive runs.
+
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests time their own deadlines; the send-path rule is for the library"
+)]
+
+mod verdict;
+#[path = "../it/support.rs"]
+#[allow(
+    dead_code,
+    reason = "the helpers are shared with the integration tests"
+)]
+mod support;
+
+/// Held by every test of this binary: they run one after another.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
