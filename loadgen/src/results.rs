@@ -61,7 +61,7 @@ pub fn summarize((name, scenario): (&str, serde_json::Value), data: &RunData) ->
             let mut total_rounds: Vec<hdrhistogram::Histogram<u64>> =
                 (0..t.rounds_run).map(|_| new_hist()).collect();
             for (p, phase) in plan.phases.iter().enumerate().filter(|(_, p)| p.record) {
-                let seconds = phase.duration_s * rounds;
+                let seconds = ran_seconds(t, &phase.name).unwrap_or(phase.duration_s * rounds);
                 total_seconds += seconds;
                 let phase_rate = phase.expected.map(|all| {
                     let expected = all * data.schedule_share;
@@ -132,7 +132,11 @@ pub fn summarize((name, scenario): (&str, serde_json::Value), data: &RunData) ->
         })
         .collect();
     if data.partial {
-        invalid.push("the run was interrupted: results are partial".into());
+        invalid.push(format!(
+            "the run was interrupted after {:.1} s: results are partial (rates are over the \
+             time each phase ran)",
+            data.elapsed.as_secs_f64()
+        ));
     }
     // What each non-baseline target adds over the (first) baseline.
     let mut targets = targets;
@@ -181,6 +185,14 @@ pub fn summarize((name, scenario): (&str, serde_json::Value), data: &RunData) ->
             .then(|| data.shard.clone()),
         shards: Vec::new(),
     }
+}
+
+/// How long a phase of a target actually ran, over all rounds (an
+/// interrupted run stops its spans at the interruption); None when the
+/// spans are not recorded.
+fn ran_seconds(t: &crate::outcome::TargetTotals, phase: &str) -> Option<f64> {
+    let spans: Vec<_> = t.phases.iter().filter(|s| s.phase == phase).collect();
+    (!spans.is_empty()).then(|| spans.iter().map(|s| s.end_s - s.start_s).sum())
 }
 
 /// What one target's totals say about the run: the generator's own problems

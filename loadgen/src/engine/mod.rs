@@ -349,6 +349,7 @@ impl OneRun<'_> {
         let mut pending: BTreeMap<u32, (usize, Vec<ClassStats>)> = BTreeMap::new();
         let mut done = 0;
         let offset = start.saturating_duration_since(t0);
+        let first_span = totals.phases.len();
         for p in &plan.phases {
             totals.phases.push(reports::summary::Span {
                 round: self.round,
@@ -391,6 +392,14 @@ impl OneRun<'_> {
         }
         for t in threads {
             let _ = t.join();
+        }
+        if self.stop.load(Ordering::Relaxed) {
+            // Interrupted: the phases ran until now, and the later ones not at all.
+            let now = t0.elapsed().as_secs_f64();
+            let spans = &mut totals.phases[first_span..];
+            for span in spans.iter_mut() {
+                span.end_s = span.end_s.min(now).max(span.start_s);
+            }
         }
         if let Some(b) = bar {
             b.finish_and_clear();

@@ -114,6 +114,19 @@ fn ctrl_c_writes_partial_results_and_exits_130() {
         t.counts.completed + t.counts.unfinished + t.counts.errors,
         t.counts.scheduled
     );
+    // The rate is over the time the phase ran, not its planned 60 s.
+    assert!(
+        (t.achieved_rps / 500.0 - 1.0).abs() < 0.1,
+        "achieved {} req/s of 500",
+        t.achieved_rps
+    );
+    assert!(
+        s.invalid_reasons
+            .iter()
+            .any(|r| r.contains("interrupted after") && r.contains("rates are over the time")),
+        "{:?}",
+        s.invalid_reasons
+    );
     assert!(out_dir.join("t.hlog").exists() && out_dir.join("t.hgrm").exists());
     assert!(stdout.contains("INVALID RUN"), "{stdout}");
 }
