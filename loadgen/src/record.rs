@@ -330,7 +330,10 @@ mod tests {
             "1.5 ms of schedule lag is late; 0.5 ms of connection wait is not a wait"
         );
         assert!((r.schedule_lag.max as f64 / 1.5e6 - 1.0).abs() < 0.001);
-        assert_eq!(r.schedule_lag.count, 2, "the unsent request's lag counts too");
+        assert_eq!(
+            r.schedule_lag.count, 2,
+            "the unsent request's lag counts too"
+        );
         assert!((r.connection_wait.p50 as f64 / 0.5e6 - 1.0).abs() < 0.001);
         assert!((r.latency.max as f64 / 10e6 - 1.0).abs() < 0.001);
         assert!((r.service_time.p50 as f64 / 8e6 - 1.0).abs() < 0.001);

@@ -227,7 +227,11 @@ fn judge(t: &crate::outcome::TargetTotals, total: &ClassResult, cpu: (f64, f64))
         ));
     }
     if k.errors > 0 {
-        let list: Vec<String> = total.errors.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        let list: Vec<String> = total
+            .errors
+            .iter()
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect();
         j.faults.push(format!(
             "{name}: {} requests failed without a response ({})",
             k.errors,
@@ -235,7 +239,11 @@ fn judge(t: &crate::outcome::TargetTotals, total: &ClassResult, cpu: (f64, f64))
         ));
     }
     if k.unexpected > 0 {
-        let list: Vec<String> = total.status.iter().map(|(s, n)| format!("{s} ×{n}")).collect();
+        let list: Vec<String> = total
+            .status
+            .iter()
+            .map(|(s, n)| format!("{s} ×{n}"))
+            .collect();
         j.faults.push(format!(
             "{name}: {} responses had an unexpected status (statuses: {})",
             k.unexpected,
@@ -299,7 +307,11 @@ fn connection_advice(t: &crate::outcome::TargetTotals, total: &ClassResult) -> O
             "{head}. {what} carried at most {carried:.0} req/s at this latency (mean service \
              time {}), the schedule asks for {want:.0}: raise `connections`{}",
             fmt_ns(total.service_time.mean as u64),
-            if t.http2 { " or `streams`" } else { ", or use `http = \"2\"`" }
+            if t.http2 {
+                " or `streams`"
+            } else {
+                ", or use `http = \"2\"`"
+            }
         ),
         _ => format!(
             "{head}. {what} carry the scheduled rate at the mean service time ({}); \

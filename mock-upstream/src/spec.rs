@@ -39,6 +39,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if s == "0" {
         return Ok(Duration::ZERO);
     }
+    if s.is_empty() {
+        return Err("empty: give a number and a unit, e.g. 500ms or 2s".into());
+    }
+    if s.starts_with('-') {
+        return Err(format!("{s:?} is negative: a duration is 0 or more"));
+    }
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .ok_or_else(|| format!("{s:?} has no unit (use ns, us, ms or s)"))?;
@@ -332,6 +338,11 @@ mod tests {
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("x ms").is_err());
         assert!(parse_duration("2h").is_err());
+        assert_eq!(
+            parse_duration("-5s"),
+            Err("\"-5s\" is negative: a duration is 0 or more".into())
+        );
+        assert!(parse_duration("").unwrap_err().starts_with("empty"));
     }
 
     #[test]

@@ -75,6 +75,7 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
 
     let workers = scenario.workers.unwrap_or(1);
     let rounds = scenario.rounds();
+    crate::scenario::limits::raise_open_files();
     let (start, t0) = time_base(opts.start_at)?;
     let mut hlogs = Vec::new();
     for t in &scenario.targets {
@@ -436,9 +437,9 @@ impl OneRun<'_> {
             }
             let slot = per_request[idx % nreq]
                 .get_or_insert_with(|| [new_hist(), new_hist(), new_hist(), new_hist()]);
-            for (acc, h) in slot
-                .iter_mut()
-                .zip([&s.latency, &s.service, &s.schedule_lag, &s.conn_wait])
+            for (acc, h) in
+                slot.iter_mut()
+                    .zip([&s.latency, &s.service, &s.schedule_lag, &s.conn_wait])
             {
                 let _ = acc.add(h);
             }

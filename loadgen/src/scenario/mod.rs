@@ -24,6 +24,7 @@
 
 mod auth;
 mod dur;
+pub mod limits;
 mod locate;
 mod phase;
 mod request;
@@ -48,7 +49,7 @@ pub use value::BadValue;
 /// A scenario that could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("{file}: cannot read")]
+    #[error("{file}: cannot read: {source}")]
     Read {
         file: String,
         #[source]
@@ -155,9 +156,24 @@ impl Scenario {
     /// Reads, parses and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        let bytes = std::fs::read(path).map_err(|source| ScenarioError::Read {
             file: file.clone(),
             source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let bytes = e.as_bytes();
+            let valid = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
+            let (line, col) = locate::line_col(valid, at);
+            ScenarioError::Parse {
+                file: file.clone(),
+                line,
+                col,
+                msg: format!(
+                    "not UTF-8: byte 0x{:02X} at offset {at} (scenario files are UTF-8 text)",
+                    bytes[at]
+                ),
+            }
         })?;
         Self::parse(&text, &file)
     }
@@ -174,6 +190,25 @@ impl Scenario {
             dir: dir.to_owned(),
         };
         let mut scenario: Scenario = toml::from_str(text).map_err(|e| {
+            // A field missing from the top level comes without a place:
+            // name the field.
+            if e.span()
+                .is_none_or(|s| s.is_empty() || (s.start == 0 && s.end >= text.len()))
+                && let Some(key) = e
+                    .message()
+                    .strip_prefix("missing field `")
+                    .and_then(|r| r.strip_suffix('`'))
+            {
+                return ScenarioError::Invalid {
+                    file: file.to_owned(),
+                    line: 1,
+                    col: 1,
+                    field: Box::new(Field::top(key)),
+                    msg: "missing: every scenario needs `name`, [[target]], [[request]] \
+                          and [[phase]]"
+                        .into(),
+                };
+            }
             let at = e.span().map_or(0, |s| s.start);
             match locate::field_at(text, at) {
                 (line, col, Some(field)) if e.span().is_some() => ScenarioError::Invalid {
@@ -328,6 +363,63 @@ rate = 100
 
     fn err(text: &str) -> String {
         Scenario::parse(text, "s.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn numbers_out_of_their_documented_range_name_the_field() {
+        let with = |key: &str, line: &str| {
+            GOOD.replace(&format!("{key} = "), &format!("{line}\n{key} = "))
+        };
+        let cases = [
+            (
+                GOOD.replace(
+                    "url = \"builtin:upstream\"",
+                    "url = \"builtin:upstream\"\nconnections = 4294967296",
+                ),
+                "s.toml:6:1: target[0].connections: 4294967296 is out of range: 1 to 100,000",
+            ),
+            (
+                with("seed", "").replace("name = \"t\"", "name = \"t\"\nrounds = 0"),
+                "s.toml:3:1: rounds: 0 is out of range: 1 to 10,000",
+            ),
+            (
+                GOOD.replace("name = \"t\"", "name = \"t\"\ntimeout = \"-5s\""),
+                "s.toml:3:1: timeout: \"-5s\" is negative: a duration is 0 or more",
+            ),
+            (
+                GOOD.replace("name = \"t\"", "name = \"t\"\ntimeout = \"10us\""),
+                "s.toml:3:1: timeout: must be at least 1ms",
+            ),
+            (
+                GOOD.replace("rate = 100", "concurrency = 2000000"),
+                "s.toml:12:1: phase[0].concurrency: 2000000 is out of range: 1 to 1,000,000",
+            ),
+            (
+                GOOD.replace("path = ", "expect = 99\npath = "),
+                "s.toml:8:1: request[0].expect: 99 is not an HTTP status",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(err(&text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_says_where() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.toml");
+        std::fs::write(&p, b"name = \"t\"\n# caf\xe9\n").unwrap();
+        let e = Scenario::load(&p).unwrap_err().to_string();
+        assert!(
+            e.ends_with(
+                "bad.toml:2:6: not UTF-8: byte 0xE9 at offset 16 (scenario files are UTF-8 text)"
+            ),
+            "{e}"
+        );
+        let missing = Scenario::load(&dir.path().join("none.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("cannot read: No such file"), "{missing}");
     }
 
     #[test]

@@ -2,7 +2,11 @@
 //! `builtin:gateway` with its `[gateway]`, tokens with their `[auth]`,
 //! open or closed loop, something recorded.
 
-use super::{Field, Scenario, Target};
+use super::{Field, Scenario, Target, limits};
+
+fn n(v: Option<usize>) -> Option<u64> {
+    v.map(|v| v as u64)
+}
 
 type Violation = (Field, String);
 
@@ -16,14 +20,35 @@ impl Scenario {
         if self.name.trim().is_empty() {
             return Err(top("name", "must not be empty"));
         }
-        if self.rounds == Some(0) {
-            return Err(top("rounds", "must be at least 1"));
+        let field = |(key, msg): (&str, String)| (Field::top(key), msg);
+        limits::ROUNDS
+            .check(self.rounds.map(u64::from))
+            .map_err(field)?;
+        limits::WORKERS.check(n(self.workers)).map_err(field)?;
+        limits::MAX_IN_FLIGHT
+            .check(n(self.max_in_flight))
+            .map_err(field)?;
+        for (key, d) in [
+            ("timeout", self.timeout),
+            ("connect_timeout", self.connect_timeout),
+        ] {
+            if d.is_some_and(|d| d.0 < limits::MIN_TIMEOUT) {
+                return Err(top(key, "must be at least 1ms"));
+            }
         }
-        if self.workers == Some(0) {
-            return Err(top("workers", "must be at least 1"));
+        if let Some(g) = &self.gateway {
+            limits::GATEWAY_WORKERS
+                .check(n(g.workers))
+                .map_err(|(key, msg)| (Field::new("gateway", None, key), msg))?;
         }
-        if self.max_in_flight == Some(0) {
-            return Err(top("max_in_flight", "must be at least 1"));
+        if let Some(a) = &self.auth {
+            let auth = |(key, msg): (&'static str, String)| (Field::new("auth", None, key), msg);
+            limits::POOL_SIZE.check(n(a.pool_size)).map_err(auth)?;
+            for (i, g) in a.generated.iter().enumerate() {
+                limits::CONSUMERS
+                    .check(Some(g.count as u64))
+                    .map_err(at("auth.consumers", Some(i)))?;
+            }
         }
         self.validate_upstream()?;
         self.validate_targets()?;
@@ -78,7 +103,11 @@ impl Scenario {
             ));
         }
         for (i, t) in self.targets.iter().enumerate() {
-            t.validate().map_err(at("target", Some(i)))?;
+            let v = at("target", Some(i));
+            t.validate().map_err(&v)?;
+            limits::CONNECTIONS.check(n(t.connections)).map_err(&v)?;
+            limits::STREAMS.check(n(t.streams)).map_err(&v)?;
+            limits::check_open_files(n(t.connections).unwrap_or(16)).map_err(&v)?;
             if self.targets[..i].iter().any(|o| o.name == t.name) {
                 return Err(at("target", Some(i))((
                     "name",
@@ -99,6 +128,8 @@ impl Scenario {
         for (i, r) in self.requests.iter().enumerate() {
             let v = at("request", Some(i));
             r.validate().map_err(&v)?;
+            limits::WEIGHT.check(r.weight.map(u64::from)).map_err(&v)?;
+
             if self.requests[..i].iter().any(|o| o.name == r.name) {
                 return Err(v(("name", format!("duplicate request name {:?}", r.name))));
             }
@@ -139,7 +170,9 @@ impl Scenario {
             ));
         }
         for (i, p) in self.phases.iter().enumerate() {
-            p.validate().map_err(at("phase", Some(i)))?;
+            let v = at("phase", Some(i));
+            p.validate().map_err(&v)?;
+            limits::CONCURRENCY.check(n(p.concurrency)).map_err(&v)?;
         }
         if self.phases.iter().all(|p| p.record == Some(false)) {
             return Err(at("phase", Some(0))((

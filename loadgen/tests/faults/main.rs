@@ -7,16 +7,17 @@
     reason = "tests time their own deadlines; the send-path rule is for the library"
 )]
 
-mod verdict;
 #[path = "../it/support.rs"]
 #[allow(
     dead_code,
     reason = "the helpers are shared with the integration tests"
 )]
 mod support;
+mod verdict;
 
 /// Held by every test of this binary: they run one after another.
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

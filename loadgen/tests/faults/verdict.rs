@@ -292,6 +292,9 @@ fn requests_on_the_wire_when_the_grace_period_ends_are_counted_unfinished() {
     assert_eq!((t.counts.scheduled, t.counts.unfinished), (10, 10));
     want_code(&r, Exit::Expectations);
     let f = r.summary.target_faults.join("\n");
-    assert!(f.contains("10 requests had no response when the grace period ended"), "{f}");
+    assert!(
+        f.contains("10 requests had no response when the grace period ended"),
+        "{f}"
+    );
     accounted(&r.summary);
 }

@@ -9,6 +9,7 @@
 mod auth;
 mod cli;
 mod engine;
+mod props;
 mod report;
 mod support;
 mod tokens;
