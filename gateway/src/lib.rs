@@ -31,4 +31,4 @@ pub mod reject;
 pub mod server;
 pub mod snapshot;
 
-pub use server::{Handle, Options, ServeError, spawn, start};
+pub use server::{Handle, Options, ServeError, limits, spawn, spawn_with, start};

@@ -42,6 +42,18 @@ struct Args {
     /// Worker threads (default: one per CPU); 1 runs everything on one thread.
     #[arg(long)]
     workers: Option<std::num::NonZeroUsize>,
+    /// A request head must arrive within this, or the client gets 408 and the
+    /// connection closes (nginx's and Kong's `client_header_timeout`).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    client_header_timeout: std::time::Duration,
+    /// An idle keep-alive connection is closed after this (Kong's `keepalive_timeout`).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    keepalive_timeout: std::time::Duration,
+    /// Open client connections at most, per listener (default: what the
+    /// open-file limit holds at two descriptors each, after raising the soft
+    /// limit to the hard one); at the cap new connections wait in the backlog.
+    #[arg(long)]
+    max_connections: Option<std::num::NonZeroUsize>,
 }
 
 fn main() -> ExitCode {
@@ -73,6 +85,15 @@ fn main() -> ExitCode {
         admin_listen: Some(args.admin_listen),
         state_file: Some(state),
         tls: args.tls_cert.clone().zip(args.tls_key.clone()),
+        limits: {
+            let mut l = gateway::limits();
+            l.header_timeout = args.client_header_timeout;
+            l.keepalive_timeout = args.keepalive_timeout;
+            if let Some(n) = args.max_connections {
+                l.max_connections = n.get();
+            }
+            l
+        },
     };
     let rt = match args.workers.map(|w| w.get()) {
         Some(1) => tokio::runtime::Builder::new_current_thread()

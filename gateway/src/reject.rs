@@ -191,10 +191,15 @@ fn message(m: &str) -> Bytes {
 
 /// `kong.response.error`: Kong's pretty JSON error template with a `request_id`.
 fn template(m: &str) -> Bytes {
+    Bytes::from(kong_template(0, m))
+}
+
+/// Kong's JSON error template, for the answers the server gives on its own
+/// (a late head's 408, an unparsable head's 400, 414, 431): the
+/// [`conn_guard::ErrorBody`] of the gateway's connections.
+pub fn kong_template(_status: u16, m: &str) -> Vec<u8> {
     let id = uuid::Uuid::new_v4().simple().to_string();
-    Bytes::from(format!(
-        "{{\n  \"message\":\"{m}\",\n  \"request_id\":\"{id}\"\n}}"
-    ))
+    format!("{{\n  \"message\":\"{m}\",\n  \"request_id\":\"{id}\"\n}}").into_bytes()
 }
 
 impl Rejection {

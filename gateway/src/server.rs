@@ -66,6 +66,19 @@ pub struct Options {
     pub state_file: Option<std::path::PathBuf>,
     /// Terminate TLS on the proxy port: PEM certificate chain and key (ALPN h2, http/1.1).
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Header-read and keep-alive timeouts, the connection cap ([`limits`]).
+    pub limits: conn_guard::Limits,
+}
+
+/// The gateway's connection limits by default: Kong's 60 s
+/// `client_header_timeout` and `keepalive_timeout`, Kong's JSON error
+/// template, and as many connections as the open-file limit holds at two
+/// descriptors each (the client's and the upstream's).
+pub fn limits() -> conn_guard::Limits {
+    conn_guard::Limits {
+        body: crate::reject::kong_template,
+        ..conn_guard::Limits::defaults(2)
+    }
 }
 
 /// Starts the proxy and, if asked, the Admin API.
@@ -82,7 +95,7 @@ pub async fn start(opts: Options) -> Result<Handle, ServeError> {
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
         None => None,
     };
-    let mut handle = serve(snapshot, opts.listen, tls).await?;
+    let mut handle = serve(snapshot, opts.listen, tls, opts.limits).await?;
     if let Some(addr) = opts.admin_listen {
         let admin = Arc::new(crate::admin::Admin::new(
             consumers,
@@ -98,25 +111,38 @@ pub async fn start(opts: Options) -> Result<Handle, ServeError> {
                 .local_addr()
                 .map_err(|source| ServeError::Bind { addr, source })?,
         );
-        handle.admin_task = Some(tokio::spawn(admin_loop(listener, admin)));
+        handle.admin_task = Some(tokio::spawn(admin_loop(listener, admin, opts.limits)));
     }
     Ok(handle)
 }
 
-async fn admin_loop(listener: TcpListener, admin: Arc<crate::admin::Admin>) {
+async fn admin_loop(
+    listener: TcpListener,
+    admin: Arc<crate::admin::Admin>,
+    limits: conn_guard::Limits,
+) {
     let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    let gate = conn_guard::Gate::new(limits.max_connections, "admin");
     loop {
+        let place = gate.admit().await;
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
         let (admin, builder) = (admin.clone(), builder.clone());
         tokio::spawn(async move {
+            let (io, conn) = conn_guard::guard(stream, limits);
+            tokio::spawn(conn.clone().watchdog());
             let svc = service_fn(move |req| {
-                let admin = admin.clone();
-                async move { Ok::<_, std::convert::Infallible>(admin.handle(req).await) }
+                let (admin, flight) = (admin.clone(), conn.request());
+                async move {
+                    let r = admin.handle(req).await;
+                    drop(flight);
+                    Ok::<_, std::convert::Infallible>(r)
+                }
             });
-            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+            let _ = builder.serve_connection(TokioIo::new(io), svc).await;
+            drop(place);
         });
     }
 }
@@ -154,7 +180,7 @@ impl Handle {
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
-        let svc = service(self.live.clone(), peer);
+        let svc = service(self.live.clone(), peer, None);
         tokio::spawn(async move {
             if let Err(e) = conn_builder().serve_connection(TokioIo::new(io), svc).await {
                 tracing::debug!(error = %e, "connection ended with an error");
@@ -192,15 +218,26 @@ impl Drop for Handle {
     }
 }
 
-/// Binds `listen` and serves `snapshot` (plain HTTP) on the current tokio runtime.
+/// Binds `listen` and serves `snapshot` (plain HTTP) on the current tokio
+/// runtime, with the default [`limits`].
 pub async fn spawn(snapshot: Snapshot, listen: SocketAddr) -> Result<Handle, ServeError> {
-    serve(snapshot, listen, None).await
+    serve(snapshot, listen, None, limits()).await
+}
+
+/// [`spawn`] with other connection limits.
+pub async fn spawn_with(
+    snapshot: Snapshot,
+    listen: SocketAddr,
+    limits: conn_guard::Limits,
+) -> Result<Handle, ServeError> {
+    serve(snapshot, listen, None, limits).await
 }
 
 async fn serve(
     snapshot: Snapshot,
     listen: SocketAddr,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: conn_guard::Limits,
 ) -> Result<Handle, ServeError> {
     let listener = TcpListener::bind(listen)
         .await
@@ -214,7 +251,7 @@ async fn serve(
     })?;
     let live = Arc::new(Live::new(snapshot, proxy_addr.port(), tls.is_some()));
     let (stop, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(accept_loop(listener, live.clone(), stop_rx, tls));
+    let task = tokio::spawn(accept_loop(listener, live.clone(), stop_rx, tls, limits));
     Ok(Handle {
         proxy_addr,
         admin_addr: None,
@@ -233,10 +270,12 @@ fn conn_builder() -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// The gateway as a hyper service for one connection from `peer`.
+/// The gateway as a hyper service for one connection from `peer` (each
+/// request marked in service on the connection's guard, if it has one).
 fn service(
     live: Arc<Live>,
     peer: SocketAddr,
+    conn: Option<conn_guard::Conn>,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
     Response = Response<GwBody>,
@@ -245,7 +284,12 @@ fn service(
 > + Clone {
     service_fn(move |req| {
         let live = live.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(req, &live, peer).await) }
+        let flight = conn.as_ref().map(conn_guard::Conn::request);
+        async move {
+            let r = handle(req, &live, peer).await;
+            drop(flight);
+            Ok::<_, std::convert::Infallible>(r)
+        }
     })
 }
 
@@ -254,10 +298,16 @@ async fn accept_loop(
     live: Arc<Live>,
     mut stop: oneshot::Receiver<()>,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: conn_guard::Limits,
 ) {
     let builder = Arc::new(conn_builder());
     let graceful = GracefulShutdown::new();
+    let gate = conn_guard::Gate::new(limits.max_connections, "proxy");
     loop {
+        let place = tokio::select! {
+            p = gate.admit() => p,
+            _ = &mut stop => break,
+        };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(s) => s,
@@ -273,28 +323,42 @@ async fn accept_loop(
         let (live, builder, tls) = (live.clone(), builder.clone(), tls.clone());
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let svc = service(live, peer);
             let result = match tls {
                 None => {
+                    let (io, conn) = conn_guard::guard(stream, limits);
+                    tokio::spawn(conn.clone().watchdog());
+                    let svc = service(live, peer, Some(conn));
                     watcher
-                        .watch(builder.serve_connection(TokioIo::new(stream), svc))
+                        .watch(builder.serve_connection(TokioIo::new(io), svc))
                         .await
                 }
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(s) => {
-                        watcher
-                            .watch(builder.serve_connection(TokioIo::new(s), svc))
-                            .await
+                Some(acceptor) => {
+                    // A handshake gets the time a request head gets.
+                    let hs = tokio::time::timeout(limits.header_timeout, acceptor.accept(stream));
+                    match hs.await {
+                        Ok(Ok(s)) => {
+                            let (io, conn) = conn_guard::guard(s, limits);
+                            tokio::spawn(conn.clone().watchdog());
+                            let svc = service(live, peer, Some(conn));
+                            watcher
+                                .watch(builder.serve_connection(TokioIo::new(io), svc))
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake timed out");
+                            return;
+                        }
                     }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "TLS handshake failed");
-                        return;
-                    }
-                },
+                }
             };
             if let Err(e) = result {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(place);
         });
     }
     drop(listener);

@@ -71,6 +71,12 @@ pub struct Config {
     pub jwks: Option<JwksConfig>,
     /// How long a graceful shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
+    /// A request head must arrive within this, else 408 and close (60 s, as nginx).
+    pub header_timeout: Duration,
+    /// An idle keep-alive connection closes after this (60 s, as Kong).
+    pub keepalive_timeout: Duration,
+    /// Open connections at most (default: what the open-file limit holds).
+    pub max_connections: Option<usize>,
 }
 
 impl Default for Config {
@@ -82,6 +88,9 @@ impl Default for Config {
             stall: None,
             jwks: None,
             drain_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(60),
+            max_connections: None,
         }
     }
 }

@@ -80,6 +80,16 @@ struct Args {
     /// How long shutdown waits for in-flight requests.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     drain_timeout: Duration,
+    /// A request head must arrive within this, or 408 and the connection closes.
+    #[arg(long, default_value = "60s", value_parser = parse_positive_duration)]
+    client_header_timeout: Duration,
+    /// An idle keep-alive connection is closed after this.
+    #[arg(long, default_value = "60s", value_parser = parse_positive_duration)]
+    keepalive_timeout: Duration,
+    /// Open connections at most (default: what the open-file limit holds,
+    /// after raising the soft limit to the hard one).
+    #[arg(long)]
+    max_connections: Option<std::num::NonZeroUsize>,
 }
 
 fn parse_spec<T: std::str::FromStr<Err = mock_upstream::SpecError>>(s: &str) -> Result<T, String> {
@@ -120,6 +130,9 @@ impl From<Args> for Config {
                 issuer: a.issuer,
             }),
             drain_timeout: a.drain_timeout,
+            header_timeout: a.client_header_timeout,
+            keepalive_timeout: a.keepalive_timeout,
+            max_connections: a.max_connections.map(|n| n.get()),
         }
     }
 }

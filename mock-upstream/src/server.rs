@@ -26,6 +26,10 @@ use crate::service::{self, Conn, Shared};
 use crate::stall::Stall;
 use crate::stats::{Stats, StatsSnapshot};
 
+/// Request headers accepted: hyper's default of 100 (the gateway's limit)
+/// plus room for what a gateway adds.
+pub const MAX_HEADERS: usize = 128;
+
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -131,12 +135,19 @@ pub async fn spawn(config: Config) -> Result<Handle, ServeError> {
         base_url: base_url.clone(),
     });
     let (stop_tx, stop_rx) = oneshot::channel();
+    let defaults = conn_guard::Limits::defaults(1);
+    let limits = conn_guard::Limits {
+        header_timeout: config.header_timeout,
+        keepalive_timeout: config.keepalive_timeout,
+        max_connections: config.max_connections.unwrap_or(defaults.max_connections),
+        ..defaults
+    };
     let task = tokio::spawn(accept_loop(
         listener,
         tls,
         shared,
         stop_rx,
-        config.drain_timeout,
+        (config.drain_timeout, limits),
     ));
     Ok(Handle {
         addr,
@@ -153,15 +164,19 @@ async fn accept_loop(
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
     mut stop: oneshot::Receiver<()>,
-    drain_timeout: std::time::Duration,
+    (drain_timeout, limits): (std::time::Duration, conn_guard::Limits),
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
-        // No timer for HTTP/1: it would arm a header-read timeout on every
-        // request (a timer-wheel insert each); an upstream for benchmarks
-        // doesn't need that protection.
+        // No hyper timer for HTTP/1: it would arm a header-read timeout on
+        // every request (a timer-wheel insert each); conn-guard's watchdog
+        // times heads and idle connections instead.
         .keep_alive(true)
+        // More headers than a gateway in front accepts (hyper's 100) plus
+        // what it adds (X-Forwarded-*, Via, X-Consumer-*, X-Request-Id …):
+        // a request the gateway passes is never refused here.
+        .max_headers(MAX_HEADERS)
         // Small responses: one write(2) of head and body beats writev(2).
         .writev(false);
     builder
@@ -170,7 +185,12 @@ async fn accept_loop(
         .max_concurrent_streams(1024);
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
+    let gate = conn_guard::Gate::new(limits.max_connections, "mock-upstream");
     loop {
+        let place = tokio::select! {
+            p = gate.admit() => p,
+            _ = &mut stop => break,
+        };
         let (stream, _peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(s) => s,
@@ -188,8 +208,9 @@ async fn accept_loop(
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             shared.stats.connection_opened();
-            serve(stream, tls, shared.clone(), &builder, watcher).await;
+            serve(stream, tls, shared.clone(), &builder, (watcher, limits)).await;
             shared.stats.connection_closed();
+            drop(place);
         });
     }
     drop(listener);
@@ -206,27 +227,47 @@ async fn serve(
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
     builder: &auto::Builder<TokioExecutor>,
-    watcher: hyper_util::server::graceful::Watcher,
+    (watcher, limits): (hyper_util::server::graceful::Watcher, conn_guard::Limits),
 ) {
     let conn = Arc::new(Conn::default());
-    let svc = service_fn(move |req| service::handle(req, shared.clone(), conn.clone()));
+    let service = |guard: conn_guard::Conn| {
+        service_fn(move |req| {
+            let flight = guard.request();
+            let answer = service::handle(req, shared.clone(), conn.clone());
+            async move {
+                let r = answer.await;
+                drop(flight);
+                r
+            }
+        })
+    };
     let result = match tls {
         None => {
+            let (io, guard) = conn_guard::guard(stream, limits);
+            tokio::spawn(guard.clone().watchdog());
             watcher
-                .watch(builder.serve_connection(TokioIo::new(stream), svc))
+                .watch(builder.serve_connection(TokioIo::new(io), service(guard)))
                 .await
         }
-        Some(acceptor) => match acceptor.accept(stream).await {
-            Ok(s) => {
-                watcher
-                    .watch(builder.serve_connection(TokioIo::new(s), svc))
-                    .await
+        Some(acceptor) => {
+            match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => {
+                    let (io, guard) = conn_guard::guard(s, limits);
+                    tokio::spawn(guard.clone().watchdog());
+                    watcher
+                        .watch(builder.serve_connection(TokioIo::new(io), service(guard)))
+                        .await
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
             }
-            Err(e) => {
-                tracing::debug!(error = %e, "TLS handshake failed");
-                return;
-            }
-        },
+        }
     };
     if let Err(e) = result {
         tracing::debug!(error = %e, "connection ended with an error");

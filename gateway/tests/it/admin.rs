@@ -68,6 +68,7 @@ async fn start(upstream: &str, state: &std::path::Path) -> gateway::Handle {
         admin_listen: Some("127.0.0.1:0".parse().unwrap()),
         state_file: Some(state.to_path_buf()),
         tls: None,
+        limits: gateway::limits(),
     })
     .await
     .unwrap()
@@ -586,6 +587,7 @@ async fn tls_termination() {
         admin_listen: None,
         state_file: None,
         tls: Some((cert, key)),
+        limits: gateway::limits(),
     })
     .await
     .unwrap();

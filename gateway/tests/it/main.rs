@@ -1,6 +1,7 @@
 #![allow(clippy::disallowed_methods, reason = "tests time their own deadlines")]
 mod admin;
 mod cli;
+mod limits;
 mod oidc;
 mod proxy;
 mod semantics;

@@ -350,6 +350,7 @@ async fn provision_kong_end_to_end_against_our_gateway() {
         admin_listen: Some("127.0.0.1:0".parse().unwrap()),
         state_file: Some(dir.path().join("state.json")),
         tls: None,
+        limits: gateway::limits(),
     })
     .await
     .unwrap();

@@ -1,0 +1,205 @@
+//! Servers that cannot be starved: 1,000 slowloris connections (a request
+//! head begun and never finished) against our gateway and against the mock
+//! upstream, each with a 2 s header timeout, are answered 408 and closed
+//! within 3 s, while a normal client's requests keep their latency; idle
+//! keep-alive connections close after their timeout; the connection cap
+//! holds new clients in the backlog.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const SLOW: usize = 1000;
+
+fn limits(header: Duration, idle: Duration, max: usize) -> conn_guard::Limits {
+    conn_guard::Limits {
+        header_timeout: header,
+        keepalive_timeout: idle,
+        max_connections: max,
+        ..gateway::limits()
+    }
+}
+
+/// Milliseconds of each of `n` GETs on one keep-alive connection, 10 ms apart.
+async fn latencies(addr: SocketAddr, path: &str, n: usize) -> Vec<f64> {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    for _ in 0..n {
+        let t0 = Instant::now();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        // The mock answers `ok` (2 bytes) with a content-length.
+        while !(got.ends_with(b"\r\n\r\nok")) {
+            let k = s.read(&mut buf).await.unwrap();
+            assert!(k > 0, "closed: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..k]);
+        }
+        assert!(
+            got.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&got)
+        );
+        out.push(t0.elapsed().as_secs_f64() * 1e3);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    out
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Opens `SLOW` connections that each send half a head; returns, per
+/// connection, what it got back and how long after its open it was closed.
+async fn slowloris(addr: SocketAddr) -> Vec<(String, Duration)> {
+    let mut tasks = Vec::new();
+    for _ in 0..SLOW {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        tasks.push(tokio::spawn(async move {
+            let t0 = Instant::now();
+            s.write_all(b"GET /echo HTTP/1.1\r\nHo").await.unwrap();
+            let mut got = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut got)).await;
+            (String::from_utf8_lossy(&got).into_owned(), t0.elapsed())
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+/// The slowloris run against `addr` while a normal client measures `path`.
+async fn starve(addr: SocketAddr, path: &str, json: &str) {
+    let before = median(latencies(addr, path, 50).await);
+    let attack = tokio::spawn(slowloris(addr));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let during = median(latencies(addr, path, 100).await);
+    let closed = attack.await.unwrap();
+    let late: Vec<_> = closed
+        .iter()
+        .filter(|(got, took)| !got.starts_with("HTTP/1.1 408 ") || *took > Duration::from_secs(3))
+        .collect();
+    assert!(
+        late.is_empty(),
+        "{} of {SLOW}: e.g. {:?}",
+        late.len(),
+        late.first()
+    );
+    assert!(
+        closed.iter().all(|(got, _)| got.contains(json)),
+        "{:?}",
+        closed[0]
+    );
+    // Normal traffic kept its latency (p50 within 1 ms of before).
+    assert!(
+        during < before + 1.0,
+        "p50 {before:.3} ms before, {during:.3} ms during"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_is_answered_408_within_the_header_timeout_on_both_servers() {
+    conn_guard::auto_max_connections(1);
+    let up = mock_upstream::spawn(mock_upstream::Config {
+        header_timeout: Duration::from_secs(2),
+        ..mock_upstream::Config::default()
+    })
+    .await
+    .unwrap();
+    starve(up.addr(), "/x", "{\"message\":\"Request timeout\"}").await;
+
+    let yaml = format!(
+        "_format_version: \"3.0\"\nservices:\n- name: up\n  url: {}\n  routes: [{{ name: up, paths: [\"/\"] }}]\n",
+        up.base_url()
+    );
+    let snapshot = gateway::config::Declarative::parse(&yaml, "t.yml")
+        .unwrap()
+        .compile()
+        .unwrap();
+    let gw = gateway::spawn_with(
+        snapshot,
+        "127.0.0.1:0".parse().unwrap(),
+        limits(Duration::from_secs(2), Duration::from_secs(60), 4096),
+    )
+    .await
+    .unwrap();
+    // Kong's template: a message and a request id.
+    starve(
+        gw.proxy_addr(),
+        "/x",
+        "\"message\":\"Request timeout\",\n  \"request_id\":\"",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_close_and_the_cap_holds_new_ones_back() {
+    let up = mock_upstream::spawn(mock_upstream::Config::default())
+        .await
+        .unwrap();
+    let yaml = format!(
+        "_format_version: \"3.0\"\nservices:\n- name: up\n  url: {}\n  routes: [{{ name: up, paths: [\"/\"] }}]\n",
+        up.base_url()
+    );
+    let snapshot = gateway::config::Declarative::parse(&yaml, "t.yml")
+        .unwrap()
+        .compile()
+        .unwrap();
+    let gw = gateway::spawn_with(
+        snapshot,
+        "127.0.0.1:0".parse().unwrap(),
+        limits(Duration::from_secs(5), Duration::from_millis(500), 2),
+    )
+    .await
+    .unwrap();
+    let addr = gw.proxy_addr();
+    // Two connections take the two places; one request each, then idle.
+    let mut a = TcpStream::connect(addr).await.unwrap();
+    let mut b = TcpStream::connect(addr).await.unwrap();
+    let t0 = Instant::now();
+    for s in [&mut a, &mut b] {
+        s.write_all(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+    }
+    // A third connects (the kernel accepts it into the backlog) but is not
+    // served while both places are taken.
+    let third = tokio::spawn(async move {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 12];
+        c.read_exact(&mut buf).await.unwrap();
+        (buf, Instant::now())
+    });
+    for s in [&mut a, &mut b] {
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut got)).await;
+        let got = String::from_utf8_lossy(&got);
+        assert!(
+            got.starts_with("HTTP/1.1 200 OK") && got.ends_with("ok"),
+            "{got}"
+        );
+    }
+    let idle = t0.elapsed();
+    assert!(
+        idle >= Duration::from_millis(450) && idle < Duration::from_millis(1500),
+        "idle connections closed after {idle:?} (timeout 500 ms)"
+    );
+    let (head, served) = third.await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    assert!(
+        served.duration_since(t0) >= Duration::from_millis(450),
+        "the third was served only once a place was free"
+    );
+}
