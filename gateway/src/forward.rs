@@ -144,12 +144,15 @@ pub async fn forward(
     caller_headers(h, route, admitted);
     let sent = std::time::Instant::now();
     let upstream = &route.upstream;
-    let resp = proxy::forward(
+    let (resp, failure) = proxy::forward(
         &upstream.client,
         Request::from_parts(parts, body),
         upstream.read_timeout,
     )
     .await;
-    route.stats.upstream(sent.elapsed());
+    match failure {
+        Some(f) => live.metrics.forward_failure(f),
+        None => route.stats.upstream(sent.elapsed()),
+    }
     resp
 }

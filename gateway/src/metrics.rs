@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use crate::proxy::ForwardFailure;
 use crate::reject::Reason;
 
 /// Upper bounds of the upstream latency buckets, in seconds.
@@ -97,6 +98,7 @@ impl RouteStats {
 pub struct Metrics {
     pub unmatched: RouteStats,
     failures: [AtomicU64; Reason::ALL.len()],
+    forward_failures: [AtomicU64; ForwardFailure::ALL.len()],
 }
 
 impl Default for Metrics {
@@ -104,11 +106,19 @@ impl Default for Metrics {
         Self {
             unmatched: RouteStats::default(),
             failures: std::array::from_fn(|_| AtomicU64::new(0)),
+            forward_failures: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
 
 impl Metrics {
+    /// Counts one forward that failed, by whose fault.
+    pub fn forward_failure(&self, f: ForwardFailure) {
+        if let Some(i) = ForwardFailure::ALL.iter().position(|x| *x == f) {
+            self.forward_failures[i].fetch_add(1, Relaxed);
+        }
+    }
+
     /// Counts one request refused for `reason`.
     pub fn auth_failure(&self, reason: Reason) {
         self.failures[reason.index()].fetch_add(1, Relaxed);
@@ -131,6 +141,15 @@ impl Metrics {
                 out,
                 "gateway_auth_failures_total{{reason=\"{}\"}} {}",
                 r.label(),
+                c.load(Relaxed)
+            );
+        }
+        out.push_str("# HELP gateway_forward_failures_total Forwards that failed, by whose fault (client or upstream) and why.\n# TYPE gateway_forward_failures_total counter\n");
+        for (f, c) in ForwardFailure::ALL.iter().zip(&self.forward_failures) {
+            let (side, reason) = f.labels();
+            let _ = writeln!(
+                out,
+                "gateway_forward_failures_total{{side=\"{side}\",reason=\"{reason}\"}} {}",
                 c.load(Relaxed)
             );
         }

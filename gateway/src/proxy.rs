@@ -305,18 +305,81 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
     }
 }
 
-/// Sends `req` upstream within `read_timeout`; maps failures to Kong's bodies.
+/// Why a forward failed, as `/metrics` counts it: the client's fault or the
+/// upstream's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardFailure {
+    /// The client's request body was malformed (a bad chunk) or cut short: 400.
+    ClientBody,
+    /// No TCP connection within the service's `connect_timeout`: 504.
+    ConnectTimeout,
+    /// No response head within the service's `read_timeout`: 504.
+    ReadTimeout,
+    /// Refused, reset, or not HTTP: 502.
+    Upstream,
+}
+
+impl ForwardFailure {
+    pub const ALL: [ForwardFailure; 4] = [
+        ForwardFailure::ClientBody,
+        ForwardFailure::ConnectTimeout,
+        ForwardFailure::ReadTimeout,
+        ForwardFailure::Upstream,
+    ];
+
+    /// `(side, reason)` labels.
+    pub fn labels(self) -> (&'static str, &'static str) {
+        match self {
+            ForwardFailure::ClientBody => ("client", "malformed or incomplete request body"),
+            ForwardFailure::ConnectTimeout => ("upstream", "connect timeout"),
+            ForwardFailure::ReadTimeout => ("upstream", "read timeout"),
+            ForwardFailure::Upstream => ("upstream", "invalid response or connection failure"),
+        }
+    }
+
+    /// What the client is answered (Kong's status and body).
+    pub fn rejection(self) -> Rejection {
+        match self {
+            ForwardFailure::ClientBody => Rejection::BadRequest,
+            ForwardFailure::ConnectTimeout | ForwardFailure::ReadTimeout => {
+                Rejection::UpstreamTimeout
+            }
+            ForwardFailure::Upstream => Rejection::UpstreamInvalid,
+        }
+    }
+
+    fn of(f: &Failure) -> ForwardFailure {
+        match f {
+            Failure::Connect(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                ForwardFailure::ConnectTimeout
+            }
+            // hyper's client reports the request body's own error as a
+            // "user" error whose cause is the server side's body error.
+            Failure::Http(e)
+                if e.is_user()
+                    && std::error::Error::source(e).is_some_and(|s| s.is::<hyper::Error>()) =>
+            {
+                ForwardFailure::ClientBody
+            }
+            _ => ForwardFailure::Upstream,
+        }
+    }
+}
+
+/// Sends `req` upstream within `read_timeout`; a failure becomes Kong's
+/// status and body, and is returned to be counted.
 pub async fn forward(
     client: &Client,
     req: Request<Incoming>,
     read_timeout: Duration,
-) -> Response<GwBody> {
-    match tokio::time::timeout(read_timeout, client.request(req)).await {
-        Err(_) => rejection(&Rejection::UpstreamTimeout),
+) -> (Response<GwBody>, Option<ForwardFailure>) {
+    let failure = match tokio::time::timeout(read_timeout, client.request(req)).await {
+        Ok(Ok(resp)) => return (resp, None),
+        Err(_) => ForwardFailure::ReadTimeout,
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "upstream request failed");
-            rejection(&Rejection::UpstreamInvalid)
+            ForwardFailure::of(&e)
         }
-        Ok(Ok(resp)) => resp,
-    }
+    };
+    (rejection(&failure.rejection()), Some(failure))
 }

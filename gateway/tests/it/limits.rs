@@ -203,3 +203,118 @@ async fn idle_keep_alive_connections_close_and_the_cap_holds_new_ones_back() {
         "the third was served only once a place was free"
     );
 }
+
+/// One raw HTTP/1.1 exchange on a fresh connection: everything until close.
+async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let _ = s.write_all(request).await;
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut got)).await;
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+async fn metrics(admin: SocketAddr) -> String {
+    raw(admin, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_faults_are_400_and_a_connect_timeout_is_504() {
+    let up = mock_upstream::spawn(mock_upstream::Config::default()).await.unwrap();
+    // An address whose handshake never completes: a listener with a backlog
+    // of 0 whose queue two connections fill (further SYNs are dropped).
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let black = sock.local_addr().unwrap();
+    let _listener = sock.listen(0).unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..3 {
+        if let Ok(Ok(s)) =
+            tokio::time::timeout(Duration::from_millis(300), TcpStream::connect(black)).await
+        {
+            fillers.push(s);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kong = format!(
+        r#"
+_format_version: "3.0"
+services:
+- name: up
+  url: {up}
+  routes: [{{ name: up, paths: ["/"] }}]
+- name: black
+  url: http://{black}
+  connect_timeout: 300
+  routes: [{{ name: black, paths: ["/black"] }}]
+"#,
+        up = up.base_url()
+    );
+    let gw = gateway::start(gateway::Options {
+        config: gateway::config::Declarative::parse(&kong, "k.yml").unwrap(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+        state_file: Some(dir.path().join("state.json")),
+        tls: None,
+        limits: gateway::limits(),
+    })
+    .await
+    .unwrap();
+    let (proxy, admin) = (gw.proxy_addr(), gw.admin_addr().unwrap());
+
+    // A malformed chunked body is the client's fault: 400, counted as such.
+    let got = raw(
+        proxy,
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(got.starts_with("HTTP/1.1 400 "), "{got}");
+    assert!(got.contains("\"message\":\"Bad request\""), "{got}");
+    let m = metrics(admin).await;
+    assert!(
+        m.contains(
+            "gateway_forward_failures_total{side=\"client\",reason=\"malformed or incomplete request body\"} 1"
+        ),
+        "{m}"
+    );
+    assert!(!m.contains("status=\"502\""), "{m}");
+
+    // No handshake within connect_timeout: Kong's 504.
+    let t0 = Instant::now();
+    let got = raw(proxy, b"GET /black HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    assert!(got.starts_with("HTTP/1.1 504 "), "{got}");
+    assert!(got.contains("The upstream server is timing out"), "{got}");
+    assert!(t0.elapsed() >= Duration::from_millis(280), "{:?}", t0.elapsed());
+    let m = metrics(admin).await;
+    assert!(
+        m.contains("gateway_forward_failures_total{side=\"upstream\",reason=\"connect timeout\"} 1"),
+        "{m}"
+    );
+
+    // The gateway's own refusals carry Kong's template.
+    for (request, head) in [
+        (b"GARBAGE\r\n\r\n".to_vec(), "HTTP/1.1 400 Bad Request"),
+        (
+            format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000)).into_bytes(),
+            "HTTP/1.1 414 URI Too Long",
+        ),
+        (
+            format!("GET / HTTP/1.1\r\n{}\r\n", "X-a: b\r\n".repeat(120)).into_bytes(),
+            "HTTP/1.1 431 Request Header Fields Too Large",
+        ),
+    ] {
+        let got = raw(proxy, &request).await;
+        assert!(got.starts_with(head), "{got}");
+        assert!(got.contains("\"request_id\":\""), "{got}");
+    }
+
+    // As many headers as the gateway accepts (100) pass through it and the
+    // upstream, with the X-Forwarded-* it adds.
+    let many: String = (0..98).map(|i| format!("X-h{i}: v\r\n")).collect();
+    let got = raw(
+        proxy,
+        format!("GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{many}\r\n").as_bytes(),
+    )
+    .await;
+    assert!(got.starts_with("HTTP/1.1 200 "), "{got}");
+    drop(fillers);
+}
