@@ -105,15 +105,69 @@ pub async fn start(opts: Options) -> Result<Handle, ServeError> {
         ));
         let listener = TcpListener::bind(addr)
             .await
+            .and_then(|l| l.into_std())
             .map_err(|source| ServeError::Bind { addr, source })?;
         handle.admin_addr = Some(
             listener
                 .local_addr()
                 .map_err(|source| ServeError::Bind { addr, source })?,
         );
-        handle.admin_task = Some(tokio::spawn(admin_loop(listener, admin, opts.limits)));
+        handle.admin = Some(AdminThread::start(listener, admin, opts.limits)?);
     }
     Ok(handle)
+}
+
+/// The Admin API on a thread and runtime of its own: its work (parsing a
+/// large body, compiling the consumers, writing the state file) never
+/// delays a proxied request's task.
+#[derive(Debug)]
+struct AdminThread {
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AdminThread {
+    fn start(
+        listener: std::net::TcpListener,
+        admin: Arc<crate::admin::Admin>,
+        limits: conn_guard::Limits,
+    ) -> Result<AdminThread, ServeError> {
+        let addr = listener.local_addr().unwrap_or(SocketAddr::from(([0; 4], 0)));
+        let bind = |source| ServeError::Bind { addr, source };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(bind)?;
+        let (stop, stop_rx) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("admin-api".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    let Ok(listener) = TcpListener::from_std(listener) else {
+                        tracing::error!("the Admin API cannot use its listener");
+                        return;
+                    };
+                    tokio::select! {
+                        () = admin_loop(listener, admin, limits) => {}
+                        _ = stop_rx => {}
+                    }
+                });
+            })
+            .map_err(bind)?;
+        Ok(AdminThread {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 async fn admin_loop(
@@ -155,7 +209,7 @@ pub struct Handle {
     live: Arc<Live>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-    admin_task: Option<JoinHandle<()>>,
+    admin: Option<AdminThread>,
 }
 
 impl Handle {
@@ -195,8 +249,8 @@ impl Handle {
 
     /// Stops accepting, lets in-flight requests finish (up to 10 s), then returns.
     pub async fn shutdown(mut self) {
-        if let Some(t) = self.admin_task.take() {
-            t.abort();
+        if let Some(mut a) = self.admin.take() {
+            a.stop();
         }
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
@@ -209,11 +263,11 @@ impl Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        for t in [self.task.take(), self.admin_task.take()]
-            .into_iter()
-            .flatten()
-        {
+        if let Some(t) = self.task.take() {
             t.abort();
+        }
+        if let Some(mut a) = self.admin.take() {
+            a.stop();
         }
     }
 }
@@ -258,7 +312,7 @@ async fn serve(
         live,
         stop: Some(stop),
         task: Some(task),
-        admin_task: None,
+        admin: None,
     })
 }
 

@@ -10,7 +10,7 @@ use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
 use super::reply::{
-    Resp, list, new_id, not_found, reply, schema_violation, string_field, tags, unique_violation,
+    Resp, id_or_new, list, not_found, reply, schema_violation, string_field, tags, unique_violation,
 };
 use crate::clock::unix_now as now;
 use crate::config::{AclSpec, ConsumerSpec, JwtSecretSpec};
@@ -140,7 +140,7 @@ impl SubEntity for JwtSecretSpec {
     }
 
     /// Kong's defaults: a random key (or the URL's on PUT) and secret, HS256.
-    fn create(item: Option<&str>, _: &Map<String, Value>, _: &Method) -> Result<Self, Resp> {
+    fn create(item: Option<&str>, body: &Map<String, Value>, _: &Method) -> Result<Self, Resp> {
         Ok(JwtSecretSpec {
             created_at: Some(now()),
             key: item
@@ -149,7 +149,7 @@ impl SubEntity for JwtSecretSpec {
             secret: Some(crate::auth::jwt::random_string()),
             algorithm: Some("HS256".into()),
             rsa_public_key: None,
-            id: Some(new_id()),
+            id: Some(id_or_new(body)),
             tags: Vec::new(),
         })
     }
@@ -253,7 +253,7 @@ impl SubEntity for AclSpec {
         Ok(AclSpec {
             created_at: Some(now()),
             group,
-            id: Some(new_id()),
+            id: Some(id_or_new(body)),
             tags: Vec::new(),
         })
     }

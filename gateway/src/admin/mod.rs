@@ -25,9 +25,13 @@ use crate::config::{AclSpec, ConsumerSpec, JwtSecretSpec, compile_consumers};
 use crate::snapshot::{Live, Route, Snapshot};
 use entity::{Change, SubEntity, crud};
 use reply::{
-    Resp, list, new_id, not_found, parse_body, reply, reply_empty, schema_violation, string_field,
-    tags, unique_violation,
+    Resp, check_fields, id_or_new, list, new_id, not_found, parse_body, reply, reply_empty,
+    schema_violation, string_field, tags, unique_violation,
 };
+
+/// The largest request body the Admin API reads (Kong's Admin API:
+/// nginx's `client_max_body_size 10m`); more is 413.
+pub const MAX_BODY: usize = 10 * 1024 * 1024;
 
 /// The Admin API's state.
 #[derive(Debug)]
@@ -154,11 +158,20 @@ impl Admin {
     /// Answers one Admin API request.
     pub async fn handle(&self, req: Request<hyper::body::Incoming>) -> Resp {
         let (parts, body) = req.into_parts();
-        let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
-            return reply(
-                StatusCode::BAD_REQUEST,
-                json!({"message": "Cannot read body"}),
-            );
+        let body = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return reply(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    json!({"message": "Payload too large"}),
+                );
+            }
+            Err(_) => {
+                return reply(
+                    StatusCode::BAD_REQUEST,
+                    json!({"message": "Cannot read body"}),
+                );
+            }
         };
         let ct = parts
             .headers
@@ -181,6 +194,17 @@ impl Admin {
             .collect();
         let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
         let m = &parts.method;
+        if matches!(m.as_str(), "POST" | "PUT" | "PATCH") {
+            let fields: &[&str] = match segs.as_slice() {
+                ["consumers", ..] if segs.len() <= 2 => &["username", "custom_id"],
+                [_, _, "jwt", ..] => &["key", "secret", "algorithm", "rsa_public_key"],
+                [_, _, "acls", ..] => &["group"],
+                _ => &[],
+            };
+            if let Err(r) = check_fields(&body, fields) {
+                return r;
+            }
+        }
         let mut guard = self.consumers.lock().unwrap_or_else(|p| p.into_inner());
         let store = &mut *guard;
         match segs.as_slice() {
@@ -273,11 +297,15 @@ impl Admin {
         let c = match at {
             Some(i) => &mut next[i],
             None => {
+                let id = id_or_new(body);
+                if store.iter().any(|c| c.id.as_deref() == Some(id.as_str())) {
+                    return unique_violation("id", &id);
+                }
                 next.push(ConsumerSpec {
                     created_at: Some(now()),
                     username: None,
                     custom_id: None,
-                    id: Some(new_id()),
+                    id: Some(id),
                     tags: Vec::new(),
                     jwt_secrets: Vec::new(),
                     acls: Vec::new(),

@@ -170,6 +170,68 @@ pub(super) fn string_field(body: &Map<String, Value>, name: &str) -> Result<Opti
     }
 }
 
+/// Tags an entity may carry: Kong's schema sets no count, so this bound is
+/// ours (one write's memory stays small; 1,000 is far above any real use).
+pub(super) const MAX_TAGS: usize = 1000;
+
+/// What an entity's body may hold: `fields` (besides `id`, `tags`,
+/// `created_at`, `updated_at` and `consumer`, which every entity has). An
+/// unknown field, an `id` that is not a UUID, or a bad tag is Kong's schema
+/// violation naming the field.
+pub(super) fn check_fields(body: &Map<String, Value>, fields: &[&str]) -> Result<(), Resp> {
+    const COMMON: [&str; 5] = ["id", "tags", "created_at", "updated_at", "consumer"];
+    let mut bad = Map::new();
+    for k in body.keys() {
+        if !fields.contains(&k.as_str()) && !COMMON.contains(&k.as_str()) {
+            bad.insert(k.clone(), json!("unknown field"));
+        }
+    }
+    match body.get("id") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if uuid::Uuid::parse_str(s).is_ok() => {}
+        Some(_) => {
+            bad.insert("id".into(), json!("expected a valid UUID"));
+        }
+    }
+    match body.get("tags") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(a)) if a.len() > MAX_TAGS => {
+            bad.insert("tags".into(), json!(format!("at most {MAX_TAGS} tags")));
+        }
+        Some(Value::Array(a)) => {
+            // Kong's tag: a non-empty string without ',' or '/' (or control characters).
+            let ok = |t: &Value| {
+                t.as_str().is_some_and(|t| {
+                    !t.is_empty() && !t.chars().any(|c| c == ',' || c == '/' || c.is_control())
+                })
+            };
+            if let Some(t) = a.iter().find(|t| !ok(t)) {
+                bad.insert(
+                    "tags".into(),
+                    json!([format!(
+                        "invalid tag {t}: expected printable ascii (except `,` and `/`) or valid utf-8 sequences"
+                    )]),
+                );
+            }
+        }
+        Some(_) => {
+            bad.insert("tags".into(), json!("expected a set"));
+        }
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(schema_violation(Value::Object(bad)))
+    }
+}
+
+/// The body's `id` (checked by [`check_fields`]), or a new one.
+pub(super) fn id_or_new(body: &Map<String, Value>) -> String {
+    body.get("id")
+        .and_then(Value::as_str)
+        .map_or_else(new_id, str::to_owned)
+}
+
 pub(super) fn tags(body: &Map<String, Value>) -> Vec<String> {
     body.get("tags")
         .and_then(Value::as_array)

@@ -624,3 +624,116 @@ async fn tls_termination() {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(resp.headers()["www-authenticate"], "Bearer");
 }
+
+#[tokio::test]
+async fn hostile_bodies_are_refused_by_field_and_size() {
+    let e = env().await;
+    let a = &e.admin;
+    // An unknown field is Kong's schema violation, naming it.
+    let (s, b) = call(
+        &e.c,
+        "POST",
+        format!("{a}/consumers"),
+        Some(json!({"username": "u", "colour": "red"})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(b["name"], "schema violation");
+    assert_eq!(b["fields"]["colour"], "unknown field");
+    // A supplied valid id is kept; an invalid one is refused; a taken one conflicts.
+    let id = "4e3ad2e4-0bc4-4638-8e34-c84a417ba39b";
+    let (s, b) = call(
+        &e.c,
+        "POST",
+        format!("{a}/consumers"),
+        Some(json!({"username": "u", "id": id})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (s, b["id"].as_str()),
+        (StatusCode::CREATED, Some(id)),
+        "{b}"
+    );
+    let (s, b) = call(
+        &e.c,
+        "POST",
+        format!("{a}/consumers"),
+        Some(json!({"username": "v", "id": "nope"})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (s, &b["fields"]["id"]),
+        (StatusCode::BAD_REQUEST, &json!("expected a valid UUID"))
+    );
+    let (s, _) = call(
+        &e.c,
+        "POST",
+        format!("{a}/consumers"),
+        Some(json!({"username": "w", "id": id})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let jid = "0b7d1f39-55b4-4d3c-9d7e-3a5c2f1e8a11";
+    let (s, b) = call(
+        &e.c,
+        "POST",
+        format!("{a}/consumers/u/jwt"),
+        Some(json!({"key": "k", "id": jid, "kee": 1})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (s, &b["fields"]["kee"]),
+        (StatusCode::BAD_REQUEST, &json!("unknown field"))
+    );
+    let (s, b) = call(
+        &e.c,
+        "POST",
+        format!("{a}/consumers/u/jwt"),
+        Some(json!({"key": "k", "id": jid})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (s, b["id"].as_str()),
+        (StatusCode::CREATED, Some(jid)),
+        "{b}"
+    );
+    // Tags: Kong's rules, and our bound on their number.
+    let (s, b) = call(
+        &e.c,
+        "PATCH",
+        format!("{a}/consumers/u"),
+        Some(json!({"tags": ["a/b"]})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    let many: Vec<String> = (0..1001).map(|i| format!("t{i}")).collect();
+    let (s, b) = call(
+        &e.c,
+        "PATCH",
+        format!("{a}/consumers/u"),
+        Some(json!({"tags": many})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (s, &b["fields"]["tags"]),
+        (StatusCode::BAD_REQUEST, &json!("at most 1000 tags"))
+    );
+    // A body over 10 MiB is 413, whatever it holds.
+    let huge = json!({"username": "x", "custom_id": "y".repeat(10 * 1024 * 1024)});
+    let (s, b) = call(&e.c, "POST", format!("{a}/consumers"), Some(huge), &[]).await;
+    assert_eq!(
+        (s, &b["message"]),
+        (StatusCode::PAYLOAD_TOO_LARGE, &json!("Payload too large"))
+    );
+    // Nothing refused was stored.
+    let (_, b) = call(&e.c, "GET", format!("{a}/consumers"), None, &[]).await;
+    assert_eq!(b["data"].as_array().map(Vec::len), Some(1), "{b}");
+}

@@ -214,12 +214,18 @@ async fn raw(addr: SocketAddr, request: &[u8]) -> String {
 }
 
 async fn metrics(admin: SocketAddr) -> String {
-    raw(admin, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await
+    raw(
+        admin,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_faults_are_400_and_a_connect_timeout_is_504() {
-    let up = mock_upstream::spawn(mock_upstream::Config::default()).await.unwrap();
+    let up = mock_upstream::spawn(mock_upstream::Config::default())
+        .await
+        .unwrap();
     // An address whose handshake never completes: a listener with a backlog
     // of 0 whose queue two connections fill (further SYNs are dropped).
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
@@ -280,13 +286,23 @@ services:
 
     // No handshake within connect_timeout: Kong's 504.
     let t0 = Instant::now();
-    let got = raw(proxy, b"GET /black HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let got = raw(
+        proxy,
+        b"GET /black HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(got.starts_with("HTTP/1.1 504 "), "{got}");
     assert!(got.contains("The upstream server is timing out"), "{got}");
-    assert!(t0.elapsed() >= Duration::from_millis(280), "{:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() >= Duration::from_millis(280),
+        "{:?}",
+        t0.elapsed()
+    );
     let m = metrics(admin).await;
     assert!(
-        m.contains("gateway_forward_failures_total{side=\"upstream\",reason=\"connect timeout\"} 1"),
+        m.contains(
+            "gateway_forward_failures_total{side=\"upstream\",reason=\"connect timeout\"} 1"
+        ),
         "{m}"
     );
 
