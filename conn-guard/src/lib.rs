@@ -185,6 +185,12 @@ impl Conn {
             }
             let h2 = s.h2.load(Relaxed);
             let why = match s.last_op.load(Relaxed) {
+                // HTTP/2 that never got as far as a request (a preface and
+                // then nothing, or a frame never finished): timed from the
+                // accept like a first head, closed without a response.
+                _ if h2 && s.begun.load(Relaxed) == 0 => {
+                    (now - quiet_since >= l.header_timeout).then_some(SILENT)
+                }
                 // A head has begun (bytes came in that nothing answered yet).
                 READ if !h2 => {
                     let since = *head_since.get_or_insert(now - tick);

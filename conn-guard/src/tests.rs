@@ -186,3 +186,27 @@ async fn the_gate_holds_the_next_connection_until_one_closes() {
         .unwrap();
     assert_eq!(gate.open(), 2);
 }
+
+#[tokio::test]
+async fn an_http2_preface_that_goes_nowhere_is_closed_at_the_header_timeout() {
+    let (mut client, server) = tokio::io::duplex(64 * 1024);
+    let (io, conn) = guard(server, limits(200, 5000));
+    tokio::spawn(conn.clone().watchdog());
+    tokio::spawn(async move {
+        let svc = service_fn(move |_req| {
+            let _f = conn.request();
+            async move { Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::new()))) }
+        });
+        let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .serve_connection(TokioIo::new(io), svc)
+            .await;
+    });
+    // The preface, then a frame header announcing 16 KiB that never come.
+    client.write_all(H2_PREFACE).await.unwrap();
+    client
+        .write_all(&[0, 0x40, 0, 4, 0, 0, 0, 0, 0])
+        .await
+        .unwrap();
+    let (_, took) = read_to_close(&mut client).await;
+    assert!(took < Duration::from_millis(700), "{took:?}");
+}

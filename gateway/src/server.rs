@@ -132,7 +132,9 @@ impl AdminThread {
         admin: Arc<crate::admin::Admin>,
         limits: conn_guard::Limits,
     ) -> Result<AdminThread, ServeError> {
-        let addr = listener.local_addr().unwrap_or(SocketAddr::from(([0; 4], 0)));
+        let addr = listener
+            .local_addr()
+            .unwrap_or(SocketAddr::from(([0; 4], 0)));
         let bind = |source| ServeError::Bind { addr, source };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
