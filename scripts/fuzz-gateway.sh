@@ -10,6 +10,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 COUNT=${1:-10000} SEED=${2:-1}
+echo "fuzz-gateway: $COUNT inputs, seed $SEED (scripts/fuzz-gateway.sh $COUNT $SEED repeats this run)"
 cargo build --release -q -p loadgen -p mock-upstream -p gateway --manifest-path "$ROOT/Cargo.toml"
 run=$(mktemp -d)
 trap 'for p in "$run"/*.pid; do stop_pidfile "$p"; done; rm -rf "$run"' EXIT
