@@ -452,4 +452,82 @@ mod tests {
         let r = exchange_all(vec![b"HTTP/1.1 200 OK\r\ncontent-le"], false).await;
         assert_eq!(r[0], Err(ErrorClass::Reset));
     }
+
+    /// All of `bytes` from the server at once, then close; the client's answer.
+    fn one_exchange(bytes: Vec<u8>) -> Result<Response, ErrorClass> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let (client, mut server) = tokio::io::duplex(1 << 20);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = server.read(&mut buf).await;
+                let _ = server.write_all(&bytes).await;
+                drop(server);
+            });
+            let mut c = Conn::new(Box::new(client));
+            c.out
+                .extend_from_slice(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+            tokio::time::timeout(Duration::from_secs(5), c.exchange(false))
+                .await
+                .expect("an answer, never a hang")
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, failure_persistence: None, ..Default::default() })]
+
+        /// Any bytes from a server end in a response or an error, never a panic.
+        #[test]
+        fn any_bytes_from_the_server_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000)) {
+            let _ = one_exchange(bytes);
+        }
+
+        /// Any bytes after a well-formed head never panic either.
+        #[test]
+        fn any_body_after_a_head_never_panics(
+            head in proptest::sample::select(vec![
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+                "HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n",
+                "HTTP/1.1 200 OK\r\ncontent-length: 18446744073709551615\r\n\r\n",
+                "HTTP/1.0 200 OK\r\n\r\n",
+            ]),
+            body in "[0-9a-fA-F;\r\n =x-]{0,300}",
+        ) {
+            let _ = one_exchange([head.as_bytes(), body.as_bytes()].concat());
+        }
+
+        /// A response of N body bytes followed by more (a second response,
+        /// or junk) is read as exactly N: never past the response it accepted.
+        #[test]
+        fn a_framed_body_is_read_exactly(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000),
+            chunks in proptest::collection::vec(1usize..700, 1..8),
+            chunked in proptest::prelude::any::<bool>(),
+            extra in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..100),
+        ) {
+            let mut wire = Vec::new();
+            if chunked {
+                wire.extend_from_slice(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+                let mut rest = &body[..];
+                let mut sizes = chunks.iter().cycle();
+                while !rest.is_empty() {
+                    let n = (*sizes.next().unwrap_or(&1)).min(rest.len());
+                    wire.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+                    wire.extend_from_slice(&rest[..n]);
+                    wire.extend_from_slice(b"\r\n");
+                    rest = &rest[n..];
+                }
+                wire.extend_from_slice(b"0\r\n\r\n");
+            } else {
+                wire.extend_from_slice(format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len()).as_bytes());
+                wire.extend_from_slice(&body);
+            }
+            wire.extend_from_slice(&extra);
+            let r = one_exchange(wire);
+            proptest::prop_assert_eq!(r.map(|r| r.body_bytes), Ok(body.len() as u64));
+        }
+    }
 }
