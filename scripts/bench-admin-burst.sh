@@ -8,6 +8,7 @@
 # how long the 1,000 writes took.
 #
 #   scripts/bench-admin-burst.sh [REPS] [CONSUMERS]    (default 3, 1000)
+#   GATEWAY=path/to/jwt-gateway scripts/bench-admin-burst.sh   # another build
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 REPS=${1:-3} CONSUMERS=${2:-1000}
@@ -21,7 +22,7 @@ for rep in $(seq "$REPS"); do
     up_url=$(start_mock "$run/mock.out" --workers 1)
     "$lg" provision rust-gateway --scenario "$sc" --upstream "$up_url" --out "$run/gw.json" >/dev/null
     port=$(free_port) aport=$(free_port)
-    "$ROOT/target/release/jwt-gateway" --config "$run/gw.json" --listen "127.0.0.1:$port" \
+    "${GATEWAY:-$ROOT/target/release/jwt-gateway}" --config "$run/gw.json" --listen "127.0.0.1:$port" \
         --admin-listen "127.0.0.1:$aport" --state "$run/state.json" --workers 1 >"$run/gw.out" 2>&1 &
     echo $! >"$run/gw.pid"
     for _ in $(seq 100); do grep -q "proxy listening" "$run/gw.out" && break; sleep 0.05; done

@@ -61,7 +61,9 @@ rc=0; wait "$lgpid" || rc=$?
 case $rc in
     0) ;;
     3) echo "note: loadgen exit 3 (the generator was late: this shared machine stalled); the memory series stands" ;;
-    *) echo "FAIL: loadgen exited $rc"; cat "$run/lg.out"; exit 1 ;;
+    *) echo "FAIL: loadgen exited $rc"; cat "$run/lg.out"
+       python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(*s["target_faults"], *s["invalid_reasons"], sep="\n")' "$run/out/summary.json" || true
+       exit 1 ;;
 esac
 python3 - "$WARMUP" "${series[@]}" <<'PY'
 import sys

@@ -197,7 +197,13 @@ pub struct Slot {
     conn: SlotConn,
     /// False in new-connection mode: the connection is dropped after each request.
     keep_alive: bool,
+    /// When the slot was last leased.
+    leased: Option<std::time::Instant>,
 }
+
+/// A connection unused for longer than this is checked for a server-side
+/// close before it is used again (one non-blocking read).
+const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug)]
 enum SlotConn {
@@ -218,6 +224,7 @@ impl Slot {
             endpoint,
             conn: SlotConn::H1(None),
             keep_alive,
+            leased: None,
         }
     }
 
@@ -229,15 +236,24 @@ impl Slot {
                 endpoint: endpoint.clone(),
                 conn: SlotConn::H2(shared.clone()),
                 keep_alive: true,
+                leased: None,
             })
             .collect()
     }
 
-    /// A live sender, connecting first when needed.
-    pub async fn lease(&mut self) -> Result<Lease, ErrorClass> {
+    /// A live sender, connecting first when needed. `now` (the caller's
+    /// clock reading): a keep-alive connection idle for over a second is
+    /// checked first for a close by the server while it sat unused.
+    pub async fn lease(&mut self, now: std::time::Instant) -> Result<Lease, ErrorClass> {
+        let idle = self
+            .leased
+            .replace(now)
+            .is_some_and(|last| now.saturating_duration_since(last) > IDLE_CHECK);
         match &mut self.conn {
             SlotConn::H1(s) => {
-                if let Some(conn) = s.take().filter(super::h1::Conn::is_reusable) {
+                if let Some(mut conn) = s.take().filter(super::h1::Conn::is_reusable)
+                    && !(idle && conn.closed_by_peer())
+                {
                     return Ok(Lease::H1(conn));
                 }
                 match connect(&self.endpoint).await? {
@@ -271,8 +287,8 @@ impl Slot {
     }
 
     /// Connects ahead of the first request (best effort).
-    pub async fn warm(&mut self) {
-        if let Ok(l) = self.lease().await {
+    pub async fn warm(&mut self, now: std::time::Instant) {
+        if let Ok(l) = self.lease(now).await {
             self.give_back(l);
         }
     }

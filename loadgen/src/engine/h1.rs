@@ -167,6 +167,28 @@ impl Conn {
         !self.closed
     }
 
+    /// Whether the server has closed this idle connection (its keep-alive
+    /// timeout: nginx 75 s, Kong and our servers 60 s) or written to it
+    /// unasked: one non-blocking read, no waiting. A connection found so is
+    /// dropped before a request is written into it, as HTTP clients' pools
+    /// do, instead of costing that request a reset.
+    pub fn closed_by_peer(&mut self) -> bool {
+        if self.closed {
+            return true;
+        }
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut byte = [0u8; 1];
+        let mut rb = tokio::io::ReadBuf::new(&mut byte);
+        match std::pin::Pin::new(&mut self.io).poll_read(&mut cx, &mut rb) {
+            std::task::Poll::Pending => false,
+            // End of file, an error, or bytes nobody asked for.
+            std::task::Poll::Ready(_) => {
+                self.closed = true;
+                true
+            }
+        }
+    }
+
     /// Writes `self.out` (the whole request) and reads the response.
     /// `head_only`: the request was HEAD, so the response has no body.
     pub async fn exchange(&mut self, head_only: bool) -> Result<Response, ErrorClass> {
@@ -529,5 +551,15 @@ mod tests {
             let r = one_exchange(wire);
             proptest::prop_assert_eq!(r.map(|r| r.body_bytes), Ok(body.len() as u64));
         }
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_closed_while_idle_is_noticed_before_use() {
+        let (client, server) = tokio::io::duplex(1024);
+        let mut c = Conn::new(Box::new(client));
+        assert!(!c.closed_by_peer(), "open and quiet");
+        drop(server);
+        assert!(c.closed_by_peer(), "the peer closed it");
+        assert!(!c.is_reusable());
     }
 }

@@ -115,8 +115,9 @@ async fn main(ctx: WorkerCtx) {
         }
     }
     if ctx.keep_alive {
+        let now = Instant::now();
         for s in &mut slots {
-            s.warm().await;
+            s.warm(now).await;
         }
     }
     let total_slots = slots.len();
@@ -366,7 +367,7 @@ async fn attempt(
 ) -> (Option<Instant>, Outcome) {
     let plan = &ctx.plan;
     let req_plan = &plan.requests[job.class % plan.requests.len()];
-    let mut lease = match slot.lease().await {
+    let mut lease = match slot.lease(job.ready).await {
         Ok(l) => l,
         Err(e) => return (None, Outcome::Failed(e)),
     };

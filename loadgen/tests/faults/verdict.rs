@@ -298,3 +298,32 @@ fn requests_on_the_wire_when_the_grace_period_ends_are_counted_unfinished() {
     );
     accounted(&r.summary);
 }
+
+#[test]
+fn connections_the_server_closed_while_idle_are_replaced_not_counted_as_resets() {
+    let _s = serial();
+    let rt = runtime();
+    let server = rt.block_on(mock(Config {
+        program: Program {
+            latency: "fixed:20ms".parse().unwrap(),
+            ..Program::default()
+        },
+        keepalive_timeout: Duration::from_millis(400),
+        ..Config::default()
+    }));
+    // 400 req/s × 20 ms keeps ~8 connections busy, then 5 req/s lets the
+    // server time most of them out, then 400 req/s needs them again.
+    let text = scenario(server.base_url(), 16, "3s", 1)
+        .replace("rate = 1\n", "rate = { steps = [400, 5, 400] }\n");
+    let r = run(&text, &[]);
+    let t = &r.target("t").total;
+    valid_or_stalled(&r);
+    assert_eq!(t.counts.errors, 0, "{:?}", t.errors);
+    want_code(&r, Exit::Ok);
+    accounted(&r.summary);
+    assert!(
+        server.stats().connections > 16,
+        "the server closed idle connections and loadgen opened new ones: {}",
+        server.stats().connections
+    );
+}
