@@ -56,13 +56,21 @@ pub fn summarize((name, scenario): (&str, serde_json::Value), data: &RunData) ->
             let mut classes = Vec::new();
             let mut total = ClassStats::default();
             let mut total_seconds = 0.0;
+            let mut planned_seconds = 0.0;
             let mut total_expected = 0.0;
             let mut open = false;
             let mut total_rounds: Vec<hdrhistogram::Histogram<u64>> =
                 (0..t.rounds_run).map(|_| new_hist()).collect();
             for (p, phase) in plan.phases.iter().enumerate().filter(|(_, p)| p.record) {
-                let seconds = ran_seconds(t, &phase.name).unwrap_or(phase.duration_s * rounds);
+                let planned = phase.duration_s * rounds;
+                // An interrupted run's rates are over the time its phases ran.
+                let seconds = if data.partial {
+                    ran_seconds(t, &phase.name).unwrap_or(planned)
+                } else {
+                    planned
+                };
                 total_seconds += seconds;
+                planned_seconds += planned;
                 let phase_rate = phase.expected.map(|all| {
                     let expected = all * data.schedule_share;
                     open = true;
@@ -98,7 +106,7 @@ pub fn summarize((name, scenario): (&str, serde_json::Value), data: &RunData) ->
                     classes.push(result);
                 }
             }
-            let target_rps = open.then(|| total_expected / total_seconds.max(1e-9));
+            let target_rps = open.then(|| total_expected / planned_seconds.max(1e-9));
             let round_pcts = total_rounds.iter().map(Percentiles::of).collect();
             let total = total.result("*", "*", total_seconds, target_rps, round_pcts);
             let j = judge(t, &total, (data.own_cpu_percent, data.other_cpu_percent));
