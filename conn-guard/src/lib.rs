@@ -15,8 +15,8 @@
 //!
 //! How it works without a timer per request: [`Guarded`] wraps the byte
 //! stream under hyper and counts reads and writes; the service marks each
-//! request with [`Conn::request`]; a watchdog task per connection
-//! ([`Conn::watchdog`]) looks at those counters a few times per timeout and,
+//! request with [`Conn::request`]; a watchdog task per connection (started
+//! by [`guard`]) looks at those counters a few times per timeout and,
 //! when a limit is passed, flags the stream and wakes it. The stream then
 //! writes the `408` (if due) and reports end-of-file to hyper, which closes
 //! the connection. The hot path pays two relaxed atomic increments per read
@@ -69,11 +69,12 @@ impl Limits {
 /// Descriptors kept for everything but connections (listeners, logs, state files).
 const RESERVED_FILES: u64 = 256;
 
-/// Raises the soft open-file limit to the hard one and returns how many
-/// connections fit: (limit − 256) / `fds_per_connection`, at least 64.
-pub fn auto_max_connections(fds_per_connection: usize) -> usize {
+/// Raises the soft open-file limit to the hard one (as Go programs do at
+/// start), so a default `ulimit -n` of 1024 does not cap connections
+/// needlessly. Returns the limit now in force.
+pub fn raise_open_files() -> u64 {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    let limit = match getrlimit(Resource::RLIMIT_NOFILE) {
+    match getrlimit(Resource::RLIMIT_NOFILE) {
         Ok((soft, hard)) if soft < hard => {
             if setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
                 hard
@@ -83,7 +84,13 @@ pub fn auto_max_connections(fds_per_connection: usize) -> usize {
         }
         Ok((soft, _)) => soft,
         Err(_) => 1024,
-    };
+    }
+}
+
+/// Raises the open-file limit ([`raise_open_files`]) and returns how many
+/// connections fit: (limit − 256) / `fds_per_connection`, at least 64.
+pub fn auto_max_connections(fds_per_connection: usize) -> usize {
+    let limit = raise_open_files();
     let per = fds_per_connection.max(1) as u64;
     usize::try_from((limit.saturating_sub(RESERVED_FILES) / per).max(64)).unwrap_or(usize::MAX)
 }
@@ -116,22 +123,44 @@ struct State {
     closed: AtomicBool,
 }
 
-/// Wraps `io` (a TCP or TLS stream) for hyper; the [`Conn`] goes to the
-/// service (and its watchdog to a task of its own).
+/// Wraps `io` (a TCP or TLS stream) for hyper and starts its watchdog on
+/// the current tokio runtime; the [`Conn`] goes to the service.
 pub fn guard<T>(io: T, limits: Limits) -> (Guarded<T>, Conn) {
     let state = Arc::new(State::default());
+    let conn = Conn { state, limits };
+    tokio::spawn(conn.clone().watchdog());
     (
         Guarded {
             inner: io,
-            state: state.clone(),
+            state: conn.state.clone(),
             limits,
             pending: None,
             begun_seen: 0,
             head: [0; 24],
             head_len: 0,
         },
-        Conn { state, limits },
+        conn,
     )
+}
+
+/// A TLS handshake (`accept`) within the header timeout: a client gets as
+/// long for it as for a request head. None (logged at debug) when it fails
+/// or times out.
+pub async fn handshake<S>(
+    limits: &Limits,
+    accept: impl std::future::Future<Output = io::Result<S>>,
+) -> Option<S> {
+    match tokio::time::timeout(limits.header_timeout, accept).await {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake timed out");
+            None
+        }
+    }
 }
 
 /// The service's and the watchdog's handle on one connection.
@@ -160,7 +189,8 @@ impl Conn {
         InFlight(self.state.clone())
     }
 
-    /// Watches the connection until it closes or a limit ends it. Checks
+    /// Watches the connection until it closes or a limit ends it ([`guard`]
+    /// starts it). Checks
     /// four times per the shorter timeout (at most once a second), so a
     /// limit acts within a quarter of it (a second at most) after it passes.
     pub async fn watchdog(self) {

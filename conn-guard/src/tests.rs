@@ -29,7 +29,6 @@ fn limits(header_ms: u64, idle_ms: u64) -> Limits {
 fn serve(limits: Limits, status: u16, delay: Duration) -> DuplexStream {
     let (client, server) = tokio::io::duplex(64 * 1024);
     let (io, conn) = guard(server, limits);
-    tokio::spawn(conn.clone().watchdog());
     tokio::spawn(async move {
         let svc = service_fn(move |_req| {
             let in_flight = conn.request();
@@ -191,7 +190,6 @@ async fn the_gate_holds_the_next_connection_until_one_closes() {
 async fn an_http2_preface_that_goes_nowhere_is_closed_at_the_header_timeout() {
     let (mut client, server) = tokio::io::duplex(64 * 1024);
     let (io, conn) = guard(server, limits(200, 5000));
-    tokio::spawn(conn.clone().watchdog());
     tokio::spawn(async move {
         let svc = service_fn(move |_req| {
             let _f = conn.request();

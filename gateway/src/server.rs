@@ -188,7 +188,6 @@ async fn admin_loop(
         let (admin, builder) = (admin.clone(), builder.clone());
         tokio::spawn(async move {
             let (io, conn) = conn_guard::guard(stream, limits);
-            tokio::spawn(conn.clone().watchdog());
             let svc = service_fn(move |req| {
                 let (admin, flight) = (admin.clone(), conn.request());
                 async move {
@@ -379,35 +378,13 @@ async fn accept_loop(
         let (live, builder, tls) = (live.clone(), builder.clone(), tls.clone());
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let ctx = (live, peer, &*builder, watcher, limits);
             let result = match tls {
-                None => {
-                    let (io, conn) = conn_guard::guard(stream, limits);
-                    tokio::spawn(conn.clone().watchdog());
-                    let svc = service(live, peer, Some(conn));
-                    watcher
-                        .watch(builder.serve_connection(TokioIo::new(io), svc))
-                        .await
-                }
+                None => serve_guarded(stream, ctx).await,
                 Some(acceptor) => {
-                    // A handshake gets the time a request head gets.
-                    let hs = tokio::time::timeout(limits.header_timeout, acceptor.accept(stream));
-                    match hs.await {
-                        Ok(Ok(s)) => {
-                            let (io, conn) = conn_guard::guard(s, limits);
-                            tokio::spawn(conn.clone().watchdog());
-                            let svc = service(live, peer, Some(conn));
-                            watcher
-                                .watch(builder.serve_connection(TokioIo::new(io), svc))
-                                .await
-                        }
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!("TLS handshake timed out");
-                            return;
-                        }
+                    match conn_guard::handshake(&limits, acceptor.accept(stream)).await {
+                        Some(s) => serve_guarded(s, ctx).await,
+                        None => return,
                     }
                 }
             };
@@ -422,6 +399,28 @@ async fn accept_loop(
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(Duration::from_secs(10)) => {}
     }
+}
+
+/// Serves one accepted connection (TCP, or TLS after its handshake) with
+/// its guard: header and idle timeouts, each request marked in service.
+async fn serve_guarded<I>(
+    io: I,
+    (live, peer, builder, watcher, limits): (
+        Arc<Live>,
+        SocketAddr,
+        &auto::Builder<TokioExecutor>,
+        hyper_util::server::graceful::Watcher,
+        conn_guard::Limits,
+    ),
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (io, conn) = conn_guard::guard(io, limits);
+    let svc = service(live, peer, Some(conn));
+    watcher
+        .watch(builder.serve_connection(TokioIo::new(io), svc))
+        .await
 }
 
 /// One request: route, plugins, then forwarding; every answer counted by

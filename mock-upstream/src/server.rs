@@ -230,48 +230,47 @@ async fn serve(
     (watcher, limits): (hyper_util::server::graceful::Watcher, conn_guard::Limits),
 ) {
     let conn = Arc::new(Conn::default());
-    let service = |guard: conn_guard::Conn| {
-        service_fn(move |req| {
-            let flight = guard.request();
-            let answer = service::handle(req, shared.clone(), conn.clone());
-            async move {
-                let r = answer.await;
-                drop(flight);
-                r
-            }
-        })
-    };
+    let ctx = (shared, conn, builder, watcher, limits);
     let result = match tls {
-        None => {
-            let (io, guard) = conn_guard::guard(stream, limits);
-            tokio::spawn(guard.clone().watchdog());
-            watcher
-                .watch(builder.serve_connection(TokioIo::new(io), service(guard)))
-                .await
-        }
-        Some(acceptor) => {
-            match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(s)) => {
-                    let (io, guard) = conn_guard::guard(s, limits);
-                    tokio::spawn(guard.clone().watchdog());
-                    watcher
-                        .watch(builder.serve_connection(TokioIo::new(io), service(guard)))
-                        .await
-                }
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!("TLS handshake timed out");
-                    return;
-                }
-            }
-        }
+        None => serve_guarded(stream, ctx).await,
+        Some(acceptor) => match conn_guard::handshake(&limits, acceptor.accept(stream)).await {
+            Some(s) => serve_guarded(s, ctx).await,
+            None => return,
+        },
     };
     if let Err(e) = result {
         tracing::debug!(error = %e, "connection ended with an error");
     }
+}
+
+/// Serves one accepted connection (TCP, or TLS after its handshake) with
+/// its guard: header and idle timeouts, each request marked in service.
+async fn serve_guarded<I>(
+    io: I,
+    (shared, conn, builder, watcher, limits): (
+        Arc<Shared>,
+        Arc<Conn>,
+        &auto::Builder<TokioExecutor>,
+        hyper_util::server::graceful::Watcher,
+        conn_guard::Limits,
+    ),
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (io, guard) = conn_guard::guard(io, limits);
+    let svc = service_fn(move |req| {
+        let flight = guard.request();
+        let answer = service::handle(req, shared.clone(), conn.clone());
+        async move {
+            let r = answer.await;
+            drop(flight);
+            r
+        }
+    });
+    watcher
+        .watch(builder.serve_connection(TokioIo::new(io), svc))
+        .await
 }
 
 fn tls_acceptor(t: &TlsConfig) -> Result<(TlsAcceptor, Option<String>), ServeError> {

@@ -22,6 +22,21 @@ fn limits(header: Duration, idle: Duration, max: usize) -> conn_guard::Limits {
     }
 }
 
+/// Our gateway in front of `up` (one route, `/`, no plugins) with `limits`.
+async fn in_front_of(up: &mock_upstream::Handle, limits: conn_guard::Limits) -> gateway::Handle {
+    let yaml = format!(
+        "_format_version: \"3.0\"\nservices:\n- name: up\n  url: {}\n  routes: [{{ name: up, paths: [\"/\"] }}]\n",
+        up.base_url()
+    );
+    let snapshot = gateway::config::Declarative::parse(&yaml, "t.yml")
+        .unwrap()
+        .compile()
+        .unwrap();
+    gateway::spawn_with(snapshot, "127.0.0.1:0".parse().unwrap(), limits)
+        .await
+        .unwrap()
+}
+
 /// Milliseconds of each of `n` GETs on one keep-alive connection, 10 ms apart.
 async fn latencies(addr: SocketAddr, path: &str, n: usize) -> Vec<f64> {
     let mut s = TcpStream::connect(addr).await.unwrap();
@@ -117,21 +132,11 @@ async fn slowloris_is_answered_408_within_the_header_timeout_on_both_servers() {
     .unwrap();
     starve(up.addr(), "/x", "{\"message\":\"Request timeout\"}").await;
 
-    let yaml = format!(
-        "_format_version: \"3.0\"\nservices:\n- name: up\n  url: {}\n  routes: [{{ name: up, paths: [\"/\"] }}]\n",
-        up.base_url()
-    );
-    let snapshot = gateway::config::Declarative::parse(&yaml, "t.yml")
-        .unwrap()
-        .compile()
-        .unwrap();
-    let gw = gateway::spawn_with(
-        snapshot,
-        "127.0.0.1:0".parse().unwrap(),
+    let gw = in_front_of(
+        &up,
         limits(Duration::from_secs(2), Duration::from_secs(60), 4096),
     )
-    .await
-    .unwrap();
+    .await;
     // Kong's template: a message and a request id.
     starve(
         gw.proxy_addr(),
@@ -146,21 +151,11 @@ async fn idle_keep_alive_connections_close_and_the_cap_holds_new_ones_back() {
     let up = mock_upstream::spawn(mock_upstream::Config::default())
         .await
         .unwrap();
-    let yaml = format!(
-        "_format_version: \"3.0\"\nservices:\n- name: up\n  url: {}\n  routes: [{{ name: up, paths: [\"/\"] }}]\n",
-        up.base_url()
-    );
-    let snapshot = gateway::config::Declarative::parse(&yaml, "t.yml")
-        .unwrap()
-        .compile()
-        .unwrap();
-    let gw = gateway::spawn_with(
-        snapshot,
-        "127.0.0.1:0".parse().unwrap(),
+    let gw = in_front_of(
+        &up,
         limits(Duration::from_secs(5), Duration::from_millis(500), 2),
     )
-    .await
-    .unwrap();
+    .await;
     let addr = gw.proxy_addr();
     // Two connections take the two places; one request each, then idle.
     let mut a = TcpStream::connect(addr).await.unwrap();

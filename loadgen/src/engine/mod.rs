@@ -75,7 +75,7 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
 
     let workers = scenario.workers.unwrap_or(1);
     let rounds = scenario.rounds();
-    crate::scenario::limits::raise_open_files();
+    conn_guard::raise_open_files();
     let (start, t0) = time_base(opts.start_at)?;
     let mut hlogs = Vec::new();
     for t in &scenario.targets {

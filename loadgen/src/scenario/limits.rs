@@ -56,28 +56,10 @@ pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 const RESERVED_FILES: u64 = 256;
 
 /// The open-file limit a run can use: the hard limit, since a run raises
-/// its soft limit to it first ([`raise_open_files`]).
+/// its soft limit to it first (`conn_guard::raise_open_files`, as the servers do).
 pub fn open_files() -> u64 {
     nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .map_or(u64::MAX, |(_, hard)| hard)
-}
-
-/// Raises the soft open-file limit to the hard one (as Go programs do at
-/// start), so a default `ulimit -n` of 1024 does not cap the connections
-/// needlessly. Returns the limit now in force.
-pub fn raise_open_files() -> u64 {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    match getrlimit(Resource::RLIMIT_NOFILE) {
-        Ok((soft, hard)) if soft < hard => {
-            if setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
-                hard
-            } else {
-                soft
-            }
-        }
-        Ok((soft, _)) => soft,
-        Err(_) => u64::MAX,
-    }
 }
 
 /// Whether `connections` (one target's, or the largest) fit this machine's
@@ -132,7 +114,7 @@ mod tests {
     fn the_open_file_limit_is_raised_and_checked() {
         let limit = open_files();
         assert!(limit >= 1024, "{limit}");
-        assert_eq!(raise_open_files(), limit);
+        assert_eq!(conn_guard::raise_open_files(), limit);
         assert!(check_open_files(16).is_ok());
         let (_, msg) = check_open_files(limit).unwrap_err();
         assert!(msg.contains("ulimit -n"), "{msg}");
