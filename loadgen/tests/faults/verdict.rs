@@ -308,12 +308,14 @@ fn connections_the_server_closed_while_idle_are_replaced_not_counted_as_resets()
             latency: "fixed:20ms".parse().unwrap(),
             ..Program::default()
         },
-        keepalive_timeout: Duration::from_millis(400),
+        // Above loadgen's 1 s idle check: every connection the server
+        // closes has been idle long enough to be checked before reuse.
+        keepalive_timeout: Duration::from_millis(1500),
         ..Config::default()
     }));
-    // 400 req/s × 20 ms keeps ~8 connections busy, then 5 req/s lets the
-    // server time most of them out, then 400 req/s needs them again.
-    let text = scenario(server.base_url(), 16, "3s", 1)
+    // 400 req/s × 20 ms keeps ~8 connections busy for 2 s, then 5 req/s for
+    // 2 s lets the server time most of them out, then 400 req/s needs them.
+    let text = scenario(server.base_url(), 16, "6s", 1)
         .replace("rate = 1\n", "rate = { steps = [400, 5, 400] }\n");
     let r = run(&text, &[]);
     let t = &r.target("t").total;
