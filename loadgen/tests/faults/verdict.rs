@@ -177,9 +177,15 @@ fn a_connection_starved_rate_is_valid_and_the_warning_says_what_carries_it() {
         .and_then(|rest| rest.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no capacity in {w:?}"));
+    // 8 connections carry 8 / (mean service time) req/s. The mean is
+    // 10 ms plus the machine's wake-ups (a CI machine that stalls puts it at
+    // 13 ms): the figure must follow the measured mean, and can never
+    // exceed 800 since no response is faster than 10 ms.
+    let mean_s = t.service_time.mean / 1e9;
+    let expect = 8.0 / mean_s;
     assert!(
-        (650.0..=800.0).contains(&carried),
-        "8 connections at ~10.3 ms carry ~780 req/s: {carried}"
+        (carried - expect).abs() <= 1.0 && carried <= 800.0,
+        "8 connections at a mean of {mean_s} s carry {expect:.0} req/s: {carried}"
     );
     assert!(w.contains("raise `connections`"), "{w}");
     // The queue grew by ~400 req/s for 2 s: the last waited about 1 s.
