@@ -54,6 +54,11 @@ struct Args {
     /// limit to the hard one); at the cap new connections wait in the backlog.
     #[arg(long)]
     max_connections: Option<std::num::NonZeroUsize>,
+    /// The Admin API answers a change at once and the proxy applies it this
+    /// much later: a known stale window, as a Kong node polling for changes
+    /// every `db_update_frequency` has (for measuring revocation; default 0).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    admin_apply_delay: std::time::Duration,
 }
 
 fn main() -> ExitCode {
@@ -94,6 +99,7 @@ fn main() -> ExitCode {
             }
             l
         },
+        admin_apply_delay: args.admin_apply_delay,
     };
     let rt = match args.workers.map(|w| w.get()) {
         Some(1) => tokio::runtime::Builder::new_current_thread()

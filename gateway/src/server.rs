@@ -68,6 +68,12 @@ pub struct Options {
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// Header-read and keep-alive timeouts, the connection cap ([`limits`]).
     pub limits: conn_guard::Limits,
+    /// The Admin API acknowledges a change at once and the proxy sees it this
+    /// much later (zero: the very next request). Simulates a gateway whose
+    /// nodes learn of changes late, as Kong's `db_update_frequency` (5 s by
+    /// default) does, so that a revocation's stale window can be measured
+    /// against a known one.
+    pub admin_apply_delay: Duration,
 }
 
 /// The gateway's connection limits by default: Kong's 60 s
@@ -102,6 +108,7 @@ pub async fn start(opts: Options) -> Result<Handle, ServeError> {
             routes,
             handle.live.clone(),
             opts.state_file.clone(),
+            opts.admin_apply_delay,
         ));
         let listener = TcpListener::bind(addr)
             .await

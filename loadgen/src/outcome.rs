@@ -176,6 +176,12 @@ pub struct RunData {
     pub own_cpu_percent: f64,
     pub auth: Option<AuthTotals>,
     pub shard: reports::summary::ShardInfo,
+    /// What each `[[event]]` measured, per round and target.
+    #[serde(default)]
+    pub events: Vec<reports::events::EventResult>,
+    /// Events that failed or could not be undone (target faults).
+    #[serde(default)]
+    pub event_faults: Vec<String>,
 }
 
 mod unix_time {

@@ -44,9 +44,9 @@ pub struct Call {
     pub status: u16,
 }
 
-type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+pub(crate) type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
-async fn send(
+pub(crate) async fn send(
     client: &HttpClient,
     admin: &str,
     method: &str,
@@ -83,12 +83,12 @@ async fn send(
     Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
 }
 
-fn seg(s: &str) -> String {
+pub(crate) fn seg(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// The jwt credential body Kong takes for `c`.
-fn credential(c: &Consumer) -> Value {
+pub(crate) fn credential(c: &Consumer) -> Value {
     let mut v = json!({ "key": c.key, "algorithm": c.alg.name() });
     if let Some(s) = &c.secret {
         v["secret"] = json!(s);

@@ -139,6 +139,8 @@ pub fn summarize((name, scenario): (&str, serde_json::Value), data: &RunData) ->
             }
         })
         .collect();
+    faults.extend(data.event_faults.iter().cloned());
+    warnings.extend(data.events.iter().filter_map(event_warning));
     if data.partial {
         invalid.push(format!(
             "the run was interrupted after {:.1} s: results are partial (rates are over the \
@@ -192,7 +194,41 @@ pub fn summarize((name, scenario): (&str, serde_json::Value), data: &RunData) ->
         shard: (data.shard.count > 1 || data.shard.start_at_unix_s.is_some())
             .then(|| data.shard.clone()),
         shards: Vec::new(),
+        events: data.events.clone(),
     }
+}
+
+/// Plain words about an event whose traffic cannot show what it measures,
+/// or whose change never showed.
+fn event_warning(e: &reports::events::EventResult) -> Option<String> {
+    let who = format!(
+        "{}: round {} event {} ({} {})",
+        e.target,
+        e.round + 1,
+        e.event,
+        e.action,
+        e.consumer.as_deref().unwrap_or("")
+    );
+    if e.error.is_some() || e.consumer.is_none() {
+        return None;
+    }
+    if e.after.sent == 0 {
+        return Some(format!(
+            "{who}: no valid-token request of that consumer was sent after it, so it measured \
+             nothing; give the consumer traffic of its own ([[request]] with consumer = \"…\")"
+        ));
+    }
+    if e.first_new_ns.is_none() {
+        let what = match e.action.as_str() {
+            "revoke" => "every request after the Admin API's answer was still accepted: the \
+                         revocation did not take effect within the phase",
+            "restore" => "every request after the Admin API's answer was still refused: the \
+                          credential did not come back within the phase",
+            _ => "no token signed with the new key was accepted within the phase",
+        };
+        return Some(format!("{who}: {what} ({} requests)", e.after.sent));
+    }
+    None
 }
 
 /// How long a phase of a target actually ran, over all rounds (an

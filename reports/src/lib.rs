@@ -5,6 +5,7 @@
 //! - [`summary`]: the `summary.json` types (described in
 //!   `docs/summary-schema.md`, with the JSON Schema `docs/summary.schema.json`
 //!   generated from these types);
+//! - [`events`]: what `[[event]]`s measured (part of `summary.json`);
 //! - [`hlog`]: HdrHistogram interval logs, format 1.3, as the Java reference writes them;
 //! - [`hgrm`]: the Java `outputPercentileDistribution` text layout;
 //! - [`compare`]: the regression gate's verdicts and its BMF and
@@ -23,6 +24,7 @@
 
 pub mod charts;
 pub mod compare;
+pub mod events;
 pub mod hgrm;
 pub mod hlog;
 pub mod report;

@@ -63,6 +63,9 @@ pub struct Summary {
     /// This run is the merge of these shards (`loadgen merge`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shards: Vec<ShardRow>,
+    /// What each `[[event]]` measured, per round and target (absent without events).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<crate::events::EventResult>,
 }
 
 /// A shard's place in a distributed run.

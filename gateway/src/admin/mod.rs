@@ -2,11 +2,17 @@
 //! jwt credentials and ACL groups, with Kong's status codes and error bodies.
 //! Every change builds a new snapshot that the very next proxied request sees
 //! (so revoking is a DELETE) and is written atomically to a state file, which
-//! is reloaded on restart.
+//! is reloaded on restart. With an apply delay (`--admin-apply-delay`) the
+//! proxy sees each change that much after the answer, as a Kong node sees
+//! another's change only at its next `db_update_frequency` poll.
 
 // Errors here *are* the HTTP responses (status + Kong's body), returned on the
 // admin path only, where their size costs nothing measurable.
 #![allow(clippy::result_large_err)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the apply delay: when a committed change is due at the proxy"
+)]
 
 mod entity;
 mod reply;
@@ -14,6 +20,7 @@ mod reply;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -33,6 +40,24 @@ use reply::{
 /// nginx's `client_max_body_size 10m`); more is 413.
 pub const MAX_BODY: usize = 10 * 1024 * 1024;
 
+/// A thread that applies committed snapshots to the proxy when they are due,
+/// in the order they were committed; it ends when the Admin API is dropped.
+fn delayed_applier(proxy: Arc<Live>) -> std::sync::mpsc::Sender<(Instant, Snapshot)> {
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, Snapshot)>();
+    let spawned = std::thread::Builder::new()
+        .name("admin-apply".into())
+        .spawn(move || {
+            for (due, snapshot) in rx {
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                proxy.replace(snapshot);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the delayed applier: changes apply at once");
+    }
+    tx
+}
+
 /// The Admin API's state.
 #[derive(Debug)]
 pub struct Admin {
@@ -40,6 +65,9 @@ pub struct Admin {
     routes: Arc<Vec<Route>>,
     proxy: Arc<Live>,
     state_file: Option<PathBuf>,
+    /// With an apply delay: committed snapshots, applied in order when due.
+    delayed: Option<Mutex<std::sync::mpsc::Sender<(Instant, Snapshot)>>>,
+    delay: Duration,
 }
 
 fn consumer_json(c: &ConsumerSpec) -> Value {
@@ -53,12 +81,16 @@ impl Admin {
         routes: Arc<Vec<Route>>,
         proxy: Arc<Live>,
         state_file: Option<PathBuf>,
+        apply_delay: Duration,
     ) -> Admin {
+        let delayed = (!apply_delay.is_zero()).then(|| Mutex::new(delayed_applier(proxy.clone())));
         Admin {
             consumers: Mutex::new(consumers),
             routes,
             proxy,
             state_file,
+            delayed,
+            delay: apply_delay,
         }
     }
 
@@ -105,11 +137,22 @@ impl Admin {
                 ));
             }
         }
-        self.proxy.replace(Snapshot {
+        let snapshot = Snapshot {
             routes: self.routes.clone(),
             credentials,
             consumers,
-        });
+        };
+        match &self.delayed {
+            Some(tx) => {
+                let due = Instant::now() + self.delay;
+                let tx = tx.lock().unwrap_or_else(|p| p.into_inner());
+                if let Err(e) = tx.send((due, snapshot)) {
+                    // The applier thread is gone: apply now rather than never.
+                    self.proxy.replace(e.0.1);
+                }
+            }
+            None => self.proxy.replace(snapshot),
+        }
         *store = next;
         Ok(())
     }

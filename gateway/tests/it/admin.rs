@@ -69,6 +69,7 @@ async fn start(upstream: &str, state: &std::path::Path) -> gateway::Handle {
         state_file: Some(state.to_path_buf()),
         tls: None,
         limits: gateway::limits(),
+        admin_apply_delay: std::time::Duration::ZERO,
     })
     .await
     .unwrap()
@@ -588,6 +589,7 @@ async fn tls_termination() {
         state_file: None,
         tls: Some((cert, key)),
         limits: gateway::limits(),
+        admin_apply_delay: std::time::Duration::ZERO,
     })
     .await
     .unwrap();

@@ -257,6 +257,7 @@ services:
         state_file: Some(dir.path().join("state.json")),
         tls: None,
         limits: gateway::limits(),
+        admin_apply_delay: std::time::Duration::ZERO,
     })
     .await
     .unwrap();

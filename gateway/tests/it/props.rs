@@ -201,6 +201,7 @@ fn admin_addr() -> std::net::SocketAddr {
                     state_file: Some(dir.path().join("s.json")),
                     tls: None,
                     limits: gateway::limits(),
+                    admin_apply_delay: std::time::Duration::ZERO,
                 })
                 .await
                 .unwrap();

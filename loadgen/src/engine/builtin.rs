@@ -71,20 +71,34 @@ impl Builtins {
                     svc.url = Some(upstream_url.clone());
                 }
             }
-            let snapshot = decl
-                .compile()
+            decl.compile()
                 .with_context(|| format!("{}", path.display()))?;
             let rt = runtime("builtin-gateway", spec.workers.unwrap_or(1))?;
+            let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+            // With its Admin API (in memory: no state file), for `[[event]]`s.
             let gw = rt
-                .block_on(gateway::spawn(
-                    snapshot,
-                    std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-                ))
+                .block_on(gateway::start(gateway::Options {
+                    config: decl,
+                    listen: loopback,
+                    admin_listen: Some(loopback),
+                    state_file: None,
+                    tls: None,
+                    limits: gateway::limits(),
+                    admin_apply_delay: spec.admin_apply_delay.map_or(Duration::ZERO, |d| d.0),
+                }))
                 .context("cannot start the builtin gateway")?;
             b.gateway = Some(gw);
             b._runtimes.push(rt);
         }
         Ok(b)
+    }
+
+    /// The builtin gateway's Admin API, for a target that is it.
+    pub(super) fn admin_url(&self, urls: &[TargetUrl]) -> Option<String> {
+        match (urls, &self.gateway) {
+            ([TargetUrl::BuiltinGateway], Some(g)) => g.admin_addr().map(|a| format!("http://{a}")),
+            _ => None,
+        }
     }
 
     pub(super) fn resolve(&self, url: &TargetUrl) -> String {

@@ -10,9 +10,11 @@
 mod builtin;
 pub mod conn;
 pub mod endpoint;
+pub mod events;
 pub mod h1;
 pub mod plan;
 pub mod timer;
+pub mod watch;
 pub mod worker;
 
 use std::collections::BTreeMap;
@@ -34,6 +36,7 @@ use crate::shard::Shard;
 use builtin::{Builtins, endpoints};
 use conn::Endpoint;
 use plan::Plan;
+use reports::events::EventResult;
 use worker::{Msg, WorkerCtx};
 
 /// How to run.
@@ -60,6 +63,12 @@ fn lead(connections: usize) -> Duration {
 pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
     let dir = scenario.dir();
     let plan = Arc::new(Plan::new(scenario)?);
+    if !plan.events.events.is_empty() && opts.shard.n > 1 {
+        anyhow::bail!(
+            "[[event]]s need one process: with --shard each shard would carry them out, \
+             and no shard sees all of the consumer's traffic"
+        );
+    }
     // Pool tokens are all signed before the first request.
     if let Some(a) = plan.tokens.as_ref().filter(|a| !a.per_request()) {
         a.fill_pool();
@@ -134,6 +143,8 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
                 .unwrap_or(16),
         );
     let mut skew = None;
+    let mut events = Vec::new();
+    let mut event_faults = Vec::new();
     'rounds: for round in 0..rounds {
         let n = scenario.targets.len();
         for k in 0..n {
@@ -153,14 +164,20 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
                 round,
                 shard: opts.shard,
                 stop: opts.stop.clone(),
+                admin: target
+                    .admin
+                    .clone()
+                    .or_else(|| builtins.admin_url(&target.url_list())),
             };
             let (hlog, _) = &mut hlogs[ti];
-            let began = run.execute(
+            let (began, measured, faults) = run.execute(
                 &mut totals[ti],
                 hlog,
                 (t0, at),
                 show.then_some(label.as_str()),
             )?;
+            events.extend(measured);
+            event_faults.extend(faults);
             if slot == 0
                 && let (Some(at), Some(began)) = (opts.start_at, began)
             {
@@ -218,6 +235,8 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
             host: crate::shard::host(),
             scenario_hash: scenario.content_hash(),
         },
+        events,
+        event_faults,
     })
 }
 
@@ -256,7 +275,13 @@ struct OneRun<'a> {
     round: u32,
     shard: Shard,
     stop: Arc<AtomicBool>,
+    /// The target's Admin API, for its events.
+    admin: Option<String>,
 }
+
+/// What one (round, target) run returns: when its first phase began (wall
+/// clock), what its events measured, and events that failed.
+type Executed = (Option<SystemTime>, Vec<EventResult>, Vec<String>);
 
 impl OneRun<'_> {
     fn execute(
@@ -265,7 +290,7 @@ impl OneRun<'_> {
         hlog: &mut HlogWriter<BufWriter<std::fs::File>>,
         (t0, at): (Instant, Option<Instant>),
         progress: Option<&str>,
-    ) -> anyhow::Result<Option<SystemTime>> {
+    ) -> anyhow::Result<Executed> {
         let plan = &self.plan;
         let http2 = self.target.http2();
         let connections = self.target.connections.unwrap_or(16);
@@ -288,6 +313,39 @@ impl OneRun<'_> {
             None => Instant::now() + lead(connections),
         };
         let mut began: Option<SystemTime> = None;
+        let checks = !self.target.baseline && self.target.auth != Some(false);
+        let which = plan.events.for_target(&self.target.name, checks);
+        let watch = (!which.is_empty()).then(|| {
+            let marks = which
+                .iter()
+                .map(|&i| {
+                    let e = &plan.events.events[i];
+                    (e.spec.action, e.consumer.as_ref().map(|c| c.0))
+                })
+                .collect();
+            let consumers = plan.tokens.as_ref().map_or(0, |t| t.consumers.len());
+            Arc::new(watch::Watch::new(start, marks, consumers))
+        });
+        let events_thread = match &watch {
+            Some(w) => Some(events::start(events::SlotEvents {
+                plan: plan.clone(),
+                which: which.clone(),
+                tokens: plan.tokens.clone(),
+                watch: w.clone(),
+                admin: self.admin.clone(),
+                round: self.round,
+                target: self.target.name.clone(),
+                phase_names: plan.phases.iter().map(|p| p.name.clone()).collect(),
+                phase_ends: plan
+                    .phases
+                    .iter()
+                    .map(|p| (p.offset + p.duration).as_nanos() as u64)
+                    .collect(),
+                stop: self.stop.clone(),
+            })?),
+            None => None,
+        };
+        let mut seen = Vec::new();
         let (tx, rx) = mpsc::channel();
         let mut threads = Vec::new();
         for id in 0..self.workers {
@@ -311,6 +369,7 @@ impl OneRun<'_> {
                 stop: self.stop.clone(),
                 tx: tx.clone(),
                 checks_tokens: self.target.auth != Some(false),
+                watch: watch.clone(),
                 feed: plan.tokens.as_ref().filter(|a| a.per_request()).map(|a| {
                     a.feed(
                         crate::seed::mix(&[
@@ -379,6 +438,7 @@ impl OneRun<'_> {
                     }
                 }
                 Ok(Msg::Started(wall)) => began = Some(began.map_or(wall, |b| b.max(wall))),
+                Ok(Msg::Seen(s)) => seen.extend(s),
                 Ok(Msg::Done) => done += 1,
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -405,7 +465,37 @@ impl OneRun<'_> {
         if let Some(b) = bar {
             b.finish_and_clear();
         }
-        Ok(began)
+        let (mut measured, mut faults) = (Vec::new(), Vec::new());
+        if let (Some(running), Some(w)) = (events_thread, &watch) {
+            let (occurrences, undo) = running.finish();
+            seen.sort_unstable_by_key(|s: &watch::Seen| s.sent);
+            let offset_s = offset.as_secs_f64();
+            for (k, o) in occurrences.iter().enumerate() {
+                // The window ends at the consumer's next event, or the phase's end.
+                let until = occurrences[k + 1..]
+                    .iter()
+                    .position(|n| n.consumer.is_some() && n.consumer == o.consumer)
+                    .and_then(|j| w.issued(k + 1 + j))
+                    .unwrap_or(o.phase_end)
+                    .min(o.phase_end);
+                let mut r = watch::measure(o, w, k, &seen, offset_s, until);
+                for c in &mut r.calls {
+                    c.at_s += offset_s;
+                }
+                if let Some(e) = &r.error {
+                    faults.push(format!(
+                        "{}: round {} event {} ({}): {e}",
+                        self.target.name,
+                        self.round + 1,
+                        o.event,
+                        o.action.name()
+                    ));
+                }
+                measured.push(r);
+            }
+            faults.extend(undo);
+        }
+        Ok((began, measured, faults))
     }
 
     /// Adds one tick of every worker into the totals and the interval log.

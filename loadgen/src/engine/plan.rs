@@ -65,6 +65,8 @@ pub struct Plan {
     pub spin: bool,
     /// `[auth]`: consumers, token sources and classes.
     pub tokens: Option<std::sync::Arc<Tokens>>,
+    /// `[[event]]`s, resolved, in time order.
+    pub events: super::events::Events,
 }
 
 impl ReqPlan {
@@ -175,7 +177,7 @@ impl Plan {
             })
             .collect();
         let mut offset = Duration::ZERO;
-        let phases = s
+        let phases: Vec<PhasePlan> = s
             .phases
             .iter()
             .map(|p| {
@@ -184,6 +186,7 @@ impl Plan {
                 plan
             })
             .collect();
+        let events = super::events::Events::new(s, tokens.as_deref(), &phases)?;
         Ok(Plan {
             seed: s.seed,
             requests,
@@ -195,6 +198,7 @@ impl Plan {
             grace: s.grace.map_or(Duration::from_secs(5), |d| d.0),
             spin: s.spin.unwrap_or(true),
             tokens,
+            events,
         })
     }
 

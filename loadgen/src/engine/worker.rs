@@ -23,6 +23,7 @@ use super::conn::{Endpoint, Lease, Slot, classify};
 use super::h1::write_request;
 use super::plan::{PhaseKind, Plan};
 use super::timer::Sleeper;
+use super::watch::{MAX_SEEN, Seen, Watch};
 use crate::record::{ClassStats, ErrorClass, Outcome, Sample, upstream_time};
 use crate::seed::mix;
 use crate::token::{Carried, Feed, Tokens};
@@ -34,6 +35,8 @@ pub enum Msg {
     Interval { tick: u32, stats: Vec<ClassStats> },
     /// The worker's first phase began (wall clock, read on waking for it).
     Started(std::time::SystemTime),
+    /// The responses of watched consumers (before `Done`, with events only).
+    Seen(Vec<Seen>),
     /// The worker has finished and flushed everything.
     Done,
 }
@@ -61,6 +64,8 @@ pub struct WorkerCtx {
     pub feed: Option<Feed>,
     /// Whether the target checks tokens (`auth = false`: token classes expect 2xx).
     pub checks_tokens: bool,
+    /// `[[event]]`s of this run: their moments, and which consumers to watch.
+    pub watch: Option<Arc<Watch>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -81,6 +86,8 @@ struct Local {
     /// Open loop: jobs on a slot, per class (what is unfinished if the
     /// grace period runs out; the interval stats may hold none of them).
     running: Vec<u64>,
+    /// Responses of the consumers `[[event]]`s act on, for the collector.
+    seen: Vec<Seen>,
 }
 
 type Shared = Rc<RefCell<Local>>;
@@ -126,6 +133,7 @@ async fn main(ctx: WorkerCtx) {
         queue: VecDeque::new(),
         stats: vec![ClassStats::default(); plan.classes()],
         running: vec![0; plan.classes()],
+        seen: Vec::new(),
     }));
     let ticker = tokio::task::spawn_local(tick_loop(ctx.clone(), local.clone()));
     let mut sleeper = match Sleeper::new(plan.spin) {
@@ -235,6 +243,9 @@ async fn main(ctx: WorkerCtx) {
     let tick = tick_of(ctx.start, Instant::now());
     let stats = std::mem::take(&mut l.stats);
     let _ = ctx.tx.send(Msg::Interval { tick, stats });
+    if ctx.watch.is_some() {
+        let _ = ctx.tx.send(Msg::Seen(std::mem::take(&mut l.seen)));
+    }
     let _ = ctx.tx.send(Msg::Done);
 }
 
@@ -278,10 +289,11 @@ fn dispatch(ctx: &Rc<WorkerCtx>, local: &Shared, job: Job) {
 /// Runs jobs on one slot until the queue is empty, then returns the slot.
 async fn slot_loop(ctx: Rc<WorkerCtx>, local: Shared, mut slot: Slot, mut job: Job) {
     loop {
-        let sample = execute(&ctx, &mut slot, &job).await;
+        let (sample, seen) = execute(&ctx, &mut slot, &job).await;
         let mut l = local.borrow_mut();
         l.stats[job.class].record(&sample);
         l.running[job.class] -= 1;
+        keep(&mut l.seen, seen);
         match l.queue.pop_front() {
             Some(next) => {
                 l.running[next.class] += 1;
@@ -319,11 +331,12 @@ async fn closed_loop(
             intended: now,
             ready: now,
         };
-        let sample = execute(&ctx, &mut slot, &job).await;
+        let (sample, seen) = execute(&ctx, &mut slot, &job).await;
         {
             let mut l = local.borrow_mut();
             l.stats[class].counts.scheduled += 1;
             l.stats[class].record(&sample);
+            keep(&mut l.seen, seen);
         }
         seq += stride;
         if !think.is_zero() {
@@ -333,8 +346,18 @@ async fn closed_loop(
     local.borrow_mut().idle.push(slot);
 }
 
-/// Sends one request and reads the whole response.
-async fn execute(ctx: &WorkerCtx, slot: &mut Slot, job: &Job) -> Sample {
+/// Keeps a watched response, up to [`MAX_SEEN`].
+fn keep(seen: &mut Vec<Seen>, s: Option<Seen>) {
+    if let Some(s) = s
+        && seen.len() < MAX_SEEN
+    {
+        seen.push(s);
+    }
+}
+
+/// Sends one request and reads the whole response; with events, the
+/// response as a watched consumer's too.
+async fn execute(ctx: &WorkerCtx, slot: &mut Slot, job: &Job) -> (Sample, Option<Seen>) {
     let marks = Marks::default();
     let result = tokio::time::timeout(ctx.plan.timeout, attempt(ctx, slot, job, &marks)).await;
     let done = Instant::now();
@@ -342,13 +365,26 @@ async fn execute(ctx: &WorkerCtx, slot: &mut Slot, job: &Job) -> Sample {
         Ok(r) => r,
         Err(_) => (marks.sent.get(), Outcome::Failed(ErrorClass::Timeout)),
     };
-    Sample {
+    let seen = match (&ctx.watch, marks.watched.get()) {
+        (Some(w), Some(consumer)) => Some(Seen {
+            consumer: consumer as u32,
+            sent: w.offset(sent.unwrap_or(job.ready)),
+            done: w.offset(done),
+            status: match outcome {
+                Outcome::Response { status, .. } => status,
+                Outcome::Failed(_) => 0,
+            },
+        }),
+        _ => None,
+    };
+    let sample = Sample {
         intended: job.intended,
         schedule_lag: job.ready.saturating_duration_since(job.intended) + marks.token_wait.get(),
         sent,
         done,
         outcome,
-    }
+    };
+    (sample, seen)
 }
 
 /// What an attempt noted on its way, kept if it times out.
@@ -357,6 +393,8 @@ struct Marks {
     sent: std::cell::Cell<Option<Instant>>,
     /// Time spent waiting for the per-request signer (the generator's own lateness).
     token_wait: std::cell::Cell<Duration>,
+    /// The consumer of a valid token that an event watches.
+    watched: std::cell::Cell<Option<usize>>,
 }
 
 async fn attempt(
@@ -373,9 +411,14 @@ async fn attempt(
     };
     let phase = job.class / plan.requests.len();
     let carried = match (req_plan.token, &plan.tokens) {
-        (Some((slot, _)), Some(tokens)) => {
-            let (t, waited) = token(ctx, tokens, slot, req_plan, job.seq).await;
+        (Some((slot, class)), Some(tokens)) => {
+            let (ci, t, waited) = token(ctx, tokens, slot, req_plan, job.seq).await;
             marks.token_wait.set(waited);
+            if class == crate::scenario::TokenClass::Valid
+                && ctx.watch.as_ref().is_some_and(|w| w.watches(ci))
+            {
+                marks.watched.set(Some(ci));
+            }
             Some(t)
         }
         _ => None,
@@ -386,7 +429,14 @@ async fn attempt(
     } else {
         req_plan.expect
     };
-    let expected = |status: u16| match expect {
+    // A revoked consumer's valid token may be refused (or, stale, accepted):
+    // the event's figures judge which came when.
+    let revocable = |sent: Instant| match (&ctx.watch, marks.watched.get()) {
+        (Some(w), Some(ci)) => w.refusal_allowed(ci, sent),
+        _ => false,
+    };
+    let expected = |status: u16, sent: Instant| match expect {
+        _ if revocable(sent) && matches!(status, 200..=299 | 401 | 403) => true,
         Some(s) => s == status,
         None => (200..300).contains(&status),
     };
@@ -409,7 +459,7 @@ async fn attempt(
                     Some(sent),
                     Outcome::Response {
                         status: r.status,
-                        expected: expected(r.status),
+                        expected: expected(r.status, sent),
                         upstream: r.upstream,
                         bytes: r.body_bytes,
                     },
@@ -455,15 +505,15 @@ async fn attempt(
         Some(sent),
         Outcome::Response {
             status,
-            expected: expected(status),
+            expected: expected(status, sent),
             upstream,
             bytes,
         },
     )
 }
 
-/// The token(s) request `seq` carries: from the pool, or from this worker's
-/// signer. A signer that is behind makes the send wait (it yields, so the
+/// The token(s) request `seq` carries and its consumer: from the pool, or
+/// from this worker's signer. A signer that is behind makes the send wait (it yields, so the
 /// worker's other requests go on); the wait is returned, counts as the
 /// generator's schedule lag, and is counted.
 async fn token(
@@ -472,22 +522,22 @@ async fn token(
     slot: usize,
     r: &super::plan::ReqPlan,
     seq: u64,
-) -> (Arc<Carried>, Duration) {
+) -> (usize, Arc<Carried>, Duration) {
     let ci = tokens.consumer_of(r.consumer, ctx.plan.seed, seq);
     let Some(feed) = ctx.feed.as_ref().filter(|_| tokens.per_request()) else {
-        return (tokens.pooled(slot, ci, seq), Duration::ZERO);
+        return (ci, tokens.pooled(slot, ci, seq), Duration::ZERO);
     };
-    if let Some(t) = tokens.try_next(feed, slot) {
-        return (Arc::new(t), Duration::ZERO);
+    if let Some((ci, t)) = tokens.try_next(feed, slot) {
+        return (ci, Arc::new(t), Duration::ZERO);
     }
     tokens.note_behind();
     let began = Instant::now();
     let deadline = began + Duration::from_secs(5);
     while Instant::now() < deadline {
-        if let Some(t) = tokens.try_next(feed, slot) {
-            return (Arc::new(t), began.elapsed());
+        if let Some((ci, t)) = tokens.try_next(feed, slot) {
+            return (ci, Arc::new(t), began.elapsed());
         }
         tokio::task::yield_now().await;
     }
-    (Arc::new(Carried::None), began.elapsed())
+    (ci, Arc::new(Carried::None), began.elapsed())
 }

@@ -24,6 +24,7 @@
 
 mod auth;
 mod dur;
+mod event;
 pub mod limits;
 mod locate;
 mod phase;
@@ -40,6 +41,7 @@ use serde::{Deserialize, Serialize};
 
 pub use auth::{Aud, AuthSpec, ConsumerSpec, GeneratedSpec, Placement, Profile, TokenSource};
 pub use dur::Dur;
+pub use event::{Action, DEFAULT_OVERLAP, EventSpec};
 pub use locate::Field;
 pub use phase::{Phase, Ramp, Rate, Spike, Steps};
 pub use request::{CLASSES, RequestSpec, TokenClass};
@@ -129,6 +131,9 @@ pub struct Scenario {
     pub requests: Vec<RequestSpec>,
     #[serde(rename = "phase")]
     pub phases: Vec<Phase>,
+    /// Timed events: revoke, restore, rotate, jwks-rotate, admin.
+    #[serde(rename = "event", default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EventSpec>,
     /// Where the scenario was read from (not part of the file).
     #[serde(skip)]
     #[schemars(skip)]
@@ -301,8 +306,9 @@ impl Scenario {
             one.chain(many).flatten()
         });
         let bodies = self.requests.iter().filter_map(|r| r.body_file.as_deref());
+        let jwks = self.events.iter().filter_map(|e| e.jwks.as_deref());
         let mut files: Vec<&Path> = Vec::new();
-        for f in gateway.chain(tls).chain(auth).chain(bodies) {
+        for f in gateway.chain(tls).chain(auth).chain(bodies).chain(jwks) {
             if !files.contains(&f) {
                 files.push(f);
             }

@@ -35,6 +35,9 @@ pub struct Target {
     pub mode: Option<ConnMode>,
     /// TLS options for https URLs.
     pub tls: Option<TlsSpec>,
+    /// The target's Kong-compatible Admin API (`http://host:port`), for
+    /// `[[event]]`s (`builtin:gateway` has its own).
+    pub admin: Option<String>,
 }
 
 /// Where a target is.
@@ -149,6 +152,10 @@ pub struct GatewaySpec {
     pub config: PathBuf,
     /// Gateway worker threads (default 1).
     pub workers: Option<usize>,
+    /// Its Admin API answers a change at once and the proxy applies it this
+    /// much later (default 0): a known stale window, as a Kong node polling
+    /// every `db_update_frequency` has.
+    pub admin_apply_delay: Option<super::Dur>,
 }
 
 impl Target {
@@ -194,6 +201,14 @@ impl Target {
         }
         if self.streams == Some(0) {
             return Err(("streams", "must be at least 1".into()));
+        }
+        if let Some(a) = &self.admin
+            && !a.starts_with("http://")
+        {
+            return Err((
+                "admin",
+                format!("{a:?}: expected http://host:port (an Admin API on loopback)"),
+            ));
         }
         Ok(())
     }

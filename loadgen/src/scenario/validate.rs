@@ -62,7 +62,64 @@ impl Scenario {
                 "at least one [[auth.consumer]] or [[auth.consumers]] is needed".into(),
             ));
         }
-        self.validate_phases()
+        self.validate_phases()?;
+        self.validate_events()
+    }
+
+    fn validate_events(&self) -> Result<(), Violation> {
+        for (i, e) in self.events.iter().enumerate() {
+            let v = at("event", Some(i));
+            e.validate().map_err(&v)?;
+            let Some(phase) = self.phases.iter().find(|p| p.name == e.phase) else {
+                return Err(v(("phase", format!("no [[phase]] named {:?}", e.phase))));
+            };
+            if e.at.0 >= phase.duration.0 {
+                return Err(v((
+                    "at",
+                    format!(
+                        "{:?} is not within phase {:?} ({:?} long)",
+                        e.at.0, e.phase, phase.duration.0
+                    ),
+                )));
+            }
+            if e.action.needs_consumer() && self.auth.is_none() {
+                return Err(v(("consumer", "needs an [auth] section with consumers".into())));
+            }
+            let targets: Vec<&Target> = match &e.target {
+                Some(name) => match self.targets.iter().find(|t| &t.name == name) {
+                    Some(t) => vec![t],
+                    None => return Err(v(("target", format!("no [[target]] named {name:?}")))),
+                },
+                None => self.event_targets(),
+            };
+            if targets.is_empty() {
+                return Err(v((
+                    "target",
+                    "no target checks tokens (every one is a baseline or has auth = false)".into(),
+                )));
+            }
+            if e.action.needs_admin() && e.admin.is_none() {
+                let builtin = |t: &Target| t.url_list() == [super::TargetUrl::BuiltinGateway];
+                if let Some(t) = targets.iter().find(|t| t.admin.is_none() && !builtin(t)) {
+                    return Err(v((
+                        "admin",
+                        format!(
+                            "target {:?} has no Admin API: give admin = \"http://…\" here or on the target",
+                            t.name
+                        ),
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The targets an event without `target` applies to: those that check tokens.
+    pub fn event_targets(&self) -> Vec<&Target> {
+        self.targets
+            .iter()
+            .filter(|t| !t.baseline && t.auth != Some(false))
+            .collect()
     }
 
     fn validate_upstream(&self) -> Result<(), Violation> {

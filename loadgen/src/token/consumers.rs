@@ -303,3 +303,23 @@ pub(super) fn check(
     }
     Ok(())
 }
+
+/// A copy of `c` under `key` with a fresh key of its algorithm (a random
+/// secret, or a new key pair: RSA 2048 bits), for a key rotation; with
+/// `key_in_kid` the new key is also the `kid` tokens carry.
+pub fn with_new_key(c: &Consumer, key: &str, key_in_kid: bool) -> Result<Consumer, KeyError> {
+    let mut next = c.clone();
+    next.key = key.to_owned();
+    if key_in_kid {
+        next.kid = Some(key.to_owned());
+    }
+    if c.alg.is_hmac() {
+        let secret = jwt::random_secret();
+        next.signing = Key::hmac(c.alg, secret.as_bytes())?;
+        next.secret = Some(secret);
+    } else {
+        next.signing = Key::from_pem(c.alg, &jwt::generate_private_pem(c.alg, 2048)?)?;
+        next.public_pem = next.signing.public_pem();
+    }
+    Ok(next)
+}

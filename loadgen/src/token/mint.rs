@@ -102,10 +102,11 @@ impl Tokens {
     pub fn mint(&self, class: TokenClass, ci: usize, now: u64) -> (Carried, u64) {
         let started = Instant::now();
         let seq = self.counter.fetch_add(1, Ordering::Relaxed);
-        let c = &self.consumers[ci];
+        let rotated = self.rotated(ci);
+        let c = rotated.as_deref().unwrap_or(&self.consumers[ci]);
         let claims = self.claims(class, c, seq, now);
         let kid = self.kid(class, c);
-        let carried = self.sign(class, ci, claims, kid.as_deref());
+        let carried = self.sign(class, (ci, c), claims, kid.as_deref());
         if class.signed() {
             let mut s = self.stats.lock().unwrap_or_else(|p| p.into_inner());
             let _ = s.signing.record(started.elapsed().as_nanos() as u64);
@@ -120,11 +121,10 @@ impl Tokens {
     fn sign(
         &self,
         class: TokenClass,
-        ci: usize,
+        (ci, c): (usize, &Consumer),
         mut claims: Map<String, Value>,
         kid: Option<&str>,
     ) -> Carried {
-        let c = &self.consumers[ci];
         let typ = self.typ.as_deref();
         let sign = |alg: &str, key: &Key, claims: &Map<String, Value>| {
             jwt::encode(&jwt::header(alg, typ, kid), claims, key)

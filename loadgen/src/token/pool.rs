@@ -40,7 +40,7 @@ impl Tokens {
             .set(pool.into_iter().map(ArcSwap::from_pointee).collect());
     }
 
-    fn mint_slot(&self, i: usize, now: u64) -> Pooled {
+    pub(super) fn mint_slot(&self, i: usize, now: u64) -> Pooled {
         let (ci, slot) = (i / self.classes.len(), i % self.classes.len());
         (0..self.pool_size)
             .map(|_| {

@@ -14,7 +14,7 @@ impl Tokens {
         let mut senders = Vec::new();
         let mut receivers = Vec::new();
         for _ in &self.classes {
-            let (tx, rx) = sync_channel::<Carried>(capacity.max(1));
+            let (tx, rx) = sync_channel::<(usize, Carried)>(capacity.max(1));
             senders.push(tx);
             receivers.push(rx);
         }
@@ -29,10 +29,10 @@ impl Tokens {
         }
     }
 
-    /// Per-request: the next token of class `slot` from the worker's feed.
-    /// Empty means the signer is behind: the caller waits, without blocking
-    /// its event loop, and that wait shows as send lag.
-    pub fn try_next(&self, feed: &Feed, slot: usize) -> Option<Carried> {
+    /// Per-request: the next token of class `slot` from the worker's feed,
+    /// with its consumer. Empty means the signer is behind: the caller waits,
+    /// without blocking its event loop, and that wait shows as send lag.
+    pub fn try_next(&self, feed: &Feed, slot: usize) -> Option<(usize, Carried)> {
         feed.receivers[slot].try_recv().ok()
     }
 
@@ -45,13 +45,13 @@ impl Tokens {
 /// A worker's per-request token queues.
 #[derive(Debug)]
 pub struct Feed {
-    receivers: Vec<Receiver<Carried>>,
+    receivers: Vec<Receiver<(usize, Carried)>>,
     _thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Keeps every queue full; consumers picked by a seeded sequence per class.
-fn signer(tokens: Arc<Tokens>, senders: Vec<SyncSender<Carried>>, seed: u64) {
-    let mut pending: Vec<Option<Carried>> = vec![None; senders.len()];
+fn signer(tokens: Arc<Tokens>, senders: Vec<SyncSender<(usize, Carried)>>, seed: u64) {
+    let mut pending: Vec<Option<(usize, Carried)>> = vec![None; senders.len()];
     let mut n = vec![0u64; senders.len()];
     let mut open = senders.len();
     while open > 0 {
@@ -61,7 +61,7 @@ fn signer(tokens: Arc<Tokens>, senders: Vec<SyncSender<Carried>>, seed: u64) {
             let item = pending[slot].take().unwrap_or_else(|| {
                 let ci = tokens.consumer_of(None, seed ^ slot as u64, n[slot]);
                 n[slot] += 1;
-                tokens.mint(tokens.classes[slot], ci, tokens.clock.now()).0
+                (ci, tokens.mint(tokens.classes[slot], ci, tokens.clock.now()).0)
             });
             match tx.try_send(item) {
                 Ok(()) => {

@@ -109,6 +109,8 @@ pub struct Tokens {
     /// Per (consumer, class slot): tokens and their `exp`.
     /// Filled once by [`Tokens::fill_pool`] (not by `loadgen validate`).
     pub(super) pool: std::sync::OnceLock<Vec<ArcSwap<Pooled>>>,
+    /// Per consumer: the key it signs with now, when an `[[event]]` rotated it.
+    pub(super) rotated: Vec<arc_swap::ArcSwapOption<Consumer>>,
     pub(super) counter: AtomicU64,
     pub clock: Arc<dyn Clock>,
     pub stats: Mutex<SignStats>,
@@ -212,6 +214,7 @@ impl Tokens {
         } else {
             Vec::new()
         };
+        let rotated = consumers.iter().map(|_| Default::default()).collect();
         let mut classes = classes.to_vec();
         classes.sort();
         classes.dedup();
@@ -247,6 +250,7 @@ impl Tokens {
             classes,
             pool_size: spec.pool_size.unwrap_or(2).max(1),
             pool: std::sync::OnceLock::new(),
+            rotated,
             counter: AtomicU64::new(0),
             clock,
             stats: Mutex::new(SignStats {
@@ -282,7 +286,47 @@ impl Tokens {
         })
     }
 
-    /// Summary figures.
+    /// The consumer `ci` as it signs now (rotated by an event, or as configured).
+    pub fn current(&self, ci: usize) -> Consumer {
+        self.rotated(ci)
+            .as_deref()
+            .cloned()
+            .unwrap_or_else(|| self.consumers[ci].clone())
+    }
+
+    /// Consumer `ci` under `key` with a fresh key of its algorithm (a
+    /// rotation's new credential); with the key in `kid`, the new `kid`.
+    pub fn with_new_key(&self, ci: usize, key: &str) -> Result<Consumer, crate::jwt::KeyError> {
+        consumers::with_new_key(&self.consumers[ci], key, self.key_in_kid)
+    }
+
+    /// Whether the consumer's key travels in the header's `kid`.
+    pub fn key_in_kid(&self) -> bool {
+        self.key_in_kid
+    }
+
+    /// The key consumer `ci` was rotated to, if it was.
+    pub(super) fn rotated(&self, ci: usize) -> Option<Arc<Consumer>> {
+        self.rotated.get(ci).and_then(|r| r.load_full())
+    }
+
+    /// Switches consumer `ci`'s tokens to `to` (None: back to its configured
+    /// key). Pool tokens are re-signed before this returns, so every token
+    /// handed out afterwards carries the new key; per-request queues still
+    /// hold up to their capacity of tokens signed before.
+    pub fn switch(&self, ci: usize, to: Option<Consumer>) {
+        if let Some(r) = self.rotated.get(ci) {
+            r.store(to.map(Arc::new));
+        }
+        let now = self.clock.now();
+        if let Some(pool) = self.pool.get() {
+            let n = self.classes.len();
+            for slot in 0..n {
+                pool[ci * n + slot].store(Arc::new(self.mint_slot(ci * n + slot, now)));
+            }
+        }
+    }
+
     /// The signing-time histogram the summary's percentiles come from.
     pub fn signing(&self) -> Histogram<u64> {
         self.stats

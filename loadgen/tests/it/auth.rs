@@ -351,6 +351,7 @@ async fn provision_kong_end_to_end_against_our_gateway() {
         state_file: Some(dir.path().join("state.json")),
         tls: None,
         limits: gateway::limits(),
+        admin_apply_delay: std::time::Duration::ZERO,
     })
     .await
     .unwrap();
