@@ -516,6 +516,10 @@ pub fn render(summary: &Summary) -> String {
         }
         s.push('\n');
     }
+    s.push_str(&reports::events::render_text(&summary.events));
+    if !summary.events.is_empty() {
+        s.push('\n');
+    }
     let h = &summary.health;
     let _ = writeln!(
         s,

@@ -9,6 +9,10 @@
 //! - `added`: what each gateway adds at p50/p90/p99/p99.9, whiskers at the
 //!   round-to-round min and max.
 //! - `status`: responses by status and failures by kind, per target and request class.
+//! - `events` (with `[[event]]`s): the affected consumer's responses per
+//!   100 ms around each event of the first round.
+
+mod event_chart;
 
 use std::path::{Path, PathBuf};
 
@@ -214,7 +218,16 @@ pub fn render(runs: &[RunData], dir: &Path) -> Result<Vec<&'static str>, ChartEr
     >| {
         status_bars(root, &status)
     });
-    Ok(CHARTS.to_vec())
+    let mut written = CHARTS.to_vec();
+    let shown = event_chart::shown(&first.events);
+    if !shown.is_empty() {
+        let size = (WIDTH, event_chart::PANEL * shown.len() as u32);
+        both!(dir, "events", size, |root: &DrawingArea<_, Shift>| {
+            event_chart::draw(root, &shown)
+        });
+        written.push("events");
+    }
+    Ok(written)
 }
 
 /// Draws the series labels in a framed box at `position`.

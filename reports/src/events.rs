@@ -84,3 +84,142 @@ pub struct EventBucket {
     pub refused: u64,
     pub other: u64,
 }
+
+impl EventResult {
+    /// `revoke partner-acme`, `admin`.
+    pub fn label(&self) -> String {
+        match &self.consumer {
+            Some(c) => format!("{} {c}", self.action),
+            None => self.action.clone(),
+        }
+    }
+
+    /// What the first answer of the new state is called, per action.
+    fn new_answer(&self) -> &'static str {
+        match self.action.as_str() {
+            "revoke" => "first refusal",
+            "restore" => "first acceptance",
+            _ => "new key accepted",
+        }
+    }
+
+    /// The exchanges: `DELETE 204 in 495us`.
+    pub fn calls_text(&self) -> String {
+        let calls: Vec<String> = self
+            .calls
+            .iter()
+            .map(|c| {
+                let verb = c.what.split(' ').next().unwrap_or("");
+                let status = if c.status == 0 {
+                    String::new()
+                } else {
+                    format!(" {}", c.status)
+                };
+                format!("{verb}{status} in {}", crate::fmt_ns(c.took_ns))
+            })
+            .collect();
+        calls.join(", ")
+    }
+
+    /// The measured figures in words: stale answers, the first new one, failures.
+    pub fn figures_text(&self) -> String {
+        if let Some(e) = &self.error {
+            return format!("FAILED: {e}");
+        }
+        let mut parts = Vec::new();
+        let a = &self.after;
+        if self.consumer.is_some() {
+            parts.push(format!(
+                "after: {} sent, {} accepted, {} refused, {} other",
+                a.sent, a.accepted, a.refused, a.other
+            ));
+        }
+        if let (Some(n), Some(w)) = (self.stale, self.stale_window_ns) {
+            parts.push(format!("stale {n} (window {})", crate::fmt_ns(w)));
+        }
+        if let Some(f) = self.failed {
+            parts.push(format!("failed {f}"));
+        }
+        if self.consumer.is_some() {
+            parts.push(match self.first_new_ns {
+                Some(ns) => format!("{} after {}", self.new_answer(), crate::fmt_ns(ns)),
+                None => format!("no {}", self.new_answer()),
+            });
+        }
+        parts.join("  ")
+    }
+}
+
+/// The terminal's events section (empty without events).
+pub fn render_text(events: &[EventResult]) -> String {
+    if events.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "Events (stale: requests sent after the change took effect that still got the old answer)\n",
+    );
+    for e in events {
+        s.push_str(&format!(
+            "  round {} {}: {} at {:.3}s  [{}]\n    {}\n",
+            e.round + 1,
+            e.target,
+            e.label(),
+            e.effective_s,
+            e.calls_text(),
+            e.figures_text()
+        ));
+    }
+    s
+}
+
+/// What the report's events table says above it.
+pub const TABLE_NOTE: &str = "Per round and target: the Admin API exchanges (or file writes), the \
+     affected consumer's valid-token requests sent after the change took effect, the stale ones \
+     (revoke: still accepted; restore: still refused) with the last one's send time after the \
+     change, the first response of the new state (to that response), and for rotations the \
+     requests that were not accepted.";
+
+/// The report's events table: headers and one row per event.
+pub fn table(events: &[EventResult]) -> (Vec<String>, Vec<Vec<String>>) {
+    let headers = [
+        "round",
+        "target",
+        "event",
+        "exchanges",
+        "sent after",
+        "accepted",
+        "refused",
+        "other",
+        "stale",
+        "stale window",
+        "first new answer",
+        "failed",
+    ]
+    .map(String::from)
+    .to_vec();
+    let opt = |v: Option<u64>| v.map_or("–".to_owned(), |v| v.to_string());
+    let ns = |v: Option<u64>| v.map_or("–".to_owned(), crate::fmt_ns);
+    let rows = events
+        .iter()
+        .map(|e| {
+            let a = &e.after;
+            vec![
+                (e.round + 1).to_string(),
+                e.target.clone(),
+                e.label(),
+                e.error
+                    .as_ref()
+                    .map_or_else(|| e.calls_text(), |x| format!("FAILED: {x}")),
+                a.sent.to_string(),
+                a.accepted.to_string(),
+                a.refused.to_string(),
+                a.other.to_string(),
+                opt(e.stale),
+                ns(e.stale_window_ns),
+                ns(e.first_new_ns),
+                opt(e.failed),
+            ]
+        })
+        .collect();
+    (headers, rows)
+}

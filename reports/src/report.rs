@@ -317,6 +317,23 @@ fn document(runs: &[RunData]) -> Vec<Block> {
         "Rate and failures per second",
     ));
 
+    for run in runs.iter().filter(|r| !r.summary.events.is_empty()) {
+        doc.push(Block::Heading(if several {
+            format!("Events: {}", run.label)
+        } else {
+            "Events".into()
+        }));
+        doc.push(Block::Para(crate::events::TABLE_NOTE.into()));
+        let (headers, rows) = crate::events::table(&run.summary.events);
+        doc.push(Block::Table(headers, rows));
+    }
+    if !runs[0].summary.events.is_empty() {
+        doc.push(Block::Image(
+            "events",
+            "The affected consumer's responses around each event",
+        ));
+    }
+
     doc.push(Block::Heading("Statuses and errors".into()));
     let mut rows = Vec::new();
     for run in runs {

@@ -95,12 +95,12 @@ impl Watch {
             .store(self.offset(at) + 1, Ordering::Release);
     }
 
-    /// Whether a valid token of `consumer` sent at `sent` may be refused:
-    /// from the first revoke issued for it, 401/403 and 2xx both count as
-    /// expected, and the event's figures say which came when (stale accepts
-    /// are the measurement, not a fault).
-    pub fn refusal_allowed(&self, consumer: usize, sent: Instant) -> bool {
-        let at = self.offset(sent);
+    /// Whether a valid token of `consumer` answered at `done` may be
+    /// refused: from the first revoke issued for it, 401/403 and 2xx both
+    /// count as expected, and the event's figures say which came when (stale
+    /// accepts are the measurement, not a fault).
+    pub fn refusal_allowed(&self, consumer: usize, done: Instant) -> bool {
+        let at = self.offset(done);
         self.marks.iter().any(|m| {
             m.action == Action::Revoke
                 && m.consumer == Some(consumer)
