@@ -195,7 +195,28 @@ impl Declarative {
             file: file.clone(),
             source,
         })?;
-        Self::parse(&text, &file)
+        let mut d = Self::parse(&text, &file)?;
+        d.resolve_files(path.parent().unwrap_or(Path::new(".")));
+        Ok(d)
+    }
+
+    /// Makes the relative file paths in plugin configs (the oidc plugin's
+    /// `jwks_file`) relative to the config file's directory, not to
+    /// wherever the gateway was started.
+    pub fn resolve_files(&mut self, dir: &Path) {
+        let services = self.services.iter_mut();
+        let routes = services
+            .flat_map(|s| s.routes.iter_mut().flat_map(|r| r.plugins.iter_mut()).chain(s.plugins.iter_mut()));
+        let all = routes
+            .chain(self.routes.iter_mut().flat_map(|r| r.plugins.iter_mut()))
+            .chain(self.plugins.iter_mut());
+        for p in all {
+            if let Some(f) = p.config.get_mut("jwks_file")
+                && let Some(rel) = f.as_str().filter(|f| Path::new(f).is_relative())
+            {
+                *f = serde_json::Value::String(dir.join(rel).display().to_string());
+            }
+        }
     }
 
     /// YAML (a superset of JSON).
