@@ -44,7 +44,8 @@ pub struct Call {
     pub status: u16,
 }
 
-pub(crate) type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+pub(crate) type HttpClient =
+    Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
 pub(crate) async fn send(
     client: &HttpClient,

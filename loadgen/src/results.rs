@@ -220,10 +220,14 @@ fn event_warning(e: &reports::events::EventResult) -> Option<String> {
     }
     if e.first_new_ns.is_none() {
         let what = match e.action.as_str() {
-            "revoke" => "every request after the Admin API's answer was still accepted: the \
-                         revocation did not take effect within the phase",
-            "restore" => "every request after the Admin API's answer was still refused: the \
-                          credential did not come back within the phase",
+            "revoke" => {
+                "every request after the Admin API's answer was still accepted: the \
+                         revocation did not take effect within the phase"
+            }
+            "restore" => {
+                "every request after the Admin API's answer was still refused: the \
+                          credential did not come back within the phase"
+            }
             _ => "no token signed with the new key was accepted within the phase",
         };
         return Some(format!("{who}: {what} ({} requests)", e.after.sent));

@@ -205,8 +205,12 @@ impl Declarative {
     /// wherever the gateway was started.
     pub fn resolve_files(&mut self, dir: &Path) {
         let services = self.services.iter_mut();
-        let routes = services
-            .flat_map(|s| s.routes.iter_mut().flat_map(|r| r.plugins.iter_mut()).chain(s.plugins.iter_mut()));
+        let routes = services.flat_map(|s| {
+            s.routes
+                .iter_mut()
+                .flat_map(|r| r.plugins.iter_mut())
+                .chain(s.plugins.iter_mut())
+        });
         let all = routes
             .chain(self.routes.iter_mut().flat_map(|r| r.plugins.iter_mut()))
             .chain(self.plugins.iter_mut());

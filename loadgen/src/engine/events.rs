@@ -87,7 +87,10 @@ impl Events {
                     if e.action == Action::JwksRotate && c.alg.is_hmac() {
                         return Err(err(
                             "consumer",
-                            format!("{} signs with {}: a JWKS holds public keys only", c.name, c.alg),
+                            format!(
+                                "{} signs with {}: a JWKS holds public keys only",
+                                c.name, c.alg
+                            ),
                         ));
                     }
                     let old = if e.action == Action::JwksRotate {
@@ -186,7 +189,12 @@ pub fn start(ctx: SlotEvents) -> std::io::Result<Running> {
                 .build()
             {
                 Ok(rt) => rt,
-                Err(e) => return (Vec::new(), vec![format!("cannot start the event runtime: {e}")]),
+                Err(e) => {
+                    return (
+                        Vec::new(),
+                        vec![format!("cannot start the event runtime: {e}")],
+                    );
+                }
             };
             rt.block_on(run(ctx, done_rx))
         })?;
@@ -240,7 +248,9 @@ impl Ctx {
         ok: impl Fn(u16) -> bool,
         calls: &mut Vec<EventCall>,
     ) -> Result<(), String> {
-        let (status, reply) = self.call(admin, (method, path.clone()), body, calls).await?;
+        let (status, reply) = self
+            .call(admin, (method, path.clone()), body, calls)
+            .await?;
         if ok(status) {
             Ok(())
         } else {
@@ -258,7 +268,11 @@ async fn run(ctx: SlotEvents, done: mpsc::Receiver<()>) -> (Vec<Occurrence>, Vec
         client: Client::builder(TokioExecutor::new()).build_http(),
         base: ctx.watch.base,
     };
-    let events: Vec<&Planned> = ctx.which.iter().map(|&i| &ctx.plan.events.events[i]).collect();
+    let events: Vec<&Planned> = ctx
+        .which
+        .iter()
+        .map(|&i| &ctx.plan.events.events[i])
+        .collect();
     let admins: Vec<String> = events
         .iter()
         .filter(|e| e.spec.action.needs_admin())
@@ -339,8 +353,14 @@ async fn act(
                 changed.revoked.push(ci);
             } else {
                 let path = format!("/consumers/{user}/jwt");
-                c.must(admin_of()?, ("POST", path), Some(&credential(&cur)), success, calls)
-                    .await?;
+                c.must(
+                    admin_of()?,
+                    ("POST", path),
+                    Some(&credential(&cur)),
+                    success,
+                    calls,
+                )
+                .await?;
                 changed.revoked.retain(|x| *x != ci);
             }
             watch.set_effective(i, Instant::now());
@@ -354,8 +374,14 @@ async fn act(
             let admin = admin_of()?;
             let user = seg(&old.name);
             let path = format!("/consumers/{user}/jwt");
-            c.must(admin, ("POST", path), Some(&credential(next)), success, calls)
-                .await?;
+            c.must(
+                admin,
+                ("POST", path),
+                Some(&credential(next)),
+                success,
+                calls,
+            )
+            .await?;
             changed.rotated.push((ci, false));
             tokens.switch(ci, Some(next.clone()));
             watch.set_effective(i, Instant::now());
@@ -363,7 +389,8 @@ async fn act(
                 return Ok(());
             }
             let path = format!("/consumers/{user}/jwt/{}", seg(&old.key));
-            c.must(admin, ("DELETE", path), None, success, calls).await?;
+            c.must(admin, ("DELETE", path), None, success, calls)
+                .await?;
             if let Some(r) = changed.rotated.iter_mut().find(|r| r.0 == ci) {
                 r.1 = true;
             }
@@ -474,7 +501,13 @@ async fn undo(c: &Ctx, ctx: &SlotEvents, changed: Changed) -> Vec<String> {
         if old_removed {
             let path = format!("/consumers/{user}/jwt");
             if let Err(e) = c
-                .must(&admin, ("POST", path), Some(&credential(&old)), success, &mut calls)
+                .must(
+                    &admin,
+                    ("POST", path),
+                    Some(&credential(&old)),
+                    success,
+                    &mut calls,
+                )
                 .await
             {
                 fail(e);
@@ -482,7 +515,13 @@ async fn undo(c: &Ctx, ctx: &SlotEvents, changed: Changed) -> Vec<String> {
         }
         let path = format!("/consumers/{user}/jwt/{}", seg(&next.key));
         if let Err(e) = c
-            .must(&admin, ("DELETE", path), None, |s| success(s) || s == 404, &mut calls)
+            .must(
+                &admin,
+                ("DELETE", path),
+                None,
+                |s| success(s) || s == 404,
+                &mut calls,
+            )
             .await
         {
             fail(e);
@@ -493,7 +532,13 @@ async fn undo(c: &Ctx, ctx: &SlotEvents, changed: Changed) -> Vec<String> {
         let cur = tokens.current(ci);
         let path = format!("/consumers/{}/jwt", seg(&cur.name));
         if let Err(e) = c
-            .must(&admin, ("POST", path), Some(&credential(&cur)), success, &mut calls)
+            .must(
+                &admin,
+                ("POST", path),
+                Some(&credential(&cur)),
+                success,
+                &mut calls,
+            )
             .await
         {
             fail(e);

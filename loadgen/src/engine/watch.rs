@@ -86,7 +86,9 @@ impl Watch {
     }
 
     pub fn set_issued(&self, i: usize, at: Instant) {
-        self.marks[i].issued.store(self.offset(at) + 1, Ordering::Release);
+        self.marks[i]
+            .issued
+            .store(self.offset(at) + 1, Ordering::Release);
     }
 
     pub fn set_effective(&self, i: usize, at: Instant) {
@@ -189,7 +191,8 @@ pub fn measure(
         }
     }
     // The answer the change should bring, and the one that is now stale.
-    let (new, old): (fn(u16) -> bool, fn(u16) -> bool) = match o.action {
+    type Answer = fn(u16) -> bool;
+    let (new, old): (Answer, Answer) = match o.action {
         Action::Revoke => (refused, accepted),
         Action::Restore | Action::Rotate | Action::JwksRotate => (accepted, refused),
         Action::Admin => return r,
@@ -239,4 +242,3 @@ pub fn measure(
     }
     r
 }
-

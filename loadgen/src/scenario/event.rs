@@ -105,8 +105,16 @@ impl EventSpec {
             ));
         }
         let rotation = matches!(self.action, Action::Rotate | Action::JwksRotate);
-        only("overlap", self.overlap.is_some() && !rotation, "rotate and jwks-rotate")?;
-        only("new_key", self.new_key.is_some() && !rotation, "rotate and jwks-rotate")?;
+        only(
+            "overlap",
+            self.overlap.is_some() && !rotation,
+            "rotate and jwks-rotate",
+        )?;
+        only(
+            "new_key",
+            self.new_key.is_some() && !rotation,
+            "rotate and jwks-rotate",
+        )?;
         let admin = self.action == Action::Admin;
         for (key, set) in [
             ("method", self.method.is_some()),
@@ -118,7 +126,12 @@ impl EventSpec {
         }
         if admin {
             match &self.path {
-                None => return Err(("path", "missing: the Admin API path, e.g. /consumers".into())),
+                None => {
+                    return Err((
+                        "path",
+                        "missing: the Admin API path, e.g. /consumers".into(),
+                    ));
+                }
                 Some(p) if !p.starts_with('/') => {
                     return Err(("path", format!("{p:?} must start with /")));
                 }
@@ -142,11 +155,15 @@ impl EventSpec {
             if self.jwks.is_none() {
                 return Err((
                     "jwks",
-                    "missing: the JWKS file the gateway reads (jwks_file) or the mock serves".into(),
+                    "missing: the JWKS file the gateway reads (jwks_file) or the mock serves"
+                        .into(),
                 ));
             }
             if self.admin.is_some() {
-                return Err(("admin", "jwks-rotate rewrites a file, not an Admin API".into()));
+                return Err((
+                    "admin",
+                    "jwks-rotate rewrites a file, not an Admin API".into(),
+                ));
             }
         } else if self.jwks.is_some() {
             return Err(("jwks", "only for jwks-rotate".into()));

@@ -83,7 +83,10 @@ impl Scenario {
                 )));
             }
             if e.action.needs_consumer() && self.auth.is_none() {
-                return Err(v(("consumer", "needs an [auth] section with consumers".into())));
+                return Err(v((
+                    "consumer",
+                    "needs an [auth] section with consumers".into(),
+                )));
             }
             let targets: Vec<&Target> = match &e.target {
                 Some(name) => match self.targets.iter().find(|t| &t.name == name) {

@@ -61,7 +61,10 @@ fn signer(tokens: Arc<Tokens>, senders: Vec<SyncSender<(usize, Carried)>>, seed:
             let item = pending[slot].take().unwrap_or_else(|| {
                 let ci = tokens.consumer_of(None, seed ^ slot as u64, n[slot]);
                 n[slot] += 1;
-                (ci, tokens.mint(tokens.classes[slot], ci, tokens.clock.now()).0)
+                (
+                    ci,
+                    tokens.mint(tokens.classes[slot], ci, tokens.clock.now()).0,
+                )
             });
             match tx.try_send(item) {
                 Ok(()) => {

@@ -77,7 +77,8 @@ fn panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, e: &EventResult) -> 
         .axis_desc_style((SANS, 13))
         .draw()
         .map_err(err)?;
-    let series: [(&str, RGBColor, fn(&crate::events::EventBucket) -> u64); 3] = [
+    type Pick = fn(&crate::events::EventBucket) -> u64;
+    let series: [(&str, RGBColor, Pick); 3] = [
         ("accepted (2xx)", RGBColor(44, 160, 44), |b| b.accepted),
         ("refused (401/403)", RGBColor(214, 39, 40), |b| b.refused),
         ("other / no answer", RGBColor(127, 127, 127), |b| b.other),

@@ -1,0 +1,24 @@
+//! `[[event]]`s measured through real gateways: revocation, a known stale
+//! window, key rotations, a JWKS rotation, failed Admin calls. In a test
+//! binary of their own, one at a time (`serial`): their figures are
+//! millisecond timings that other tests' load would blur.
+
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests time their own deadlines; the send-path rule is for the library"
+)]
+
+mod events;
+#[path = "../it/support.rs"]
+#[allow(
+    dead_code,
+    reason = "the helpers are shared with the integration tests"
+)]
+mod support;
+
+/// Held by every test of this binary: they run one after another.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
