@@ -15,6 +15,7 @@
 //! let exit = loadgen::cli::main_with(args, Arc::new(AtomicBool::new(false)));
 //! ```
 
+pub mod capacity;
 pub mod cli;
 pub mod engine;
 pub mod health;

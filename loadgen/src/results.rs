@@ -195,6 +195,7 @@ pub fn summarize((name, scenario): (&str, serde_json::Value), data: &RunData) ->
             .then(|| data.shard.clone()),
         shards: Vec::new(),
         events: data.events.clone(),
+        capacity: None,
     }
 }
 

@@ -9,9 +9,12 @@
 //! - `added`: what each gateway adds at p50/p90/p99/p99.9, whiskers at the
 //!   round-to-round min and max.
 //! - `status`: responses by status and failures by kind, per target and request class.
+//! - `capacity` (`loadgen capacity`): latency against rate per target, the
+//!   capacity marked.
 //! - `events` (with `[[event]]`s): the affected consumer's responses per
 //!   100 ms around each event of the first round.
 
+mod capacity_chart;
 mod event_chart;
 
 use std::path::{Path, PathBuf};
@@ -228,6 +231,15 @@ pub fn render(runs: &[RunData], dir: &Path) -> Result<Vec<&'static str>, ChartEr
         written.push("events");
     }
     Ok(written)
+}
+
+/// Writes `capacity.png` and `capacity.svg` (`loadgen capacity`) into `dir`.
+pub fn capacity(c: &crate::capacity::Capacity, dir: &Path) -> Result<(), ChartError> {
+    register_font();
+    both!(dir, "capacity", (WIDTH, HEIGHT), |root: &DrawingArea<_, Shift>| {
+        capacity_chart::draw(root, c)
+    });
+    Ok(())
 }
 
 /// Draws the series labels in a framed box at `position`.

@@ -7,6 +7,8 @@
 //! - `latency.p50|p90|p99|p99.9|p99.99|max`, `service.p50|p90|p99|p99.9|p99.99|max`;
 //! - `added.p50|p90|p99|p99.9|p99.99` for targets measured against a baseline;
 //! - `rps`: achieved requests per second (bigger is better);
+//! - `capacity`: a `loadgen capacity` run's rate at the SLO (bigger is
+//!   better; its noise is the search's precision);
 //! - `errors`: failed requests (errors + unexpected statuses + drops) as a
 //!   percentage of scheduled ones.
 //!
@@ -215,12 +217,19 @@ fn rule_for<'a>(rules: &'a [Rule], target: &str, metric: &str) -> Option<&'a Rul
         })
 }
 
+/// A target's capacity in a `loadgen capacity` run: (req/s, the search's precision).
+fn capacity_of(s: &Summary, target: &str) -> Option<(f64, f64)> {
+    let c = s.capacity.as_ref()?;
+    let t = c.targets.iter().find(|t| t.target == target)?;
+    Some((t.capacity_rps?, c.precision))
+}
+
 /// Whether `name` is a metric this module knows.
 pub fn known_metric(name: &str) -> bool {
     match name.split_once('.') {
         Some(("latency" | "service", q)) => PERCENTILES.contains(&q) || q == "max",
         Some(("added", q)) => PERCENTILES.contains(&q),
-        None => name == "rps" || name == "errors",
+        None => name == "rps" || name == "errors" || name == "capacity",
         _ => false,
     }
 }
@@ -257,6 +266,33 @@ pub fn compare(
             {
                 classes.push((key, bc, cc, per_class));
             }
+        }
+        if let (Some(b), Some(c)) = (capacity_of(base, &bt.name), capacity_of(cand, &bt.name)) {
+            // The search's own resolution is its noise.
+            let noise = b.0 * b.1.max(c.1);
+            let threshold = rule_for(thresholds, &bt.name, "capacity").map(|r| r.value);
+            let limit = rule_for(limits, &bt.name, "capacity").map(|r| r.value);
+            rows.push(Row {
+                target: bt.name.clone(),
+                class: "*".into(),
+                metric: "capacity".into(),
+                base: b.0,
+                cand: c.0,
+                noise,
+                unit: "req/s",
+                bigger_is_better: true,
+                threshold,
+                limit,
+                verdict: Verdict::of(Judged {
+                    base: b.0,
+                    cand: c.0,
+                    noise,
+                    bigger_is_better: true,
+                    threshold,
+                    threshold_is_absolute: false,
+                    limit,
+                }),
+            });
         }
         for (class, bc, cc, gated) in classes {
             let added = |t: &'_ TargetResult| if class == "*" { t.added.clone() } else { None };

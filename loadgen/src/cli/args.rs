@@ -88,6 +88,85 @@ pub enum Command {
     /// Merge the results of the shards of one run (`run --shard K/N`) into
     /// one results directory, exactly.
     Merge(MergeArgs),
+    /// Find the highest arrival rate at which each target meets an SLO
+    /// (exponential growth, then bisection, of short open-loop steps).
+    #[command(after_help = CAPACITY_HELP)]
+    Capacity(CapacityArgs),
+}
+
+const CAPACITY_HELP: &str = "\
+Each step runs the scenario's requests at one constant rate: --warmup (not
+recorded), then --step recorded, in --rounds rounds; with an added.* term
+the scenario's baseline target runs interleaved in the same step, order
+rotated per round, as `run` does. A step passes when the run is valid and,
+in every round, each latency or added term holds (added: the target's
+percentile minus the baseline's in the same round), and the error term
+holds over the whole step. The rate doubles from --min until a step fails,
+then bisects until the highest passing and lowest failing rates are within
+--precision. A step whose run is invalid (the generator was late) stops the
+search: \"generator limit at R\" is printed, never a capacity.
+
+Writes OUT/summary.json (each target as it ran at its capacity, and a
+`capacity` section that `loadgen compare` gates on as the metric
+`capacity`, bigger is better), OUT/capacity.png and .svg, and every step's
+results under OUT/steps/.
+
+Exit codes:
+  0  every search ended (bracketed to the precision, at --max, or failing at --min)
+  1  the search could not run (a step failed to start, results unwritable)
+  2  bad flags, scenario or SLO
+  3  a search ended at the generator's limit
+  130 interrupted (the steps run so far are written)";
+
+#[derive(Debug, clap::Args)]
+pub struct CapacityArgs {
+    pub scenario: PathBuf,
+    /// An SLO term, METRIC<=VALUE (repeatable): latency.p50|p90|p99|p99.9|p99.99|max,
+    /// added.p50|p90|p99|p99.9|p99.99 (needs a baseline target), errors (a percentage).
+    /// E.g. --slo 'added.p99<=2ms' --slo 'errors<=0.1%'.
+    #[arg(long = "slo", value_name = "EXPR", required = true)]
+    pub slo: Vec<crate::capacity::Term>,
+    /// Search this target (repeatable; default every non-baseline target).
+    #[arg(long = "target", value_name = "NAME")]
+    pub targets: Vec<String>,
+    /// The first rate tried (req/s).
+    #[arg(long, default_value_t = 500.0)]
+    pub min: f64,
+    /// The highest rate tried (req/s).
+    #[arg(long, default_value_t = 200_000.0)]
+    pub max: f64,
+    /// Stop when the highest passing and lowest failing rates are within this (e.g. 5%).
+    #[arg(long, default_value = "5%", value_parser = parse_percent)]
+    pub precision: f64,
+    /// Recorded time per step and round.
+    #[arg(long, default_value = "10s", value_parser = mock_upstream::spec::parse_duration)]
+    pub step: std::time::Duration,
+    /// Warm-up before each step's recorded part (not recorded).
+    #[arg(long, default_value = "2s", value_parser = mock_upstream::spec::parse_duration)]
+    pub warmup: std::time::Duration,
+    /// Rounds per step (targets interleaved, order rotated).
+    #[arg(long, default_value_t = 2)]
+    pub rounds: u32,
+    /// Results directory (default results/<scenario>-capacity-<UTC timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Only the final table.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `5%` or `0.05` as a fraction.
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let v = match s.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => s.trim().parse::<f64>(),
+    }
+    .map_err(|_| format!("{s:?}: expected a percentage, e.g. 5%"))?;
+    if v > 0.0 && v < 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("{s:?}: must be between 0% and 100%"))
+    }
 }
 
 #[derive(Debug, Subcommand)]

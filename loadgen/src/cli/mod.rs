@@ -12,7 +12,7 @@ mod args;
 mod compare;
 
 pub use args::{
-    Args, Command, CompareArgs, Exit, KeysCommand, MergeArgs, ProvisionCommand, ReportArgs, RunArgs,
+    Args, Command, CompareArgs, Exit, KeysCommand, MergeArgs, ProvisionCommand, ReportArgs, RunArgs, CapacityArgs,
 };
 use compare::utc_stamp;
 
@@ -56,6 +56,7 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
             report_outcome("loadgen", validate(&file, files), Exit::Usage)
         }
         Command::Report(r) => compare::report(&r),
+        Command::Capacity(c) => capacity(&c, stop),
         Command::Provision(p) => report_outcome(
             "loadgen provision",
             provision(p).map(|()| ""),
@@ -268,6 +269,60 @@ fn execute(run: &RunArgs, scenario: &Scenario, stop: Arc<AtomicBool>) -> anyhow:
         (run.quiet, run.no_report),
         stop.load(Ordering::Relaxed),
     ))
+}
+
+/// `loadgen capacity`: the search, its table, its files, its exit code.
+fn capacity(c: &CapacityArgs, stop: Arc<AtomicBool>) -> Exit {
+    let s = match Scenario::load(&c.scenario) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("loadgen capacity: {e}");
+            return Exit::Usage;
+        }
+    };
+    if !(c.min > 0.0 && c.min <= c.max) {
+        eprintln!("loadgen capacity: --min must be above 0 and at most --max");
+        return Exit::Usage;
+    }
+    let out = c.out.clone().unwrap_or_else(|| {
+        let stamp = utc_stamp(std::time::SystemTime::now());
+        PathBuf::from("results").join(format!("{}-capacity-{stamp}", s.name))
+    });
+    let search = crate::capacity::Search {
+        slo: c.slo.clone(),
+        targets: c.targets.clone(),
+        min: c.min,
+        max: c.max,
+        precision: c.precision,
+        step: c.step,
+        warmup: c.warmup,
+        rounds: c.rounds,
+        out: out.clone(),
+        quiet: c.quiet,
+    };
+    let found = match crate::capacity::search(&s, &search, &stop)
+        .and_then(|f| crate::capacity::write(&out, &f).map(|()| f))
+    {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("loadgen capacity: {e:#}");
+            return Exit::Failure;
+        }
+    };
+    print!("{}", reports::capacity::render_text(&found.capacity));
+    println!("Results: {}", out.display());
+    if stop.load(Ordering::Relaxed) {
+        Exit::Interrupted
+    } else if found
+        .capacity
+        .targets
+        .iter()
+        .any(|t| t.ended_by == "generator")
+    {
+        Exit::Invalid
+    } else {
+        Exit::Ok
+    }
 }
 
 /// `loadgen merge`: input problems exit 2; then as `run` would for the merged run.

@@ -1,0 +1,357 @@
+//! `loadgen capacity`: the highest arrival rate at which a target meets an
+//! SLO. Each step is a short open-loop run of the scenario's requests at one
+//! rate (a warm-up, then `step` recorded, in `rounds` rounds with the
+//! baseline interleaved when a term is `added.*`). The rate doubles from
+//! `min` until a step fails, then bisects until the highest passing and the
+//! lowest failing rate are within `precision`. A step whose run was invalid
+//! (the generator was late) stops the search: the capacity found so far is
+//! a lower bound, said as "generator limit at R", never the target's.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use reports::capacity::{Capacity, CapacityStep, RULE, TargetCapacity};
+use reports::summary::{PERCENTILES, Percentiles, Summary, TargetResult};
+
+use crate::engine::{self, RunOptions};
+use crate::scenario::{Dur, Phase, Rate, Scenario};
+
+/// One SLO term: `METRIC<=VALUE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Term {
+    pub text: String,
+    pub metric: String,
+    /// ns for latency and added terms, percent for `errors`.
+    pub limit: f64,
+}
+
+impl std::str::FromStr for Term {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Term, String> {
+        let (metric, value) = s.split_once("<=").ok_or_else(|| {
+            format!("{s:?}: expected METRIC<=VALUE, e.g. added.p99<=2ms, latency.p99<=10ms, errors<=0.1%")
+        })?;
+        let metric = metric.trim().to_owned();
+        let value = value.trim();
+        let limit = match metric.split_once('.') {
+            Some(("latency" | "added", q)) if PERCENTILES.contains(&q) || (metric.starts_with("latency") && q == "max") => {
+                mock_upstream::spec::parse_duration(value)
+                    .map_err(|e| format!("{s:?}: {value:?}: {e} (a duration: 2ms, 500us)"))?
+                    .as_nanos() as f64
+            }
+            None if metric == "errors" => value
+                .strip_suffix('%')
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|v| (0.0..=100.0).contains(v))
+                .ok_or_else(|| format!("{s:?}: errors takes a percentage, e.g. errors<=0.1%"))?,
+            _ => {
+                return Err(format!(
+                    "{s:?}: {metric:?} is not an SLO metric: latency.p50|p90|p99|p99.9|p99.99|max, \
+                     added.p50|p90|p99|p99.9|p99.99 or errors"
+                ));
+            }
+        };
+        Ok(Term {
+            text: s.trim().to_owned(),
+            metric,
+            limit,
+        })
+    }
+}
+
+impl Term {
+    fn added(&self) -> bool {
+        self.metric.starts_with("added.")
+    }
+
+    /// The term's value in a step, at its worst round: `(value, shown)`.
+    fn worst(&self, t: &TargetResult) -> Option<(f64, String)> {
+        let q = self.metric.split_once('.').map(|(_, q)| q);
+        match (self.metric.split('.').next(), q) {
+            (Some("latency"), Some(q)) => {
+                let pick = |p: &Percentiles| p.at(q).unwrap_or(0);
+                let worst = t
+                    .total
+                    .rounds
+                    .iter()
+                    .filter(|r| r.count > 0)
+                    .map(pick)
+                    .max()
+                    .unwrap_or_else(|| pick(&t.total.latency));
+                Some((worst as f64, reports::fmt_ns(worst)))
+            }
+            (Some("added"), Some(q)) => {
+                let a = t.added.as_ref()?;
+                let worst = a.rounds_max.at(q).unwrap_or(0);
+                Some((worst as f64, reports::fmt_signed_ns(worst)))
+            }
+            _ => {
+                let e = errors_percent(t);
+                Some((e, format!("{e:.3}%")))
+            }
+        }
+    }
+}
+
+fn errors_percent(t: &TargetResult) -> f64 {
+    let k = &t.total.counts;
+    let failed = (k.errors + k.unexpected + k.dropped + k.unfinished) as f64;
+    100.0 * failed / k.scheduled.max(1) as f64
+}
+
+/// How to search.
+#[derive(Debug, Clone)]
+pub struct Search {
+    pub slo: Vec<Term>,
+    /// Targets to search (default: every non-baseline one).
+    pub targets: Vec<String>,
+    pub min: f64,
+    pub max: f64,
+    /// Fraction, e.g. 0.05.
+    pub precision: f64,
+    pub step: Duration,
+    pub warmup: Duration,
+    pub rounds: u32,
+    pub out: PathBuf,
+    pub quiet: bool,
+}
+
+/// What the search found, and the summary of each target at its capacity.
+#[derive(Debug)]
+pub struct Found {
+    pub capacity: Capacity,
+    pub summary: Summary,
+}
+
+/// The scenario of one step: `target` (and `baseline`) at `rate`.
+fn step_scenario(s: &Scenario, target: &str, baseline: Option<&str>, rate: f64, search: &Search) -> Scenario {
+    let mut v = s.clone();
+    v.targets
+        .retain(|t| t.name == target || Some(t.name.as_str()) == baseline);
+    v.events.clear();
+    v.rounds = Some(search.rounds);
+    let phase = |name: &str, d: Duration, record: bool| Phase {
+        name: name.into(),
+        duration: Dur(d),
+        rate: Some(Rate::Constant(rate)),
+        poisson: false,
+        concurrency: None,
+        think_time: None,
+        record: Some(record),
+    };
+    v.phases = Vec::new();
+    if !search.warmup.is_zero() {
+        v.phases.push(phase("warmup", search.warmup, false));
+    }
+    v.phases.push(phase("step", search.step, true));
+    v
+}
+
+/// Runs the search for every target; each step's results go under
+/// `out/steps/`.
+pub fn search(s: &Scenario, search: &Search, stop: &Arc<AtomicBool>) -> anyhow::Result<Found> {
+    let wants_baseline = search.slo.iter().any(Term::added);
+    let baseline = s.targets.iter().find(|t| t.baseline).map(|t| t.name.clone());
+    if wants_baseline && baseline.is_none() {
+        anyhow::bail!(
+            "{}: an added.* term needs a baseline target (baseline = true) to interleave",
+            s.source.file
+        );
+    }
+    let targets: Vec<String> = if search.targets.is_empty() {
+        s.targets
+            .iter()
+            .filter(|t| !t.baseline)
+            .map(|t| t.name.clone())
+            .collect()
+    } else {
+        for t in &search.targets {
+            if !s.targets.iter().any(|x| &x.name == t) {
+                anyhow::bail!("--target {t:?}: no such target in {}", s.source.file);
+            }
+        }
+        search.targets.clone()
+    };
+    if targets.is_empty() {
+        anyhow::bail!("{}: no target to search (every one is a baseline)", s.source.file);
+    }
+    let mut out = Vec::new();
+    let mut at_capacity: Vec<(Summary, String)> = Vec::new();
+    let mut n = 0;
+    for target in &targets {
+        let base = if wants_baseline { baseline.as_deref() } else { None };
+        let mut steps = Vec::new();
+        let (mut lo, mut hi): (Option<f64>, Option<f64>) = (None, None);
+        let mut best: Option<Summary> = None;
+        let mut last: Option<Summary> = None;
+        let mut rate = search.min;
+        let (ended_by, note) = loop {
+            if stop.load(Ordering::Relaxed) {
+                break ("interrupted".to_owned(), "interrupted".to_owned());
+            }
+            n += 1;
+            let dir = format!("steps/{n:02}-{target}-{rate:.0}rps");
+            let v = step_scenario(s, target, base, rate, search);
+            let summary = run_step(&v, &search.out.join(&dir), stop)?;
+            let step = judge(&summary, target, rate, &search.slo, dir);
+            if !search.quiet {
+                eprintln!(
+                    "capacity {target}: {rate:.0} req/s {} (p99 {}{})",
+                    if !step.valid { "GENERATOR LIMIT" } else if step.passed { "pass" } else { "fail" },
+                    reports::fmt_ns(step.latency.p99),
+                    if step.broke.is_empty() { String::new() } else { format!("; broke {}", step.broke.join(", ")) }
+                );
+            }
+            let (valid, passed) = (step.valid, step.passed);
+            steps.push(step);
+            if !valid {
+                let below = lo.map_or("no rate passed before it".to_owned(), |l| {
+                    format!("at least {l:.0} req/s met the SLO")
+                });
+                break (
+                    "generator".into(),
+                    format!(
+                        "generator limit at {rate:.0} req/s: the generator, not {target}, was late \
+                         ({below}); not the target's capacity. Use more workers or machines (--shard)"
+                    ),
+                );
+            }
+            if passed {
+                lo = Some(rate);
+                best = Some(summary);
+            } else {
+                hi = Some(rate);
+                last = Some(summary);
+            }
+            match (lo, hi) {
+                (None, Some(_)) => {
+                    break (
+                        "min".into(),
+                        format!("even {:.0} req/s (--min) broke the SLO", search.min),
+                    );
+                }
+                (Some(l), None) if l >= search.max => {
+                    break (
+                        "max".into(),
+                        format!("{l:.0} req/s (--max) met the SLO: the capacity is at least that"),
+                    );
+                }
+                (Some(l), None) => rate = (l * 2.0).min(search.max),
+                (Some(l), Some(h)) => {
+                    if (h - l) / l <= search.precision {
+                        break (
+                            "precision".into(),
+                            format!(
+                                "{l:.0} req/s (the next rate tried, {h:.0}, broke it; within {:.0}%)",
+                                search.precision * 100.0
+                            ),
+                        );
+                    }
+                    rate = ((l + h) / 2.0).round();
+                }
+                (None, None) => unreachable!("a valid step passes or fails"),
+            }
+        };
+        // The target as it ran at its capacity (or, with none, its last step).
+        if let Some(b) = best.or(last) {
+            at_capacity.push((b, target.clone()));
+        }
+        out.push(TargetCapacity {
+            target: target.clone(),
+            baseline: base.map(str::to_owned),
+            capacity_rps: lo,
+            ended_by,
+            note,
+            steps,
+        });
+    }
+    let capacity = Capacity {
+        slo: search.slo.iter().map(|t| t.text.clone()).collect(),
+        rule: RULE.into(),
+        precision: search.precision,
+        step_s: search.step.as_secs_f64(),
+        rounds: search.rounds,
+        targets: out,
+    };
+    let summary = combined(&capacity, at_capacity)?;
+    Ok(Found { capacity, summary })
+}
+
+/// One step, written like a `run` (no report), read back.
+fn run_step(v: &Scenario, dir: &Path, stop: &Arc<AtomicBool>) -> anyhow::Result<Summary> {
+    let opts = RunOptions {
+        out_dir: dir.to_owned(),
+        progress: false,
+        stop: stop.clone(),
+        shard: crate::shard::Shard::default(),
+        start_at: None,
+    };
+    let data = engine::run(v, &opts)?;
+    let summary = crate::results::summarize((&v.name, crate::results::redacted(v)), &data);
+    crate::results::write(dir, &summary, &data)?;
+    Ok(summary)
+}
+
+/// Whether a step met every term, by the stated rule.
+fn judge(s: &Summary, target: &str, rate: f64, slo: &[Term], dir: String) -> CapacityStep {
+    let t = s.targets.iter().find(|t| t.name == target);
+    let valid = s.valid;
+    let mut broke = Vec::new();
+    if let Some(t) = t {
+        for term in slo {
+            match term.worst(t) {
+                Some((v, shown)) if v > term.limit => broke.push(format!("{} ({shown})", term.text)),
+                Some(_) => {}
+                None => broke.push(format!("{} (no value)", term.text)),
+            }
+        }
+    }
+    let zero = Percentiles::default();
+    CapacityStep {
+        rate,
+        passed: valid && t.is_some() && broke.is_empty(),
+        valid,
+        achieved_rps: t.map_or(0.0, |t| t.total.achieved_rps),
+        latency: t.map_or(zero, |t| t.total.latency),
+        added_p50: t.and_then(|t| t.added.as_ref()).map(|a| a.total.p50),
+        added_p99: t.and_then(|t| t.added.as_ref()).map(|a| a.total.p99),
+        errors_percent: t.map_or(0.0, errors_percent),
+        broke,
+        dir,
+    }
+}
+
+/// One summary for the capacity run: each searched target as it ran at its
+/// capacity (or, where no rate passed, at its last step; the baseline from
+/// the first), and the `capacity` section.
+fn combined(capacity: &Capacity, at: Vec<(Summary, String)>) -> anyhow::Result<Summary> {
+    let mut iter = at.into_iter();
+    let Some((mut first, name)) = iter.next() else {
+        anyhow::bail!("no step ran to completion (see the steps)");
+    };
+    // Keep the first's baseline (if any) and its target; add the others' targets.
+    first.targets.retain(|t| t.baseline || t.name == name);
+    for (s, name) in iter {
+        first.targets.extend(s.targets.into_iter().filter(|t| t.name == name));
+        first.target_faults.extend(s.target_faults);
+        first.warnings.extend(s.warnings);
+        first.valid &= s.valid;
+        first.invalid_reasons.extend(s.invalid_reasons);
+    }
+    first.capacity = Some(capacity.clone());
+    Ok(first)
+}
+
+/// Writes `summary.json` (with `capacity`) and `capacity.png`/`.svg` into `out`.
+pub fn write(out: &Path, found: &Found) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let json = serde_json::to_vec_pretty(&found.summary)?;
+    reports::write_atomic(&out.join("summary.json"), &json)
+        .with_context(|| format!("cannot write {}", out.join("summary.json").display()))?;
+    reports::charts::capacity(&found.capacity, out)?;
+    Ok(())
+}

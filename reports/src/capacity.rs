@@ -1,0 +1,134 @@
+//! `loadgen capacity`: the highest arrival rate at which each target meets
+//! an SLO, found by a search of short open-loop steps (`summary.json` →
+//! `capacity`), and every step's figures (the latency-vs-rate curve).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::summary::Percentiles;
+
+/// The search and its result per target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Capacity {
+    /// The SLO terms, as given (`added.p99<=2ms`, `errors<=0.1%`).
+    pub slo: Vec<String>,
+    /// The rule a step passes by, in words.
+    pub rule: String,
+    /// The search stops when the highest passing and lowest failing rates
+    /// are within this fraction of each other.
+    pub precision: f64,
+    /// Recorded seconds per step and round (after the warm-up).
+    pub step_s: f64,
+    pub rounds: u32,
+    pub targets: Vec<TargetCapacity>,
+}
+
+/// One target's search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TargetCapacity {
+    pub target: String,
+    /// The baseline each step interleaved (for `added.*` terms).
+    pub baseline: Option<String>,
+    /// The highest rate that met the SLO (None: not even the lowest tried).
+    pub capacity_rps: Option<f64>,
+    /// What ended the search: `precision` (bracketed), `max` (the highest
+    /// rate allowed passed), `min` (the lowest failed), `generator` (the
+    /// generator itself was the limit: then `capacity_rps` is a lower
+    /// bound, not the target's capacity).
+    pub ended_by: String,
+    /// The same in words.
+    pub note: String,
+    /// Every step, in the order run.
+    pub steps: Vec<CapacityStep>,
+}
+
+/// One step of a search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CapacityStep {
+    pub rate: f64,
+    pub passed: bool,
+    /// False when the generator was the limit (the run's verdict).
+    pub valid: bool,
+    pub achieved_rps: f64,
+    /// The target's corrected latency over the step's rounds.
+    pub latency: Percentiles,
+    /// Added over the baseline at p50 and p99 (with a baseline), ns.
+    pub added_p50: Option<i64>,
+    pub added_p99: Option<i64>,
+    /// Errors, unexpected statuses, drops and unfinished requests, % of scheduled.
+    pub errors_percent: f64,
+    /// The SLO terms the step broke, with the value (empty when it passed).
+    pub broke: Vec<String>,
+    /// The step's results directory, relative to the capacity run's.
+    pub dir: String,
+}
+
+/// The rule `loadgen capacity` applies, stated once.
+pub const RULE: &str = "a step passes when the run is valid and, in every round, each latency or \
+     added term holds (added: the target's percentile minus the baseline's in the same round), \
+     and the error term holds over the whole step";
+
+impl TargetCapacity {
+    /// The knee: the last step before latency p99 first more than doubles
+    /// from one passing rate to the next higher one (None without one).
+    pub fn knee(&self) -> Option<f64> {
+        let mut steps: Vec<&CapacityStep> = self.steps.iter().filter(|s| s.valid).collect();
+        steps.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+        steps
+            .windows(2)
+            .find(|w| w[1].latency.p99 > 2 * w[0].latency.p99.max(1))
+            .map(|w| w[0].rate)
+    }
+}
+
+/// The terminal's capacity table.
+pub fn render_text(c: &Capacity) -> String {
+    let mut s = format!(
+        "Capacity under {} ({} rounds × {:.0} s per step; {})\n",
+        c.slo.join(", "),
+        c.rounds,
+        c.step_s,
+        RULE
+    );
+    for t in &c.targets {
+        s.push_str(&format!(
+            "  {}{}: {}\n",
+            t.target,
+            t.baseline
+                .as_deref()
+                .map_or(String::new(), |b| format!(" (over {b})")),
+            t.note
+        ));
+        for st in &t.steps {
+            let added = match (st.added_p50, st.added_p99) {
+                (Some(a), Some(b)) => format!(
+                    "  added p50 {} p99 {}",
+                    crate::fmt_signed_ns(a),
+                    crate::fmt_signed_ns(b)
+                ),
+                _ => String::new(),
+            };
+            s.push_str(&format!(
+                "    {:>9.0} req/s  {}  achieved {:.0}  p50 {} p99 {}{added}  errors {:.2}%{}\n",
+                st.rate,
+                if !st.valid {
+                    "GENERATOR"
+                } else if st.passed {
+                    "pass     "
+                } else {
+                    "FAIL     "
+                },
+                st.achieved_rps,
+                crate::fmt_ns(st.latency.p50),
+                crate::fmt_ns(st.latency.p99),
+                st.errors_percent,
+                if st.broke.is_empty() {
+                    String::new()
+                } else {
+                    format!("  broke: {}", st.broke.join(", "))
+                }
+            ));
+        }
+    }
+    s
+}

@@ -1,0 +1,87 @@
+//! `capacity`: each target's latency p50 and p99 (and added p99 with a
+//! baseline) against the step's rate, passing steps filled, failing ones
+//! hollow, the capacity marked with a vertical line.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::{DrawResult, SANS, color, err, legend, no_data};
+use crate::capacity::Capacity;
+
+pub(super) fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Capacity) -> DrawResult {
+    let steps = || c.targets.iter().flat_map(|t| t.steps.iter().filter(|s| s.valid));
+    let xmax = steps().map(|s| s.rate).fold(0.0f64, f64::max);
+    let ymax = steps()
+        .map(|s| (s.latency.p99 as f64).max(s.added_p99.unwrap_or(0) as f64))
+        .fold(0.0f64, f64::max)
+        / 1e6;
+    if xmax <= 0.0 || ymax <= 0.0 {
+        return no_data(root, "Capacity");
+    }
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!("Latency vs rate; capacity under {}", c.slo.join(", ")),
+            (SANS, 18),
+        )
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..xmax * 1.08, (0f64..ymax * 1.15).log_scale().base(10.0).zero_point(0.001))
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .light_line_style(RGBColor(238, 238, 238))
+        .x_desc("Arrival rate (req/s)")
+        .y_desc("ms")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .label_style((SANS, 14))
+        .axis_desc_style((SANS, 16))
+        .draw()
+        .map_err(err)?;
+    for (i, t) in c.targets.iter().enumerate() {
+        let col = color(i);
+        let mut steps: Vec<_> = t.steps.iter().filter(|s| s.valid).collect();
+        steps.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+        type Pick = fn(&crate::capacity::CapacityStep) -> Option<f64>;
+        let series: [(&str, Pick, u32); 3] = [
+            ("p50", |s| Some(s.latency.p50 as f64 / 1e6), 1),
+            ("p99", |s| Some(s.latency.p99 as f64 / 1e6), 2),
+            ("added p99", |s| s.added_p99.map(|v| v.max(0) as f64 / 1e6), 1),
+        ];
+        for (what, pick, width) in series {
+            let pts: Vec<(f64, f64, bool)> = steps
+                .iter()
+                .filter_map(|s| pick(s).map(|y| (s.rate, y.max(0.001), s.passed)))
+                .collect();
+            if pts.is_empty() {
+                continue;
+            }
+            let style = if what == "added p99" {
+                col.mix(0.5).stroke_width(width)
+            } else {
+                col.stroke_width(width)
+            };
+            chart
+                .draw_series(LineSeries::new(pts.iter().map(|p| (p.0, p.1)), style))
+                .map_err(err)?
+                .label(format!("{} {what}", t.target))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+            chart
+                .draw_series(pts.iter().map(|p| {
+                    let style = if p.2 { col.filled() } else { col.stroke_width(1) };
+                    Circle::new((p.0, p.1), 4, style)
+                }))
+                .map_err(err)?;
+        }
+        if let Some(cap) = t.capacity_rps {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(cap, 0.001), (cap, ymax * 1.15)],
+                    col.mix(0.7).stroke_width(1),
+                )))
+                .map_err(err)?;
+        }
+    }
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)
+}
