@@ -38,7 +38,9 @@ impl std::str::FromStr for Term {
         let metric = metric.trim().to_owned();
         let value = value.trim();
         let limit = match metric.split_once('.') {
-            Some(("latency" | "added", q)) if PERCENTILES.contains(&q) || (metric.starts_with("latency") && q == "max") => {
+            Some(("latency" | "added", q))
+                if PERCENTILES.contains(&q) || (metric.starts_with("latency") && q == "max") =>
+            {
                 mock_upstream::spec::parse_duration(value)
                     .map_err(|e| format!("{s:?}: {value:?}: {e} (a duration: 2ms, 500us)"))?
                     .as_nanos() as f64
@@ -128,7 +130,13 @@ pub struct Found {
 }
 
 /// The scenario of one step: `target` (and `baseline`) at `rate`.
-fn step_scenario(s: &Scenario, target: &str, baseline: Option<&str>, rate: f64, search: &Search) -> Scenario {
+fn step_scenario(
+    s: &Scenario,
+    target: &str,
+    baseline: Option<&str>,
+    rate: f64,
+    search: &Search,
+) -> Scenario {
     let mut v = s.clone();
     v.targets
         .retain(|t| t.name == target || Some(t.name.as_str()) == baseline);
@@ -155,7 +163,11 @@ fn step_scenario(s: &Scenario, target: &str, baseline: Option<&str>, rate: f64, 
 /// `out/steps/`.
 pub fn search(s: &Scenario, search: &Search, stop: &Arc<AtomicBool>) -> anyhow::Result<Found> {
     let wants_baseline = search.slo.iter().any(Term::added);
-    let baseline = s.targets.iter().find(|t| t.baseline).map(|t| t.name.clone());
+    let baseline = s
+        .targets
+        .iter()
+        .find(|t| t.baseline)
+        .map(|t| t.name.clone());
     if wants_baseline && baseline.is_none() {
         anyhow::bail!(
             "{}: an added.* term needs a baseline target (baseline = true) to interleave",
@@ -177,13 +189,20 @@ pub fn search(s: &Scenario, search: &Search, stop: &Arc<AtomicBool>) -> anyhow::
         search.targets.clone()
     };
     if targets.is_empty() {
-        anyhow::bail!("{}: no target to search (every one is a baseline)", s.source.file);
+        anyhow::bail!(
+            "{}: no target to search (every one is a baseline)",
+            s.source.file
+        );
     }
     let mut out = Vec::new();
     let mut at_capacity: Vec<(Summary, String)> = Vec::new();
     let mut n = 0;
     for target in &targets {
-        let base = if wants_baseline { baseline.as_deref() } else { None };
+        let base = if wants_baseline {
+            baseline.as_deref()
+        } else {
+            None
+        };
         let mut steps = Vec::new();
         let (mut lo, mut hi): (Option<f64>, Option<f64>) = (None, None);
         let mut best: Option<Summary> = None;
@@ -201,9 +220,19 @@ pub fn search(s: &Scenario, search: &Search, stop: &Arc<AtomicBool>) -> anyhow::
             if !search.quiet {
                 eprintln!(
                     "capacity {target}: {rate:.0} req/s {} (p99 {}{})",
-                    if !step.valid { "GENERATOR LIMIT" } else if step.passed { "pass" } else { "fail" },
+                    if !step.valid {
+                        "GENERATOR LIMIT"
+                    } else if step.passed {
+                        "pass"
+                    } else {
+                        "fail"
+                    },
                     reports::fmt_ns(step.latency.p99),
-                    if step.broke.is_empty() { String::new() } else { format!("; broke {}", step.broke.join(", ")) }
+                    if step.broke.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; broke {}", step.broke.join(", "))
+                    }
                 );
             }
             let (valid, passed) = (step.valid, step.passed);
@@ -304,7 +333,9 @@ fn judge(s: &Summary, target: &str, rate: f64, slo: &[Term], dir: String) -> Cap
     if let Some(t) = t {
         for term in slo {
             match term.worst(t) {
-                Some((v, shown)) if v > term.limit => broke.push(format!("{} ({shown})", term.text)),
+                Some((v, shown)) if v > term.limit => {
+                    broke.push(format!("{} ({shown})", term.text))
+                }
                 Some(_) => {}
                 None => broke.push(format!("{} (no value)", term.text)),
             }
@@ -336,7 +367,9 @@ fn combined(capacity: &Capacity, at: Vec<(Summary, String)>) -> anyhow::Result<S
     // Keep the first's baseline (if any) and its target; add the others' targets.
     first.targets.retain(|t| t.baseline || t.name == name);
     for (s, name) in iter {
-        first.targets.extend(s.targets.into_iter().filter(|t| t.name == name));
+        first
+            .targets
+            .extend(s.targets.into_iter().filter(|t| t.name == name));
         first.target_faults.extend(s.target_faults);
         first.warnings.extend(s.warnings);
         first.valid &= s.valid;

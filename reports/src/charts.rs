@@ -236,7 +236,10 @@ pub fn render(runs: &[RunData], dir: &Path) -> Result<Vec<&'static str>, ChartEr
 /// Writes `capacity.png` and `capacity.svg` (`loadgen capacity`) into `dir`.
 pub fn capacity(c: &crate::capacity::Capacity, dir: &Path) -> Result<(), ChartError> {
     register_font();
-    both!(dir, "capacity", (WIDTH, HEIGHT), |root: &DrawingArea<_, Shift>| {
+    both!(dir, "capacity", (WIDTH, HEIGHT), |root: &DrawingArea<
+        _,
+        Shift,
+    >| {
         capacity_chart::draw(root, c)
     });
     Ok(())

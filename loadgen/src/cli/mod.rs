@@ -12,7 +12,8 @@ mod args;
 mod compare;
 
 pub use args::{
-    Args, Command, CompareArgs, Exit, KeysCommand, MergeArgs, ProvisionCommand, ReportArgs, RunArgs, CapacityArgs,
+    Args, CapacityArgs, Command, CompareArgs, Exit, KeysCommand, MergeArgs, ProvisionCommand,
+    ReportArgs, RunArgs,
 };
 use compare::utc_stamp;
 

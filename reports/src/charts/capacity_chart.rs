@@ -9,15 +9,30 @@ use super::{DrawResult, SANS, color, err, legend, no_data};
 use crate::capacity::Capacity;
 
 pub(super) fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Capacity) -> DrawResult {
-    let steps = || c.targets.iter().flat_map(|t| t.steps.iter().filter(|s| s.valid));
+    let steps = || {
+        c.targets
+            .iter()
+            .flat_map(|t| t.steps.iter().filter(|s| s.valid))
+    };
     let xmax = steps().map(|s| s.rate).fold(0.0f64, f64::max);
     let ymax = steps()
         .map(|s| (s.latency.p99 as f64).max(s.added_p99.unwrap_or(0) as f64))
         .fold(0.0f64, f64::max)
         / 1e6;
+    let ymin = steps()
+        .flat_map(|s| {
+            [
+                s.latency.p50 as f64,
+                s.added_p99.unwrap_or(i64::MAX).max(1) as f64,
+            ]
+        })
+        .fold(f64::MAX, f64::min)
+        / 1e6
+        / 2.0;
     if xmax <= 0.0 || ymax <= 0.0 {
         return no_data(root, "Capacity");
     }
+    let ymin = ymin.clamp(0.001, ymax / 2.0);
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(root)
         .caption(
@@ -27,13 +42,20 @@ pub(super) fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Capaci
         .margin(16)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d(0f64..xmax * 1.08, (0f64..ymax * 1.15).log_scale().base(10.0).zero_point(0.001))
+        .build_cartesian_2d(0f64..xmax * 1.08, (ymin..ymax * 1.5).log_scale())
         .map_err(err)?;
     chart
         .configure_mesh()
         .light_line_style(RGBColor(238, 238, 238))
         .x_desc("Arrival rate (req/s)")
-        .y_desc("ms")
+        .y_desc("ms (log scale)")
+        .y_label_formatter(&|v| {
+            if *v >= 1.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.2}")
+            }
+        })
         .x_label_formatter(&|v| format!("{v:.0}"))
         .label_style((SANS, 14))
         .axis_desc_style((SANS, 16))
@@ -47,12 +69,17 @@ pub(super) fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Capaci
         let series: [(&str, Pick, u32); 3] = [
             ("p50", |s| Some(s.latency.p50 as f64 / 1e6), 1),
             ("p99", |s| Some(s.latency.p99 as f64 / 1e6), 2),
-            ("added p99", |s| s.added_p99.map(|v| v.max(0) as f64 / 1e6), 1),
+            // Not drawn where the gateway added nothing (a log scale has no 0).
+            (
+                "added p99",
+                |s| s.added_p99.filter(|v| *v > 0).map(|v| v as f64 / 1e6),
+                1,
+            ),
         ];
         for (what, pick, width) in series {
             let pts: Vec<(f64, f64, bool)> = steps
                 .iter()
-                .filter_map(|s| pick(s).map(|y| (s.rate, y.max(0.001), s.passed)))
+                .filter_map(|s| pick(s).map(|y| (s.rate, y.max(ymin), s.passed)))
                 .collect();
             if pts.is_empty() {
                 continue;
@@ -69,7 +96,11 @@ pub(super) fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Capaci
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
             chart
                 .draw_series(pts.iter().map(|p| {
-                    let style = if p.2 { col.filled() } else { col.stroke_width(1) };
+                    let style = if p.2 {
+                        col.filled()
+                    } else {
+                        col.stroke_width(1)
+                    };
                     Circle::new((p.0, p.1), 4, style)
                 }))
                 .map_err(err)?;
@@ -77,8 +108,8 @@ pub(super) fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Capaci
         if let Some(cap) = t.capacity_rps {
             chart
                 .draw_series(std::iter::once(PathElement::new(
-                    vec![(cap, 0.001), (cap, ymax * 1.15)],
-                    col.mix(0.7).stroke_width(1),
+                    vec![(cap, ymin), (cap, ymax * 1.5)],
+                    col.mix(0.8).stroke_width(2),
                 )))
                 .map_err(err)?;
         }

@@ -1,0 +1,193 @@
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use clap::Parser as _;
+use loadgen::cli::Exit;
+use reports::summary::Summary;
+
+use crate::serial;
+use crate::support::mock;
+
+/// A target whose capacity is known: 8 connections to an upstream that
+/// answers in 10 ms carry 8 / 10.x ms ≈ 780 req/s; above it the queue, and
+/// the p99, grow without bound. The search finds it within its precision
+/// (and the measured mean service time), passing below and failing above.
+#[test]
+fn capacity_finds_a_known_limit_within_its_precision() {
+    let _s = serial();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(mock(mock_upstream::Config {
+        program: mock_upstream::Program {
+            latency: "fixed:10ms".parse().unwrap(),
+            ..mock_upstream::Program::default()
+        },
+        ..mock_upstream::Config::default()
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+name = "cap"
+[[target]]
+name = "t"
+url = "{}"
+connections = 8
+[[request]]
+name = "get"
+path = "/"
+[[phase]]
+name = "p"
+duration = "1s"
+rate = 10
+"#,
+            server.base_url()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let args: Vec<String> = [
+        "loadgen",
+        "capacity",
+        file.to_str().unwrap(),
+        "--slo",
+        "latency.p99<=60ms",
+        "--slo",
+        "errors<=1%",
+        "--min",
+        "200",
+        "--max",
+        "3000",
+        "--step",
+        "2s",
+        "--warmup",
+        "500ms",
+        "--rounds",
+        "1",
+        "--precision",
+        "5%",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let code = loadgen::cli::main_with(
+        loadgen::cli::Args::parse_from(args),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let s: Summary =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let c = s.capacity.as_ref().expect("a capacity section");
+    let t = &c.targets[0];
+    eprintln!("{}", reports::capacity::render_text(c));
+    if code == Exit::Invalid {
+        // The generator was the limit on a machine that stalled: say so, not a capacity.
+        assert_eq!(t.ended_by, "generator", "{t:?}");
+        assert!(t.note.contains("generator limit at"), "{}", t.note);
+        return;
+    }
+    assert_eq!(code, Exit::Ok);
+    assert_eq!(t.ended_by, "precision", "{t:?}");
+    let cap = t.capacity_rps.unwrap();
+    // The limit at the measured service time (the unqueued p50 of the
+    // lowest steps): 8 / 10.3 ms ≈ 776 req/s. The search must land within
+    // its 5 % of it, with room for this machine's noise, and never above.
+    let service = t
+        .steps
+        .iter()
+        .filter(|s| s.passed)
+        .map(|s| s.latency.p50)
+        .min()
+        .unwrap();
+    let limit = 8.0 / (service as f64 / 1e9);
+    assert!(
+        cap <= 820.0 && cap >= 0.88 * limit.min(800.0),
+        "capacity {cap} req/s, limit ~{limit:.0}: {:#?}",
+        t.steps
+    );
+    // Every passing step is below every failing one, and the bracket is within 5%.
+    let lowest_fail = t
+        .steps
+        .iter()
+        .filter(|s| !s.passed)
+        .map(|s| s.rate)
+        .fold(f64::MAX, f64::min);
+    assert!(
+        t.steps
+            .iter()
+            .filter(|s| s.passed)
+            .all(|s| s.rate < lowest_fail)
+    );
+    assert!(
+        (lowest_fail - cap) / cap <= 0.05 + 1e-9,
+        "{cap} .. {lowest_fail}"
+    );
+    assert!(out.join("capacity.png").exists() && out.join("capacity.svg").exists());
+    for st in &t.steps {
+        assert!(
+            out.join(&st.dir).join("summary.json").exists(),
+            "{}",
+            st.dir
+        );
+    }
+    // compare gates on it: the same run passes; a smaller capacity is caught.
+    let cap_dir = out.to_str().unwrap().to_owned();
+    let same = loadgen::cli::main_with(
+        loadgen::cli::Args::parse_from([
+            "loadgen",
+            "compare",
+            &cap_dir,
+            &cap_dir,
+            "--max-regression",
+            "capacity=5",
+        ]),
+        Arc::new(AtomicBool::new(false)),
+    );
+    assert_eq!(same, Exit::Ok);
+    let mut worse = s.clone();
+    if let Some(c) = worse.capacity.as_mut() {
+        c.targets[0].capacity_rps = Some(cap * 0.5);
+    }
+    let worse_dir = dir.path().join("worse");
+    std::fs::create_dir(&worse_dir).unwrap();
+    std::fs::write(
+        worse_dir.join("summary.json"),
+        serde_json::to_vec(&worse).unwrap(),
+    )
+    .unwrap();
+    let caught = loadgen::cli::main_with(
+        loadgen::cli::Args::parse_from([
+            "loadgen",
+            "compare",
+            &cap_dir,
+            worse_dir.to_str().unwrap(),
+            "--max-regression",
+            "capacity=5",
+        ]),
+        Arc::new(AtomicBool::new(false)),
+    );
+    assert_eq!(caught, Exit::Failure);
+}
+
+/// Bad SLO terms are refused by the flag parser, naming them.
+#[test]
+fn bad_slo_terms_are_refused() {
+    for (term, want) in [
+        ("added.p99=2ms", "expected METRIC<=VALUE"),
+        ("latency.p42<=2ms", "is not an SLO metric"),
+        ("errors<=5", "errors takes a percentage"),
+        ("added.p99<=fast", "a duration"),
+    ] {
+        let e =
+            loadgen::cli::Args::try_parse_from(["loadgen", "capacity", "s.toml", "--slo", term])
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains(want), "{term}: {e}");
+    }
+}
