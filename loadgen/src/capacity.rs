@@ -28,6 +28,60 @@ pub struct Term {
     pub limit: f64,
 }
 
+/// The search the flags and the scenario's `[capacity]` ask for (flags
+/// win), with the defaults; errors name the missing or bad setting.
+pub fn settings(
+    s: &Scenario,
+    flags: &crate::cli::CapacityArgs,
+    out: PathBuf,
+) -> Result<Search, String> {
+    let spec = s.capacity.clone().unwrap_or_default();
+    let slo = if flags.slo.is_empty() {
+        spec.slo
+            .iter()
+            .map(|t| t.parse())
+            .collect::<Result<Vec<Term>, String>>()?
+    } else {
+        flags.slo.clone()
+    };
+    if slo.is_empty() {
+        return Err(format!(
+            "{}: no SLO: give --slo 'added.p99<=2ms' (repeatable) or [capacity] slo = [...]",
+            s.source.file
+        ));
+    }
+    let precision = match (flags.precision, &spec.precision) {
+        (Some(p), _) => p,
+        (None, Some(p)) => parse_percent(p)?,
+        (None, None) => 0.05,
+    };
+    let search = Search {
+        slo,
+        targets: flags.targets.clone(),
+        min: flags.min.or(spec.min).unwrap_or(500.0),
+        max: flags.max.or(spec.max).unwrap_or(200_000.0),
+        precision,
+        step: flags
+            .step
+            .or(spec.step.map(|d| d.0))
+            .unwrap_or(Duration::from_secs(10)),
+        warmup: flags
+            .warmup
+            .or(spec.warmup.map(|d| d.0))
+            .unwrap_or(Duration::from_secs(2)),
+        rounds: flags.rounds.or(spec.rounds).unwrap_or(2).max(1),
+        out,
+        quiet: flags.quiet,
+    };
+    if !(search.min > 0.0 && search.min <= search.max) {
+        return Err("--min must be above 0 and at most --max".into());
+    }
+    if search.step.is_zero() {
+        return Err("--step must be above 0".into());
+    }
+    Ok(search)
+}
+
 impl std::str::FromStr for Term {
     type Err = String;
 
@@ -103,6 +157,20 @@ fn errors_percent(t: &TargetResult) -> f64 {
     let k = &t.total.counts;
     let failed = (k.errors + k.unexpected + k.dropped + k.unfinished) as f64;
     100.0 * failed / k.scheduled.max(1) as f64
+}
+
+/// `5%` or `0.05` as a fraction.
+pub fn parse_percent(s: &str) -> Result<f64, String> {
+    let v = match s.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => s.trim().parse::<f64>(),
+    }
+    .map_err(|_| format!("{s:?}: expected a percentage, e.g. 5%"))?;
+    if v > 0.0 && v < 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("{s:?}: must be between 0% and 100%"))
+    }
 }
 
 /// How to search.

@@ -124,49 +124,37 @@ pub struct CapacityArgs {
     /// An SLO term, METRIC<=VALUE (repeatable): latency.p50|p90|p99|p99.9|p99.99|max,
     /// added.p50|p90|p99|p99.9|p99.99 (needs a baseline target), errors (a percentage).
     /// E.g. --slo 'added.p99<=2ms' --slo 'errors<=0.1%'.
-    #[arg(long = "slo", value_name = "EXPR", required = true)]
+    /// Default: the scenario's `[capacity] slo`.
+    #[arg(long = "slo", value_name = "EXPR")]
     pub slo: Vec<crate::capacity::Term>,
     /// Search this target (repeatable; default every non-baseline target).
     #[arg(long = "target", value_name = "NAME")]
     pub targets: Vec<String>,
-    /// The first rate tried (req/s).
-    #[arg(long, default_value_t = 500.0)]
-    pub min: f64,
-    /// The highest rate tried (req/s).
-    #[arg(long, default_value_t = 200_000.0)]
-    pub max: f64,
-    /// Stop when the highest passing and lowest failing rates are within this (e.g. 5%).
-    #[arg(long, default_value = "5%", value_parser = parse_percent)]
-    pub precision: f64,
-    /// Recorded time per step and round.
-    #[arg(long, default_value = "10s", value_parser = mock_upstream::spec::parse_duration)]
-    pub step: std::time::Duration,
-    /// Warm-up before each step's recorded part (not recorded).
-    #[arg(long, default_value = "2s", value_parser = mock_upstream::spec::parse_duration)]
-    pub warmup: std::time::Duration,
-    /// Rounds per step (targets interleaved, order rotated).
-    #[arg(long, default_value_t = 2)]
-    pub rounds: u32,
+    /// The first rate tried, req/s (default: `[capacity] min`, else 500).
+    #[arg(long)]
+    pub min: Option<f64>,
+    /// The highest rate tried, req/s (default: `[capacity] max`, else 200000).
+    #[arg(long)]
+    pub max: Option<f64>,
+    /// Stop when the highest passing and lowest failing rates are within
+    /// this (default: `[capacity] precision`, else 5%).
+    #[arg(long, value_parser = crate::capacity::parse_percent)]
+    pub precision: Option<f64>,
+    /// Recorded time per step and round (default: `[capacity] step`, else 10s).
+    #[arg(long, value_parser = mock_upstream::spec::parse_duration)]
+    pub step: Option<std::time::Duration>,
+    /// Warm-up before each step's recorded part (default: `[capacity] warmup`, else 2s).
+    #[arg(long, value_parser = mock_upstream::spec::parse_duration)]
+    pub warmup: Option<std::time::Duration>,
+    /// Rounds per step, targets interleaved, order rotated (default: `[capacity] rounds`, else 2).
+    #[arg(long)]
+    pub rounds: Option<u32>,
     /// Results directory (default results/<scenario>-capacity-<UTC timestamp>).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Only the final table.
     #[arg(long)]
     pub quiet: bool,
-}
-
-/// `5%` or `0.05` as a fraction.
-fn parse_percent(s: &str) -> Result<f64, String> {
-    let v = match s.strip_suffix('%') {
-        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
-        None => s.trim().parse::<f64>(),
-    }
-    .map_err(|_| format!("{s:?}: expected a percentage, e.g. 5%"))?;
-    if v > 0.0 && v < 1.0 {
-        Ok(v)
-    } else {
-        Err(format!("{s:?}: must be between 0% and 100%"))
-    }
 }
 
 #[derive(Debug, Subcommand)]

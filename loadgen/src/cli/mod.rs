@@ -281,25 +281,16 @@ fn capacity(c: &CapacityArgs, stop: Arc<AtomicBool>) -> Exit {
             return Exit::Usage;
         }
     };
-    if !(c.min > 0.0 && c.min <= c.max) {
-        eprintln!("loadgen capacity: --min must be above 0 and at most --max");
-        return Exit::Usage;
-    }
     let out = c.out.clone().unwrap_or_else(|| {
         let stamp = utc_stamp(std::time::SystemTime::now());
         PathBuf::from("results").join(format!("{}-capacity-{stamp}", s.name))
     });
-    let search = crate::capacity::Search {
-        slo: c.slo.clone(),
-        targets: c.targets.clone(),
-        min: c.min,
-        max: c.max,
-        precision: c.precision,
-        step: c.step,
-        warmup: c.warmup,
-        rounds: c.rounds,
-        out: out.clone(),
-        quiet: c.quiet,
+    let search = match crate::capacity::settings(&s, c, out.clone()) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("loadgen capacity: {e}");
+            return Exit::Usage;
+        }
     };
     let found = match crate::capacity::search(&s, &search, &stop)
         .and_then(|f| crate::capacity::write(&out, &f).map(|()| f))

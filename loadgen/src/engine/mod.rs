@@ -69,8 +69,9 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
              and no shard sees all of the consumer's traffic"
         );
     }
-    // Pool tokens are all signed before the first request.
-    if let Some(a) = plan.tokens.as_ref().filter(|a| !a.per_request()) {
+    // Pool tokens are all signed before the first request (when a target uses them).
+    let pooled = scenario.targets.iter().any(|t| !scenario.per_request(t));
+    if let Some(a) = plan.tokens.as_ref().filter(|_| pooled) {
         a.fill_pool();
     }
     let builtins = Builtins::start(scenario, dir)?;
@@ -126,7 +127,7 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
     let refresher = plan
         .tokens
         .as_ref()
-        .filter(|a| !a.per_request())
+        .filter(|_| pooled)
         .map(|a| crate::token::refresher(a.clone(), refresh_stop.clone()));
     let hiccup = crate::health::HiccupProbe::start().context("cannot start the hiccup probe")?;
     let cpu0 = crate::health::CpuSample::now();
@@ -164,6 +165,7 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
                 round,
                 shard: opts.shard,
                 stop: opts.stop.clone(),
+                per_request: scenario.per_request(target),
                 admin: target
                     .admin
                     .clone()
@@ -277,6 +279,8 @@ struct OneRun<'a> {
     stop: Arc<AtomicBool>,
     /// The target's Admin API, for its events.
     admin: Option<String>,
+    /// Its tokens come from per-request signers (else the pool).
+    per_request: bool,
 }
 
 /// What one (round, target) run returns: when its first phase began (wall
@@ -370,7 +374,7 @@ impl OneRun<'_> {
                 tx: tx.clone(),
                 checks_tokens: self.target.auth != Some(false),
                 watch: watch.clone(),
-                feed: plan.tokens.as_ref().filter(|a| a.per_request()).map(|a| {
+                feed: plan.tokens.as_ref().filter(|_| self.per_request).map(|a| {
                     a.feed(
                         crate::seed::mix(&[
                             plan.seed,

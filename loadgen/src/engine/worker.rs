@@ -526,7 +526,7 @@ async fn token(
     seq: u64,
 ) -> (usize, Arc<Carried>, Duration) {
     let ci = tokens.consumer_of(r.consumer, ctx.plan.seed, seq);
-    let Some(feed) = ctx.feed.as_ref().filter(|_| tokens.per_request()) else {
+    let Some(feed) = ctx.feed.as_ref() else {
         return (ci, tokens.pooled(slot, ci, seq), Duration::ZERO);
     };
     if let Some((ci, t)) = tokens.try_next(feed, slot) {

@@ -23,6 +23,7 @@
 //! ```
 
 mod auth;
+mod capacity;
 mod dur;
 mod event;
 pub mod limits;
@@ -40,6 +41,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use auth::{Aud, AuthSpec, ConsumerSpec, GeneratedSpec, Placement, Profile, TokenSource};
+pub use capacity::CapacitySpec;
 pub use dur::Dur;
 pub use event::{Action, DEFAULT_OVERLAP, EventSpec};
 pub use locate::Field;
@@ -131,6 +133,8 @@ pub struct Scenario {
     pub requests: Vec<RequestSpec>,
     #[serde(rename = "phase")]
     pub phases: Vec<Phase>,
+    /// `loadgen capacity`'s SLO and search settings (its flags override them).
+    pub capacity: Option<CapacitySpec>,
     /// Timed events: revoke, restore, rotate, jwks-rotate, admin.
     #[serde(rename = "event", default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<EventSpec>,
@@ -336,6 +340,16 @@ impl Scenario {
     pub fn rounds(&self) -> u32 {
         self.rounds
             .unwrap_or(if self.targets.len() > 1 { 5 } else { 1 })
+    }
+
+    /// Whether `t`'s tokens are signed per request (its `token_source`, else `[auth] source`).
+    pub fn per_request(&self, t: &Target) -> bool {
+        let global = self
+            .auth
+            .as_ref()
+            .and_then(|a| a.source)
+            .unwrap_or_default();
+        t.token_source.unwrap_or(global) == TokenSource::PerRequest
     }
 
     /// The token classes the requests use, each once, in a fixed order.

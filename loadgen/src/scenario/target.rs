@@ -38,6 +38,10 @@ pub struct Target {
     /// The target's Kong-compatible Admin API (`http://host:port`), for
     /// `[[event]]`s (`builtin:gateway` has its own).
     pub admin: Option<String>,
+    /// `pool` or `per-request`: this target's token source instead of
+    /// `[auth] source` (e.g. one gateway twice, pooled tokens against a
+    /// unique token per request, to show a verification cache).
+    pub token_source: Option<super::TokenSource>,
 }
 
 /// Where a target is.

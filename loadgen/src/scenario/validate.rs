@@ -63,6 +63,23 @@ impl Scenario {
             ));
         }
         self.validate_phases()?;
+        if let Some(c) = &self.capacity {
+            for (i, t) in c.slo.iter().enumerate() {
+                t.parse::<crate::capacity::Term>()
+                    .map_err(|e| (Field::new("capacity", None, "slo"), format!("[{i}]: {e}")))?;
+            }
+            if let Some(p) = &c.precision {
+                crate::capacity::parse_percent(p)
+                    .map_err(|e| (Field::new("capacity", None, "precision"), e))?;
+            }
+            let positive = |v: Option<f64>| v.is_none_or(|m| m > 0.0);
+            if !positive(c.min) || !positive(c.max) {
+                return Err((
+                    Field::new("capacity", None, "min"),
+                    "rates must be above 0".into(),
+                ));
+            }
+        }
         self.validate_events()
     }
 
@@ -168,6 +185,9 @@ impl Scenario {
             limits::CONNECTIONS.check(n(t.connections)).map_err(&v)?;
             limits::STREAMS.check(n(t.streams)).map_err(&v)?;
             limits::check_open_files(n(t.connections).unwrap_or(16)).map_err(&v)?;
+            if t.token_source.is_some() && self.auth.is_none() {
+                return Err(v(("token_source", "needs an [auth] section".into())));
+            }
             if self.targets[..i].iter().any(|o| o.name == t.name) {
                 return Err(at("target", Some(i))((
                     "name",
