@@ -3,7 +3,7 @@
 # jwt_verify and nginx 1.22 + njs, each with JWT verification and as a plain
 # proxy, in front of the same mock upstream, all on 127.0.0.1 free ports.
 #
-#   peers/compare.sh [--quick] [--gate] [--out DIR]
+#   peers/compare.sh [--quick] [--gate] [--capacity] [--out DIR]
 #
 # 1. installs the Debian packages if missing (haproxy, nginx-light,
 #    libnginx-mod-http-js) and builds the release binaries;
@@ -18,18 +18,24 @@
 # 5. with --gate, fails unless our gateway's added p50 and p90 are at most
 #    GATE_RATIO (default 1.5) times HAProxy's, both taken as medians of the
 #    per-round differences of this one run (ratios, never absolute times);
-# 6. stops everything by pid.
+# 6. with --capacity, instead of 4-5: `loadgen capacity` finds each JWT
+#    gateway's highest rate under the same SLO (CAPACITY_SLO, default
+#    "added.p90<=1ms", plus errors<=0.1%), each search with the direct path
+#    interleaved; CAPACITY_ORDER (default "rust-gateway haproxy nginx-njs")
+#    sets the order the searches run in (rotate it between sittings);
+# 7. stops everything by pid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-quick=0 gate=0 out=""
+quick=0 gate=0 capacity=0 out=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
         --gate) gate=1 ;;
+        --capacity) capacity=1 ;;
         --out) out=$2; shift ;;
-        *) echo "usage: peers/compare.sh [--quick] [--gate] [--out DIR]" >&2; exit 2 ;;
+        *) echo "usage: peers/compare.sh [--quick] [--gate] [--capacity] [--out DIR]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -129,6 +135,27 @@ for gw in "rust-gateway $p_rust" "haproxy $p_ha" "nginx-njs $p_ngx"; do
 done
 [ "$fail" = 0 ] || { echo "compare: the token recipe check failed (nginx log: $(tail -3 "$run/nginx-error.log" 2>/dev/null))" >&2; exit 1; }
 
+urls=(--target "direct=$up_url"
+    --target "rust-gateway=http://127.0.0.1:$p_rust" --target "rust-gateway-noauth=http://127.0.0.1:$p_rust_na"
+    --target "haproxy=http://127.0.0.1:$p_ha" --target "haproxy-noauth=http://127.0.0.1:$p_ha_na"
+    --target "nginx-njs=http://127.0.0.1:$p_ngx" --target "nginx-noauth=http://127.0.0.1:$p_ngx_na")
+
+# --capacity: each JWT gateway's capacity under one SLO, in one sitting.
+if [ "$capacity" = 1 ]; then
+    results=${out:-results/compare-capacity-$(date -u +%Y%m%dT%H%M%SZ)}
+    order=()
+    for t in ${CAPACITY_ORDER:-rust-gateway haproxy nginx-njs}; do order+=(--target "$t"); done
+    set +e
+    "$lg" capacity "$scenario" "${order[@]}" "${urls[@]/--target/--url}" \
+        --slo "${CAPACITY_SLO:-added.p90<=1ms}" --slo 'errors<=0.1%' \
+        --min "${CAPACITY_MIN:-1000}" --max 64000 --step "${CAPACITY_STEP:-4s}" --warmup 1s \
+        --rounds 2 --precision 5% --quiet --out "$results"
+    rc=$?
+    set -e
+    echo "capacity: $results/summary.json, chart $results/capacity.png"
+    exit "$rc"
+fi
+
 # The run. With --gate, a failed gate gets one more run before it counts:
 # a platform stall in one target's turn can move a whole round (see
 # docs/BENCHMARKS.md), and the gate is about the gateway, not the VM.
@@ -141,11 +168,7 @@ for attempt in $(seq "$attempts"); do
     dir=$results
     [ "$attempt" -gt 1 ] && dir=$results-retry
     set +e
-    "$lg" run "$scenario" --quiet --out "$dir" "${extra[@]}" \
-        --target "direct=$up_url" \
-        --target "rust-gateway=http://127.0.0.1:$p_rust" --target "rust-gateway-noauth=http://127.0.0.1:$p_rust_na" \
-        --target "haproxy=http://127.0.0.1:$p_ha" --target "haproxy-noauth=http://127.0.0.1:$p_ha_na" \
-        --target "nginx-njs=http://127.0.0.1:$p_ngx" --target "nginx-noauth=http://127.0.0.1:$p_ngx_na"
+    "$lg" run "$scenario" --quiet --out "$dir" "${extra[@]}" "${urls[@]}"
     rc=$?
     set -e
     # Exit 3 for send lag alone while the machine itself stalled (the hiccup

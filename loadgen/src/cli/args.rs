@@ -130,6 +130,9 @@ pub struct CapacityArgs {
     /// Search this target (repeatable; default every non-baseline target).
     #[arg(long = "target", value_name = "NAME")]
     pub targets: Vec<String>,
+    /// Replace a target's URL: NAME=URL (repeatable), as `run --target`.
+    #[arg(long = "url", value_name = "NAME=URL")]
+    pub urls: Vec<String>,
     /// The first rate tried, req/s (default: `[capacity] min`, else 500).
     #[arg(long)]
     pub min: Option<f64>,

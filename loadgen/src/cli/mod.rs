@@ -203,6 +203,20 @@ fn token(file: &std::path::Path, consumer: Option<&str>, class: &str) -> anyhow:
     })
 }
 
+/// `NAME=URL` flags as target URL overrides.
+fn target_urls(flags: &[String]) -> anyhow::Result<Vec<(String, TargetUrl)>> {
+    flags
+        .iter()
+        .map(|t| {
+            let (name, url) = t
+                .split_once('=')
+                .with_context(|| format!("{t:?}: expected NAME=URL"))?;
+            let url: TargetUrl = url.parse().with_context(|| format!("{t:?}"))?;
+            Ok((name.to_owned(), url))
+        })
+        .collect()
+}
+
 /// The scenario with the command line's overrides applied to the typed
 /// model (and validated again).
 fn load_for_run(run: &RunArgs) -> anyhow::Result<Scenario> {
@@ -213,13 +227,7 @@ fn load_for_run(run: &RunArgs) -> anyhow::Result<Scenario> {
         rounds: run.rounds,
         ..Overrides::default()
     };
-    for t in &run.targets {
-        let (name, url) = t
-            .split_once('=')
-            .with_context(|| format!("--target {t:?}: expected NAME=URL"))?;
-        let url: TargetUrl = url.parse().with_context(|| format!("--target {t:?}"))?;
-        overrides.targets.push((name.to_owned(), url));
-    }
+    overrides.targets = target_urls(&run.targets)?;
     if let Some(shard) = run.shard
         && shard.n > 1
         && run.start_at.is_none()
@@ -274,10 +282,20 @@ fn execute(run: &RunArgs, scenario: &Scenario, stop: Arc<AtomicBool>) -> anyhow:
 
 /// `loadgen capacity`: the search, its table, its files, its exit code.
 fn capacity(c: &CapacityArgs, stop: Arc<AtomicBool>) -> Exit {
-    let s = match Scenario::load(&c.scenario) {
+    let load = || -> anyhow::Result<Scenario> {
+        let mut s = Scenario::load(&c.scenario)?;
+        if !c.urls.is_empty() {
+            s.apply(&Overrides {
+                targets: target_urls(&c.urls)?,
+                ..Overrides::default()
+            })?;
+        }
+        Ok(s)
+    };
+    let s = match load() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("loadgen capacity: {e}");
+            eprintln!("loadgen capacity: {e:#}");
             return Exit::Usage;
         }
     };
