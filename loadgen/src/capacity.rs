@@ -14,41 +14,42 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use reports::capacity::{Capacity, CapacityStep, RULE, TargetCapacity};
-use reports::summary::{PERCENTILES, Percentiles, Summary, TargetResult};
+use reports::summary::{Percentiles, Summary, TargetResult};
 
 use crate::engine::{self, RunOptions};
-use crate::scenario::{Dur, Phase, Rate, Scenario};
+use crate::scenario::{Dur, Phase, Rate, Scenario, Term, parse_percent};
 
-/// One SLO term: `METRIC<=VALUE`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Term {
-    pub text: String,
-    pub metric: String,
-    /// ns for latency and added terms, percent for `errors`.
-    pub limit: f64,
+/// What the command line asks for (None: the scenario's `[capacity]`, else the default).
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub slo: Vec<Term>,
+    pub targets: Vec<String>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub precision: Option<f64>,
+    pub step: Option<Duration>,
+    pub warmup: Option<Duration>,
+    pub rounds: Option<u32>,
+    pub quiet: bool,
 }
 
 /// The search the flags and the scenario's `[capacity]` ask for (flags
 /// win), with the defaults; errors name the missing or bad setting.
-pub fn settings(
-    s: &Scenario,
-    flags: &crate::cli::CapacityArgs,
-    out: PathBuf,
-) -> Result<Search, String> {
+pub fn settings(s: &Scenario, flags: &Flags, out: PathBuf) -> anyhow::Result<Search> {
     let spec = s.capacity.clone().unwrap_or_default();
     let slo = if flags.slo.is_empty() {
         spec.slo
             .iter()
             .map(|t| t.parse())
-            .collect::<Result<Vec<Term>, String>>()?
+            .collect::<Result<Vec<Term>, _>>()?
     } else {
         flags.slo.clone()
     };
     if slo.is_empty() {
-        return Err(format!(
+        anyhow::bail!(
             "{}: no SLO: give --slo 'added.p99<=2ms' (repeatable) or [capacity] slo = [...]",
             s.source.file
-        ));
+        );
     }
     let precision = match (flags.precision, &spec.precision) {
         (Some(p), _) => p,
@@ -74,49 +75,12 @@ pub fn settings(
         quiet: flags.quiet,
     };
     if !(search.min > 0.0 && search.min <= search.max) {
-        return Err("--min must be above 0 and at most --max".into());
+        anyhow::bail!("--min must be above 0 and at most --max");
     }
     if search.step.is_zero() {
-        return Err("--step must be above 0".into());
+        anyhow::bail!("--step must be above 0");
     }
     Ok(search)
-}
-
-impl std::str::FromStr for Term {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Term, String> {
-        let (metric, value) = s.split_once("<=").ok_or_else(|| {
-            format!("{s:?}: expected METRIC<=VALUE, e.g. added.p99<=2ms, latency.p99<=10ms, errors<=0.1%")
-        })?;
-        let metric = metric.trim().to_owned();
-        let value = value.trim();
-        let limit = match metric.split_once('.') {
-            Some(("latency" | "added", q))
-                if PERCENTILES.contains(&q) || (metric.starts_with("latency") && q == "max") =>
-            {
-                mock_upstream::spec::parse_duration(value)
-                    .map_err(|e| format!("{s:?}: {value:?}: {e} (a duration: 2ms, 500us)"))?
-                    .as_nanos() as f64
-            }
-            None if metric == "errors" => value
-                .strip_suffix('%')
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|v| (0.0..=100.0).contains(v))
-                .ok_or_else(|| format!("{s:?}: errors takes a percentage, e.g. errors<=0.1%"))?,
-            _ => {
-                return Err(format!(
-                    "{s:?}: {metric:?} is not an SLO metric: latency.p50|p90|p99|p99.9|p99.99|max, \
-                     added.p50|p90|p99|p99.9|p99.99 or errors"
-                ));
-            }
-        };
-        Ok(Term {
-            text: s.trim().to_owned(),
-            metric,
-            limit,
-        })
-    }
 }
 
 impl Term {
@@ -157,20 +121,6 @@ fn errors_percent(t: &TargetResult) -> f64 {
     let k = &t.total.counts;
     let failed = (k.errors + k.unexpected + k.dropped + k.unfinished) as f64;
     100.0 * failed / k.scheduled.max(1) as f64
-}
-
-/// `5%` or `0.05` as a fraction.
-pub fn parse_percent(s: &str) -> Result<f64, String> {
-    let v = match s.strip_suffix('%') {
-        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
-        None => s.trim().parse::<f64>(),
-    }
-    .map_err(|_| format!("{s:?}: expected a percentage, e.g. 5%"))?;
-    if v > 0.0 && v < 1.0 {
-        Ok(v)
-    } else {
-        Err(format!("{s:?}: must be between 0% and 100%"))
-    }
 }
 
 /// How to search.

@@ -126,7 +126,7 @@ pub struct CapacityArgs {
     /// E.g. --slo 'added.p99<=2ms' --slo 'errors<=0.1%'.
     /// Default: the scenario's `[capacity] slo`.
     #[arg(long = "slo", value_name = "EXPR")]
-    pub slo: Vec<crate::capacity::Term>,
+    pub slo: Vec<crate::scenario::Term>,
     /// Search this target (repeatable; default every non-baseline target).
     #[arg(long = "target", value_name = "NAME")]
     pub targets: Vec<String>,
@@ -141,7 +141,7 @@ pub struct CapacityArgs {
     pub max: Option<f64>,
     /// Stop when the highest passing and lowest failing rates are within
     /// this (default: `[capacity] precision`, else 5%).
-    #[arg(long, value_parser = crate::capacity::parse_percent)]
+    #[arg(long, value_parser = crate::scenario::parse_percent)]
     pub precision: Option<f64>,
     /// Recorded time per step and round (default: `[capacity] step`, else 10s).
     #[arg(long, value_parser = mock_upstream::spec::parse_duration)]

@@ -303,10 +303,21 @@ fn capacity(c: &CapacityArgs, stop: Arc<AtomicBool>) -> Exit {
         let stamp = utc_stamp(std::time::SystemTime::now());
         PathBuf::from("results").join(format!("{}-capacity-{stamp}", s.name))
     });
-    let search = match crate::capacity::settings(&s, c, out.clone()) {
+    let flags = crate::capacity::Flags {
+        slo: c.slo.clone(),
+        targets: c.targets.clone(),
+        min: c.min,
+        max: c.max,
+        precision: c.precision,
+        step: c.step,
+        warmup: c.warmup,
+        rounds: c.rounds,
+        quiet: c.quiet,
+    };
+    let search = match crate::capacity::settings(&s, &flags, out.clone()) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("loadgen capacity: {e}");
+            eprintln!("loadgen capacity: {e:#}");
             return Exit::Usage;
         }
     };

@@ -1,554 +1,122 @@
-//! `[[event]]`s carried out: resolved once per run ([`Events::new`]: the
-//! consumer, a rotation's new key), then, for each (round, target) run, a
-//! thread that does each event at its time through the Admin API (or the
-//! JWKS file), notes when it was issued and took effect in the run's
-//! [`Watch`], and afterwards undoes what is left changed, so that every
-//! round starts equal.
+//! `[[event]]`s in a (round, target) run: [`Events::begin`] starts its
+//! event thread ([`super::event_thread`]) with the events that apply to the
+//! target and the [`Watch`] its workers share; [`RunEvents::finish`] waits
+//! for the undo and measures each event from the watched responses.
 
-#![allow(
-    clippy::disallowed_methods,
-    reason = "an event's moments (issued, effective) and its exchanges' durations are what it measures"
-)]
-
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-use reports::events::EventCall;
-use serde_json::Value;
+use reports::events::EventResult;
 
-use super::watch::{Occurrence, Watch};
-use crate::provision::{HttpClient, credential, seg, send};
-use crate::scenario::{Action, EventSpec, Field, Scenario, ScenarioError};
-use crate::token::{Consumer, Tokens};
+pub use super::event_plan::{Events, Planned};
+use super::event_thread::{Running, SlotEvents, start};
+use super::watch::{Seen, Watch, measure};
+use crate::token::Tokens;
 
-/// One `[[event]]`, resolved.
+/// What [`Events::begin`] needs of a (round, target) run.
 #[derive(Debug)]
-pub struct Planned {
-    pub index: usize,
-    pub spec: EventSpec,
-    pub phase: usize,
-    /// From the start of the target's run (phase 0).
-    pub offset: Duration,
-    /// The consumer's index and name.
-    pub consumer: Option<(usize, String)>,
-    /// rotate, jwks-rotate: the consumer with its new key.
-    pub next: Option<Consumer>,
-    /// jwks-rotate: the file, resolved against the scenario's directory.
-    pub jwks: Option<PathBuf>,
-}
-
-/// Every event of a run.
-#[derive(Debug, Default)]
-pub struct Events {
-    pub events: Vec<Planned>,
-}
-
-impl Events {
-    /// Resolves the scenario's events against its phases and consumers;
-    /// errors name the event's field.
-    pub fn new(
-        s: &Scenario,
-        tokens: Option<&Tokens>,
-        phases: &[super::plan::PhasePlan],
-    ) -> Result<Events, ScenarioError> {
-        let mut events = Vec::new();
-        for (i, e) in s.events.iter().enumerate() {
-            let err = |key: &str, msg: String| s.error_at(Field::new("event", Some(i), key), msg);
-            let phase = phases
-                .iter()
-                .position(|p| p.name == e.phase)
-                .ok_or_else(|| err("phase", format!("no [[phase]] named {:?}", e.phase)))?;
-            let consumer = match (&e.consumer, tokens) {
-                (Some(name), Some(t)) => {
-                    let ci = t
-                        .consumers
-                        .iter()
-                        .position(|c| &c.name == name)
-                        .ok_or_else(|| err("consumer", format!("no [auth] consumer {name:?}")))?;
-                    Some((ci, name.clone()))
-                }
-                (Some(_), None) => {
-                    return Err(err(
-                        "consumer",
-                        "no [[request]] carries a token, so no consumer's traffic shows the event"
-                            .into(),
-                    ));
-                }
-                (None, _) => None,
-            };
-            let next = match (e.action, &consumer, tokens) {
-                (Action::Rotate | Action::JwksRotate, Some((ci, _)), Some(t)) => {
-                    let c = &t.consumers[*ci];
-                    if e.action == Action::JwksRotate && c.alg.is_hmac() {
-                        return Err(err(
-                            "consumer",
-                            format!(
-                                "{} signs with {}: a JWKS holds public keys only",
-                                c.name, c.alg
-                            ),
-                        ));
-                    }
-                    let old = if e.action == Action::JwksRotate {
-                        c.kid.clone().unwrap_or_else(|| c.key.clone())
-                    } else {
-                        c.key.clone()
-                    };
-                    let key = e.new_key.clone().unwrap_or_else(|| format!("{old}-next"));
-                    if key == old {
-                        return Err(err("new_key", format!("{key:?} is the key in use")));
-                    }
-                    let mut next = t
-                        .with_new_key(*ci, &key)
-                        .map_err(|x| err("consumer", x.to_string()))?;
-                    if e.action == Action::JwksRotate {
-                        next.kid = Some(key);
-                        if !t.key_in_kid() {
-                            next.key = c.key.clone();
-                        }
-                    }
-                    Some(next)
-                }
-                _ => None,
-            };
-            events.push(Planned {
-                index: i,
-                spec: e.clone(),
-                phase,
-                offset: phases[phase].offset + e.at.0,
-                consumer,
-                next,
-                jwks: e.jwks.as_ref().map(|f| s.dir().join(f)),
-            });
-        }
-        events.sort_by_key(|e| e.offset);
-        Ok(Events { events })
-    }
-
-    /// The events that apply to `target`, as indices in time order
-    /// (`checks`: whether the target checks tokens, i.e. is no baseline and
-    /// has no `auth = false`).
-    pub fn for_target(&self, target: &str, checks: bool) -> Vec<usize> {
-        (0..self.events.len())
-            .filter(|&i| match &self.events[i].spec.target {
-                Some(t) => t == target,
-                None => checks,
-            })
-            .collect()
-    }
-}
-
-/// What a (round, target) run's event thread needs.
-#[derive(Debug)]
-pub struct SlotEvents {
-    pub plan: Arc<super::plan::Plan>,
-    /// The plan's events that apply to this target, in time order.
-    pub which: Vec<usize>,
+pub struct Begin<'a> {
+    pub target: &'a str,
+    /// Whether the target checks tokens (no baseline, no `auth = false`).
+    pub checks: bool,
+    /// Phase 0's start.
+    pub start: Instant,
     pub tokens: Option<Arc<Tokens>>,
-    pub watch: Arc<Watch>,
     /// The target's Admin API (`target.admin`, or builtin:gateway's).
     pub admin: Option<String>,
     pub round: u32,
-    pub target: String,
-    pub phase_names: Vec<String>,
-    /// Per phase, its end from the run's start (ns).
-    pub phase_ends: Vec<u64>,
+    /// Each phase's name, offset and duration.
+    pub phases: &'a [(String, Duration, Duration)],
     pub stop: Arc<AtomicBool>,
 }
 
-/// The running event thread of one (round, target) run.
+/// The events of a running (round, target) run: the watch its workers
+/// share, and the event thread.
 #[derive(Debug)]
-pub struct Running {
-    done: mpsc::Sender<()>,
-    thread: std::thread::JoinHandle<(Vec<Occurrence>, Vec<String>)>,
+pub struct RunEvents {
+    pub watch: Arc<Watch>,
+    running: Running,
+    target: String,
+    round: u32,
 }
 
-impl Running {
-    /// Tells the thread the traffic is over, waits for its undo, and returns
-    /// what every event did and anything that could not be undone.
-    pub fn finish(self) -> (Vec<Occurrence>, Vec<String>) {
-        let _ = self.done.send(());
-        self.thread
-            .join()
-            .unwrap_or_else(|_| (Vec::new(), vec!["the event thread panicked".into()]))
-    }
-}
-
-/// Starts the event thread of one (round, target) run.
-pub fn start(ctx: SlotEvents) -> std::io::Result<Running> {
-    let (done, done_rx) = mpsc::channel();
-    let thread = std::thread::Builder::new()
-        .name("loadgen-events".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    return (
-                        Vec::new(),
-                        vec![format!("cannot start the event runtime: {e}")],
-                    );
-                }
-            };
-            rt.block_on(run(ctx, done_rx))
-        })?;
-    Ok(Running { done, thread })
-}
-
-/// Left changed by this run's events, to undo afterwards.
-#[derive(Default)]
-struct Changed {
-    /// Consumers whose credential is deleted (revoked, not restored).
-    revoked: Vec<usize>,
-    /// Rotations done: consumer, whether the old credential was removed.
-    rotated: Vec<(usize, bool)>,
-    /// JWKS files rewritten, with their original text.
-    jwks: Vec<(usize, PathBuf, String)>,
-}
-
-struct Ctx {
-    client: HttpClient,
-    base: Instant,
-}
-
-impl Ctx {
-    /// One Admin API exchange, timed and noted.
-    async fn call(
-        &self,
-        admin: &str,
-        (method, path): (&str, String),
-        body: Option<&Value>,
-        calls: &mut Vec<EventCall>,
-    ) -> Result<(u16, Value), String> {
-        let began = Instant::now();
-        let r = send(&self.client, admin, method, &path, body).await;
-        let took = began.elapsed();
-        let status = r.as_ref().map_or(0, |(s, _)| *s);
-        calls.push(EventCall {
-            what: format!("{method} {path}"),
-            status,
-            at_s: began.saturating_duration_since(self.base).as_secs_f64(),
-            took_ns: took.as_nanos() as u64,
-        });
-        r.map_err(|e| e.to_string())
-    }
-
-    /// One exchange that must answer `ok`; else the error names it and its body.
-    async fn must(
-        &self,
-        admin: &str,
-        (method, path): (&str, String),
-        body: Option<&Value>,
-        ok: impl Fn(u16) -> bool,
-        calls: &mut Vec<EventCall>,
-    ) -> Result<(), String> {
-        let (status, reply) = self
-            .call(admin, (method, path.clone()), body, calls)
-            .await?;
-        if ok(status) {
-            Ok(())
-        } else {
-            Err(format!("{method} {admin}{path}: HTTP {status} {reply}"))
+impl Events {
+    /// Starts the event thread of a (round, target) run, with the events
+    /// that apply to it (None when none does).
+    pub fn begin(&self, b: Begin<'_>) -> std::io::Result<Option<RunEvents>> {
+        let events: Vec<Planned> = self
+            .for_target(b.target, b.checks)
+            .into_iter()
+            .map(|i| self.events[i].clone())
+            .collect();
+        if events.is_empty() {
+            return Ok(None);
         }
-    }
-}
-
-fn success(s: u16) -> bool {
-    (200..300).contains(&s)
-}
-
-async fn run(ctx: SlotEvents, done: mpsc::Receiver<()>) -> (Vec<Occurrence>, Vec<String>) {
-    let c = Ctx {
-        client: Client::builder(TokioExecutor::new()).build_http(),
-        base: ctx.watch.base,
-    };
-    let events: Vec<&Planned> = ctx
-        .which
-        .iter()
-        .map(|&i| &ctx.plan.events.events[i])
-        .collect();
-    let admins: Vec<String> = events
-        .iter()
-        .filter(|e| e.spec.action.needs_admin())
-        .filter_map(|e| e.spec.admin.clone().or_else(|| ctx.admin.clone()))
-        .collect();
-    // Open the Admin API connections before the traffic (the answer does
-    // not matter), so that an event's exchange is not a connect.
-    for a in &admins {
-        let _ = send(&c.client, a, "GET", "/", None).await;
-    }
-    let mut changed = Changed::default();
-    let mut out = Vec::new();
-    for (i, e) in events.iter().enumerate() {
-        let when = ctx.watch.base + e.offset;
-        if !sleep_until(when, &ctx.stop).await {
-            break;
-        }
-        let mut calls = Vec::new();
-        let admin = e.spec.admin.clone().or_else(|| ctx.admin.clone());
-        let error = act(&c, &ctx, (i, e), admin.as_deref(), &mut calls, &mut changed)
-            .await
-            .err();
-        out.push(Occurrence {
-            event: e.index,
-            round: ctx.round,
-            target: ctx.target.clone(),
-            phase: ctx.phase_names[e.phase].clone(),
-            action: e.spec.action,
-            consumer: e.consumer.clone(),
-            calls,
-            error,
-            phase_end: ctx.phase_ends[e.phase],
-        });
-    }
-    // The traffic is over (or was stopped): undo what is left changed.
-    let _ = tokio::task::spawn_blocking(move || done.recv()).await;
-    let undo = undo(&c, &ctx, changed).await;
-    (out, undo)
-}
-
-/// Sleeps until `when`, looking at `stop` every 50 ms; false if stopped.
-async fn sleep_until(when: Instant, stop: &AtomicBool) -> bool {
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= when {
-            return true;
-        }
-        tokio::time::sleep((when - now).min(Duration::from_millis(50))).await;
-    }
-}
-
-/// Carries out one event.
-async fn act(
-    c: &Ctx,
-    ctx: &SlotEvents,
-    (i, e): (usize, &Planned),
-    admin: Option<&str>,
-    calls: &mut Vec<EventCall>,
-    changed: &mut Changed,
-) -> Result<(), String> {
-    let watch = &ctx.watch;
-    let admin_of = || admin.ok_or_else(|| "no Admin API for this target".to_owned());
-    let consumer = e.consumer.as_ref().map(|(ci, _)| *ci);
-    let current = |ci: usize| ctx.tokens.as_ref().map(|t| t.current(ci));
-    watch.set_issued(i, Instant::now());
-    match e.spec.action {
-        Action::Revoke | Action::Restore => {
-            let ci = consumer.ok_or("no consumer")?;
-            let cur = current(ci).ok_or("no [auth]")?;
-            let user = seg(&cur.name);
-            if e.spec.action == Action::Revoke {
-                let path = format!("/consumers/{user}/jwt/{}", seg(&cur.key));
-                c.must(admin_of()?, ("DELETE", path), None, success, calls)
-                    .await?;
-                changed.revoked.push(ci);
-            } else {
-                let path = format!("/consumers/{user}/jwt");
-                c.must(
-                    admin_of()?,
-                    ("POST", path),
-                    Some(&credential(&cur)),
-                    success,
-                    calls,
-                )
-                .await?;
-                changed.revoked.retain(|x| *x != ci);
-            }
-            watch.set_effective(i, Instant::now());
-        }
-        Action::Rotate => {
-            let ci = consumer.ok_or("no consumer")?;
-            let (Some(next), Some(tokens)) = (&e.next, &ctx.tokens) else {
-                return Err("no new key".into());
-            };
-            let old = tokens.current(ci);
-            let admin = admin_of()?;
-            let user = seg(&old.name);
-            let path = format!("/consumers/{user}/jwt");
-            c.must(
-                admin,
-                ("POST", path),
-                Some(&credential(next)),
-                success,
-                calls,
-            )
-            .await?;
-            changed.rotated.push((ci, false));
-            tokens.switch(ci, Some(next.clone()));
-            watch.set_effective(i, Instant::now());
-            if !sleep_until(Instant::now() + e.spec.overlap(), &ctx.stop).await {
-                return Ok(());
-            }
-            let path = format!("/consumers/{user}/jwt/{}", seg(&old.key));
-            c.must(admin, ("DELETE", path), None, success, calls)
-                .await?;
-            if let Some(r) = changed.rotated.iter_mut().find(|r| r.0 == ci) {
-                r.1 = true;
-            }
-        }
-        Action::JwksRotate => {
-            let ci = consumer.ok_or("no consumer")?;
-            let (Some(next), Some(tokens), Some(file)) = (&e.next, &ctx.tokens, &e.jwks) else {
-                return Err("no new key or JWKS file".into());
-            };
-            let old = tokens.current(ci);
-            let original = std::fs::read_to_string(file)
-                .map_err(|x| format!("{}: cannot read: {x}", file.display()))?;
-            let mut doc: Value = serde_json::from_str(&original)
-                .map_err(|x| format!("{}: not JSON: {x}", file.display()))?;
-            let keys = doc
-                .get_mut("keys")
-                .and_then(Value::as_array_mut)
-                .ok_or_else(|| format!("{}: no \"keys\" array", file.display()))?;
-            let jwk = next
-                .signing
-                .jwk(next.kid.as_deref())
-                .ok_or("the new key has no public JWK")?;
-            keys.push(jwk);
-            write_jwks(c, file, &doc, calls)?;
-            changed.jwks.push((ci, file.clone(), original));
-            tokens.switch(ci, Some(next.clone()));
-            watch.set_effective(i, Instant::now());
-            if !sleep_until(Instant::now() + e.spec.overlap(), &ctx.stop).await {
-                return Ok(());
-            }
-            let old_kid = old.kid.clone().unwrap_or(old.key.clone());
-            if let Some(keys) = doc.get_mut("keys").and_then(Value::as_array_mut) {
-                keys.retain(|k| k.get("kid").and_then(Value::as_str) != Some(old_kid.as_str()));
-            }
-            write_jwks(c, file, &doc, calls)?;
-        }
-        Action::Admin => {
-            let method = e.spec.method.as_deref().unwrap_or("POST");
-            let path = e.spec.path.clone().unwrap_or_default();
-            let body: Option<Value> = e
-                .spec
-                .body
-                .as_deref()
-                .and_then(|b| serde_json::from_str(b).ok());
-            let want = e.spec.expect;
-            let ok = move |s: u16| want.map_or(success(s), |w| w == s);
-            c.must(admin_of()?, (method, path), body.as_ref(), ok, calls)
-                .await?;
-            watch.set_effective(i, Instant::now());
-        }
-    }
-    Ok(())
-}
-
-/// Writes a JWKS file atomically, noted as an exchange.
-fn write_jwks(
-    c: &Ctx,
-    file: &std::path::Path,
-    doc: &Value,
-    calls: &mut Vec<EventCall>,
-) -> Result<(), String> {
-    let began = Instant::now();
-    let text = format!("{doc:#}\n");
-    let r = reports::write_atomic(file, text.as_bytes());
-    calls.push(EventCall {
-        what: format!(
-            "write {} ({} keys)",
-            file.display(),
-            doc["keys"].as_array().map_or(0, Vec::len)
-        ),
-        status: 0,
-        at_s: began.saturating_duration_since(c.base).as_secs_f64(),
-        took_ns: began.elapsed().as_nanos() as u64,
-    });
-    r.map_err(|x| format!("{}: cannot write: {x}", file.display()))
-}
-
-/// Puts back what the events left changed: revoked credentials restored,
-/// rotations reverted (the old credential back, the new one removed, the
-/// tokens on the old key), JWKS files rewritten as they were.
-async fn undo(c: &Ctx, ctx: &SlotEvents, changed: Changed) -> Vec<String> {
-    let mut errors = Vec::new();
-    let mut calls = Vec::new();
-    let Some(tokens) = &ctx.tokens else {
-        return errors;
-    };
-    let admin_for = |ci: usize| {
-        ctx.which
+        let marks = events
             .iter()
-            .map(|&i| &ctx.plan.events.events[i])
-            .find(|e| e.consumer.as_ref().is_some_and(|(c, _)| *c == ci))
-            .and_then(|e| e.spec.admin.clone())
-            .or_else(|| ctx.admin.clone())
-    };
-    let mut fail = |what: String| {
-        errors.push(format!(
-            "round {} target {}: could not undo an event ({what}); the next round does not start equal",
-            ctx.round + 1,
-            ctx.target
-        ));
-    };
-    for (ci, old_removed) in changed.rotated {
-        let Some(admin) = admin_for(ci) else { continue };
-        let next = tokens.current(ci);
-        tokens.switch(ci, None);
-        let old = tokens.current(ci);
-        let user = seg(&old.name);
-        if old_removed {
-            let path = format!("/consumers/{user}/jwt");
-            if let Err(e) = c
-                .must(
-                    &admin,
-                    ("POST", path),
-                    Some(&credential(&old)),
-                    success,
-                    &mut calls,
-                )
-                .await
-            {
-                fail(e);
+            .map(|e| (e.spec.action, e.consumer.as_ref().map(|c| c.0)))
+            .collect();
+        let consumers = b.tokens.as_ref().map_or(0, |t| t.consumers.len());
+        let watch = Arc::new(Watch::new(b.start, marks, consumers));
+        let running = start(SlotEvents {
+            events,
+            tokens: b.tokens,
+            watch: watch.clone(),
+            admin: b.admin,
+            round: b.round,
+            target: b.target.to_owned(),
+            phase_names: b.phases.iter().map(|p| p.0.clone()).collect(),
+            phase_ends: b
+                .phases
+                .iter()
+                .map(|p| (p.1 + p.2).as_nanos() as u64)
+                .collect(),
+            stop: b.stop,
+        })?;
+        Ok(Some(RunEvents {
+            watch,
+            running,
+            target: b.target.to_owned(),
+            round: b.round,
+        }))
+    }
+}
+
+impl RunEvents {
+    /// After the traffic: waits for the undo, then measures each event from
+    /// the watched responses (`seen`); `offset_s` is phase 0's start on the
+    /// run's clock. Returns the figures and the events that failed.
+    pub fn finish(self, mut seen: Vec<Seen>, offset_s: f64) -> (Vec<EventResult>, Vec<String>) {
+        let (occurrences, undo) = self.running.finish();
+        let mut faults = Vec::new();
+        seen.sort_unstable_by_key(|s| s.sent);
+        let w = &self.watch;
+        let mut measured = Vec::new();
+        for (k, o) in occurrences.iter().enumerate() {
+            // The window ends at the consumer's next event, or the phase's end.
+            let until = occurrences[k + 1..]
+                .iter()
+                .position(|n| n.consumer.is_some() && n.consumer == o.consumer)
+                .and_then(|j| w.issued(k + 1 + j))
+                .unwrap_or(o.phase_end)
+                .min(o.phase_end);
+            let mut r = measure(o, w, k, &seen, offset_s, until);
+            for c in &mut r.calls {
+                c.at_s += offset_s;
             }
+            if let Some(e) = &r.error {
+                faults.push(format!(
+                    "{}: round {} event {} ({}): {e}",
+                    self.target,
+                    self.round + 1,
+                    o.event,
+                    o.action.name()
+                ));
+            }
+            measured.push(r);
         }
-        let path = format!("/consumers/{user}/jwt/{}", seg(&next.key));
-        if let Err(e) = c
-            .must(
-                &admin,
-                ("DELETE", path),
-                None,
-                |s| success(s) || s == 404,
-                &mut calls,
-            )
-            .await
-        {
-            fail(e);
-        }
+        faults.extend(undo);
+        (measured, faults)
     }
-    for ci in changed.revoked {
-        let Some(admin) = admin_for(ci) else { continue };
-        let cur = tokens.current(ci);
-        let path = format!("/consumers/{}/jwt", seg(&cur.name));
-        if let Err(e) = c
-            .must(
-                &admin,
-                ("POST", path),
-                Some(&credential(&cur)),
-                success,
-                &mut calls,
-            )
-            .await
-        {
-            fail(e);
-        }
-    }
-    for (ci, file, original) in changed.jwks {
-        tokens.switch(ci, None);
-        if let Err(e) = reports::write_atomic(&file, original.as_bytes()) {
-            fail(format!("{}: {e}", file.display()));
-        }
-    }
-    errors
 }

@@ -10,6 +10,8 @@
 mod builtin;
 pub mod conn;
 pub mod endpoint;
+pub mod event_plan;
+pub mod event_thread;
 pub mod events;
 pub mod h1;
 pub mod plan;
@@ -317,38 +319,22 @@ impl OneRun<'_> {
             None => Instant::now() + lead(connections),
         };
         let mut began: Option<SystemTime> = None;
-        let checks = !self.target.baseline && self.target.auth != Some(false);
-        let which = plan.events.for_target(&self.target.name, checks);
-        let watch = (!which.is_empty()).then(|| {
-            let marks = which
-                .iter()
-                .map(|&i| {
-                    let e = &plan.events.events[i];
-                    (e.spec.action, e.consumer.as_ref().map(|c| c.0))
-                })
-                .collect();
-            let consumers = plan.tokens.as_ref().map_or(0, |t| t.consumers.len());
-            Arc::new(watch::Watch::new(start, marks, consumers))
-        });
-        let events_thread = match &watch {
-            Some(w) => Some(events::start(events::SlotEvents {
-                plan: plan.clone(),
-                which: which.clone(),
-                tokens: plan.tokens.clone(),
-                watch: w.clone(),
-                admin: self.admin.clone(),
-                round: self.round,
-                target: self.target.name.clone(),
-                phase_names: plan.phases.iter().map(|p| p.name.clone()).collect(),
-                phase_ends: plan
-                    .phases
-                    .iter()
-                    .map(|p| (p.offset + p.duration).as_nanos() as u64)
-                    .collect(),
-                stop: self.stop.clone(),
-            })?),
-            None => None,
-        };
+        let phases: Vec<(String, Duration, Duration)> = plan
+            .phases
+            .iter()
+            .map(|p| (p.name.clone(), p.offset, p.duration))
+            .collect();
+        let events = plan.events.begin(events::Begin {
+            target: &self.target.name,
+            checks: !self.target.baseline && self.target.auth != Some(false),
+            start,
+            tokens: plan.tokens.clone(),
+            admin: self.admin.clone(),
+            round: self.round,
+            phases: &phases,
+            stop: self.stop.clone(),
+        })?;
+        let watch = events.as_ref().map(|e| e.watch.clone());
         let mut seen = Vec::new();
         let (tx, rx) = mpsc::channel();
         let mut threads = Vec::new();
@@ -469,36 +455,10 @@ impl OneRun<'_> {
         if let Some(b) = bar {
             b.finish_and_clear();
         }
-        let (mut measured, mut faults) = (Vec::new(), Vec::new());
-        if let (Some(running), Some(w)) = (events_thread, &watch) {
-            let (occurrences, undo) = running.finish();
-            seen.sort_unstable_by_key(|s: &watch::Seen| s.sent);
-            let offset_s = offset.as_secs_f64();
-            for (k, o) in occurrences.iter().enumerate() {
-                // The window ends at the consumer's next event, or the phase's end.
-                let until = occurrences[k + 1..]
-                    .iter()
-                    .position(|n| n.consumer.is_some() && n.consumer == o.consumer)
-                    .and_then(|j| w.issued(k + 1 + j))
-                    .unwrap_or(o.phase_end)
-                    .min(o.phase_end);
-                let mut r = watch::measure(o, w, k, &seen, offset_s, until);
-                for c in &mut r.calls {
-                    c.at_s += offset_s;
-                }
-                if let Some(e) = &r.error {
-                    faults.push(format!(
-                        "{}: round {} event {} ({}): {e}",
-                        self.target.name,
-                        self.round + 1,
-                        o.event,
-                        o.action.name()
-                    ));
-                }
-                measured.push(r);
-            }
-            faults.extend(undo);
-        }
+        let (measured, faults) = match events {
+            Some(e) => e.finish(seen, offset.as_secs_f64()),
+            None => (Vec::new(), Vec::new()),
+        };
         Ok((began, measured, faults))
     }
 

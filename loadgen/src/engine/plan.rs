@@ -66,7 +66,7 @@ pub struct Plan {
     /// `[auth]`: consumers, token sources and classes.
     pub tokens: Option<std::sync::Arc<Tokens>>,
     /// `[[event]]`s, resolved, in time order.
-    pub events: super::events::Events,
+    pub events: super::event_plan::Events,
 }
 
 impl ReqPlan {
@@ -186,7 +186,9 @@ impl Plan {
                 plan
             })
             .collect();
-        let events = super::events::Events::new(s, tokens.as_deref(), &phases)?;
+        let offsets: Vec<(String, Duration)> =
+            phases.iter().map(|p| (p.name.clone(), p.offset)).collect();
+        let events = super::event_plan::Events::new(s, tokens.as_deref(), &offsets)?;
         Ok(Plan {
             seed: s.seed,
             requests,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Dur;
+use super::dur::Dur;
 
 /// One timed event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

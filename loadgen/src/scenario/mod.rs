@@ -41,7 +41,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use auth::{Aud, AuthSpec, ConsumerSpec, GeneratedSpec, Placement, Profile, TokenSource};
-pub use capacity::CapacitySpec;
+pub use capacity::{CapacitySpec, Term, parse_percent};
 pub use dur::Dur;
 pub use event::{Action, DEFAULT_OVERLAP, EventSpec};
 pub use locate::Field;

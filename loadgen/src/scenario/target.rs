@@ -41,7 +41,7 @@ pub struct Target {
     /// `pool` or `per-request`: this target's token source instead of
     /// `[auth] source` (e.g. one gateway twice, pooled tokens against a
     /// unique token per request, to show a verification cache).
-    pub token_source: Option<super::TokenSource>,
+    pub token_source: Option<super::auth::TokenSource>,
 }
 
 /// Where a target is.
@@ -159,7 +159,7 @@ pub struct GatewaySpec {
     /// Its Admin API answers a change at once and the proxy applies it this
     /// much later (default 0): a known stale window, as a Kong node polling
     /// every `db_update_frequency` has.
-    pub admin_apply_delay: Option<super::Dur>,
+    pub admin_apply_delay: Option<super::dur::Dur>,
 }
 
 impl Target {

@@ -65,12 +65,12 @@ impl Scenario {
         self.validate_phases()?;
         if let Some(c) = &self.capacity {
             for (i, t) in c.slo.iter().enumerate() {
-                t.parse::<crate::capacity::Term>()
+                t.parse::<super::capacity::Term>()
                     .map_err(|e| (Field::new("capacity", None, "slo"), format!("[{i}]: {e}")))?;
             }
             if let Some(p) = &c.precision {
-                crate::capacity::parse_percent(p)
-                    .map_err(|e| (Field::new("capacity", None, "precision"), e))?;
+                super::capacity::parse_percent(p)
+                    .map_err(|e| (Field::new("capacity", None, "precision"), e.to_string()))?;
             }
             let positive = |v: Option<f64>| v.is_none_or(|m| m > 0.0);
             if !positive(c.min) || !positive(c.max) {

@@ -1,0 +1,434 @@
+//! The event thread of one (round, target) run: it does each `[[event]]`
+//! at its time through the Admin API (or the
+//! JWKS file), notes when it was issued and took effect in the run's
+//! [`Watch`], and afterwards undoes what is left changed, so that every
+//! round starts equal.
+
+#![allow(
+    clippy::disallowed_methods,
+    reason = "an event's moments (issued, effective) and its exchanges' durations are what it measures"
+)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use reports::events::EventCall;
+use serde_json::Value;
+
+use super::event_plan::Planned;
+use super::watch::{Occurrence, Watch};
+use crate::provision::{HttpClient, credential, seg, send};
+use crate::scenario::Action;
+use crate::token::Tokens;
+
+/// What a (round, target) run's event thread needs.
+#[derive(Debug)]
+pub struct SlotEvents {
+    /// The events that apply to this target, in time order.
+    pub events: Vec<Planned>,
+    pub tokens: Option<Arc<Tokens>>,
+    pub watch: Arc<Watch>,
+    /// The target's Admin API (`target.admin`, or builtin:gateway's).
+    pub admin: Option<String>,
+    pub round: u32,
+    pub target: String,
+    pub phase_names: Vec<String>,
+    /// Per phase, its end from the run's start (ns).
+    pub phase_ends: Vec<u64>,
+    pub stop: Arc<AtomicBool>,
+}
+
+/// The running event thread of one (round, target) run.
+#[derive(Debug)]
+pub struct Running {
+    done: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<(Vec<Occurrence>, Vec<String>)>,
+}
+
+impl Running {
+    /// Tells the thread the traffic is over, waits for its undo, and returns
+    /// what every event did and anything that could not be undone.
+    pub fn finish(self) -> (Vec<Occurrence>, Vec<String>) {
+        let _ = self.done.send(());
+        self.thread
+            .join()
+            .unwrap_or_else(|_| (Vec::new(), vec!["the event thread panicked".into()]))
+    }
+}
+
+/// Starts the event thread of one (round, target) run.
+pub fn start(ctx: SlotEvents) -> std::io::Result<Running> {
+    let (done, done_rx) = mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("loadgen-events".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    return (
+                        Vec::new(),
+                        vec![format!("cannot start the event runtime: {e}")],
+                    );
+                }
+            };
+            rt.block_on(run(ctx, done_rx))
+        })?;
+    Ok(Running { done, thread })
+}
+
+/// Left changed by this run's events, to undo afterwards.
+#[derive(Default)]
+struct Changed {
+    /// Consumers whose credential is deleted (revoked, not restored).
+    revoked: Vec<usize>,
+    /// Rotations done: consumer, whether the old credential was removed.
+    rotated: Vec<(usize, bool)>,
+    /// JWKS files rewritten, with their original text.
+    jwks: Vec<(usize, PathBuf, String)>,
+}
+
+struct Ctx {
+    client: HttpClient,
+    base: Instant,
+}
+
+impl Ctx {
+    /// One Admin API exchange, timed and noted.
+    async fn call(
+        &self,
+        admin: &str,
+        (method, path): (&str, String),
+        body: Option<&Value>,
+        calls: &mut Vec<EventCall>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let began = Instant::now();
+        let r = send(&self.client, admin, method, &path, body).await;
+        let took = began.elapsed();
+        let status = r.as_ref().map_or(0, |(s, _)| *s);
+        calls.push(EventCall {
+            what: format!("{method} {path}"),
+            status,
+            at_s: began.saturating_duration_since(self.base).as_secs_f64(),
+            took_ns: took.as_nanos() as u64,
+        });
+        Ok(r?)
+    }
+
+    /// One exchange that must answer `ok`; else the error names it and its body.
+    async fn must(
+        &self,
+        admin: &str,
+        (method, path): (&str, String),
+        body: Option<&Value>,
+        ok: impl Fn(u16) -> bool,
+        calls: &mut Vec<EventCall>,
+    ) -> anyhow::Result<()> {
+        let (status, reply) = self
+            .call(admin, (method, path.clone()), body, calls)
+            .await?;
+        if ok(status) {
+            Ok(())
+        } else {
+            anyhow::bail!("{method} {admin}{path}: HTTP {status} {reply}")
+        }
+    }
+}
+
+fn success(s: u16) -> bool {
+    (200..300).contains(&s)
+}
+
+async fn run(ctx: SlotEvents, done: mpsc::Receiver<()>) -> (Vec<Occurrence>, Vec<String>) {
+    let c = Ctx {
+        client: Client::builder(TokioExecutor::new()).build_http(),
+        base: ctx.watch.base,
+    };
+    let events: Vec<&Planned> = ctx.events.iter().collect();
+    let admins: Vec<String> = events
+        .iter()
+        .filter(|e| e.spec.action.needs_admin())
+        .filter_map(|e| e.spec.admin.clone().or_else(|| ctx.admin.clone()))
+        .collect();
+    // Open the Admin API connections before the traffic (the answer does
+    // not matter), so that an event's exchange is not a connect.
+    for a in &admins {
+        let _ = send(&c.client, a, "GET", "/", None).await;
+    }
+    let mut changed = Changed::default();
+    let mut out = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        let when = ctx.watch.base + e.offset;
+        if !sleep_until(when, &ctx.stop).await {
+            break;
+        }
+        let mut calls = Vec::new();
+        let admin = e.spec.admin.clone().or_else(|| ctx.admin.clone());
+        let error = act(&c, &ctx, (i, e), admin.as_deref(), &mut calls, &mut changed)
+            .await
+            .err()
+            .map(|e| format!("{e:#}"));
+        out.push(Occurrence {
+            event: e.index,
+            round: ctx.round,
+            target: ctx.target.clone(),
+            phase: ctx.phase_names[e.phase].clone(),
+            action: e.spec.action,
+            consumer: e.consumer.clone(),
+            calls,
+            error,
+            phase_end: ctx.phase_ends[e.phase],
+        });
+    }
+    // The traffic is over (or was stopped): undo what is left changed.
+    let _ = tokio::task::spawn_blocking(move || done.recv()).await;
+    let undo = undo(&c, &ctx, changed).await;
+    (out, undo)
+}
+
+/// Sleeps until `when`, looking at `stop` every 50 ms; false if stopped.
+async fn sleep_until(when: Instant, stop: &AtomicBool) -> bool {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= when {
+            return true;
+        }
+        tokio::time::sleep((when - now).min(Duration::from_millis(50))).await;
+    }
+}
+
+/// Carries out one event.
+async fn act(
+    c: &Ctx,
+    ctx: &SlotEvents,
+    (i, e): (usize, &Planned),
+    admin: Option<&str>,
+    calls: &mut Vec<EventCall>,
+    changed: &mut Changed,
+) -> anyhow::Result<()> {
+    let watch = &ctx.watch;
+    let admin_of = || admin.context("no Admin API for this target");
+    let consumer = e.consumer.as_ref().map(|(ci, _)| *ci);
+    let current = |ci: usize| ctx.tokens.as_ref().map(|t| t.current(ci));
+    watch.set_issued(i, Instant::now());
+    match e.spec.action {
+        Action::Revoke | Action::Restore => {
+            let ci = consumer.context("no consumer")?;
+            let cur = current(ci).context("no [auth]")?;
+            let user = seg(&cur.name);
+            if e.spec.action == Action::Revoke {
+                let path = format!("/consumers/{user}/jwt/{}", seg(&cur.key));
+                c.must(admin_of()?, ("DELETE", path), None, success, calls)
+                    .await?;
+                changed.revoked.push(ci);
+            } else {
+                let path = format!("/consumers/{user}/jwt");
+                c.must(
+                    admin_of()?,
+                    ("POST", path),
+                    Some(&credential(&cur)),
+                    success,
+                    calls,
+                )
+                .await?;
+                changed.revoked.retain(|x| *x != ci);
+            }
+            watch.set_effective(i, Instant::now());
+        }
+        Action::Rotate => {
+            let ci = consumer.context("no consumer")?;
+            let (Some(next), Some(tokens)) = (&e.next, &ctx.tokens) else {
+                anyhow::bail!("no new key");
+            };
+            let old = tokens.current(ci);
+            let admin = admin_of()?;
+            let user = seg(&old.name);
+            let path = format!("/consumers/{user}/jwt");
+            c.must(
+                admin,
+                ("POST", path),
+                Some(&credential(next)),
+                success,
+                calls,
+            )
+            .await?;
+            changed.rotated.push((ci, false));
+            tokens.switch(ci, Some(next.clone()));
+            watch.set_effective(i, Instant::now());
+            if !sleep_until(Instant::now() + e.spec.overlap(), &ctx.stop).await {
+                return Ok(());
+            }
+            let path = format!("/consumers/{user}/jwt/{}", seg(&old.key));
+            c.must(admin, ("DELETE", path), None, success, calls)
+                .await?;
+            if let Some(r) = changed.rotated.iter_mut().find(|r| r.0 == ci) {
+                r.1 = true;
+            }
+        }
+        Action::JwksRotate => {
+            let ci = consumer.context("no consumer")?;
+            let (Some(next), Some(tokens), Some(file)) = (&e.next, &ctx.tokens, &e.jwks) else {
+                anyhow::bail!("no new key or JWKS file");
+            };
+            let old = tokens.current(ci);
+            let original = std::fs::read_to_string(file)
+                .with_context(|| format!("{}: cannot read", file.display()))?;
+            let mut doc: Value = serde_json::from_str(&original)
+                .with_context(|| format!("{}: not JSON", file.display()))?;
+            let keys = doc
+                .get_mut("keys")
+                .and_then(Value::as_array_mut)
+                .with_context(|| format!("{}: no \"keys\" array", file.display()))?;
+            let jwk = next
+                .signing
+                .jwk(next.kid.as_deref())
+                .context("the new key has no public JWK")?;
+            keys.push(jwk);
+            write_jwks(c, file, &doc, calls)?;
+            changed.jwks.push((ci, file.clone(), original));
+            tokens.switch(ci, Some(next.clone()));
+            watch.set_effective(i, Instant::now());
+            if !sleep_until(Instant::now() + e.spec.overlap(), &ctx.stop).await {
+                return Ok(());
+            }
+            let old_kid = old.kid.clone().unwrap_or(old.key.clone());
+            if let Some(keys) = doc.get_mut("keys").and_then(Value::as_array_mut) {
+                keys.retain(|k| k.get("kid").and_then(Value::as_str) != Some(old_kid.as_str()));
+            }
+            write_jwks(c, file, &doc, calls)?;
+        }
+        Action::Admin => {
+            let method = e.spec.method.as_deref().unwrap_or("POST");
+            let path = e.spec.path.clone().unwrap_or_default();
+            let body: Option<Value> = e
+                .spec
+                .body
+                .as_deref()
+                .and_then(|b| serde_json::from_str(b).ok());
+            let want = e.spec.expect;
+            let ok = move |s: u16| want.map_or(success(s), |w| w == s);
+            c.must(admin_of()?, (method, path), body.as_ref(), ok, calls)
+                .await?;
+            watch.set_effective(i, Instant::now());
+        }
+    }
+    Ok(())
+}
+
+/// Writes a JWKS file atomically, noted as an exchange.
+fn write_jwks(
+    c: &Ctx,
+    file: &std::path::Path,
+    doc: &Value,
+    calls: &mut Vec<EventCall>,
+) -> anyhow::Result<()> {
+    let began = Instant::now();
+    let text = format!("{doc:#}\n");
+    let r = reports::write_atomic(file, text.as_bytes());
+    calls.push(EventCall {
+        what: format!(
+            "write {} ({} keys)",
+            file.display(),
+            doc["keys"].as_array().map_or(0, Vec::len)
+        ),
+        status: 0,
+        at_s: began.saturating_duration_since(c.base).as_secs_f64(),
+        took_ns: began.elapsed().as_nanos() as u64,
+    });
+    r.with_context(|| format!("{}: cannot write", file.display()))
+}
+
+/// Puts back what the events left changed: revoked credentials restored,
+/// rotations reverted (the old credential back, the new one removed, the
+/// tokens on the old key), JWKS files rewritten as they were.
+async fn undo(c: &Ctx, ctx: &SlotEvents, changed: Changed) -> Vec<String> {
+    let mut errors = Vec::new();
+    let mut calls = Vec::new();
+    let Some(tokens) = &ctx.tokens else {
+        return errors;
+    };
+    let admin_for = |ci: usize| {
+        ctx.events
+            .iter()
+            .find(|e| e.consumer.as_ref().is_some_and(|(c, _)| *c == ci))
+            .and_then(|e| e.spec.admin.clone())
+            .or_else(|| ctx.admin.clone())
+    };
+    let mut fail = |what: String| {
+        errors.push(format!(
+            "round {} target {}: could not undo an event ({what}); the next round does not start equal",
+            ctx.round + 1,
+            ctx.target
+        ));
+    };
+    for (ci, old_removed) in changed.rotated {
+        let Some(admin) = admin_for(ci) else { continue };
+        let next = tokens.current(ci);
+        tokens.switch(ci, None);
+        let old = tokens.current(ci);
+        let user = seg(&old.name);
+        if old_removed {
+            let path = format!("/consumers/{user}/jwt");
+            if let Err(e) = c
+                .must(
+                    &admin,
+                    ("POST", path),
+                    Some(&credential(&old)),
+                    success,
+                    &mut calls,
+                )
+                .await
+            {
+                fail(format!("{e:#}"));
+            }
+        }
+        let path = format!("/consumers/{user}/jwt/{}", seg(&next.key));
+        if let Err(e) = c
+            .must(
+                &admin,
+                ("DELETE", path),
+                None,
+                |s| success(s) || s == 404,
+                &mut calls,
+            )
+            .await
+        {
+            fail(format!("{e:#}"));
+        }
+    }
+    for ci in changed.revoked {
+        let Some(admin) = admin_for(ci) else { continue };
+        let cur = tokens.current(ci);
+        let path = format!("/consumers/{}/jwt", seg(&cur.name));
+        if let Err(e) = c
+            .must(
+                &admin,
+                ("POST", path),
+                Some(&credential(&cur)),
+                success,
+                &mut calls,
+            )
+            .await
+        {
+            fail(format!("{e:#}"));
+        }
+    }
+    for (ci, file, original) in changed.jwks {
+        tokens.switch(ci, None);
+        if let Err(e) = reports::write_atomic(&file, original.as_bytes()) {
+            fail(format!("{}: {e}", file.display()));
+        }
+    }
+    errors
+}
