@@ -307,14 +307,17 @@ pub fn search(s: &Scenario, search: &Search, stop: &Arc<AtomicBool>) -> anyhow::
         if let Some(b) = best.or(last) {
             at_capacity.push((b, target.clone()));
         }
-        out.push(TargetCapacity {
+        let mut found = TargetCapacity {
             target: target.clone(),
             baseline: base.map(str::to_owned),
             capacity_rps: lo,
             ended_by,
             note,
+            knee_rps: None,
             steps,
-        });
+        };
+        found.knee_rps = found.knee();
+        out.push(found);
     }
     let capacity = Capacity {
         slo: search.slo.iter().map(|t| t.text.clone()).collect(),

@@ -38,6 +38,11 @@ pub struct TargetCapacity {
     pub ended_by: String,
     /// The same in words.
     pub note: String,
+    /// The knee of the latency-vs-rate curve: the highest valid rate
+    /// before latency p99 first more than doubles from one rate tried to
+    /// the next higher one (None without one).
+    #[serde(default)]
+    pub knee_rps: Option<f64>,
     /// Every step, in the order run.
     pub steps: Vec<CapacityStep>,
 }
@@ -99,6 +104,11 @@ pub fn render_text(c: &Capacity) -> String {
                 .map_or(String::new(), |b| format!(" (over {b})")),
             t.note
         ));
+        if let Some(k) = t.knee_rps {
+            s.push_str(&format!(
+                "    knee: p99 more than doubled above {k:.0} req/s\n"
+            ));
+        }
         for st in &t.steps {
             let added = match (st.added_p50, st.added_p99) {
                 (Some(a), Some(b)) => format!(

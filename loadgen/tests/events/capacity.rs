@@ -129,6 +129,12 @@ rate = 10
         "{cap} .. {lowest_fail}"
     );
     assert!(out.join("capacity.png").exists() && out.join("capacity.svg").exists());
+    // The knee: p99 more than doubles between two rates tried, at or below the capacity's bracket.
+    let knee = t.knee_rps.expect("a knee");
+    assert!(
+        knee <= lowest_fail,
+        "knee {knee} above the first failing rate {lowest_fail}"
+    );
     for st in &t.steps {
         assert!(
             out.join(&st.dir).join("summary.json").exists(),
