@@ -25,7 +25,7 @@ use super::event_plan::Planned;
 use super::watch::{Occurrence, Watch};
 use crate::provision::{HttpClient, credential, seg, send};
 use crate::scenario::Action;
-use crate::token::Tokens;
+use crate::token::{Consumer, Tokens};
 
 /// What a (round, target) run's event thread needs.
 #[derive(Debug)]
@@ -143,6 +143,32 @@ impl Ctx {
     }
 }
 
+impl Ctx {
+    /// `POST /consumers/{c}/jwt` with the consumer's credential: must be 2xx.
+    async fn post_credential(
+        &self,
+        admin: &str,
+        c: &Consumer,
+        calls: &mut Vec<EventCall>,
+    ) -> anyhow::Result<()> {
+        let path = format!("/consumers/{}/jwt", seg(&c.name));
+        self.must(admin, ("POST", path), Some(&credential(c)), success, calls)
+            .await
+    }
+
+    /// `DELETE /consumers/{c}/jwt/{key}`, answered as `ok` says.
+    async fn delete_credential(
+        &self,
+        admin: &str,
+        c: &Consumer,
+        ok: impl Fn(u16) -> bool,
+        calls: &mut Vec<EventCall>,
+    ) -> anyhow::Result<()> {
+        let path = format!("/consumers/{}/jwt/{}", seg(&c.name), seg(&c.key));
+        self.must(admin, ("DELETE", path), None, ok, calls).await
+    }
+}
+
 fn success(s: u16) -> bool {
     (200..300).contains(&s)
 }
@@ -226,22 +252,12 @@ async fn act(
         Action::Revoke | Action::Restore => {
             let ci = consumer.context("no consumer")?;
             let cur = current(ci).context("no [auth]")?;
-            let user = seg(&cur.name);
             if e.spec.action == Action::Revoke {
-                let path = format!("/consumers/{user}/jwt/{}", seg(&cur.key));
-                c.must(admin_of()?, ("DELETE", path), None, success, calls)
+                c.delete_credential(admin_of()?, &cur, success, calls)
                     .await?;
                 changed.revoked.push(ci);
             } else {
-                let path = format!("/consumers/{user}/jwt");
-                c.must(
-                    admin_of()?,
-                    ("POST", path),
-                    Some(&credential(&cur)),
-                    success,
-                    calls,
-                )
-                .await?;
+                c.post_credential(admin_of()?, &cur, calls).await?;
                 changed.revoked.retain(|x| *x != ci);
             }
             watch.set_effective(i, Instant::now());
@@ -253,25 +269,14 @@ async fn act(
             };
             let old = tokens.current(ci);
             let admin = admin_of()?;
-            let user = seg(&old.name);
-            let path = format!("/consumers/{user}/jwt");
-            c.must(
-                admin,
-                ("POST", path),
-                Some(&credential(next)),
-                success,
-                calls,
-            )
-            .await?;
+            c.post_credential(admin, next, calls).await?;
             changed.rotated.push((ci, false));
             tokens.switch(ci, Some(next.clone()));
             watch.set_effective(i, Instant::now());
             if !sleep_until(Instant::now() + e.spec.overlap(), &ctx.stop).await {
                 return Ok(());
             }
-            let path = format!("/consumers/{user}/jwt/{}", seg(&old.key));
-            c.must(admin, ("DELETE", path), None, success, calls)
-                .await?;
+            c.delete_credential(admin, &old, success, calls).await?;
             if let Some(r) = changed.rotated.iter_mut().find(|r| r.0 == ci) {
                 r.1 = true;
             }
@@ -377,48 +382,18 @@ async fn undo(c: &Ctx, ctx: &SlotEvents, changed: Changed) -> Vec<String> {
         let next = tokens.current(ci);
         tokens.switch(ci, None);
         let old = tokens.current(ci);
-        let user = seg(&old.name);
-        if old_removed {
-            let path = format!("/consumers/{user}/jwt");
-            if let Err(e) = c
-                .must(
-                    &admin,
-                    ("POST", path),
-                    Some(&credential(&old)),
-                    success,
-                    &mut calls,
-                )
-                .await
-            {
-                fail(format!("{e:#}"));
-            }
+        if old_removed && let Err(e) = c.post_credential(&admin, &old, &mut calls).await {
+            fail(format!("{e:#}"));
         }
-        let path = format!("/consumers/{user}/jwt/{}", seg(&next.key));
-        if let Err(e) = c
-            .must(
-                &admin,
-                ("DELETE", path),
-                None,
-                |s| success(s) || s == 404,
-                &mut calls,
-            )
-            .await
-        {
+        let gone = |s| success(s) || s == 404;
+        if let Err(e) = c.delete_credential(&admin, &next, gone, &mut calls).await {
             fail(format!("{e:#}"));
         }
     }
     for ci in changed.revoked {
         let Some(admin) = admin_for(ci) else { continue };
-        let cur = tokens.current(ci);
-        let path = format!("/consumers/{}/jwt", seg(&cur.name));
         if let Err(e) = c
-            .must(
-                &admin,
-                ("POST", path),
-                Some(&credential(&cur)),
-                success,
-                &mut calls,
-            )
+            .post_credential(&admin, &tokens.current(ci), &mut calls)
             .await
         {
             fail(format!("{e:#}"));

@@ -17,9 +17,4 @@ mod events;
 )]
 mod support;
 
-/// Held by every test of this binary: they run one after another.
-pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+pub use support::serial;

@@ -183,3 +183,15 @@ pub fn summary_schema_errors(summary: &serde_json::Value) -> Vec<String> {
         .map(|e| format!("{}: {e}", e.instance_path()))
         .collect()
 }
+
+/// Held by every test of a binary whose tests must run one after another
+/// (timing-sensitive runs, or one that starves the CPU on purpose).
+#[allow(
+    dead_code,
+    reason = "the faults and events binaries use it; the integration tests run in parallel"
+)]
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
