@@ -326,7 +326,7 @@ impl OneRun<'_> {
             .collect();
         let events = plan.events.begin(events::Begin {
             target: &self.target.name,
-            checks: !self.target.baseline && self.target.auth != Some(false),
+            checks: self.target.takes_events(),
             start,
             tokens: plan.tokens.clone(),
             admin: self.admin.clone(),

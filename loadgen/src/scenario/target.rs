@@ -174,6 +174,12 @@ impl Target {
         self.http == Some(HttpVersion::Http2)
     }
 
+    /// Whether `[[event]]`s without a `target` apply to it: it checks tokens
+    /// (no `auth = false`) and is not the baseline.
+    pub fn takes_events(&self) -> bool {
+        !self.baseline && self.auth != Some(false)
+    }
+
     pub fn keep_alive(&self) -> bool {
         self.mode != Some(ConnMode::NewConnection)
     }

@@ -136,10 +136,7 @@ impl Scenario {
 
     /// The targets an event without `target` applies to: those that check tokens.
     pub fn event_targets(&self) -> Vec<&Target> {
-        self.targets
-            .iter()
-            .filter(|t| !t.baseline && t.auth != Some(false))
-            .collect()
+        self.targets.iter().filter(|t| t.takes_events()).collect()
     }
 
     fn validate_upstream(&self) -> Result<(), Violation> {

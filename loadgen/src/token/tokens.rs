@@ -264,11 +264,6 @@ impl Tokens {
         })
     }
 
-    /// Whether tokens are signed per request (else they come from the pool).
-    pub fn per_request(&self) -> bool {
-        self.source == TokenSource::PerRequest
-    }
-
     /// The claim (or `kid`) that carries a consumer's key.
     pub fn key_claim_name(&self) -> &str {
         &self.key_claim
