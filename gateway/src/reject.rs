@@ -82,6 +82,8 @@ impl Reason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwtFault {
     MultipleTokens,
+    /// A non-string token: Kong's `?jwt` with no value (`true`).
+    Unrecognizable,
     InvalidJson,
     InvalidAlg,
     BadSignature,
@@ -137,6 +139,7 @@ impl JwtFault {
     fn message(&self) -> String {
         match self {
             JwtFault::MultipleTokens => "Multiple tokens provided".into(),
+            JwtFault::Unrecognizable => "Unrecognizable token".into(),
             JwtFault::InvalidJson => "Bad token; invalid JSON".into(),
             JwtFault::InvalidAlg => "Bad token; invalid alg".into(),
             JwtFault::BadSignature => "Bad token; invalid signature".into(),
@@ -152,6 +155,7 @@ impl JwtFault {
     fn reason(&self) -> Reason {
         match self {
             JwtFault::MultipleTokens => Reason::MultipleTokens,
+            JwtFault::Unrecognizable => Reason::Unrecognizable,
             JwtFault::InvalidJson => Reason::InvalidJson,
             JwtFault::InvalidAlg => Reason::InvalidAlg,
             JwtFault::BadSignature => Reason::BadSignature,

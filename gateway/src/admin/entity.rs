@@ -22,6 +22,18 @@ pub(super) trait SubEntity: Clone + Sized {
     fn all_mut(c: &mut ConsumerSpec) -> &mut Vec<Self>;
     /// Whether `key` (from the URL) names this entity: its id or natural key.
     fn named(&self, key: &str) -> bool;
+    /// Whether `key` names this entity at the top level (`/jwts/{key}`),
+    /// where natural keys unique only per consumer do not count.
+    fn top_level_named(&self, key: &str) -> bool {
+        self.named(key)
+    }
+    /// The body and URL key a top-level PUT of an unknown `key` creates with.
+    fn top_level_new(
+        key: &str,
+        body: &Map<String, Value>,
+    ) -> Result<(Map<String, Value>, Option<String>), Resp> {
+        Ok((body.clone(), Some(key.to_owned())))
+    }
     fn json(&self, owner: &ConsumerSpec) -> Value;
     /// A new entity for a create (`item`: the URL's key on PUT).
     fn create(item: Option<&str>, body: &Map<String, Value>, m: &Method) -> Result<Self, Resp>;
@@ -240,6 +252,26 @@ impl SubEntity for AclSpec {
 
     fn named(&self, k: &str) -> bool {
         self.id.as_deref() == Some(k) || self.group == k
+    }
+
+    fn top_level_named(&self, k: &str) -> bool {
+        self.id.as_deref() == Some(k)
+    }
+
+    /// `PUT /acls/{id}` creates the ACL with that id; the group must be in the body.
+    fn top_level_new(
+        key: &str,
+        body: &Map<String, Value>,
+    ) -> Result<(Map<String, Value>, Option<String>), Resp> {
+        if uuid::Uuid::parse_str(key).is_err() {
+            return Err(schema_violation(json!({"id": "expected a valid UUID"})));
+        }
+        if string_field(body, "group")?.is_none() {
+            return Err(schema_violation(json!({"group": "required field missing"})));
+        }
+        let mut body = body.clone();
+        body.insert("id".into(), json!(key));
+        Ok((body, Some(key.to_owned())))
     }
 
     fn json(&self, c: &ConsumerSpec) -> Value {

@@ -16,6 +16,7 @@
 
 mod entity;
 mod reply;
+mod top;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -220,7 +221,8 @@ impl Admin {
             .headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        let body = match parse_body(ct, &body) {
+        let needs_body = matches!(parts.method.as_str(), "POST" | "PUT" | "PATCH");
+        let body = match parse_body(ct, &body, needs_body) {
             Ok(b) => b,
             Err(r) => return r,
         };
@@ -237,11 +239,18 @@ impl Admin {
             .collect();
         let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
         let m = &parts.method;
+        let mut body = body;
+        if let Some(id) = body.remove("consumer.id") {
+            // A form's `consumer.id=…` is the JSON body's `{"consumer":{"id":…}}`.
+            body.insert("consumer".into(), json!({ "id": id }));
+        }
         if matches!(m.as_str(), "POST" | "PUT" | "PATCH") {
             let fields: &[&str] = match segs.as_slice() {
                 ["consumers", ..] if segs.len() <= 2 => &["username", "custom_id"],
-                [_, _, "jwt", ..] => &["key", "secret", "algorithm", "rsa_public_key"],
-                [_, _, "acls", ..] => &["group"],
+                [_, _, "jwt", ..] | ["jwts", ..] => {
+                    &["key", "secret", "algorithm", "rsa_public_key"]
+                }
+                [_, _, "acls", ..] | ["acls", ..] => &["group"],
                 _ => &[],
             };
             if let Err(r) = check_fields(&body, fields) {
@@ -304,6 +313,24 @@ impl Admin {
                     crud::<AclSpec>(store, ci, request, item, &body)
                 };
                 self.apply(change, store)
+            }
+            ["jwts", rest @ ..] if !(m == Method::GET && rest.is_empty()) => {
+                let (item, owner_path) = match rest {
+                    [] => (None, false),
+                    [k] => (Some(*k), false),
+                    [k, "consumer"] => (Some(*k), true),
+                    _ => return not_found(),
+                };
+                self.top_level::<JwtSecretSpec>(store, (m, &parts.uri), item, owner_path, &body)
+            }
+            ["acls", rest @ ..] if !(m == Method::GET && rest.is_empty()) => {
+                let (item, owner_path) = match rest {
+                    [] => (None, false),
+                    [k] => (Some(*k), false),
+                    [k, "consumer"] => (Some(*k), true),
+                    _ => return not_found(),
+                };
+                self.top_level::<AclSpec>(store, (m, &parts.uri), item, owner_path, &body)
             }
             ["jwts"] if m == Method::GET => list(
                 &parts.uri,

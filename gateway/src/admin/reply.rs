@@ -27,21 +27,38 @@ pub(super) fn not_found() -> Resp {
     reply(StatusCode::NOT_FOUND, json!({"message": "Not found"}))
 }
 
+/// `name: message` for each field error, nested records as dotted paths
+/// (Kong's `schema violation (consumer.id: required field missing)`).
+fn flatten(prefix: &str, v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&path, v, out);
+            }
+        }
+        // Entity checks read as they are: `schema violation (at least one of …)`.
+        Value::Array(items) => {
+            for item in items {
+                match (prefix, item) {
+                    ("@entity", Value::String(s)) => out.push(s.clone()),
+                    _ => flatten(prefix, item, out),
+                }
+            }
+        }
+        Value::String(s) => out.push(format!("{prefix}: {s}")),
+        other => out.push(format!("{prefix}: {other}")),
+    }
+}
+
 pub(super) fn schema_violation(fields: Value) -> Resp {
-    let detail = fields
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| {
-                    format!(
-                        "{k}: {}",
-                        v.as_str().map_or_else(|| v.to_string(), str::to_owned)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
-        .unwrap_or_default();
+    let mut parts = Vec::new();
+    flatten("", &fields, &mut parts);
+    let detail = parts.join("; ");
     reply(
         StatusCode::BAD_REQUEST,
         json!({"code": 2, "name": "schema violation", "message": format!("schema violation ({detail})"), "fields": fields}),
@@ -124,15 +141,20 @@ pub(super) fn list(uri: &http::Uri, data: Vec<Value>) -> Resp {
 }
 
 /// Parses a JSON or form-urlencoded body into an object (empty body: `{}`).
+/// As Kong's Admin API (`parse_params`): a POST, PUT or PATCH sent as
+/// `application/json` must carry a JSON object, even an empty body is
+/// `Cannot parse JSON body`; other methods' bodies are read only if present.
 pub(super) fn parse_body(
     content_type: Option<&str>,
     body: &[u8],
+    needs_body: bool,
 ) -> Result<Map<String, Value>, Resp> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    let ct = content_type.unwrap_or("").to_ascii_lowercase();
+    let json = ct.contains("application/json");
+    if body.iter().all(u8::is_ascii_whitespace) && !(json && needs_body) {
         return Ok(Map::new());
     }
-    let ct = content_type.unwrap_or("");
-    if ct.starts_with("application/json") {
+    if json {
         match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(m)) => Ok(m),
             _ => Err(reply(
@@ -140,7 +162,7 @@ pub(super) fn parse_body(
                 json!({"message": "Cannot parse JSON body"}),
             )),
         }
-    } else if ct.starts_with("application/x-www-form-urlencoded") {
+    } else if ct.contains("application/x-www-form-urlencoded") {
         let text = String::from_utf8_lossy(body);
         let mut m = Map::new();
         for pair in text.split('&').filter(|p| !p.is_empty()) {

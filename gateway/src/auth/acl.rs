@@ -3,8 +3,17 @@
 
 use serde::Deserialize;
 
+use super::schema::{self, Field, FieldError, Kind};
 use crate::consumer::Consumer;
 use crate::reject::Rejection;
+
+/// Kong 3.9.3's acl plugin schema (`kong/plugins/acl/schema.lua`).
+const SCHEMA: [Field; 4] = [
+    Field::new("allow", Kind::Array),
+    Field::new("deny", Kind::Array),
+    Field::required("hide_groups_header", Kind::Boolean),
+    Field::required("always_use_authenticated_groups", Kind::Boolean),
+];
 
 /// The plugin's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
@@ -17,20 +26,20 @@ pub struct AclConf {
 }
 
 impl AclConf {
-    pub fn from_json(v: &serde_json::Value) -> Result<AclConf, (&'static str, String)> {
-        let conf: AclConf =
-            serde_json::from_value(v.clone()).map_err(|e| ("config", e.to_string()))?;
+    /// From a plugin's `config` object; errors carry Kong's field path and message.
+    pub fn from_json(v: &serde_json::Value) -> Result<AclConf, FieldError> {
+        let checked = schema::check(v, &SCHEMA)?;
+        let conf: AclConf = serde_json::from_value(serde_json::Value::Object(checked))
+            .map_err(|e| schema::error("config", e.to_string()))?;
         let set = |l: &Option<Vec<String>>| l.as_ref().is_some_and(|v| !v.is_empty());
         match (set(&conf.allow), set(&conf.deny)) {
-            (true, true) => Err((
+            (true, true) => Err(schema::error(
                 "@entity",
-                "exactly one of these fields must be non-empty: 'config.allow', 'config.deny'"
-                    .into(),
+                "exactly one of these fields must be non-empty: 'config.allow', 'config.deny'",
             )),
-            (false, false) => Err((
+            (false, false) => Err(schema::error(
                 "@entity",
-                "at least one of these fields must be non-empty: 'config.allow', 'config.deny'"
-                    .into(),
+                "at least one of these fields must be non-empty: 'config.allow', 'config.deny'",
             )),
             _ => Ok(conf),
         }
@@ -135,6 +144,34 @@ mod tests {
                 .1
                 .starts_with("at least one")
         );
+        for (config, field, msg) in [
+            (
+                serde_json::json!({"allow": "a"}),
+                "config.allow",
+                "expected an array",
+            ),
+            (
+                serde_json::json!({"deny": [1]}),
+                "config.deny",
+                "expected a string",
+            ),
+            (
+                serde_json::json!({"allow": ["a"], "hide_groups_header": "yes"}),
+                "config.hide_groups_header",
+                "expected a boolean",
+            ),
+            (
+                serde_json::json!({"allowed": ["a"]}),
+                "config.allowed",
+                "unknown field",
+            ),
+        ] {
+            assert_eq!(
+                AclConf::from_json(&config).unwrap_err(),
+                (field.to_owned(), msg.to_owned()),
+                "{config}"
+            );
+        }
         let body = String::from_utf8(Rejection::AclForbidden.body().to_vec()).unwrap();
         assert!(
             body.starts_with(

@@ -8,89 +8,13 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Deserialize;
 
 use super::json;
+pub use super::jwt_conf::JwtConf;
 use super::keys::Verifier;
 use crate::config::spec::JwtSecretSpec;
 use crate::consumer::Consumer;
 use crate::reject::{JwtFault, Rejection};
-
-/// The plugin's configuration, with Kong's defaults.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct JwtConf {
-    pub uri_param_names: Vec<String>,
-    pub cookie_names: Vec<String>,
-    pub header_names: Vec<String>,
-    pub key_claim_name: String,
-    pub secret_is_base64: bool,
-    pub claims_to_verify: Option<Vec<String>>,
-    pub anonymous: Option<String>,
-    pub run_on_preflight: bool,
-    pub maximum_expiration: u64,
-    pub realm: Option<String>,
-    /// `header_names` parsed once.
-    #[serde(skip)]
-    pub parsed_header_names: Vec<http::HeaderName>,
-}
-
-impl Default for JwtConf {
-    fn default() -> Self {
-        Self {
-            uri_param_names: vec!["jwt".into()],
-            cookie_names: vec![],
-            header_names: vec!["authorization".into()],
-            key_claim_name: "iss".into(),
-            secret_is_base64: false,
-            claims_to_verify: None,
-            anonymous: None,
-            run_on_preflight: true,
-            maximum_expiration: 0,
-            realm: None,
-            parsed_header_names: vec![http::header::AUTHORIZATION],
-        }
-    }
-}
-
-impl JwtConf {
-    /// From a plugin's `config` object; errors name the field.
-    pub fn from_json(v: &serde_json::Value) -> Result<JwtConf, (&'static str, String)> {
-        let mut conf: JwtConf = if v.is_null() {
-            JwtConf::default()
-        } else {
-            serde_json::from_value(v.clone()).map_err(|e| ("config", e.to_string()))?
-        };
-        conf.parsed_header_names = conf
-            .header_names
-            .iter()
-            .map(|n| {
-                http::HeaderName::from_bytes(n.as_bytes())
-                    .map_err(|_| ("config.header_names", format!("{n:?} is not a header name")))
-            })
-            .collect::<Result<_, _>>()?;
-        for c in conf.claims_to_verify.iter().flatten() {
-            if c != "exp" && c != "nbf" {
-                return Err((
-                    "config.claims_to_verify",
-                    format!("expected one of: exp, nbf (got {c:?})"),
-                ));
-            }
-        }
-        if conf.maximum_expiration > 31_536_000 {
-            return Err((
-                "config.maximum_expiration",
-                "value should be between 0 and 31536000".into(),
-            ));
-        }
-        if conf.maximum_expiration > 0
-            && !conf.claims_to_verify.iter().flatten().any(|c| c == "exp")
-        {
-            return Err(("config.claims_to_verify", "expected to contain: exp".into()));
-        }
-        Ok(conf)
-    }
-}
 
 /// Algorithms a credential may name (Kong 3.9), and whether we can verify them.
 const ALGORITHMS: [&str; 13] = [
@@ -138,12 +62,6 @@ impl Credential {
                 format!("expected one of: {}", ALGORITHMS.join(", ")),
             ));
         }
-        if alg == "ES512" {
-            return Err((
-                "algorithm",
-                "ES512 is not supported by this gateway's verifier (ring)".into(),
-            ));
-        }
         let (verifier, verifier_b64) = if alg.starts_with("HS") {
             let secret = s.secret.as_deref();
             (
@@ -158,10 +76,11 @@ impl Credential {
                 (None, true) => (None, None),
                 (None, false) => return Err(("rsa_public_key", "required field missing".into())),
                 (Some(pem), _) => (
-                    Some(
-                        Verifier::public(&alg, pem)
-                            .map_err(|e| ("rsa_public_key", format!("invalid key: {e}")))?,
-                    ),
+                    Some(Verifier::public(&alg, pem).map_err(|e| {
+                        // Kong's field message is exactly this; why goes to the log.
+                        tracing::warn!(key = ?s.key, algorithm = %alg, reason = %e, "invalid key");
+                        ("rsa_public_key", "invalid key".to_owned())
+                    })?),
                     None,
                 ),
             }
@@ -193,16 +112,18 @@ pub struct Authenticated {
 /// What the request carries, de-duplicated as Kong does: nothing, one
 /// distinct token (however many times it appears), or several distinct ones.
 /// Distinct tokens exist iff one differs from the first, so no list is kept.
+/// A token is a string, or `None` for Kong's `true`: a query arg with no
+/// value (`?jwt`), which `get_uri_args` gives as a boolean.
 #[derive(Debug, PartialEq, Eq)]
 enum Found<'a> {
     None,
-    One(std::borrow::Cow<'a, str>),
+    One(Option<std::borrow::Cow<'a, str>>),
     Many,
 }
 
 impl<'a> Found<'a> {
-    fn add(&mut self, t: std::borrow::Cow<'a, str>) {
-        if t.is_empty() {
+    fn add(&mut self, t: Option<std::borrow::Cow<'a, str>>) {
+        if t.as_deref().is_some_and(str::is_empty) {
             return;
         }
         match self {
@@ -218,9 +139,12 @@ fn retrieve<'a>(conf: &JwtConf, query: Option<&'a str>, headers: &'a http::Heade
     let mut found = Found::None;
     if let Some(q) = query {
         for pair in q.split('&') {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let (k, v) = match pair.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (pair, None),
+            };
             if conf.uri_param_names.iter().any(|n| n == k) {
-                found.add(percent_encoding::percent_decode_str(v).decode_utf8_lossy());
+                found.add(v.map(|v| percent_encoding::percent_decode_str(v).decode_utf8_lossy()));
             }
         }
     }
@@ -232,7 +156,7 @@ fn retrieve<'a>(conf: &JwtConf, query: Option<&'a str>, headers: &'a http::Heade
             for c in s.split(';') {
                 let (k, v) = c.trim().split_once('=').unwrap_or((c.trim(), ""));
                 if conf.cookie_names.iter().any(|n| n == k) {
-                    found.add(std::borrow::Cow::Borrowed(v));
+                    found.add(Some(std::borrow::Cow::Borrowed(v)));
                 }
             }
         }
@@ -248,7 +172,7 @@ fn retrieve<'a>(conf: &JwtConf, query: Option<&'a str>, headers: &'a http::Heade
             continue;
         };
         if let Some(t) = bearer(v) {
-            found.add(std::borrow::Cow::Borrowed(t));
+            found.add(Some(std::borrow::Cow::Borrowed(t)));
         }
     }
     found
@@ -326,7 +250,8 @@ pub fn authenticate(
                 realm: conf.realm.clone(),
             });
         }
-        Found::One(one) => one.as_ref(),
+        Found::One(Some(one)) => one.as_ref(),
+        Found::One(None) => return Err(reject(conf, JwtFault::Unrecognizable)),
         Found::Many => return Err(reject(conf, JwtFault::MultipleTokens)),
     };
     // Split on the first two dots; anything after goes into the signature.
@@ -398,6 +323,7 @@ pub fn authenticate(
     let expected_len = match alg {
         "ES256" => Some(64),
         "ES384" => Some(96),
+        "ES512" => Some(132),
         "PS256" | "PS384" | "PS512" => Some(256),
         _ => None,
     };
@@ -409,7 +335,7 @@ pub fn authenticate(
         return Err(reject(conf, JwtFault::InvalidSignature));
     }
     // The clock is read only when a check needs it.
-    let now = if conf.claims_to_verify.is_some() || conf.maximum_expiration > 0 {
+    let now = if conf.claims_to_verify.is_some() || conf.maximum_expiration > 0.0 {
         now()
     } else {
         0
@@ -438,9 +364,9 @@ pub fn authenticate(
             });
         }
     }
-    if conf.maximum_expiration > 0 {
+    if conf.maximum_expiration > 0.0 {
         let exp = exp.and_then(json::number);
-        if exp.is_none_or(|e| e - now as f64 > conf.maximum_expiration as f64) {
+        if exp.is_none_or(|e| e - now as f64 > conf.maximum_expiration) {
             return Err(Rejection::JwtMaxExpiration {
                 realm: conf.realm.clone(),
             });
@@ -514,33 +440,18 @@ mod tests {
         h.insert(http::header::AUTHORIZATION, "Bearer a.b.c".parse().unwrap());
         assert_eq!(
             retrieve(&conf, Some("jwt=a.b.c&x=1"), &h),
-            Found::One("a.b.c".into())
+            Found::One(Some("a.b.c".into()))
         );
         h.insert(http::header::COOKIE, "jwt=a.b.c".parse().unwrap());
         assert_eq!(
             retrieve(&conf, Some("jwt="), &h),
-            Found::One("a.b.c".into())
+            Found::One(Some("a.b.c".into()))
         );
         assert_eq!(retrieve(&conf, Some("jwt=x.y.z"), &h), Found::Many);
-    }
-
-    #[test]
-    fn config_defaults_and_checks() {
-        let c = JwtConf::from_json(&serde_json::Value::Null).unwrap();
-        assert_eq!(c.header_names, ["authorization"]);
-        assert_eq!(c.key_claim_name, "iss");
-        assert!(c.run_on_preflight);
-        let e = JwtConf::from_json(&serde_json::json!({"maximum_expiration": 60})).unwrap_err();
-        assert_eq!(
-            e,
-            ("config.claims_to_verify", "expected to contain: exp".into())
-        );
-        assert!(
-            JwtConf::from_json(&serde_json::json!({"bogus": 1}))
-                .unwrap_err()
-                .1
-                .contains("bogus")
-        );
-        assert!(JwtConf::from_json(&serde_json::json!({"claims_to_verify": ["iat"]})).is_err());
+        // `?jwt` with no value is Kong's `true`: a token of its own, not a string.
+        let none = http::HeaderMap::new();
+        assert_eq!(retrieve(&conf, Some("jwt"), &none), Found::One(None));
+        assert_eq!(retrieve(&conf, Some("jwt&jwt"), &none), Found::One(None));
+        assert_eq!(retrieve(&conf, Some("jwt"), &h), Found::Many);
     }
 }

@@ -5,5 +5,7 @@
 pub mod acl;
 pub mod json;
 pub mod jwt;
+pub mod jwt_conf;
 pub mod keys;
 pub mod oidc;
+pub mod schema;

@@ -198,7 +198,7 @@ impl Declarative {
         let pick = |plugin: &str| self.plugin_for(plugin, r, &upstream.name, service, entity);
         let jwt = match pick("jwt") {
             Some((p, ent)) => Some(Arc::new(
-                JwtConf::from_json(&p.config).map_err(|(f, m)| invalid(ent, f, m))?,
+                JwtConf::from_json(&p.config).map_err(|(f, m)| invalid(ent, &f, m))?,
             )),
             None => None,
         };
@@ -209,7 +209,7 @@ impl Declarative {
         }
         let acl = match pick("acl") {
             Some((p, ent)) => Some(Arc::new(
-                AclConf::from_json(&p.config).map_err(|(f, m)| invalid(ent, f, m))?,
+                AclConf::from_json(&p.config).map_err(|(f, m)| invalid(ent, &f, m))?,
             )),
             None => None,
         };

@@ -9,9 +9,9 @@ use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-type C = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+pub(crate) type C = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
-async fn call(
+pub(crate) async fn call(
     c: &C,
     method: &str,
     url: String,
@@ -77,15 +77,15 @@ async fn start(upstream: &str, state: &std::path::Path) -> gateway::Handle {
 
 /// A mock upstream, a gateway with its Admin API and state file in a temp
 /// dir, and a client: what every Admin API test starts from.
-struct Env {
+pub(crate) struct Env {
     _upstream: mock_upstream::Handle,
     _dir: tempfile::TempDir,
-    gw: gateway::Handle,
-    c: C,
-    admin: String,
+    pub(crate) gw: gateway::Handle,
+    pub(crate) c: C,
+    pub(crate) admin: String,
 }
 
-async fn env() -> Env {
+pub(crate) async fn env() -> Env {
     let upstream = mock_upstream::spawn(mock_upstream::Config::default())
         .await
         .unwrap();
@@ -102,7 +102,7 @@ async fn env() -> Env {
     }
 }
 
-fn token(iss: &str, secret: &str) -> String {
+pub(crate) fn token(iss: &str, secret: &str) -> String {
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &json!({"iss": iss}),

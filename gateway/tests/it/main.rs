@@ -3,6 +3,7 @@ mod admin;
 mod cli;
 mod limits;
 mod oidc;
+mod parity;
 mod props;
 mod proxy;
 mod semantics;

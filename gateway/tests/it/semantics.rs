@@ -19,28 +19,28 @@ fn indent(pem: &str) -> String {
         .join("\n")
 }
 
-struct Env {
+pub(crate) struct Env {
     _upstream: mock_upstream::Handle,
     upstream_url: String,
     gw: gateway::Handle,
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
 }
 
-struct Resp {
-    status: StatusCode,
-    headers: http::HeaderMap,
-    body: Bytes,
+pub(crate) struct Resp {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) body: Bytes,
 }
 
 impl Resp {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("not JSON: {:?}", self.body))
     }
-    fn echo(&self) -> EchoDoc {
+    pub(crate) fn echo(&self) -> EchoDoc {
         assert_eq!(self.status, StatusCode::OK, "{:?}", self.body);
         serde_json::from_slice(&self.body).unwrap()
     }
-    fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         self.json()["message"]
             .as_str()
             .unwrap_or_default()
@@ -48,7 +48,7 @@ impl Resp {
     }
 }
 
-async fn env() -> Env {
+pub(crate) async fn env() -> Env {
     let upstream = mock_upstream::spawn(mock_upstream::Config::default())
         .await
         .unwrap();
@@ -135,11 +135,26 @@ consumers:
     algorithm: EdDSA
     rsa_public_key: |
 {ed}
+  - key: bob-es384
+    algorithm: ES384
+    rsa_public_key: |
+{ec384}
+  - key: es512-key
+    algorithm: ES512
+    rsa_public_key: |
+{ec521}
+  - key: ed448-key
+    algorithm: EdDSA
+    rsa_public_key: |
+{ed448}
 - username: guest
 "#,
         rsa = indent(&fixture("rsa-public.pem")),
         ec = indent(&fixture("ec256-public.pem")),
         ed = indent(&fixture("ed25519-public.pem")),
+        ec384 = indent(&fixture("ec384-public.pem")),
+        ec521 = indent(&fixture("ec521-public.pem")),
+        ed448 = indent(&fixture("ed448-public.pem")),
     );
     let snapshot = gateway::config::Declarative::parse(&config, "test.yml")
         .unwrap()
@@ -158,7 +173,7 @@ consumers:
 }
 
 impl Env {
-    async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
+    pub(crate) async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
         self.send_to(&self.gw.proxy_url(), method, path, headers)
             .await
     }
@@ -189,7 +204,7 @@ impl Env {
         }
     }
 
-    async fn with_token(&self, path: &str, token: &str) -> Resp {
+    pub(crate) async fn with_token(&self, path: &str, token: &str) -> Resp {
         self.send(
             "GET",
             path,
@@ -491,9 +506,11 @@ async fn asymmetric_algorithms_verify() {
     let rsa = EncodingKey::from_rsa_pem(fixture("rsa-private.pem").as_bytes()).unwrap();
     let ec = EncodingKey::from_ec_pem(fixture("ec256-private.pem").as_bytes()).unwrap();
     let ed = EncodingKey::from_ed_pem(fixture("ed25519-private.pem").as_bytes()).unwrap();
+    let ec384 = EncodingKey::from_ec_pem(fixture("ec384-private.pem").as_bytes()).unwrap();
     for (alg, key, iss) in [
         (Algorithm::RS256, &rsa, "bob-rsa"),
         (Algorithm::ES256, &ec, "bob-ec"),
+        (Algorithm::ES384, &ec384, "bob-es384"),
         (Algorithm::EdDSA, &ed, "bob-ed"),
     ] {
         let t = jsonwebtoken::encode(&Header::new(alg), &claims(iss), key).unwrap();
