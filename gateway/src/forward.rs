@@ -98,10 +98,10 @@ fn caller_headers(h: &mut http::HeaderMap, route: &Route, admitted: Admitted) {
         }
     }
     if let Some(c) = &admitted.caller {
-        for (n, v) in &c.consumer.headers {
+        for (n, v) in &c.consumer().headers {
             h.insert(n.clone(), v.clone());
         }
-        match c.credential.as_ref() {
+        match c.credential() {
             Some(cred) => {
                 if let Some(v) = &cred.key_header {
                     h.insert(X_CREDENTIAL_IDENTIFIER, v.clone());

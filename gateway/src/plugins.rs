@@ -14,10 +14,28 @@ use crate::snapshot::{Route, Snapshot};
 
 /// Who the plugins authenticated.
 #[derive(Debug)]
-pub struct Caller {
-    pub consumer: Arc<Consumer>,
+pub enum Caller {
+    /// A credential, which holds its consumer.
+    Credential(Arc<Credential>),
+    /// The anonymous consumer, with no credential.
+    Anonymous(Arc<Consumer>),
+}
+
+impl Caller {
+    pub fn consumer(&self) -> &Consumer {
+        match self {
+            Caller::Credential(c) => &c.consumer,
+            Caller::Anonymous(c) => c,
+        }
+    }
+
     /// The credential that authenticated it; None for the anonymous consumer.
-    pub credential: Option<Arc<Credential>>,
+    pub fn credential(&self) -> Option<&Credential> {
+        match self {
+            Caller::Credential(c) => Some(c),
+            Caller::Anonymous(_) => None,
+        }
+    }
 }
 
 /// What the plugins let through, for the headers sent upstream.
@@ -50,17 +68,11 @@ fn jwt(
         &parts.headers,
         crate::clock::unix_now,
     ) {
-        Ok(a) => Ok(Some(Caller {
-            consumer: a.consumer,
-            credential: Some(a.credential),
-        })),
+        Ok(a) => Ok(Some(Caller::Credential(a.credential))),
         Err(reject) => match &jwt.anonymous {
             None => Err(reject),
             Some(anon) => match snap.consumers.get(anon) {
-                Some(c) => Ok(Some(Caller {
-                    consumer: c.clone(),
-                    credential: None,
-                })),
+                Some(c) => Ok(Some(Caller::Anonymous(c.clone()))),
                 // Kong 3.9.3: authenticate(nil, nil) raises, so the generic 500.
                 None => Err(Rejection::AnonymousMissing),
             },
@@ -84,8 +96,8 @@ pub async fn admit(
     };
     let groups = match &route.acl {
         Some(acl) => {
-            let credential = caller.as_ref().is_some_and(|c| c.credential.is_some());
-            acl.check(caller.as_ref().map(|c| &*c.consumer), credential)?
+            let credential = caller.as_ref().is_some_and(|c| c.credential().is_some());
+            acl.check(caller.as_ref().map(Caller::consumer), credential)?
         }
         None => None,
     };

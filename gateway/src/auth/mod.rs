@@ -3,6 +3,7 @@
 //! [`crate::reject::Rejection`], declared in one place.
 
 pub mod acl;
+pub mod jose;
 pub mod json;
 pub mod jwt;
 pub mod jwt_conf;
