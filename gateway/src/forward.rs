@@ -10,7 +10,7 @@
     reason = "the upstream latency metric times the forward"
 )]
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response};
@@ -31,6 +31,25 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+
+/// The client at the other end of a connection, with its address as an
+/// `X-Forwarded-For` value built once per connection, not per request.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub ip: IpAddr,
+    pub ip_header: HeaderValue,
+}
+
+impl Peer {
+    pub fn new(addr: SocketAddr) -> Peer {
+        let ip = addr.ip();
+        Peer {
+            ip,
+            ip_header: HeaderValue::from_str(&ip.to_string())
+                .unwrap_or(HeaderValue::from_static("unknown")),
+        }
+    }
+}
 
 /// The upstream request target: the matched prefix stripped (`strip_path`),
 /// joined under the service's path, with the query.
@@ -59,19 +78,22 @@ fn target(route: &Route, prefix: usize, uri: &http::Uri) -> String {
 }
 
 /// `Host` and `X-Forwarded-*`.
-fn forwarded_headers(h: &mut http::HeaderMap, route: &Route, live: &Live, peer: SocketAddr) {
+fn forwarded_headers(h: &mut http::HeaderMap, route: &Route, live: &Live, peer: &Peer) {
     let original_host = h.get(header::HOST).cloned();
     if (!route.preserve_host || !h.contains_key(header::HOST))
-        && let Ok(v) = HeaderValue::from_str(&route.upstream.host_header)
+        && let Some(v) = &route.upstream.host_header
     {
-        h.insert(header::HOST, v);
+        h.insert(header::HOST, v.clone());
     }
-    let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {}", peer.ip()),
-        None => peer.ip().to_string(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        h.insert(X_FORWARDED_FOR, v);
+    match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) => {
+            if let Ok(v) = HeaderValue::from_str(&format!("{prev}, {}", peer.ip)) {
+                h.insert(X_FORWARDED_FOR, v);
+            }
+        }
+        None => {
+            h.insert(X_FORWARDED_FOR, peer.ip_header.clone());
+        }
     }
     h.insert(
         X_FORWARDED_PROTO,
@@ -80,7 +102,7 @@ fn forwarded_headers(h: &mut http::HeaderMap, route: &Route, live: &Live, peer: 
     if let Some(host) = original_host {
         h.insert(X_FORWARDED_HOST, host);
     }
-    h.insert(X_FORWARDED_PORT, HeaderValue::from(live.port));
+    h.insert(X_FORWARDED_PORT, live.port.clone());
 }
 
 /// Who the caller is, for the upstream; never what the client claimed.
@@ -129,14 +151,21 @@ pub async fn forward(
     prefix: usize,
     admitted: Admitted,
     live: &Live,
-    peer: SocketAddr,
+    peer: &Peer,
 ) -> Response<GwBody> {
     let (mut parts, body) = req.into_parts();
-    // Origin-form: the pooled HTTP/1.1 connection already points at the upstream.
-    parts.uri = match http::Uri::try_from(target(route, prefix, &parts.uri)) {
-        Ok(u) => u,
-        Err(_) => return proxy::rejection(&Rejection::BadRequest),
-    };
+    // Origin-form: the pooled HTTP/1.1 connection already points at the
+    // upstream. An origin-form target that nothing rewrites is kept as it is.
+    let unchanged = route.upstream.path.is_empty()
+        && (!route.strip_path || prefix == 0)
+        && parts.uri.scheme().is_none()
+        && parts.uri.authority().is_none();
+    if !unchanged {
+        parts.uri = match http::Uri::try_from(target(route, prefix, &parts.uri)) {
+            Ok(u) => u,
+            Err(_) => return proxy::rejection(&Rejection::BadRequest),
+        };
+    }
     parts.version = http::Version::HTTP_11;
     let h = &mut parts.headers;
     proxy::strip_hop_by_hop(h);

@@ -344,11 +344,12 @@ fn service(
     Error = std::convert::Infallible,
     Future = impl Future<Output = Result<Response<GwBody>, std::convert::Infallible>> + Send,
 > + Clone {
+    let peer = crate::forward::Peer::new(peer);
     service_fn(move |req| {
-        let live = live.clone();
+        let (live, peer) = (live.clone(), peer.clone());
         let flight = conn.as_ref().map(conn_guard::Conn::request);
         async move {
-            let r = handle(req, &live, peer).await;
+            let r = handle(req, &live, &peer).await;
             drop(flight);
             Ok::<_, std::convert::Infallible>(r)
         }
@@ -432,7 +433,11 @@ where
 
 /// One request: route, plugins, then forwarding; every answer counted by
 /// route and status, every refusal by its reason.
-async fn handle(req: Request<Incoming>, live: &Live, peer: SocketAddr) -> Response<GwBody> {
+async fn handle(
+    req: Request<Incoming>,
+    live: &Live,
+    peer: &crate::forward::Peer,
+) -> Response<GwBody> {
     let snap = live.load();
     let host = req
         .headers()

@@ -22,8 +22,8 @@ pub struct Upstream {
     pub scheme: String,
     /// `host:port` for the connection.
     pub authority: String,
-    /// The Host header when `preserve_host` is off.
-    pub host_header: String,
+    /// The Host header when `preserve_host` is off (None: not a valid header value).
+    pub host_header: Option<http::HeaderValue>,
     /// Path prefix, without a trailing slash (empty for `/`).
     pub path: String,
     pub connect_timeout: Duration,
@@ -115,8 +115,8 @@ impl Snapshot {
 pub struct Live {
     snapshot: ArcSwap<Snapshot>,
     pub metrics: Metrics,
-    /// The proxy's own port, for `X-Forwarded-Port`.
-    pub port: u16,
+    /// The proxy's own port, for `X-Forwarded-Port` (as the header value, built once).
+    pub port: http::HeaderValue,
     /// Whether the proxy terminates TLS, for `X-Forwarded-Proto`.
     pub https: bool,
 }
@@ -126,7 +126,7 @@ impl Live {
         Live {
             snapshot: ArcSwap::from_pointee(snapshot),
             metrics: Metrics::default(),
-            port,
+            port: http::HeaderValue::from(port),
             https,
         }
     }

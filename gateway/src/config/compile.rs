@@ -365,7 +365,7 @@ fn upstream(s: &ServiceSpec, i: usize) -> Result<Upstream, ConfigError> {
         name: s.name.clone().unwrap_or_else(|| entity.clone()),
         scheme,
         authority,
-        host_header,
+        host_header: http::HeaderValue::from_str(&host_header).ok(),
         path: path.trim_end_matches('/').to_owned(),
         connect_timeout: ms(s.connect_timeout),
         read_timeout: ms(s.read_timeout),
