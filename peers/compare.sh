@@ -24,6 +24,8 @@
 #    interleaved; CAPACITY_ORDER (default "rust-gateway haproxy nginx-njs")
 #    sets the order the searches run in (rotate it between sittings);
 # 7. stops everything by pid.
+# COMPARE_RATE, COMPARE_ROUNDS and COMPARE_DURATION override the scenario's
+# rate, rounds and phase length (e.g. COMPARE_RATE=5000 COMPARE_ROUNDS=8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -162,6 +164,10 @@ fi
 results=${out:-results/compare-gateways-$(date -u +%Y%m%dT%H%M%SZ)}
 extra=()
 [ "$quick" = 1 ] && extra=(--duration 2s --rounds 3)   # 3 rounds: the gate takes medians
+# A sitting at another rate or length: COMPARE_RATE, COMPARE_ROUNDS, COMPARE_DURATION.
+[ -n "${COMPARE_RATE:-}" ] && extra+=(--rate "$COMPARE_RATE")
+[ -n "${COMPARE_ROUNDS:-}" ] && extra+=(--rounds "$COMPARE_ROUNDS")
+[ -n "${COMPARE_DURATION:-}" ] && extra+=(--duration "$COMPARE_DURATION")
 attempts=1
 [ "$gate" = 1 ] && attempts=2
 for attempt in $(seq "$attempts"); do

@@ -11,9 +11,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use std::mem::MaybeUninit;
 
+use super::jose::{self, decode_into, plain_str};
+use super::json;
 pub use super::jwt_conf::JwtConf;
 use super::keys::Verifier;
-use super::{jose, json};
 use crate::config::spec::JwtSecretSpec;
 use crate::consumer::Consumer;
 use crate::reject::{JwtFault, Rejection};
@@ -205,35 +206,6 @@ pub fn bearer(v: &str) -> Option<&str> {
     None
 }
 
-/// A JSON string literal without escapes, as a borrowed `&str`; None for
-/// anything else (escaped strings and non-strings take the serde path).
-pub(super) fn plain_str(raw: &str) -> Option<&str> {
-    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
-    (!inner.contains(['\\', '"'])).then_some(inner)
-}
-
-/// Base64url-decodes into `buf` when it fits, else into `spill`. SIMD
-/// (base64-simd): 2.5x the base64 crate on token-sized inputs. Strict like
-/// the base64 crate: no padding inside, canonical trailing bits.
-/// The stack buffer is left uninitialised: zeroing it cost more than decoding.
-pub(super) fn decode_into<'b>(
-    part: &str,
-    buf: &'b mut [MaybeUninit<u8>],
-    spill: &'b mut Vec<u8>,
-) -> Option<&'b [u8]> {
-    let part = part.trim_end_matches('=').as_bytes();
-    let b64 = base64_simd::URL_SAFE_NO_PAD;
-    if b64.estimated_decoded_length(part.len()) <= buf.len() {
-        let out = b64
-            .decode(part, base64_simd::Out::from_uninit_slice(buf))
-            .ok()?;
-        Some(&*out)
-    } else {
-        *spill = b64.decode_to_vec(part).ok()?;
-        Some(spill.as_slice())
-    }
-}
-
 fn reject(conf: &JwtConf, fault: JwtFault) -> Rejection {
     Rejection::Jwt {
         fault,
@@ -384,27 +356,6 @@ fn present(v: Option<&str>) -> Option<&str> {
     v.filter(|r| *r != "null" && *r != "false")
 }
 
-/// The algorithm named in a JOSE header, if a credential may name it; a
-/// match rather than a scan of [`ALGORITHMS`] (it runs on every request).
-pub(super) fn known_algorithm(alg: &str) -> Option<&'static str> {
-    Some(match alg {
-        "HS256" => "HS256",
-        "HS384" => "HS384",
-        "HS512" => "HS512",
-        "RS256" => "RS256",
-        "RS384" => "RS384",
-        "RS512" => "RS512",
-        "ES256" => "ES256",
-        "ES384" => "ES384",
-        "ES512" => "ES512",
-        "PS256" => "PS256",
-        "PS384" => "PS384",
-        "PS512" => "PS512",
-        "EdDSA" => "EdDSA",
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,6 +374,7 @@ mod tests {
 
     #[test]
     fn known_algorithm_is_exactly_the_list() {
+        use super::jose::known_algorithm;
         for a in ALGORITHMS {
             assert_eq!(known_algorithm(a), Some(a));
         }
