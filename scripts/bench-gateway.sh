@@ -5,7 +5,10 @@
 #   added    loadgen open loop at 2000 and 5000 req/s, three targets (direct,
 #            haproxy-hs256, rust-gateway) in 2 interleaved rounds of 10 s:
 #            added corrected latency per round at p50/p90/p99/p99.9
-#   maxtput  wrk -t1 -c32 -d10s with the token, against each gateway
+#   maxtput  wrk -t1 -c32 -d10s against each gateway with the token and as
+#            a plain proxy (no auth), the order rotated every repetition
+#            (REPS=3): HS256 on ours against HAProxy's no-auth is the
+#            issue-15 target
 #
 #   scripts/bench-gateway.sh [added|maxtput|all]
 set -euo pipefail
@@ -17,7 +20,7 @@ need wrk wrk
 need curl curl
 cargo build --release -q -p loadgen -p gateway --manifest-path "$ROOT/Cargo.toml"
 run=$(mktemp -d)
-trap 'stop_pidfile "$run/nginx.pid"; stop_pidfile "$run/haproxy.pid"; stop_pidfile "$run/gw.pid"' EXIT
+trap 'for p in "$run"/*.pid; do stop_pidfile "$p"; done' EXIT
 SECRET=peers-bench-hs256-secret-0123456789abcdef
 TOKEN=$(python3 - "$SECRET" <<'PY'
 import base64, hmac, hashlib, json, sys, time
@@ -27,7 +30,7 @@ p = b(json.dumps({"iss": "bench-key", "sub": "bench", "exp": int(time.time()) + 
 print(f"{h}.{p}." + b(hmac.new(sys.argv[1].encode(), f"{h}.{p}".encode(), hashlib.sha256).digest()))
 PY
 )
-uport=$(free_port); hport=$(free_port); gport=$(free_port)
+uport=$(free_port); hport=$(free_port); gport=$(free_port); hnport=$(free_port); gnport=$(free_port)
 start_nginx_ok "$run" "$uport"
 cat >"$run/haproxy.cfg" <<CFG
 global
@@ -54,6 +57,9 @@ frontend fe_hs256
     http-request set-var(txn.now) date()
     http-request deny deny_status 401 unless { var(txn.exp),sub(txn.now) -m int gt 0 }
     default_backend be_up
+frontend fe_plain
+    bind 127.0.0.1:$hnport
+    default_backend be_up
 CFG
 haproxy -D -f "$run/haproxy.cfg"
 cat >"$run/kong.yml" <<YML
@@ -74,7 +80,23 @@ consumers:
 YML
 "$ROOT/target/release/jwt-gateway" --config "$run/kong.yml" --listen "127.0.0.1:$gport" --admin-listen 127.0.0.1:0 --state "$run/state.json" --workers 1 >"$run/gw.out" 2>&1 &
 echo $! >"$run/gw.pid"
-for _ in $(seq 100); do grep -q "proxy listening" "$run/gw.out" 2>/dev/null && break; sleep 0.05; done
+cat >"$run/plain.yml" <<YML
+_format_version: "3.0"
+services:
+- name: up
+  url: http://127.0.0.1:$uport
+  routes:
+  - name: all
+    paths: ["/"]
+YML
+"$ROOT/target/release/jwt-gateway" --config "$run/plain.yml" --listen "127.0.0.1:$gnport" --admin-listen 127.0.0.1:0 --state "$run/plain-state.json" --workers 1 >"$run/gwn.out" 2>&1 &
+echo $! >"$run/gwn.pid"
+for out in gw gwn; do
+    for _ in $(seq 100); do grep -q "proxy listening" "$run/$out.out" 2>/dev/null && break; sleep 0.05; done
+done
+for url in "http://127.0.0.1:$hnport/" "http://127.0.0.1:$gnport/"; do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$url")" = 200 ] || { echo "plain proxy $url does not answer 200" >&2; exit 1; }
+done
 for url in "http://127.0.0.1:$hport/" "http://127.0.0.1:$gport/"; do
     ok=$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $TOKEN" "$url")
     no=$(curl -s -o /dev/null -w '%{http_code}' "$url")
@@ -137,12 +159,20 @@ PY
 fi
 
 if [ "$WHAT" = maxtput ] || [ "$WHAT" = all ]; then
-    echo "### max throughput, wrk -t1 -c32 -d10s with the token, one gateway thread each"
-    echo "| rep | haproxy-hs256 req/s | rust-gateway req/s | rust / haproxy |"
-    echo "|---|---|---|---|"
-    for rep in 1 2; do
-        h=$(wrk -t1 -c32 -d10s -H "authorization: Bearer $TOKEN" "http://127.0.0.1:$hport/" | awk '/^Requests\/sec:/ {print $2}')
-        g=$(wrk -t1 -c32 -d10s -H "authorization: Bearer $TOKEN" "http://127.0.0.1:$gport/" | awk '/^Requests\/sec:/ {print $2}')
-        awk -v h="$h" -v g="$g" -v r="$rep" 'BEGIN { printf "| %d | %.0f | %.0f | **%.2f×** |\n", r, h, g, g / h }'
+    echo "### max throughput, wrk -t1 -c32 -d10s, one gateway thread each (req/s; order rotated per repetition)"
+    names=(haproxy-noauth rust-noauth haproxy-hs256 rust-hs256)
+    ports=("$hnport" "$gnport" "$hport" "$gport")
+    echo "| rep | haproxy-noauth | rust-noauth | haproxy-hs256 | rust-hs256 | rust-hs256 / haproxy-noauth | rust-noauth / haproxy-noauth |"
+    echo "|---|---|---|---|---|---|---|"
+    for rep in $(seq "${REPS:-3}"); do
+        declare -A got=()
+        for k in 0 1 2 3; do
+            i=$(( (k + rep - 1) % 4 ))
+            hdr=(); [[ ${names[$i]} == *hs256 ]] && hdr=(-H "authorization: Bearer $TOKEN")
+            got[${names[$i]}]=$(wrk -t1 -c32 -d10s "${hdr[@]}" "http://127.0.0.1:${ports[$i]}/" | awk '/^Requests\/sec:/ {print $2}')
+        done
+        awk -v r="$rep" -v a="${got[haproxy-noauth]}" -v b="${got[rust-noauth]}" -v c="${got[haproxy-hs256]}" -v d="${got[rust-hs256]}" \
+            'BEGIN { printf "| %d | %.0f | %.0f | %.0f | %.0f | **%.2f×** | %.2f× |\n", r, a, b, c, d, d / a, b / a }'
+        unset got
     done
 fi
