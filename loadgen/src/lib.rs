@@ -15,6 +15,7 @@
 //! let exit = loadgen::cli::main_with(args, Arc::new(AtomicBool::new(false)));
 //! ```
 
+pub mod breakdown;
 pub mod capacity;
 pub mod cli;
 pub mod engine;
@@ -30,4 +31,5 @@ pub mod schedule;
 pub mod seed;
 pub mod shard;
 pub mod template;
+pub mod terminal;
 pub mod token;

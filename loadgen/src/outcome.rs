@@ -18,7 +18,7 @@ use crate::record::{ClassStats, MAX_TRACKABLE_NS};
 /// The file every run writes beside `summary.json`.
 pub const TOTALS_FILE: &str = "totals.json";
 /// Bumped on any incompatible change to `totals.json`.
-pub const TOTALS_VERSION: u32 = 2;
+pub const TOTALS_VERSION: u32 = 3;
 
 /// The histogram configuration every metric is recorded with; shards merge
 /// only when theirs are equal.
@@ -255,6 +255,11 @@ mod class_serde {
         conn_wait: Histogram<u64>,
         #[serde(with = "reports::hlog::b64")]
         outside: Histogram<u64>,
+        #[serde(with = "reports::hlog::b64::vec")]
+        breakdown: Vec<Histogram<u64>>,
+        opened: u64,
+        /// (band, requests, phase sums) of the non-empty latency bands.
+        by_latency: Vec<(usize, u64, [u64; 8])>,
         status: BTreeMap<u16, u64>,
         errors: [u64; 6],
         counts: reports::summary::Counts,
@@ -269,6 +274,14 @@ mod class_serde {
                 schedule_lag: self.schedule_lag.clone(),
                 conn_wait: self.conn_wait.clone(),
                 outside: self.outside.clone(),
+                breakdown: self
+                    .breakdown
+                    .phases()
+                    .iter()
+                    .map(|(_, h)| (*h).clone())
+                    .collect(),
+                opened: self.breakdown.opened,
+                by_latency: self.breakdown.by_latency.sparse(),
                 status: (0u16..)
                     .zip(&self.status)
                     .filter(|(_, n)| **n > 0)
@@ -284,7 +297,23 @@ mod class_serde {
     impl<'de> Deserialize<'de> for ClassStats {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
             let st = Stored::deserialize(d)?;
+            let Ok([dns, connect, tls, sending, waiting, receiving]) =
+                <[Histogram<u64>; 6]>::try_from(st.breakdown)
+            else {
+                return Err(serde::de::Error::custom("breakdown: expected 6 histograms"));
+            };
             let mut c = ClassStats {
+                breakdown: crate::record::Breakdown {
+                    dns,
+                    connect,
+                    tls,
+                    sending,
+                    waiting,
+                    receiving,
+                    opened: st.opened,
+                    by_latency: crate::breakdown::ByLatency::from_sparse(&st.by_latency)
+                        .map_err(serde::de::Error::custom)?,
+                },
                 latency: st.latency,
                 service: st.service,
                 send_lag: st.send_lag,

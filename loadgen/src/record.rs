@@ -1,13 +1,17 @@
 //! Per-worker recording: HDR histograms of latency, service time, send lag
 //! (split into the generator's schedule lag and the wait for a free
-//! connection) and outside-upstream time, plus status and error counters, per request
-//! class. Recording allocates nothing; workers hand their interval data to
-//! the collector once per second, where it is merged with `add`.
+//! connection), outside-upstream time and the timing breakdown (DNS, TCP
+//! connect, TLS handshake, sending, waiting, receiving), plus status and
+//! error counters, per request class. Recording allocates nothing; workers
+//! hand their interval data to the collector once per second, where it is
+//! merged with `add`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+
+pub use crate::breakdown::{Breakdown, Opened, Timing};
 use reports::summary::{ClassResult, Counts, Percentiles};
 
 /// A send ready more than this after its intended time counts as late; a
@@ -73,15 +77,20 @@ pub enum Outcome {
 pub struct Sample {
     pub intended: Instant,
     /// How late the generator itself was ready to send (timer wake-up,
-    /// token signing); the rest of `sent − intended` was connection wait.
+    /// token signing); the rest of `sent − intended`, less the opening of a
+    /// connection, was connection wait.
     pub schedule_lag: Duration,
     /// None when the request never got onto a connection.
     pub sent: Option<Instant>,
     pub done: Instant,
     pub outcome: Outcome,
+    /// Where the time between `sent` and `done` went, and what opening a
+    /// connection for this request took.
+    pub timing: Timing,
 }
 
-fn ns(d: Duration) -> u64 {
+/// A duration in whole nanoseconds, capped at what histograms track.
+pub fn ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos())
         .unwrap_or(u64::MAX)
         .min(MAX_TRACKABLE_NS)
@@ -96,6 +105,7 @@ pub struct ClassStats {
     pub schedule_lag: Histogram<u64>,
     pub conn_wait: Histogram<u64>,
     pub outside: Histogram<u64>,
+    pub breakdown: Breakdown,
     pub status: Vec<u64>,
     pub errors: [u64; 6],
     pub counts: Counts,
@@ -110,6 +120,7 @@ impl Default for ClassStats {
             schedule_lag: new_hist(),
             conn_wait: new_hist(),
             outside: new_hist(),
+            breakdown: Breakdown::default(),
             status: vec![0; 600],
             errors: [0; 6],
             counts: Counts::default(),
@@ -129,10 +140,13 @@ impl ClassStats {
             c.late += 1;
         }
         let _ = self.schedule_lag.record(ns(s.schedule_lag));
+        let mut wait = Duration::ZERO;
         if let Some(sent) = s.sent {
             c.sent += 1;
             let lag = sent.saturating_duration_since(s.intended);
-            let wait = lag.saturating_sub(s.schedule_lag);
+            // Opening a connection is its own phase, not a wait.
+            let opening = s.timing.opened.map_or(Duration::ZERO, |o| o.total());
+            wait = lag.saturating_sub(s.schedule_lag).saturating_sub(opening);
             if wait > LATE {
                 c.waited += 1;
             }
@@ -159,6 +173,9 @@ impl ClassStats {
                 if let Some(sent) = s.sent {
                     let service = s.done.saturating_duration_since(sent);
                     let _ = self.service.record(ns(service));
+                    let before = [ns(s.schedule_lag), ns(wait)];
+                    self.breakdown
+                        .record(&s.timing, before, sent, s.done.max(sent));
                     if let Some(up) = upstream {
                         let _ = self.outside.record(ns(service.saturating_sub(up)));
                     }
@@ -181,6 +198,7 @@ impl ClassStats {
         let _ = self.schedule_lag.add(&other.schedule_lag);
         let _ = self.conn_wait.add(&other.conn_wait);
         let _ = self.outside.add(&other.outside);
+        self.breakdown.add(&other.breakdown);
         for (a, b) in self.status.iter_mut().zip(&other.status) {
             *a += b;
         }
@@ -209,6 +227,7 @@ impl ClassStats {
         self.schedule_lag.reset();
         self.conn_wait.reset();
         self.outside.reset();
+        self.breakdown.reset();
         self.status.iter_mut().for_each(|n| *n = 0);
         self.errors = [0; 6];
         self.counts = Counts::default();
@@ -239,6 +258,7 @@ impl ClassStats {
             schedule_lag: Percentiles::of(&self.schedule_lag),
             connection_wait: Percentiles::of(&self.conn_wait),
             outside_upstream: (!self.outside.is_empty()).then(|| Percentiles::of(&self.outside)),
+            breakdown: self.breakdown.result(),
             status: (0u16..)
                 .zip(&self.status)
                 .filter(|(_, n)| **n > 0)
@@ -306,6 +326,7 @@ mod tests {
                 upstream: Some(ms(5)),
                 bytes: 7,
             },
+            timing: Timing::default(),
         });
         c.record(&Sample {
             intended: t0,
@@ -313,6 +334,7 @@ mod tests {
             sent: None,
             done: t0 + ms(3),
             outcome: Outcome::Failed(ErrorClass::Connect),
+            timing: Timing::default(),
         });
         let r = c.result("get", "steady", 1.0, None, vec![]);
         assert_eq!(
@@ -348,5 +370,84 @@ mod tests {
         assert_eq!(sum.latency.len(), 4);
         sum.reset();
         assert_eq!(sum.latency.len(), 0);
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods, reason = "a test's own reference time")]
+    fn the_breakdown_splits_a_request_into_phases_that_add_up() {
+        let t0 = Instant::now();
+        let us = Duration::from_micros;
+        // Intended at 0; ready at 100 µs; a slot free at 300 µs; DNS 50,
+        // connect 150, TLS 1,000 µs; written 1,520 → 1,530; first byte at
+        // 2,530; done at 2,540.
+        let opened = Opened {
+            dns: Some(us(50)),
+            connect: us(150),
+            tls: Some(us(1000)),
+        };
+        let sample = Sample {
+            intended: t0,
+            schedule_lag: us(100),
+            sent: Some(t0 + us(1520)),
+            done: t0 + us(2540),
+            outcome: Outcome::Response {
+                status: 200,
+                expected: true,
+                upstream: None,
+                bytes: 2,
+            },
+            timing: Timing {
+                opened: Some(opened),
+                written: Some(t0 + us(1530)),
+                first_byte: Some(t0 + us(2530)),
+            },
+        };
+        let mut c = ClassStats::default();
+        c.record(&sample);
+        // The same request on a kept-alive connection: no opening phases.
+        c.record(&Sample {
+            timing: Timing {
+                opened: None,
+                ..sample.timing
+            },
+            ..sample
+        });
+        let r = c.result("get", "steady", 1.0, None, vec![]);
+        let b = r.breakdown.expect("a breakdown");
+        let near = |got: u64, want: Duration| {
+            assert!(
+                (got as f64 / want.as_nanos() as f64 - 1.0).abs() < 0.001,
+                "{got} ns vs {want:?}"
+            );
+        };
+        assert_eq!(b.opened, 1);
+        let (dns, connect, tls) = (b.dns.unwrap(), b.connect.unwrap(), b.tls.unwrap());
+        assert_eq!((dns.count, connect.count, tls.count), (1, 1, 1));
+        near(dns.p50, us(50));
+        near(connect.p50, us(150));
+        near(tls.p50, us(1000));
+        near(b.sending.unwrap().p50, us(10));
+        near(b.waiting.p50, us(1000));
+        near(b.receiving.p50, us(10));
+        assert_eq!(b.waiting.count, 2);
+        // The wait for a slot is what is left once the opening is taken
+        // out: 1,520 − 100 − 1,200 = 220 µs for the first request, and
+        // 1,420 µs for the second, which opened nothing.
+        near(r.connection_wait.min, us(220));
+        near(r.connection_wait.max, us(1420));
+        // Every phase of the first request adds up to its latency.
+        let parts = [100, 220, 50, 150, 1000, 10, 1000, 10];
+        assert_eq!(parts.iter().sum::<u64>(), 2540);
+        // A failed request records no breakdown.
+        let mut f = ClassStats::default();
+        f.record(&Sample {
+            outcome: Outcome::Failed(ErrorClass::Reset),
+            ..sample
+        });
+        assert!(
+            f.result("get", "steady", 1.0, None, vec![])
+                .breakdown
+                .is_none()
+        );
     }
 }

@@ -9,6 +9,9 @@
 //! - `added`: what each gateway adds at p50/p90/p99/p99.9, whiskers at the
 //!   round-to-round min and max.
 //! - `status`: responses by status and failures by kind, per target and request class.
+//! - `breakdown`: where the time goes, the median of each phase (schedule lag,
+//!   connection wait, DNS, connect, TLS, sending, waiting, receiving) stacked
+//!   per target, the median latency marked.
 //! - `capacity` (`loadgen capacity`): latency against rate per target, the
 //!   capacity marked.
 //! - `events` (with `[[event]]`s): the affected consumer's responses per
@@ -79,12 +82,13 @@ pub const WIDTH: u32 = 1000;
 pub const HEIGHT: u32 = 560;
 
 /// The charts written, by base name (each as `.png` and `.svg`).
-pub const CHARTS: [&str; 5] = [
+pub const CHARTS: [&str; 6] = [
     "spectrum",
     "latency-over-time",
     "rate-over-time",
     "added",
     "status",
+    "breakdown",
 ];
 
 type DrawResult = Result<(), String>;
@@ -177,6 +181,7 @@ pub fn render(runs: &[RunData], dir: &Path) -> Result<Vec<&'static str>, ChartEr
     let mut spectra = Vec::new();
     let mut added = Vec::new();
     let mut status = Vec::new();
+    let mut breakdown = Vec::new();
     for run in runs {
         for (t, rows) in &run.spectra {
             spectra.push((name(run, t), rows.clone()));
@@ -184,6 +189,9 @@ pub fn render(runs: &[RunData], dir: &Path) -> Result<Vec<&'static str>, ChartEr
         for t in &run.summary.targets {
             if let Some(a) = &t.added {
                 added.push((name(run, &t.name), a.clone()));
+            }
+            if let Some(at) = t.total.breakdown.as_ref().and_then(|b| b.at("p50")) {
+                breakdown.push((name(run, &t.name), at.phases(), t.total.latency.p50));
             }
             for c in &t.classes {
                 status.push((
@@ -220,6 +228,14 @@ pub fn render(runs: &[RunData], dir: &Path) -> Result<Vec<&'static str>, ChartEr
         Shift,
     >| {
         status_bars(root, &status)
+    });
+    let rows = breakdown.len().max(1) as u32;
+    let breakdown_size = (WIDTH, (200 + 40 * rows).max(HEIGHT));
+    both!(dir, "breakdown", breakdown_size, |root: &DrawingArea<
+        _,
+        Shift,
+    >| {
+        breakdown_bars(root, &breakdown)
     });
     let mut written = CHARTS.to_vec();
     let shown = event_chart::shown(&first.events);
@@ -691,6 +707,98 @@ fn added_bars<DB: DrawingBackend>(
             .draw(&Text::new(label, (x + 18, 10), (SANS, 13).into_font()))
             .map_err(err)?;
     }
+    Ok(())
+}
+
+/// One target's phases at the median, and its median latency.
+type BreakdownRow = (String, [(&'static str, u64); 8], u64);
+
+fn breakdown_bars<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    rows: &[BreakdownRow],
+) -> DrawResult {
+    if rows.is_empty() {
+        return no_data(root, "Where the time goes");
+    }
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let xmax = rows
+        .iter()
+        .map(|(_, parts, p50)| ms(parts.iter().map(|(_, v)| v).sum::<u64>().max(*p50)))
+        .fold(0f64, f64::max)
+        .max(1e-3);
+    root.fill(&WHITE).map_err(err)?;
+    let n = rows.len();
+    let label_width = rows
+        .iter()
+        .map(|(l, ..)| l.len() as u32 * 8)
+        .max()
+        .unwrap_or(100)
+        .clamp(120, 420);
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            "Where the time goes: the phases of the median request (bars), p50 latency (black mark)",
+            (SANS, 20),
+        )
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(label_width)
+        .build_cartesian_2d(
+            0f64..xmax * 1.45,
+            keyed(0f64..n as f64, (0..n).map(|i| i as f64 + 0.5).collect()),
+        )
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .light_line_style(RGBColor(238, 238, 238))
+        .x_desc("Milliseconds")
+        .y_label_formatter(&|y| {
+            rows.get(*y as usize)
+                .map(|(l, ..)| l.clone())
+                .unwrap_or_default()
+        })
+        .disable_y_mesh()
+        .label_style((SANS, 13))
+        .axis_desc_style((SANS, 16))
+        .draw()
+        .map_err(err)?;
+    for k in 0..crate::summary::BREAKDOWN_PHASES.len() {
+        let c = color(k);
+        let bars: Vec<Rectangle<(f64, f64)>> = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, parts, _))| parts[k].1 > 0)
+            .map(|(i, (_, parts, _))| {
+                let before: u64 = parts[..k].iter().map(|(_, v)| v).sum();
+                let y = i as f64;
+                Rectangle::new(
+                    [(ms(before), y + 0.2), (ms(before + parts[k].1), y + 0.8)],
+                    c.filled(),
+                )
+            })
+            .collect();
+        chart
+            .draw_series(bars)
+            .map_err(err)?
+            .label(crate::summary::BREAKDOWN_PHASES[k])
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
+    }
+    let marks: Vec<Rectangle<(f64, f64)>> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (_, _, p50))| {
+            let (x, y) = (ms(*p50), i as f64);
+            Rectangle::new([(x, y + 0.1), (x + xmax * 0.004, y + 0.9)], BLACK.filled())
+        })
+        .collect();
+    chart.draw_series(marks).map_err(err)?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(200, 200, 200))
+        .label_font((SANS, 13))
+        .draw()
+        .map_err(err)?;
     Ok(())
 }
 

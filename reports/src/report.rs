@@ -304,6 +304,48 @@ fn document(runs: &[RunData]) -> Vec<Block> {
         rows,
     ));
     doc.push(Block::Image("spectrum", "Latency by percentile"));
+
+    doc.push(Block::Heading("Where the time goes".into()));
+    doc.push(Block::Para(crate::summary::BREAKDOWN_NOTE.into()));
+    let mut rows = Vec::new();
+    for run in runs {
+        for t in &run.summary.targets {
+            let Some(b) = &t.total.breakdown else {
+                continue;
+            };
+            let Some(at) = b.at("p50") else { continue };
+            let added: std::collections::BTreeMap<&str, i64> = t
+                .added
+                .iter()
+                .flat_map(|a| a.breakdown.iter().map(|p| (p.phase.as_str(), p.added_p50)))
+                .collect();
+            let mut row = vec![
+                name(run, &t.name),
+                format!("{} / {}", b.opened, b.waiting.count),
+            ];
+            for (phase, median) in at.phases() {
+                let mut cell = fmt_ns(median);
+                if let Some(d) = added.get(phase) {
+                    let _ = write!(cell, " ({})", fmt_signed_ns(*d));
+                }
+                row.push(cell);
+            }
+            row.push(fmt_ns(t.total.latency.p50));
+            rows.push(row);
+        }
+    }
+    if rows.is_empty() {
+        doc.push(Block::Para("No request got a response.".into()));
+    } else {
+        let mut headers = vec!["target".to_owned(), "opened / responded".to_owned()];
+        headers.extend(crate::summary::BREAKDOWN_PHASES.map(String::from));
+        headers.push("latency p50".into());
+        doc.push(Block::Table(headers, rows));
+        doc.push(Block::Image(
+            "breakdown",
+            "The phases of the median request, per target",
+        ));
+    }
     doc.push(Block::Heading("Over time".into()));
     if several {
         doc.push(Block::Para(format!(

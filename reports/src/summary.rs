@@ -216,9 +216,24 @@ pub struct Added {
     pub rounds_max: AddedPercentiles,
     /// The target's own time outside the upstream (service time − Server-Timing), per request.
     pub outside_upstream: Option<Percentiles>,
+    /// What the requests at the median latency spent in each phase, the
+    /// target's beside the baseline's (empty when either has no breakdown).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breakdown: Vec<AddedPhase>,
     /// False when either side's numbers are invalid (see `invalid_reasons`): then these are not a result.
     pub valid: bool,
     pub invalid_reasons: Vec<String>,
+}
+
+/// One phase of the breakdown at p50: the mean of that phase over the
+/// requests at the median latency (see [`Breakdown::at`]), in nanoseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AddedPhase {
+    pub phase: String,
+    pub target_p50: u64,
+    pub baseline_p50: u64,
+    /// `target_p50 − baseline_p50`.
+    pub added_p50: i64,
 }
 
 /// Differences in nanoseconds at the reported percentiles.
@@ -297,6 +312,23 @@ impl Added {
             rounds_min,
             rounds_max,
             outside_upstream: target.total.outside_upstream,
+            breakdown: match (
+                target.total.breakdown.as_ref().and_then(|b| b.at("p50")),
+                baseline.total.breakdown.as_ref().and_then(|b| b.at("p50")),
+            ) {
+                (Some(t), Some(b)) => t
+                    .phases()
+                    .iter()
+                    .zip(b.phases())
+                    .map(|(&(phase, t), (_, b))| AddedPhase {
+                        phase: phase.to_owned(),
+                        target_p50: t,
+                        baseline_p50: b,
+                        added_p50: t as i64 - b as i64,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            },
             valid: invalid_reasons.is_empty(),
             invalid_reasons,
         }
@@ -334,6 +366,11 @@ pub struct ClassResult {
     pub connection_wait: Percentiles,
     /// `service time − upstream Server-Timing`, for responses that carried it.
     pub outside_upstream: Option<Percentiles>,
+    /// Where each responded request's time went after it was sent (and,
+    /// for requests that opened their connection, what opening it took).
+    /// Absent when no request got a response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<Breakdown>,
     pub status: BTreeMap<u16, u64>,
     /// Failures by class (`connect`, `timeout`, `reset`, `tls`, `protocol`, `body`).
     pub errors: BTreeMap<String, u64>,
@@ -342,6 +379,103 @@ pub struct ClassResult {
     /// The token class the request carried (`[auth]`), e.g. `valid`, `expired`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+}
+
+/// The timing breakdown of the requests that got a response. With
+/// `schedule_lag` and `connection_wait`, the phases add up to each
+/// request's corrected latency: intended → ready (schedule lag) → a free
+/// connection (connection wait) → DNS, TCP connect, TLS handshake (only when
+/// the request opened its connection) → request written (`sending`) →
+/// first response byte (`waiting`, time to first byte) → last byte
+/// (`receiving`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Breakdown {
+    /// Requests that opened the connection they went on (new-connection
+    /// mode: all of them; keep-alive: the first on each connection and
+    /// reconnects). `dns`, `connect` and `tls` count these only.
+    pub opened: u64,
+    /// Resolving the host name, for targets with `resolve = "per-connection"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<Percentiles>,
+    /// The TCP handshake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<Percentiles>,
+    /// The TLS handshake (`https` targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Percentiles>,
+    /// Writing the request (HTTP/1.1; HTTP/2 hands it to its connection
+    /// task, and the writing is part of `waiting`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending: Option<Percentiles>,
+    /// From the request written to the first byte of the response (time to
+    /// first byte; HTTP/2: to the response head).
+    pub waiting: Percentiles,
+    /// From the first byte to the last.
+    pub receiving: Percentiles,
+    /// What the requests at p50, p90 and p99 of latency were made of: each
+    /// phase's mean over the responded requests whose latency fell in the
+    /// 0.8 %-wide band holding that percentile. These add up to the band's
+    /// latency, unlike each phase's own percentiles above.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub at: Vec<PhasesAt>,
+}
+
+/// The mean phases of the requests at one percentile of latency (ns).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PhasesAt {
+    /// `p50`, `p90` or `p99`.
+    pub percentile: String,
+    /// Requests in the band.
+    pub requests: u64,
+    /// Their mean latency: the sum of the phases below.
+    pub latency: u64,
+    pub schedule_lag: u64,
+    pub connection_wait: u64,
+    pub dns: u64,
+    pub connect: u64,
+    pub tls: u64,
+    pub sending: u64,
+    pub waiting: u64,
+    pub receiving: u64,
+}
+
+impl PhasesAt {
+    /// The phases in request order, named as [`BREAKDOWN_PHASES`].
+    pub fn phases(&self) -> [(&'static str, u64); 8] {
+        let p = BREAKDOWN_PHASES;
+        [
+            (p[0], self.schedule_lag),
+            (p[1], self.connection_wait),
+            (p[2], self.dns),
+            (p[3], self.connect),
+            (p[4], self.tls),
+            (p[5], self.sending),
+            (p[6], self.waiting),
+            (p[7], self.receiving),
+        ]
+    }
+}
+
+/// The breakdown's phases in request order, as [`PhasesAt::phases`] gives them.
+pub const BREAKDOWN_PHASES: [&str; 8] = [
+    "schedule lag",
+    "connection wait",
+    "dns",
+    "connect",
+    "tls",
+    "sending",
+    "waiting",
+    "receiving",
+];
+
+/// What the breakdown table and chart show, for the report.
+pub const BREAKDOWN_NOTE: &str = "What the requests at the median latency were made of: the mean of each phase over the responded requests whose latency lies in the 0.8 %-wide band that holds the median. The phases are the generator's schedule lag, the wait for a free connection, DNS (targets with `resolve = \"per-connection\"`), TCP connect and TLS handshake (for the requests that opened their connection), writing the request, waiting for the first response byte, and reading the rest; they add up to that latency. In brackets: the target's phase minus the baseline's. `summary.json` also has each phase's own percentiles, which need not add up.";
+
+impl Breakdown {
+    /// The phases of the requests at percentile `name` (`p50`, `p90`, `p99`).
+    pub fn at(&self, name: &str) -> Option<&PhasesAt> {
+        self.at.iter().find(|p| p.percentile == name)
+    }
 }
 
 /// Request counters.
@@ -471,6 +605,7 @@ mod tests {
             schedule_lag: Percentiles::default(),
             connection_wait: Percentiles::default(),
             outside_upstream: None,
+            breakdown: None,
             status: BTreeMap::new(),
             errors: BTreeMap::new(),
             rounds,

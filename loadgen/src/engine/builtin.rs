@@ -12,6 +12,8 @@ use crate::scenario::{Scenario, Target, TargetUrl};
 
 /// In-process servers started for `builtin:` targets; stopped on drop.
 pub(super) struct Builtins {
+    /// Relative paths in the scenario (CA files) are relative to it.
+    scenario_dir: std::path::PathBuf,
     upstream: Option<mock_upstream::Handle>,
     gateway: Option<gateway::Handle>,
     // Dropped last: the servers' tasks run on these.
@@ -32,6 +34,7 @@ impl Builtins {
         let urls: Vec<TargetUrl> = s.targets.iter().flat_map(Target::url_list).collect();
         let wants_gateway = urls.contains(&TargetUrl::BuiltinGateway);
         let mut b = Builtins {
+            scenario_dir: scenario_dir.to_owned(),
             upstream: None,
             gateway: None,
             _runtimes: Vec::new(),
@@ -82,7 +85,11 @@ impl Builtins {
                     listen: loopback,
                     admin_listen: Some(loopback),
                     state_file: None,
-                    tls: None,
+                    tls: spec
+                        .tls_cert
+                        .as_ref()
+                        .zip(spec.tls_key.as_ref())
+                        .map(|(c, k)| (scenario_dir.join(c), scenario_dir.join(k))),
                     limits: gateway::limits(),
                     admin_apply_delay: spec.admin_apply_delay.map_or(Duration::ZERO, |d| d.0),
                 }))
@@ -137,7 +144,8 @@ pub(super) fn endpoints(
                 .with_context(|| format!("target {}: {host} has no address", t.name))?;
             let tls = if https {
                 let spec = t.tls.clone().unwrap_or_default();
-                let connector = conn::tls_connector(spec.ca_file.as_deref(), spec.insecure, http2)
+                let ca_file = spec.ca_file.as_ref().map(|f| builtins.scenario_dir.join(f));
+                let connector = conn::tls_connector(ca_file.as_deref(), spec.insecure, http2)
                     .with_context(|| format!("target {}: TLS setup", t.name))?;
                 let name = spec.server_name.unwrap_or_else(|| host.clone());
                 let name =
@@ -146,8 +154,12 @@ pub(super) fn endpoints(
             } else {
                 None
             };
+            // An IP literal has nothing to resolve.
+            let resolve = (t.resolve_per_connection() && host.parse::<std::net::IpAddr>().is_err())
+                .then(|| host.clone());
             Ok(Endpoint {
                 addr,
+                resolve,
                 authority: uri
                     .authority()
                     .map_or_else(|| format!("{host}:{port}"), |a| a.to_string()),

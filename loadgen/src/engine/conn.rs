@@ -15,7 +15,7 @@ use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
 pub use super::endpoint::Endpoint;
-use crate::record::ErrorClass;
+use crate::record::{ErrorClass, Opened};
 
 pub type Body = Full<Bytes>;
 
@@ -65,21 +65,43 @@ pub fn classify(e: &hyper::Error) -> ErrorClass {
     ErrorClass::Protocol
 }
 
-/// Opens one connection (TCP, TLS, HTTP handshake) within the connect timeout.
-pub async fn connect(ep: &Endpoint) -> Result<Sender, ErrorClass> {
+/// Opens one connection (DNS when resolved per connection, TCP, TLS, HTTP
+/// handshake) within the connect timeout; with what each step took.
+pub async fn connect(ep: &Endpoint) -> Result<(Sender, Opened), ErrorClass> {
     match tokio::time::timeout(ep.connect_timeout, connect_inner(ep)).await {
         Ok(r) => r,
         Err(_) => Err(ErrorClass::Timeout),
     }
 }
 
-async fn connect_inner(ep: &Endpoint) -> Result<Sender, ErrorClass> {
-    let tcp = TcpStream::connect(ep.addr)
-        .await
-        .map_err(|e| io_class(&e))?;
+#[allow(
+    clippy::disallowed_methods,
+    reason = "measuring points of the timing breakdown: DNS, TCP connect and TLS handshake"
+)]
+async fn connect_inner(ep: &Endpoint) -> Result<(Sender, Opened), ErrorClass> {
+    let began = std::time::Instant::now();
+    let (addr, dns) = match &ep.resolve {
+        None => (ep.addr, None),
+        Some(host) => {
+            let addr = tokio::net::lookup_host((host.as_str(), ep.addr.port()))
+                .await
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or(ErrorClass::Connect)?;
+            (addr, Some(began.elapsed()))
+        }
+    };
+    let at = std::time::Instant::now();
+    let tcp = TcpStream::connect(addr).await.map_err(|e| io_class(&e))?;
+    let tcp_done = std::time::Instant::now();
+    let mut opened = Opened {
+        dns,
+        connect: tcp_done - at,
+        tls: None,
+    };
     let _ = tcp.set_nodelay(true);
-    match &ep.tls {
-        None => handshake(TokioIo::new(tcp), ep.http2).await,
+    let sender = match &ep.tls {
+        None => handshake(TokioIo::new(tcp), ep.http2).await?,
         Some((connector, name)) => {
             let tls =
                 connector
@@ -89,10 +111,12 @@ async fn connect_inner(ep: &Endpoint) -> Result<Sender, ErrorClass> {
                         ErrorClass::Connect => ErrorClass::Tls,
                         c => c,
                     })?;
+            opened.tls = Some(tcp_done.elapsed());
             let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-            handshake(TokioIo::new(tls), h2 || ep.http2).await
+            handshake(TokioIo::new(tls), h2 || ep.http2).await?
         }
-    }
+    };
+    Ok((sender, opened))
 }
 
 async fn handshake<I>(io: TokioIo<I>, h2: bool) -> Result<Sender, ErrorClass>
@@ -241,10 +265,14 @@ impl Slot {
             .collect()
     }
 
-    /// A live sender, connecting first when needed. `now` (the caller's
-    /// clock reading): a keep-alive connection idle for over a second is
-    /// checked first for a close by the server while it sat unused.
-    pub async fn lease(&mut self, now: std::time::Instant) -> Result<Lease, ErrorClass> {
+    /// A live sender, connecting first when needed (then with what opening
+    /// the connection took). `now` (the caller's clock reading): a
+    /// keep-alive connection idle for over a second is checked first for a
+    /// close by the server while it sat unused.
+    pub async fn lease(
+        &mut self,
+        now: std::time::Instant,
+    ) -> Result<(Lease, Option<Opened>), ErrorClass> {
         let idle = self
             .leased
             .replace(now)
@@ -254,24 +282,26 @@ impl Slot {
                 if let Some(mut conn) = s.take().filter(super::h1::Conn::is_reusable)
                     && !(idle && conn.closed_by_peer())
                 {
-                    return Ok(Lease::H1(conn));
+                    return Ok((Lease::H1(conn), None));
                 }
-                match connect(&self.endpoint).await? {
-                    Sender::H1(s) => Ok(Lease::H1(s)),
-                    Sender::H2(s) => Ok(Lease::H2(s)),
-                }
+                let (sender, opened) = connect(&self.endpoint).await?;
+                let lease = match sender {
+                    Sender::H1(s) => Lease::H1(s),
+                    Sender::H2(s) => Lease::H2(s),
+                };
+                Ok((lease, Some(opened)))
             }
             SlotConn::H2(shared) => {
                 let live = shared.borrow().as_ref().filter(|s| !s.is_closed()).cloned();
                 if let Some(s) = live {
-                    return Ok(Lease::H2(s));
+                    return Ok((Lease::H2(s), None));
                 }
                 let s = match connect(&self.endpoint).await? {
-                    Sender::H2(s) => s,
-                    Sender::H1(_) => return Err(ErrorClass::Protocol),
+                    (Sender::H2(s), opened) => (s, opened),
+                    (Sender::H1(_), _) => return Err(ErrorClass::Protocol),
                 };
-                *shared.borrow_mut() = Some(s.clone());
-                Ok(Lease::H2(s))
+                *shared.borrow_mut() = Some(s.0.clone());
+                Ok((Lease::H2(s.0), Some(s.1)))
             }
         }
     }
@@ -288,7 +318,7 @@ impl Slot {
 
     /// Connects ahead of the first request (best effort).
     pub async fn warm(&mut self, now: std::time::Instant) {
-        if let Ok(l) = self.lease(now).await {
+        if let Ok((l, _)) = self.lease(now).await {
             self.give_back(l);
         }
     }

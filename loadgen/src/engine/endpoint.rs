@@ -9,6 +9,9 @@ use rustls::pki_types::ServerName;
 #[derive(Clone)]
 pub struct Endpoint {
     pub addr: SocketAddr,
+    /// The host name to resolve again on every new connection
+    /// (`resolve = "per-connection"`); `None`: `addr`, resolved once.
+    pub resolve: Option<String>,
     /// `host:port` for the Host header / :authority.
     pub authority: String,
     pub scheme: &'static str,

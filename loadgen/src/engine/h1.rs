@@ -10,7 +10,7 @@
 //! 304); `Connection: close` and HTTP/1.0 end keep-alive.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
@@ -33,6 +33,10 @@ pub struct Conn {
     /// The request being written.
     pub out: Vec<u8>,
     closed: bool,
+    /// Of the last exchange: when the request was completely written, and
+    /// when the first response byte arrived (the timing breakdown).
+    pub written: Option<Instant>,
+    pub first_byte: Option<Instant>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -159,6 +163,8 @@ impl Conn {
             end: 0,
             out: Vec::with_capacity(512),
             closed: false,
+            written: None,
+            first_byte: None,
         }
     }
 
@@ -191,11 +197,29 @@ impl Conn {
 
     /// Writes `self.out` (the whole request) and reads the response.
     /// `head_only`: the request was HEAD, so the response has no body.
+    /// Notes when the request was written and when the first response byte
+    /// came (`written`, `first_byte`).
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "measuring points of the timing breakdown: request written, first response byte"
+    )]
     pub async fn exchange(&mut self, head_only: bool) -> Result<Response, ErrorClass> {
+        self.written = None;
+        self.first_byte = None;
         if let Err(e) = self.io.write_all(&self.out).await {
             self.closed = true;
             return Err(io_err(&e));
         }
+        self.written = Some(Instant::now());
+        // Nothing is left over from the last response on a reusable
+        // connection, so the first read that returns is the first byte.
+        if self.start == self.end {
+            if let Err(e) = self.fill().await {
+                self.closed = true;
+                return Err(e);
+            }
+        }
+        self.first_byte = Some(Instant::now());
         let result = self.read_response(head_only).await;
         if result.is_err() {
             self.closed = true;

@@ -474,8 +474,8 @@ impl OneRun<'_> {
     ) -> anyhow::Result<()> {
         let plan = &self.plan;
         let nreq = plan.requests.len();
-        // Per request: latency, service time, schedule lag, connection wait.
-        let mut per_request: Vec<Option<[Histogram<u64>; 4]>> = vec![None; nreq];
+        // Per request, over this tick's recorded phases: for the interval log.
+        let mut per_request: Vec<Option<ClassStats>> = vec![None; nreq];
         live.last_second = stats.iter().map(|s| s.counts.completed).sum();
         for (idx, s) in stats.iter().enumerate() {
             if s.counts == reports::summary::Counts::default() && s.latency.is_empty() {
@@ -489,14 +489,9 @@ impl OneRun<'_> {
             if let Some(last) = totals.rounds[idx].last_mut() {
                 let _ = last.add(&s.latency);
             }
-            let slot = per_request[idx % nreq]
-                .get_or_insert_with(|| [new_hist(), new_hist(), new_hist(), new_hist()]);
-            for (acc, h) in
-                slot.iter_mut()
-                    .zip([&s.latency, &s.service, &s.schedule_lag, &s.conn_wait])
-            {
-                let _ = acc.add(h);
-            }
+            per_request[idx % nreq]
+                .get_or_insert_with(ClassStats::default)
+                .add(s);
         }
         let at = offset + Duration::from_secs(u64::from(tick));
         // The timeline: this second, per phase that saw traffic.
@@ -540,25 +535,28 @@ impl OneRun<'_> {
         // The headline, untagged (what HdrHistogram's own tools read by
         // default): the corrected latency of all this target's requests.
         let mut all: Option<Histogram<u64>> = None;
-        for [latency, ..] in per_request.iter().flatten() {
-            let _ = all.get_or_insert_with(new_hist).add(latency);
+        for c in per_request.iter().flatten() {
+            let _ = all.get_or_insert_with(new_hist).add(&c.latency);
         }
         if let Some(all) = all.filter(|h| !h.is_empty()) {
             hlog.interval(None, at, Duration::from_secs(1), &all)?;
         }
-        for (r, hists) in per_request.iter().enumerate() {
-            let Some(hists) = hists.as_ref().filter(|h| !h[0].is_empty()) else {
+        for (r, c) in per_request.iter().enumerate() {
+            let Some(c) = c.as_ref().filter(|c| !c.latency.is_empty()) else {
                 continue;
             };
             let name = &plan.requests[r].name;
-            for (suffix, h) in ["", ".service", ".schedule_lag", ".connection_wait"]
-                .iter()
-                .zip(hists)
-            {
-                if suffix.is_empty() || !h.is_empty() {
-                    let tag = format!("{name}{suffix}");
-                    hlog.interval(Some(&tag), at, Duration::from_secs(1), h)?;
-                }
+            hlog.interval(Some(name), at, Duration::from_secs(1), &c.latency)?;
+            let tagged = [
+                ("service", &c.service),
+                ("schedule_lag", &c.schedule_lag),
+                ("connection_wait", &c.conn_wait),
+            ]
+            .into_iter()
+            .chain(c.breakdown.phases());
+            for (suffix, h) in tagged.filter(|(_, h)| !h.is_empty()) {
+                let tag = format!("{name}.{suffix}");
+                hlog.interval(Some(&tag), at, Duration::from_secs(1), h)?;
             }
         }
         Ok(())

@@ -4,7 +4,7 @@
 
 #![allow(
     clippy::disallowed_methods,
-    reason = "the worker's sample points: when a request was sent and done, and the 1 s ticks"
+    reason = "the worker's sample points: when a request was sent and done, an HTTP/2 response head, and the 1 s ticks"
 )]
 
 use std::cell::RefCell;
@@ -24,7 +24,7 @@ use super::h1::write_request;
 use super::plan::{PhaseKind, Plan};
 use super::timer::Sleeper;
 use super::watch::{MAX_SEEN, Seen, Watch};
-use crate::record::{ClassStats, ErrorClass, Outcome, Sample, upstream_time};
+use crate::record::{ClassStats, ErrorClass, Outcome, Sample, Timing, upstream_time};
 use crate::seed::mix;
 use crate::token::{Carried, Feed, Tokens};
 
@@ -383,6 +383,7 @@ async fn execute(ctx: &WorkerCtx, slot: &mut Slot, job: &Job) -> (Sample, Option
         sent,
         done,
         outcome,
+        timing: marks.timing.get(),
     };
     (sample, seen)
 }
@@ -395,6 +396,8 @@ struct Marks {
     token_wait: std::cell::Cell<Duration>,
     /// The consumer of a valid token that an event watches.
     watched: std::cell::Cell<Option<usize>>,
+    /// The timing breakdown so far.
+    timing: std::cell::Cell<Timing>,
 }
 
 async fn attempt(
@@ -406,7 +409,13 @@ async fn attempt(
     let plan = &ctx.plan;
     let req_plan = &plan.requests[job.class % plan.requests.len()];
     let mut lease = match slot.lease(job.ready).await {
-        Ok(l) => l,
+        Ok((l, opened)) => {
+            marks.timing.set(Timing {
+                opened,
+                ..Timing::default()
+            });
+            l
+        }
         Err(e) => return (None, Outcome::Failed(e)),
     };
     let phase = job.class / plan.requests.len();
@@ -454,7 +463,11 @@ async fn attempt(
         let sent = Instant::now();
         marks.sent.set(Some(sent));
         let head_only = req_plan.method == http::Method::HEAD;
-        return match conn.exchange(head_only).await {
+        let result = conn.exchange(head_only).await;
+        let mut t = marks.timing.get();
+        (t.written, t.first_byte) = (conn.written, conn.first_byte);
+        marks.timing.set(t);
+        return match result {
             Ok(r) => {
                 slot.give_back(lease);
                 (
@@ -488,6 +501,9 @@ async fn attempt(
         Ok(r) => r,
         Err(e) => return (Some(sent), Outcome::Failed(classify(&e))),
     };
+    let mut t = marks.timing.get();
+    t.first_byte = Some(Instant::now());
+    marks.timing.set(t);
     let status = response.status().as_u16();
     let upstream = response
         .headers()

@@ -33,6 +33,10 @@ pub struct Target {
     pub streams: Option<usize>,
     /// `keep-alive` (default) or `new-connection` (one connection per request).
     pub mode: Option<ConnMode>,
+    /// `once` (default: the host name is resolved before the run) or
+    /// `per-connection` (resolved again for every new connection, and the
+    /// time it took recorded as the `dns` phase, as curl does per call).
+    pub resolve: Option<Resolve>,
     /// TLS options for https URLs.
     pub tls: Option<TlsSpec>,
     /// The target's Kong-compatible Admin API (`http://host:port`), for
@@ -122,11 +126,21 @@ pub enum ConnMode {
     NewConnection,
 }
 
+/// When a target's host name is resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Resolve {
+    #[default]
+    Once,
+    PerConnection,
+}
+
 /// TLS client options.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSpec {
-    /// PEM file of CA certificates to trust (default: the web PKI roots).
+    /// PEM file of CA certificates to trust (default: the web PKI roots);
+    /// a relative path is relative to the scenario file.
     pub ca_file: Option<PathBuf>,
     /// Skip certificate verification (loopback testing only).
     #[serde(default)]
@@ -160,6 +174,12 @@ pub struct GatewaySpec {
     /// much later (default 0): a known stale window, as a Kong node polling
     /// every `db_update_frequency` has.
     pub admin_apply_delay: Option<super::dur::Dur>,
+    /// Terminate TLS with this PEM certificate chain (relative to the
+    /// scenario file; `tls_key` with it): `builtin:gateway` is then an
+    /// `https://` URL, as `jwt-gateway --tls-cert` is.
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Target {
@@ -182,6 +202,10 @@ impl Target {
 
     pub fn keep_alive(&self) -> bool {
         self.mode != Some(ConnMode::NewConnection)
+    }
+
+    pub fn resolve_per_connection(&self) -> bool {
+        self.resolve == Some(Resolve::PerConnection)
     }
 
     /// Rules across this target's fields: `(key, message)`.

@@ -37,9 +37,19 @@ impl Scenario {
             }
         }
         if let Some(g) = &self.gateway {
+            let gateway = |key| Field::new("gateway", None, key);
             limits::GATEWAY_WORKERS
                 .check(n(g.workers))
-                .map_err(|(key, msg)| (Field::new("gateway", None, key), msg))?;
+                .map_err(|(key, msg)| (gateway(key), msg))?;
+            match (&g.tls_cert, &g.tls_key) {
+                (Some(_), None) => {
+                    return Err((gateway("tls_key"), "missing: tls_cert needs it".into()));
+                }
+                (None, Some(_)) => {
+                    return Err((gateway("tls_cert"), "missing: tls_key needs it".into()));
+                }
+                _ => {}
+            }
         }
         if let Some(a) = &self.auth {
             let auth = |(key, msg): (&'static str, String)| (Field::new("auth", None, key), msg);

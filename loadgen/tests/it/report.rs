@@ -117,7 +117,7 @@ pub fn assert_report(dir: &Path, targets: &[&str], gateways: bool) {
     );
     assert!(md.contains("| target |"), "{md}");
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
-    let images = if gateways { 5 } else { 4 };
+    let images = if gateways { 6 } else { 5 };
     assert_eq!(html.matches("<img ").count(), images, "charts inlined");
     assert_eq!(
         html.matches("src=\"data:image/png;base64,").count(),
