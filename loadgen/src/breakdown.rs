@@ -11,7 +11,7 @@ use hdrhistogram::Histogram;
 
 use reports::summary::Percentiles;
 
-use crate::record::{new_hist, ns};
+use crate::hist::{new_hist, ns};
 
 /// What opening a connection took, step by step (each `None` when the
 /// step did not happen: no per-connection resolution, no TLS).
@@ -274,17 +274,14 @@ impl ByLatency {
             .collect()
     }
 
-    /// The inverse of [`ByLatency::sparse`].
-    pub fn from_sparse(bands: &[(usize, u64, [u64; PHASES])]) -> Result<ByLatency, String> {
+    /// The inverse of [`ByLatency::sparse`]; `None` for a band out of range.
+    pub fn from_sparse(bands: &[(usize, u64, [u64; PHASES])]) -> Option<ByLatency> {
         let mut b = ByLatency::default();
         for &(i, n, sums) in bands {
-            if i >= b.counts.len() {
-                return Err(format!("latency band {i} out of range"));
-            }
-            b.counts[i] = n;
+            *b.counts.get_mut(i)? = n;
             b.sums[i] = sums;
         }
-        Ok(b)
+        Some(b)
     }
 }
 

@@ -20,6 +20,7 @@ pub mod capacity;
 pub mod cli;
 pub mod engine;
 pub mod health;
+pub mod hist;
 pub mod jwt;
 pub mod merge;
 pub mod outcome;

@@ -312,7 +312,7 @@ mod class_serde {
                     receiving,
                     opened: st.opened,
                     by_latency: crate::breakdown::ByLatency::from_sparse(&st.by_latency)
-                        .map_err(serde::de::Error::custom)?,
+                        .ok_or_else(|| serde::de::Error::custom("by_latency: band out of range"))?,
                 },
                 latency: st.latency,
                 service: st.service,

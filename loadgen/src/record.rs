@@ -12,19 +12,12 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 pub use crate::breakdown::{Breakdown, Opened, Timing};
+pub use crate::hist::{MAX_TRACKABLE_NS, new_hist, ns};
 use reports::summary::{ClassResult, Counts, Percentiles};
 
 /// A send ready more than this after its intended time counts as late; a
 /// wait for a connection longer than this counts as `waited`.
 pub const LATE: Duration = Duration::from_millis(1);
-
-/// Histograms track 1 ns to 1 hour at 3 significant digits.
-pub const MAX_TRACKABLE_NS: u64 = 3_600_000_000_000;
-
-pub fn new_hist() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_TRACKABLE_NS, 3)
-        .unwrap_or_else(|e| unreachable!("valid bounds: {e}"))
-}
 
 /// Why a request failed without a full response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,13 +80,6 @@ pub struct Sample {
     /// Where the time between `sent` and `done` went, and what opening a
     /// connection for this request took.
     pub timing: Timing,
-}
-
-/// A duration in whole nanoseconds, capped at what histograms track.
-pub fn ns(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos())
-        .unwrap_or(u64::MAX)
-        .min(MAX_TRACKABLE_NS)
 }
 
 /// Everything recorded for one request class.

@@ -213,11 +213,11 @@ impl Conn {
         self.written = Some(Instant::now());
         // Nothing is left over from the last response on a reusable
         // connection, so the first read that returns is the first byte.
-        if self.start == self.end {
-            if let Err(e) = self.fill().await {
-                self.closed = true;
-                return Err(e);
-            }
+        if self.start == self.end
+            && let Err(e) = self.fill().await
+        {
+            self.closed = true;
+            return Err(e);
         }
         self.first_byte = Some(Instant::now());
         let result = self.read_response(head_only).await;
