@@ -27,7 +27,7 @@ url=$(start_mock "$run/mock" --workers 1)
 echo "| rep | programmed | service p50 µs | Server-Timing p50 µs | outside p50 µs | net error µs |"
 echo "|---|---|---|---|---|---|"
 for rep in $(seq "$REPS"); do
-    valid_or_invalid "$ROOT/target/release/loadgen" run "$run/s.toml" --out "$run/out$rep" --quiet --no-report
+    valid_or_invalid "$ROOT/target/release/loadgen" run --no-calibrate "$run/s.toml" --out "$run/out$rep" --quiet --no-report
     python3 - "$run/out$rep/summary.json" "$rep" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))

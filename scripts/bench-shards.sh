@@ -53,13 +53,13 @@ rate = $RATE
 TOML
 
 one() { # OUT
-    "$lg" run "$run/shards.toml" --quiet --no-report --out "$1" >/dev/null 2>"$1.err" || true
+    "$lg" run --no-calibrate "$run/shards.toml" --quiet --no-report --out "$1" >/dev/null 2>"$1.err" || true
 }
 sharded() { # N OUT
     local n=$1 out=$2 start k dirs=()
     start=$(($(date +%s) + 3))
     for ((k = 0; k < n; k++)); do
-        "$lg" run "$run/shards.toml" --quiet --no-report --shard "$k/$n" --start-at "$start" \
+        "$lg" run --no-calibrate "$run/shards.toml" --quiet --no-report --shard "$k/$n" --start-at "$start" \
             --out "$out-shard-$k" >/dev/null 2>"$out-shard-$k.err" &
         dirs+=("$out-shard-$k")
     done

@@ -52,7 +52,7 @@ echo "| rep | source | rate | send lag p50 | p90 | p99 | p99.9 | latency p50 | p
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for rep in $(seq "$reps"); do
     for source in pool per-request; do
-        "$lg" run "$work/$source.toml" --quiet --no-report --out "$work/out-$source-$rep" || true
+        "$lg" run --no-calibrate "$work/$source.toml" --quiet --no-report --out "$work/out-$source-$rep" || true
         python3 - "$work/out-$source-$rep/summary.json" "$rep" "$source" "$rate" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1])); t = s["targets"][0]["total"]; a = s["auth"]

@@ -43,7 +43,7 @@ open(out, "w").write(
     + f'[[phase]]\nname = "soak"\nduration = "{duration}s"\nrate = {rate}\n'
 )
 PY
-"$lg" run "$run/soak.toml" --out "$run/out" --quiet --no-report >"$run/lg.out" 2>&1 &
+"$lg" run --no-calibrate "$run/soak.toml" --out "$run/out" --quiet --no-report >"$run/lg.out" 2>&1 &
 echo $! >"$run/lg.pid"; lgpid=$!
 
 sample() { # PID -> "rss_kib fds"

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod breakdown;
+pub mod calibrate;
 pub mod capacity;
 pub mod cli;
 pub mod engine;

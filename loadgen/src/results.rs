@@ -194,6 +194,7 @@ pub fn summarize((name, scenario): (&str, serde_json::Value), data: &RunData) ->
             .then(|| data.shard.clone()),
         shards: Vec::new(),
         events: data.events.clone(),
+        calibration: None,
         capacity: None,
     }
 }

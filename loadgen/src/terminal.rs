@@ -101,17 +101,21 @@ pub fn render(summary: &Summary) -> String {
             k.ok, k.unexpected, k.errors, k.dropped, k.unfinished, k.late, k.waited
         );
         if let Some(a) = &t.added {
-            let signed = fmt_signed_ns;
+            // A figure this machine cannot tell from 0 (calibration) is marked.
+            let signed = |p: &str, v: i64| match &summary.calibration {
+                Some(c) if c.within_noise(p, v) => format!("{} (within noise)", fmt_signed_ns(v)),
+                _ => fmt_signed_ns(v),
+            };
             let _ = writeln!(
                 s,
                 "  added over {} (corrected): p50 {}  p90 {}  p99 {}  p99.9 {}   (p50 per round {} .. {}){}",
                 a.baseline,
-                signed(a.total.p50),
-                signed(a.total.p90),
-                signed(a.total.p99),
-                signed(a.total.p99_9),
-                signed(a.rounds_min.p50),
-                signed(a.rounds_max.p50),
+                signed("p50", a.total.p50),
+                signed("p90", a.total.p90),
+                signed("p99", a.total.p99),
+                signed("p99.9", a.total.p99_9),
+                fmt_signed_ns(a.rounds_min.p50),
+                fmt_signed_ns(a.rounds_max.p50),
                 if a.valid { "" } else { "  INVALID" }
             );
         }
@@ -124,6 +128,9 @@ pub fn render(summary: &Summary) -> String {
     s.push_str(&reports::events::render_text(&summary.events));
     if !summary.events.is_empty() {
         s.push('\n');
+    }
+    if let Some(c) = &summary.calibration {
+        s.push_str(&c.render_text());
     }
     let h = &summary.health;
     let _ = writeln!(

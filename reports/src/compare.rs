@@ -17,7 +17,11 @@
 //! where `noise` is the larger round-to-round spread (max − min over rounds of
 //! the same percentile) of the two runs. For `rps` the delta is `base − cand`;
 //! there is no per-round rate, so its noise is 0. For `errors` the threshold
-//! is in percentage points of the error rate, and its noise is 0.
+//! is in percentage points of the error rate, and its noise is 0. When a run
+//! calibrated its machine first (`summary.json`'s `calibration`), the larger
+//! resolution of the two runs at that percentile (p99's beyond it) is a
+//! floor under the noise of latency, service and added figures: a change
+//! the machine could produce from nothing is "within noise", never ranked.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -150,6 +154,25 @@ impl Metric {
     fn noise(&self) -> f64 {
         self.rounds.map_or(0.0, |(lo, hi)| hi - lo)
     }
+}
+
+/// A run's calibrated resolution for a latency metric (`latency.p90`,
+/// `added.p50`, `service.p99.9` …; beyond p99, p99's), in ns; 0 without a
+/// calibration or for other metrics.
+fn resolution(s: &Summary, metric: &str) -> f64 {
+    let Some(c) = &s.calibration else {
+        return 0.0;
+    };
+    let Some((kind, p)) = metric.split_once('.') else {
+        return 0.0;
+    };
+    if !matches!(kind, "latency" | "added" | "service") || p == "max" {
+        return 0.0;
+    }
+    c.resolution
+        .at(p)
+        .unwrap_or(c.resolution.p99)
+        .unsigned_abs() as f64
 }
 
 /// The metrics of one class (and its added latency, for a target's total).
@@ -313,7 +336,13 @@ pub fn compare(
                     m.unit,
                     m.bigger_is_better,
                 );
-                let noise = m.noise().max(cmetric.noise());
+                // The machines' own resolution (calibration) is a floor
+                // under the noise of latency figures.
+                let noise = m
+                    .noise()
+                    .max(cmetric.noise())
+                    .max(resolution(base, &metric))
+                    .max(resolution(cand, &metric));
                 let threshold = gated
                     .then(|| rule_for(thresholds, &bt.name, &metric))
                     .flatten()

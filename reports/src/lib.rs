@@ -5,6 +5,7 @@
 //! - [`summary`]: the `summary.json` types (described in
 //!   `docs/summary-schema.md`, with the JSON Schema `docs/summary.schema.json`
 //!   generated from these types);
+//! - [`calibration`]: this machine's resolution, from `loadgen calibrate` (part of `summary.json`);
 //! - [`capacity`]: what `loadgen capacity` found (part of `summary.json`);
 //! - [`events`]: what `[[event]]`s measured (part of `summary.json`);
 //! - [`hlog`]: HdrHistogram interval logs, format 1.3, as the Java reference writes them;
@@ -23,6 +24,7 @@
 //! assert!(String::from_utf8(out).unwrap().contains("#[Max     ="));
 //! ```
 
+pub mod calibration;
 pub mod capacity;
 pub mod charts;
 pub mod compare;

@@ -212,8 +212,22 @@ fn document(runs: &[RunData]) -> Vec<Block> {
         for t in &run.summary.targets {
             let Some(a) = &t.added else { continue };
             let mut row = vec![name(run, &t.name), a.baseline.clone()];
-            for v in [a.total.p50, a.total.p90, a.total.p99, a.total.p99_9] {
-                row.push(fmt_signed_ns(v));
+            for (p, v) in [
+                ("p50", a.total.p50),
+                ("p90", a.total.p90),
+                ("p99", a.total.p99),
+                ("p99.9", a.total.p99_9),
+            ] {
+                let noise = run
+                    .summary
+                    .calibration
+                    .as_ref()
+                    .is_some_and(|c| c.within_noise(p, v));
+                row.push(if noise {
+                    format!("{} (within noise)", fmt_signed_ns(v))
+                } else {
+                    fmt_signed_ns(v)
+                });
             }
             row.push(format!(
                 "{} .. {}",
@@ -241,6 +255,19 @@ fn document(runs: &[RunData]) -> Vec<Block> {
         doc.push(Block::Para(
             "Corrected latency of each gateway minus the baseline's at the same percentile, whole run; the p50 range is the smallest and largest per-round difference. A row that is not valid is not a result.".into(),
         ));
+        for run in runs {
+            if let Some(c) = &run.summary.calibration {
+                let r = &c.resolution;
+                doc.push(Block::Para(format!(
+                    "{}This machine's resolution when the run began (`loadgen calibrate`: one mock measured as two targets in {} interleaved rounds; the largest difference between the copies): p50 {}, p90 {}, p99 {}. A figure within it is marked \"within noise\": the machine could have produced it from nothing.",
+                    if several { format!("{}: ", run.label) } else { String::new() },
+                    c.rounds,
+                    fmt_ns(r.p50.unsigned_abs()),
+                    fmt_ns(r.p90.unsigned_abs()),
+                    fmt_ns(r.p99.unsigned_abs())
+                )));
+            }
+        }
         doc.push(Block::Table(
             [
                 "target",

@@ -66,6 +66,10 @@ pub struct Summary {
     /// What each `[[event]]` measured, per round and target (absent without events).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<crate::events::EventResult>,
+    /// What this machine could resolve when the run began (`loadgen run`
+    /// calibrates first unless `calibrate = false`; absent then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::calibration::Calibration>,
     /// `loadgen capacity`: each target's capacity under the SLO and every
     /// step of the search (absent for other runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -92,6 +92,21 @@ pub enum Command {
     /// (exponential growth, then bisection, of short open-loop steps).
     #[command(after_help = CAPACITY_HELP)]
     Capacity(CapacityArgs),
+    /// Measure what this machine, as it is now, can resolve: the timer's
+    /// lateness, the generator's schedule lag, the loopback floor, known
+    /// delays read back, and the run-to-run spread of one mock measured as
+    /// two targets; prints and writes calibration.json.
+    Calibrate(CalibrateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CalibrateArgs {
+    /// About how long to measure.
+    #[arg(long, default_value = "10s", value_parser = mock_upstream::spec::parse_duration)]
+    pub duration: std::time::Duration,
+    /// Results directory (default results/calibrate-<UTC time>): calibration.json and the run's files.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 const CAPACITY_HELP: &str = "\
@@ -308,6 +323,10 @@ pub struct RunArgs {
     /// No live progress and no terminal summary.
     #[arg(long)]
     pub quiet: bool,
+    /// Skip measuring this machine's resolution before the first phase
+    /// (as `calibrate = false` in the scenario does).
+    #[arg(long)]
+    pub no_calibrate: bool,
     /// Do not render charts and report.md/report.html at the end.
     #[arg(long)]
     pub no_report: bool,

@@ -101,6 +101,27 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
         }
         Command::Compare(c) => compare::compare(&c),
         Command::Merge(m) => merge(&m),
+        Command::Calibrate(c) => {
+            let out = c.out.clone().unwrap_or_else(|| {
+                PathBuf::from("results").join(format!(
+                    "calibrate-{}",
+                    utc_stamp(std::time::SystemTime::now())
+                ))
+            });
+            match crate::calibrate::run(c.duration, &out, &stop)
+                .and_then(|cal| crate::calibrate::write(&out, &cal).map(|()| cal))
+            {
+                Ok(cal) => {
+                    print!("{}", cal.render_text());
+                    println!("Results: {}", out.join("calibration.json").display());
+                    Exit::Ok
+                }
+                Err(e) => {
+                    eprintln!("loadgen calibrate: {e:#}");
+                    Exit::Failure
+                }
+            }
+        }
         Command::Run(run) => match load_for_run(&run) {
             Err(e) => {
                 eprintln!("loadgen: {e:#}");
@@ -268,9 +289,32 @@ fn execute(run: &RunArgs, scenario: &Scenario, stop: Arc<AtomicBool>) -> anyhow:
         shard: run.shard.unwrap_or_default(),
         start_at: run.start_at,
     };
+    // The machine's resolution first (not for a shard or a fixed start time).
+    let calibration = if scenario.calibrate != Some(false)
+        && !run.no_calibrate
+        && opts.shard.n <= 1
+        && opts.start_at.is_none()
+    {
+        if !run.quiet {
+            eprintln!(
+                "calibrating this machine for {:?} (calibrate = false skips it)",
+                crate::calibrate::SHORT
+            );
+        }
+        match crate::calibrate::run(crate::calibrate::SHORT, &out_dir.join("calibration"), &stop) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("loadgen: warning: no calibration: {e:#}");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let data = engine::run(scenario, &opts)?;
-    let summary =
+    let mut summary =
         crate::results::summarize((&scenario.name, crate::results::redacted(scenario)), &data);
+    summary.calibration = calibration;
     crate::results::write(&out_dir, &summary, &data)?;
     Ok(finish(
         &out_dir,

@@ -94,14 +94,16 @@ impl RunEvents {
         let w = &self.watch;
         let mut measured = Vec::new();
         for (k, o) in occurrences.iter().enumerate() {
-            // The window ends at the consumer's next event, or the phase's end.
-            let until = occurrences[k + 1..]
+            // The window ends at the consumer's next event, or the phase's
+            // end. A response that came after the next event was issued may
+            // have met that event's state: it is not judged.
+            let next = occurrences[k + 1..]
                 .iter()
                 .position(|n| n.consumer.is_some() && n.consumer == o.consumer)
                 .and_then(|j| w.issued(k + 1 + j))
-                .unwrap_or(o.phase_end)
-                .min(o.phase_end);
-            let mut r = measure(o, w, k, &seen, offset_s, until);
+                .filter(|&t| t < o.phase_end);
+            let until = next.unwrap_or(o.phase_end);
+            let mut r = measure(o, w, k, &seen, offset_s, (until, next.unwrap_or(u64::MAX)));
             for c in &mut r.calls {
                 c.at_s += offset_s;
             }

@@ -145,14 +145,16 @@ pub struct Occurrence {
 /// Measures one event from the watched responses (`seen`, sorted by send
 /// time). `offset_s` is the run's `base` on the run's clock; `until` the
 /// send time where this event's window ends (the consumer's next event, or
-/// the phase's end).
+/// the phase's end); `done_before` the time the consumer's next event was
+/// issued (`u64::MAX` without one): a response after it is not judged, since
+/// it may have met that event's state.
 pub fn measure(
     o: &Occurrence,
     watch: &Watch,
     idx: usize,
     seen: &[Seen],
     offset_s: f64,
-    until: u64,
+    (until, done_before): (u64, u64),
 ) -> EventResult {
     let s = |ns: u64| offset_s + ns as f64 / 1e9;
     let issued = watch.issued(idx);
@@ -182,7 +184,11 @@ pub fn measure(
         return r;
     }
     let mine = || seen.iter().filter(|x| x.consumer as usize == *ci);
-    for x in mine().filter(|x| x.sent >= effective && x.sent < until) {
+    // The responses this event is judged by: sent in its window, and done
+    // before the consumer's next event was issued.
+    let judged =
+        || mine().filter(|x| x.sent >= effective && x.sent < until && x.done < done_before);
+    for x in judged() {
         r.after.sent += 1;
         match x.status {
             st if accepted(st) => r.after.accepted += 1,
@@ -197,22 +203,21 @@ pub fn measure(
         Action::Restore | Action::Rotate | Action::JwksRotate => (accepted, refused),
         Action::Admin => return r,
     };
-    r.first_new_ns = mine()
-        .filter(|x| x.sent >= effective && x.sent < until && new(x.status))
+    r.first_new_ns = judged()
+        .filter(|x| new(x.status))
         .map(|x| x.done.saturating_sub(effective))
         .min();
     match o.action {
         Action::Revoke | Action::Restore => {
-            let stale: Vec<&Seen> = mine()
-                .filter(|x| x.sent >= effective && x.sent < until && old(x.status))
-                .collect();
+            let stale: Vec<&Seen> = judged().filter(|x| old(x.status)).collect();
             r.stale = Some(stale.len() as u64);
             r.stale_window_ns = Some(stale.iter().map(|x| x.sent - effective).max().unwrap_or(0));
         }
         _ => {
             r.failed = Some(
                 mine()
-                    .filter(|x| x.sent >= issued && x.sent < until && !accepted(x.status))
+                    .filter(|x| x.sent >= issued && x.sent < until && x.done < done_before)
+                    .filter(|x| !accepted(x.status))
                     .count() as u64,
             );
         }

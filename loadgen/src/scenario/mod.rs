@@ -120,6 +120,10 @@ pub struct Scenario {
     /// Keeps send lag at a few µs instead of the kernel's wake-up latency, at
     /// the cost of CPU; false sleeps on the timer alone.
     pub spin: Option<bool>,
+    /// Measure this machine's resolution (a short `loadgen calibrate`)
+    /// before the first phase, so that figures within the noise are marked
+    /// (default true; skipped for shards and capacity steps).
+    pub calibrate: Option<bool>,
     /// Programming of `builtin:upstream` targets.
     #[serde(default)]
     pub upstream: UpstreamSpec,

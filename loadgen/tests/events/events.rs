@@ -130,9 +130,15 @@ fn run_in(dir: &Path, text: &str, extra: &[&str]) -> Outcome {
     let file = dir.join("s.toml");
     std::fs::write(&file, text).unwrap();
     let out = dir.join("out");
-    let mut args: Vec<String> = ["loadgen", "run", file.to_str().unwrap(), "--out"]
-        .map(String::from)
-        .to_vec();
+    let mut args: Vec<String> = [
+        "loadgen",
+        "run",
+        "--no-calibrate",
+        file.to_str().unwrap(),
+        "--out",
+    ]
+    .map(String::from)
+    .to_vec();
     args.push(out.display().to_string());
     args.extend(["--quiet", "--no-report"].map(String::from));
     args.extend(extra.iter().map(|s| s.to_string()));
@@ -515,6 +521,7 @@ fn bad_events_are_refused_naming_the_field() {
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .args([
             "run",
+            "--no-calibrate",
             file.to_str().unwrap(),
             "--quiet",
             "--shard",

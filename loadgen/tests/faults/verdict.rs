@@ -228,7 +228,7 @@ fn unexpected_statuses_and_a_late_generator_together_exit_3_with_both_reasons() 
         })
         .collect();
     let o = Command::new("taskset")
-        .args(["-c", "0", "nice", "-n", "10", BIN, "run"])
+        .args(["-c", "0", "nice", "-n", "10", BIN, "run", "--no-calibrate"])
         .arg(&file)
         .arg("--out")
         .arg(&out)

@@ -104,6 +104,7 @@ connections = 8
 fn run(file: &Path, out: &Path) -> reports::summary::Summary {
     let o = loadgen(&[
         "run",
+        "--no-calibrate",
         file.to_str().unwrap(),
         "--quiet",
         "--no-report",
@@ -592,9 +593,17 @@ connections = 4
         out.to_str().unwrap().to_owned(),
     );
     let code = tokio::task::spawn_blocking(move || {
-        loadgen(&["run", &f, "--quiet", "--no-report", "--out", &o])
-            .status
-            .code()
+        loadgen(&[
+            "run",
+            "--no-calibrate",
+            &f,
+            "--quiet",
+            "--no-report",
+            "--out",
+            &o,
+        ])
+        .status
+        .code()
     })
     .await
     .unwrap();

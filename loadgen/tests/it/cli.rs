@@ -46,7 +46,7 @@ fn a_bad_scenario_names_file_line_and_field() {
     assert!(err.contains("conections"), "{err}");
 
     let out = Command::new(BIN)
-        .args(["run"])
+        .args(["run", "--no-calibrate"])
         .arg(&p)
         .args(["--target", "nope=http://127.0.0.1:1"])
         .output()
@@ -74,7 +74,7 @@ fn ctrl_c_writes_partial_results_and_exits_130() {
     .unwrap();
     let out_dir = dir.path().join("out");
     let mut child = Command::new(BIN)
-        .arg("run")
+        .args(["run", "--no-calibrate"])
         .arg(&p)
         .arg("--out")
         .arg(&out_dir)
@@ -172,6 +172,9 @@ fn the_readme_main_job_runs_direct_and_through_the_builtin_gateway() {
     let errors = crate::support::summary_schema_errors(&broken);
     assert_eq!(errors.len(), 2, "{errors:#?}");
     let s: reports::summary::Summary = serde_json::from_value(raw).unwrap();
+    // The main job measured this machine's resolution first.
+    let cal = s.calibration.as_ref().expect("a calibration");
+    assert!(cal.resolution.p50 > 0 && cal.loopback.count > 0, "{cal:?}");
     let (direct, gw) = (&s.targets[0].total, &s.targets[1].total);
     assert_eq!(
         (s.targets[0].name.as_str(), s.targets[1].name.as_str()),
@@ -226,7 +229,7 @@ fn a_new_connection_tls_run_breaks_each_request_into_phases_that_add_up() {
     let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../scenarios/tls-new-connection.toml");
     let out = Command::new(BIN)
-        .arg("run")
+        .args(["run", "--no-calibrate"])
         .arg(&scenario)
         .args([
             "--duration",

@@ -43,6 +43,7 @@ fn run(dir: &Path, name: &str, text: &str, extra: &[&str]) -> PathBuf {
     let out = dir.join(name);
     let mut args = vec![
         "run",
+        "--no-calibrate",
         file.to_str().unwrap(),
         "--quiet",
         "--out",

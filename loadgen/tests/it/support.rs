@@ -92,6 +92,7 @@ pub fn run(text: &str, extra: &[&str]) -> Run {
     let mut args: Vec<String> = vec![
         "loadgen".into(),
         "run".into(),
+        "--no-calibrate".into(),
         scenario.display().to_string(),
     ];
     args.extend(["--out".into(), out.display().to_string(), "--quiet".into()]);

@@ -103,7 +103,13 @@ fn run_shards(dir: &Path, file: &Path, n: u32) -> Vec<PathBuf> {
         .map(|k| {
             let out = dir.join(format!("shard-{k}"));
             let child = Command::new(BIN)
-                .args(["run", file.to_str().unwrap(), "--quiet", "--no-report"])
+                .args([
+                    "run",
+                    "--no-calibrate",
+                    file.to_str().unwrap(),
+                    "--quiet",
+                    "--no-report",
+                ])
                 .args(["--shard", &format!("{k}/{n}"), "--start-at", &start])
                 .args(["--out", out.to_str().unwrap()])
                 .spawn()
@@ -134,6 +140,7 @@ async fn shards_merge_exactly_into_the_one_machine_schedule() {
         let o = Command::new(BIN)
             .args([
                 "run",
+                "--no-calibrate",
                 f.to_str().unwrap(),
                 "--quiet",
                 "--no-report",
@@ -305,11 +312,11 @@ fn shard_flags_are_checked() {
     let file = tmp.path().join("s.toml");
     std::fs::write(&file, scenario("http://127.0.0.1:9")).unwrap();
     let f = file.to_str().unwrap();
-    let o = loadgen(&["run", f, "--shard", "1/3"]);
+    let o = loadgen(&["run", "--no-calibrate", f, "--shard", "1/3"]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("--shard 1/3 needs --start-at"), "{err}");
-    let o = loadgen(&["run", f, "--shard", "3/3"]);
+    let o = loadgen(&["run", "--no-calibrate", f, "--shard", "3/3"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("K = 3 is not below N = 3"));
     let o = Command::new(BIN)
@@ -319,7 +326,15 @@ fn shard_flags_are_checked() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("JOB_COMPLETION_INDEX is not set"));
-    let o = loadgen(&["run", f, "--shard", "0/2", "--start-at", "1"]);
+    let o = loadgen(&[
+        "run",
+        "--no-calibrate",
+        f,
+        "--shard",
+        "0/2",
+        "--start-at",
+        "1",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(

@@ -1,0 +1,144 @@
+//! `loadgen calibrate` and the calibration `loadgen run` does first: a known
+//! 200 µs added delay is resolvable, an identical target's 0 µs is within
+//! noise, and `calibrate` prints and writes what it measured.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use clap::Parser as _;
+use reports::summary::Summary;
+
+use crate::serial;
+use crate::support::mock;
+
+fn run(args: &[&str]) -> loadgen::cli::Exit {
+    let args: Vec<String> = std::iter::once("loadgen")
+        .chain(args.iter().copied())
+        .map(String::from)
+        .collect();
+    loadgen::cli::main_with(
+        loadgen::cli::Args::parse_from(args),
+        Arc::new(AtomicBool::new(false)),
+    )
+}
+
+#[test]
+fn a_known_200us_delay_is_resolvable_and_an_identical_target_is_within_noise() {
+    let _s = serial();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (plain, slow) = rt.block_on(async {
+        let slow = mock(mock_upstream::Config {
+            program: mock_upstream::Program {
+                latency: "fixed:200us".parse().unwrap(),
+                ..mock_upstream::Program::default()
+            },
+            ..mock_upstream::Config::default()
+        })
+        .await;
+        (mock(mock_upstream::Config::default()).await, slow)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    let target = |name: &str, url: &str, baseline: bool| {
+        format!(
+            "[[target]]\nname = \"{name}\"\nurl = \"{url}\"\nbaseline = {baseline}\nconnections = 8\n"
+        )
+    };
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"resolve\"\nseed = 2\nrounds = 3\n{}{}{}[[request]]\nname = \"get\"\npath = \"/r/{{seq}}\"\n\
+             [[phase]]\nname = \"warmup\"\nduration = \"300ms\"\nrate = 500\nrecord = false\n\
+             [[phase]]\nname = \"steady\"\nduration = \"1s\"\nrate = 1000\n",
+            target("direct", plain.base_url(), true),
+            target("same", plain.base_url(), false),
+            target("slow", slow.base_url(), false),
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let code = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--no-report",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let s: Summary =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let c = s.calibration.as_ref().expect("run calibrates first");
+    eprintln!("exit {code:?}\n{}", c.render_text());
+    assert!(
+        out.join("calibration/summary.json").exists(),
+        "the calibration run's own files are kept"
+    );
+    assert_eq!(c.delays.len(), 3);
+    let r = c.resolution;
+    assert!(r.p50 >= 0 && r.p50 <= r.p99.max(r.p50));
+    let added = |name: &str| {
+        s.targets
+            .iter()
+            .find(|t| t.name == name)
+            .and_then(|t| t.added.as_ref())
+            .unwrap_or_else(|| panic!("added for {name}"))
+            .total
+    };
+    let (same, slow_added) = (added("same"), added("slow"));
+    assert!(
+        !c.within_noise("p50", slow_added.p50) && slow_added.p50 > 150_000,
+        "the 200 us target adds {} ns at p50, resolution {} ns",
+        slow_added.p50,
+        r.p50
+    );
+    assert!(
+        c.within_noise("p50", same.p50),
+        "the identical target adds {} ns at p50, resolution {} ns",
+        same.p50,
+        r.p50
+    );
+    // The terminal summary says which is which.
+    let text = loadgen::results::render(&s);
+    assert!(text.contains("Resolution: p50 "), "{text}");
+    let same_line = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Target same"))
+        .find(|l| l.contains("added over direct"))
+        .unwrap();
+    assert!(
+        same_line.contains("p50 ") && same_line.contains("(within noise)"),
+        "{same_line}"
+    );
+
+    // `loadgen calibrate` alone prints and writes it.
+    let cal = dir.path().join("cal");
+    assert_eq!(
+        run(&[
+            "calibrate",
+            "--duration",
+            "3s",
+            "--out",
+            cal.to_str().unwrap()
+        ]),
+        loadgen::cli::Exit::Ok
+    );
+    let written: reports::calibration::Calibration =
+        serde_json::from_slice(&std::fs::read(cal.join("calibration.json")).unwrap()).unwrap();
+    assert_eq!(written.rounds, 4);
+    assert_eq!(written.schedule_lag.len(), 2);
+    // The known 10 ms delay reads back within 1 ms (the mock's timer and
+    // this machine's wake-ups), and never early.
+    let ten = written
+        .delays
+        .iter()
+        .find(|d| d.programmed_ns == 10_000_000)
+        .unwrap();
+    assert!(
+        ten.error_ns > -100_000 && ten.error_ns < 1_000_000,
+        "{ten:?}"
+    );
+}
