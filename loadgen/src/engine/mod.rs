@@ -14,6 +14,7 @@ pub mod event_plan;
 pub mod event_thread;
 pub mod events;
 pub mod h1;
+mod live;
 pub mod plan;
 pub mod timer;
 pub mod watch;
@@ -37,6 +38,7 @@ use crate::scenario::{Scenario, Target};
 use crate::shard::Shard;
 use builtin::{Builtins, endpoints};
 use conn::Endpoint;
+use live::{Live, progress_line};
 use plan::Plan;
 use reports::events::EventResult;
 use worker::{Msg, WorkerCtx};
@@ -392,10 +394,7 @@ impl OneRun<'_> {
             );
             b
         });
-        let mut live = Live {
-            stats: ClassStats::default(),
-            last_second: 0,
-        };
+        let mut live = Live::new();
         let mut pending: BTreeMap<u32, (usize, Vec<ClassStats>)> = BTreeMap::new();
         let mut done = 0;
         let offset = start.saturating_duration_since(t0);
@@ -481,7 +480,7 @@ impl OneRun<'_> {
             if s.counts == reports::summary::Counts::default() && s.latency.is_empty() {
                 continue;
             }
-            live.stats.add(s);
+            live.add(s);
             if !plan.phases[idx / nreq].record {
                 continue;
             }
@@ -496,22 +495,25 @@ impl OneRun<'_> {
         let at = offset + Duration::from_secs(u64::from(tick));
         // The timeline: this second, per phase that saw traffic.
         for (p, phase) in plan.phases.iter().enumerate() {
-            let mut sum = ClassStats::default();
+            // Only what a tick shows: counts and corrected latency.
+            let mut counts = reports::summary::Counts::default();
+            let mut latency = new_hist();
             for s in &stats[p * nreq..(p + 1) * nreq] {
-                sum.add(s);
+                crate::record::add_counts(&mut counts, &s.counts);
+                let _ = latency.add(&s.latency);
             }
-            let c = &sum.counts;
+            let c = &counts;
             if c.scheduled + c.completed + c.errors + c.dropped == 0 {
                 continue;
             }
             let pct = |q: f64| {
-                if sum.latency.is_empty() {
+                if latency.is_empty() {
                     0
                 } else {
-                    sum.latency.value_at_quantile(q)
+                    latency.value_at_quantile(q)
                 }
             };
-            totals.tick_latency.push(sum.latency.clone());
+            totals.tick_latency.push(latency.clone());
             totals.timeline.push(reports::summary::Tick {
                 t_s: at.as_secs_f64(),
                 round: self.round,
@@ -525,11 +527,7 @@ impl OneRun<'_> {
                 dropped: c.dropped,
                 p50: pct(0.5),
                 p99: pct(0.99),
-                max: if sum.latency.is_empty() {
-                    0
-                } else {
-                    sum.latency.max()
-                },
+                max: if latency.is_empty() { 0 } else { latency.max() },
             });
         }
         // The headline, untagged (what HdrHistogram's own tools read by
@@ -561,31 +559,4 @@ impl OneRun<'_> {
         }
         Ok(())
     }
-}
-
-/// What the progress line shows: everything so far, and the last second's completions.
-struct Live {
-    stats: ClassStats,
-    last_second: u64,
-}
-
-fn progress_line(live: &Live, start: Instant, plan: &Plan) -> String {
-    let elapsed = Instant::now().saturating_duration_since(start);
-    let phase = plan
-        .phases
-        .iter()
-        .find(|p| elapsed < p.offset + p.duration)
-        .map_or("draining", |p| p.name.as_str());
-    let c = &live.stats.counts;
-    format!(
-        "{phase} {:>5.1}s  {:>7} req/s  errors {}  unexpected {}  dropped {}  p99 {}  sched-lag p99 {}  conn-wait p99 {}",
-        elapsed.as_secs_f64(),
-        live.last_second,
-        c.errors,
-        c.unexpected,
-        c.dropped,
-        reports::fmt_ns(live.stats.latency.value_at_quantile(0.99)),
-        reports::fmt_ns(live.stats.schedule_lag.value_at_quantile(0.99)),
-        reports::fmt_ns(live.stats.conn_wait.value_at_quantile(0.99)),
-    )
 }

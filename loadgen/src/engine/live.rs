@@ -1,0 +1,57 @@
+//! The live view of a run: what the progress line shows.
+
+use std::time::Instant;
+
+use hdrhistogram::Histogram;
+
+use super::plan::Plan;
+use crate::record::{ClassStats, new_hist};
+
+/// What the progress line shows: everything so far, and the last second's completions.
+pub(super) struct Live {
+    counts: reports::summary::Counts,
+    latency: Histogram<u64>,
+    schedule_lag: Histogram<u64>,
+    conn_wait: Histogram<u64>,
+    pub(super) last_second: u64,
+}
+
+impl Live {
+    pub(super) fn new() -> Live {
+        Live {
+            counts: reports::summary::Counts::default(),
+            latency: new_hist(),
+            schedule_lag: new_hist(),
+            conn_wait: new_hist(),
+            last_second: 0,
+        }
+    }
+
+    pub(super) fn add(&mut self, s: &ClassStats) {
+        crate::record::add_counts(&mut self.counts, &s.counts);
+        let _ = self.latency.add(&s.latency);
+        let _ = self.schedule_lag.add(&s.schedule_lag);
+        let _ = self.conn_wait.add(&s.conn_wait);
+    }
+}
+
+pub(super) fn progress_line(live: &Live, start: Instant, plan: &Plan) -> String {
+    let elapsed = Instant::now().saturating_duration_since(start);
+    let phase = plan
+        .phases
+        .iter()
+        .find(|p| elapsed < p.offset + p.duration)
+        .map_or("draining", |p| p.name.as_str());
+    let c = &live.counts;
+    format!(
+        "{phase} {:>5.1}s  {:>7} req/s  errors {}  unexpected {}  dropped {}  p99 {}  sched-lag p99 {}  conn-wait p99 {}",
+        elapsed.as_secs_f64(),
+        live.last_second,
+        c.errors,
+        c.unexpected,
+        c.dropped,
+        reports::fmt_ns(live.latency.value_at_quantile(0.99)),
+        reports::fmt_ns(live.schedule_lag.value_at_quantile(0.99)),
+        reports::fmt_ns(live.conn_wait.value_at_quantile(0.99)),
+    )
+}
