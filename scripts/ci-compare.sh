@@ -18,11 +18,14 @@ short=(--rate 500 --duration 1s --rounds 3 --quiet --no-report)
 gate=(--max-regression latency.p50=50 --max-regression added.p50=100 --max-regression errors=0)
 
 # A run the generator was late in (exit 3: a CI machine that stalled, or
-# another job's build on the same cores) is run once more: this checks the
-# gate's wiring, and `compare` refuses invalid runs.
+# another job's build on the same cores) is run again, up to three times:
+# this checks the gate's wiring, and `compare` refuses invalid runs. If all
+# three were invalid while the machine itself stalled (1 ms sleeps woke
+# >= 1 ms late at p99), the VM cannot host this check now: it is skipped
+# with a warning, not failed.
 run_valid() { # OUT SCENARIO
     local rc
-    for attempt in 1 2; do
+    for attempt in 1 2 3; do
         rm -rf "$1"
         set +e
         "$lg" run "$2" "${short[@]}" --out "$1"
@@ -30,8 +33,12 @@ run_valid() { # OUT SCENARIO
         set -e
         [ "$rc" = 0 ] && return 0
         [ "$rc" = 3 ] || return "$rc"
-        echo "ci-compare: $2 run $attempt was invalid (the generator was late: $(python3 -c 'import json,sys; print("; ".join(json.load(open(sys.argv[1]))["invalid_reasons"]))' "$1/summary.json")); once more" >&2
+        echo "ci-compare: $2 run $attempt was invalid (the generator was late: $(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print("; ".join(s["invalid_reasons"]), "; hiccup p99", s["health"]["hiccup"]["p99"], "ns")' "$1/summary.json"))" >&2
     done
+    if python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); sys.exit(0 if s["health"]["hiccup"]["p99"] >= 1_000_000 and all("schedule-lag" in r for r in s["invalid_reasons"]) else 1)' "$1/summary.json"; then
+        echo "ci-compare: WARNING: SKIPPED: the machine stalled through three runs (1 ms sleeps woke >= 1 ms late at p99); the gate's wiring is not checked this time" >&2
+        exit 0
+    fi
     return "$rc"
 }
 run_valid "$work/main" scenarios/quickstart.toml
