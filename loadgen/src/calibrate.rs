@@ -22,7 +22,6 @@ use anyhow::Context as _;
 use reports::calibration::{Calibration, KnownDelay, RateLag, Resolution};
 use reports::summary::{ClassResult, Summary};
 
-use crate::engine::{self, RunOptions};
 use crate::scenario::Scenario;
 
 /// The steady phase's rate, the faster phase's, and the rounds.
@@ -68,17 +67,8 @@ fn scenario(total: Duration) -> anyhow::Result<Scenario> {
 /// own result files into `dir`.
 pub fn run(total: Duration, dir: &Path, stop: &Arc<AtomicBool>) -> anyhow::Result<Calibration> {
     let s = scenario(total)?;
-    let opts = RunOptions {
-        out_dir: dir.to_owned(),
-        progress: false,
-        stop: stop.clone(),
-        shard: crate::shard::Shard::default(),
-        start_at: None,
-    };
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let data = engine::run(&s, &opts)?;
-    let summary = crate::results::summarize((&s.name, crate::results::redacted(&s)), &data);
-    crate::results::write(dir, &summary, &data)?;
+    let summary = crate::capacity::run_quiet(&s, dir, stop)?;
     from_summary(&summary)
 }
 

@@ -233,7 +233,7 @@ pub fn search(s: &Scenario, search: &Search, stop: &Arc<AtomicBool>) -> anyhow::
             n += 1;
             let dir = format!("steps/{n:02}-{target}-{rate:.0}rps");
             let v = step_scenario(s, target, base, rate, search);
-            let summary = run_step(&v, &search.out.join(&dir), stop)?;
+            let summary = run_quiet(&v, &search.out.join(&dir), stop)?;
             let step = judge(&summary, target, rate, &search.slo, dir);
             if !search.quiet {
                 eprintln!(
@@ -331,8 +331,13 @@ pub fn search(s: &Scenario, search: &Search, stop: &Arc<AtomicBool>) -> anyhow::
     Ok(Found { capacity, summary })
 }
 
-/// One step, written like a `run` (no report), read back.
-fn run_step(v: &Scenario, dir: &Path, stop: &Arc<AtomicBool>) -> anyhow::Result<Summary> {
+/// One run written like `loadgen run` (no progress, no report) into `dir`,
+/// with its summary: a capacity step, or a calibration.
+pub(crate) fn run_quiet(
+    v: &Scenario,
+    dir: &Path,
+    stop: &Arc<AtomicBool>,
+) -> anyhow::Result<Summary> {
     let opts = RunOptions {
         out_dir: dir.to_owned(),
         progress: false,
