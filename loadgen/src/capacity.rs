@@ -344,6 +344,7 @@ pub(crate) fn run_quiet(
         stop: stop.clone(),
         shard: crate::shard::Shard::default(),
         start_at: None,
+        metrics: None,
     };
     let data = engine::run(v, &opts)?;
     let summary = crate::results::summarize((&v.name, crate::results::redacted(v)), &data);

@@ -24,6 +24,7 @@ pub mod health;
 pub mod hist;
 pub mod jwt;
 pub mod merge;
+pub mod metrics;
 pub mod outcome;
 pub mod provision;
 pub mod record;

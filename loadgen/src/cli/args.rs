@@ -320,6 +320,14 @@ pub struct RunArgs {
     /// runs at a fixed offset from it, the same on every shard.
     #[arg(long, value_name = "TIME", value_parser = crate::shard::parse_start_at)]
     pub start_at: Option<std::time::SystemTime>,
+    /// Serve live metrics of the run on http://ADDR/metrics (OpenMetrics
+    /// text for Prometheus), e.g. 0.0.0.0:9464; port 0 picks a free one.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Keep serving the final metrics this long after the run (longer than
+    /// Prometheus's scrape interval, so its last scrape sees the end), e.g. 20s.
+    #[arg(long, value_name = "DURATION", value_parser = mock_upstream::spec::parse_duration, requires = "metrics_listen")]
+    pub metrics_linger: Option<std::time::Duration>,
     /// No live progress and no terminal summary.
     #[arg(long)]
     pub quiet: bool,

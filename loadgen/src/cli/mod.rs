@@ -288,6 +288,18 @@ fn execute(run: &RunArgs, scenario: &Scenario, stop: Arc<AtomicBool>) -> anyhow:
         stop: stop.clone(),
         shard: run.shard.unwrap_or_default(),
         start_at: run.start_at,
+        metrics: run
+            .metrics_listen
+            .map(|_| crate::metrics::Metrics::new(run.shard.unwrap_or_default())),
+    };
+    // The endpoint is up before calibrating, so a scrape never fails.
+    let server = match (run.metrics_listen, &opts.metrics) {
+        (Some(addr), Some(m)) => {
+            let s = crate::metrics::Server::start(addr, m.clone())?;
+            eprintln!("loadgen: live metrics on http://{}/metrics", s.addr());
+            Some(s)
+        }
+        _ => None,
     };
     // The machine's resolution first (not for a shard or a fixed start time).
     let calibration = if scenario.calibrate != Some(false)
@@ -316,12 +328,24 @@ fn execute(run: &RunArgs, scenario: &Scenario, stop: Arc<AtomicBool>) -> anyhow:
         crate::results::summarize((&scenario.name, crate::results::redacted(scenario)), &data);
     summary.calibration = calibration;
     crate::results::write(&out_dir, &summary, &data)?;
-    Ok(finish(
+    let exit = finish(
         &out_dir,
         &summary,
         (run.quiet, run.no_report),
         stop.load(Ordering::Relaxed),
-    ))
+    );
+    if let (Some(_), Some(linger)) = (&server, run.metrics_linger) {
+        // The final figures stay up for the last scrape (Ctrl-C ends it).
+        let step = std::time::Duration::from_millis(50);
+        for _ in 0..linger.as_millis().div_ceil(step.as_millis()) {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            std::thread::sleep(step);
+        }
+    }
+    drop(server);
+    Ok(exit)
 }
 
 /// `loadgen capacity`: the search, its table, its files, its exit code.

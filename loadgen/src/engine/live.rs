@@ -35,13 +35,27 @@ impl Live {
     }
 }
 
-pub(super) fn progress_line(live: &Live, start: Instant, plan: &Plan) -> String {
-    let elapsed = Instant::now().saturating_duration_since(start);
-    let phase = plan
-        .phases
+/// The phase sending now in a (round, target) run that starts (or
+/// started) at `start`: None while connecting and once draining.
+pub(super) fn phase_now(plan: &Plan, start: Instant) -> Option<&str> {
+    let now = Instant::now();
+    if now < start {
+        return None;
+    }
+    let elapsed = now.duration_since(start);
+    plan.phases
         .iter()
         .find(|p| elapsed < p.offset + p.duration)
-        .map_or("draining", |p| p.name.as_str());
+        .map(|p| p.name.as_str())
+}
+
+pub(super) fn progress_line(live: &Live, start: Instant, plan: &Plan) -> String {
+    let elapsed = Instant::now().saturating_duration_since(start);
+    let phase = phase_now(plan, start).unwrap_or(if elapsed.is_zero() {
+        "connecting"
+    } else {
+        "draining"
+    });
     let c = &live.counts;
     format!(
         "{phase} {:>5.1}s  {:>7} req/s  errors {}  unexpected {}  dropped {}  p99 {}  sched-lag p99 {}  conn-wait p99 {}",

@@ -38,7 +38,7 @@ use crate::scenario::{Scenario, Target};
 use crate::shard::Shard;
 use builtin::{Builtins, endpoints};
 use conn::Endpoint;
-use live::{Live, progress_line};
+use live::{Live, phase_now, progress_line};
 use plan::Plan;
 use reports::events::EventResult;
 use worker::{Msg, WorkerCtx};
@@ -56,6 +56,8 @@ pub struct RunOptions {
     /// The common start of all shards (`--start-at`): every round and target
     /// then runs at a fixed offset from it, the same on every shard.
     pub start_at: Option<SystemTime>,
+    /// Live metrics for `/metrics` (`--metrics-listen`).
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Time to open connections before a target's first phase.
@@ -89,6 +91,16 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
 
     let workers = scenario.workers.unwrap_or(1);
     let rounds = scenario.rounds();
+    if let Some(m) = &opts.metrics {
+        let targets: Vec<&str> = scenario.targets.iter().map(|t| t.name.as_str()).collect();
+        let phases: Vec<(&str, bool)> = plan
+            .phases
+            .iter()
+            .map(|p| (p.name.as_str(), p.record))
+            .collect();
+        let requests: Vec<&str> = plan.requests.iter().map(|r| r.name.as_str()).collect();
+        m.plan(&targets, &phases, &requests, rounds);
+    }
     conn_guard::raise_open_files();
     let (start, t0) = time_base(opts.start_at)?;
     let mut hlogs = Vec::new();
@@ -170,6 +182,7 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
                 shard: opts.shard,
                 stop: opts.stop.clone(),
                 per_request: scenario.per_request(target),
+                metrics: opts.metrics.as_deref(),
                 admin: target
                     .admin
                     .clone()
@@ -199,6 +212,9 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
         }
     }
     let hiccup = hiccup.finish();
+    if let Some(m) = &opts.metrics {
+        m.finish();
+    }
     refresh_stop.store(true, Ordering::Relaxed);
     if let Some(r) = refresher {
         let _ = r.join();
@@ -285,6 +301,7 @@ struct OneRun<'a> {
     admin: Option<String>,
     /// Its tokens come from per-request signers (else the pool).
     per_request: bool,
+    metrics: Option<&'a crate::metrics::Metrics>,
 }
 
 /// What one (round, target) run returns: when its first phase began (wall
@@ -432,6 +449,9 @@ impl OneRun<'_> {
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
+            if let Some(m) = self.metrics {
+                m.at(self.round + 1, &self.target.name, phase_now(plan, start));
+            }
             if let Some(b) = &bar {
                 b.set_message(progress_line(&live, start, plan));
                 b.tick();
@@ -481,7 +501,12 @@ impl OneRun<'_> {
                 continue;
             }
             live.add(s);
-            if !plan.phases[idx / nreq].record {
+            let phase = &plan.phases[idx / nreq];
+            if let Some(m) = self.metrics {
+                let request = &plan.requests[idx % nreq].name;
+                m.add(&self.target.name, request, (&phase.name, phase.record), s);
+            }
+            if !phase.record {
                 continue;
             }
             totals.classes[idx].add(s);

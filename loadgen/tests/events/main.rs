@@ -12,6 +12,7 @@ mod breakdown;
 mod calibration;
 mod capacity;
 mod events;
+mod metrics;
 #[path = "../it/support.rs"]
 #[allow(
     dead_code,
