@@ -14,7 +14,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 
-use super::{CONTENT_TYPE, Metrics};
+use super::state::{CONTENT_TYPE, Metrics};
 
 /// The running endpoint; dropping it stops it.
 #[derive(Debug)]

@@ -1,4 +1,7 @@
-use super::*;
+use super::state::buckets;
+use super::{Metrics, Server};
+use crate::record::{ClassStats, new_hist};
+use crate::shard::Shard;
 
 fn stats(latencies_us: &[u64]) -> ClassStats {
     let mut s = ClassStats::default();
