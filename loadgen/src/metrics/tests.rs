@@ -147,3 +147,64 @@ fn the_endpoint_serves_metrics_and_refuses_other_paths() {
         .unwrap();
     assert!(format!("{err:#}").contains("--metrics-listen"), "{err:#}");
 }
+
+#[test]
+fn the_grafana_dashboard_asks_only_for_series_and_labels_a_scrape_has() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/grafana/gatebench.json"
+    );
+    let dash: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut exprs = Vec::new();
+    for p in dash["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            exprs.push(t["expr"].as_str().unwrap().to_owned());
+        }
+    }
+    for v in dash["templating"]["list"].as_array().unwrap() {
+        if let Some(q) = v["query"]["query"].as_str() {
+            exprs.push(q.to_owned());
+        }
+    }
+    let m = Metrics::new(Shard::default());
+    m.plan(&["gw"], &[("steady", true)], &["get"], 1);
+    m.add("gw", "get", ("steady", true), &stats(&[100]));
+    let text = m.render();
+    let names: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    let labels = [
+        "shard", "target", "request", "phase", "recorded", "status", "class", "le", "quantile",
+    ];
+    assert!(exprs.len() >= 10);
+    for e in &exprs {
+        let mut rest = e.as_str();
+        while let Some(i) = rest.find("gatebench_") {
+            let name: String = rest[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                names.contains(name.as_str()),
+                "{name} (in {e}) is not exported"
+            );
+            rest = &rest[i + name.len()..];
+        }
+        for part in e.split("by (").skip(1).chain(
+            e.split("label_values(")
+                .skip(1)
+                .map(|p| p.split_once(", ").map_or(p, |(_, l)| l)),
+        ) {
+            let list = part.split(')').next().unwrap();
+            for l in list.split(',').map(str::trim) {
+                assert!(labels.contains(&l), "label {l} (in {e}) is not exported");
+            }
+        }
+        for (i, _) in e.match_indices("=~\"$") {
+            let l = e[..i].rsplit(['{', ',']).next().unwrap();
+            assert!(labels.contains(&l), "label {l} (in {e}) is not exported");
+        }
+    }
+}
