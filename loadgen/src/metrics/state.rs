@@ -71,6 +71,19 @@ struct Series {
     schedule_lag: Histogram<u64>,
 }
 
+impl Series {
+    fn new(recorded: bool) -> Series {
+        Series {
+            recorded,
+            counts: Counts::default(),
+            status: BTreeMap::new(),
+            errors: [0; 6],
+            latency: new_hist(),
+            schedule_lag: new_hist(),
+        }
+    }
+}
+
 /// Where the run is: round (1-based), target and phase.
 struct Now {
     round: u32,
@@ -106,14 +119,7 @@ impl Metrics {
                             request: (*r).to_owned(),
                             phase: p.to_owned(),
                         },
-                        Series {
-                            recorded,
-                            counts: Counts::default(),
-                            status: BTreeMap::new(),
-                            errors: [0; 6],
-                            latency: new_hist(),
-                            schedule_lag: new_hist(),
-                        },
+                        Series::new(recorded),
                     );
                 }
             }
@@ -134,14 +140,7 @@ impl Metrics {
             phase: phase.to_owned(),
         };
         let mut m = self.lock();
-        let e = m.series.entry(key).or_insert_with(|| Series {
-            recorded,
-            counts: Counts::default(),
-            status: BTreeMap::new(),
-            errors: [0; 6],
-            latency: new_hist(),
-            schedule_lag: new_hist(),
-        });
+        let e = m.series.entry(key).or_insert_with(|| Series::new(recorded));
         crate::record::add_counts(&mut e.counts, &s.counts);
         for (code, &n) in s.status.iter().enumerate().filter(|(_, n)| **n > 0) {
             *e.status.entry(code as u16).or_default() += n;
