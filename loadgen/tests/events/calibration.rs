@@ -25,11 +25,7 @@ fn run(args: &[&str]) -> loadgen::cli::Exit {
 #[test]
 fn a_known_200us_delay_is_resolvable_and_an_identical_target_is_within_noise() {
     let _s = serial();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::server_runtime();
     let (plain, slow) = rt.block_on(async {
         let slow = mock(mock_upstream::Config {
             program: mock_upstream::Program {

@@ -15,11 +15,7 @@ use crate::support::mock;
 #[test]
 fn capacity_finds_a_known_limit_within_its_precision() {
     let _s = serial();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::server_runtime();
     let server = rt.block_on(mock(mock_upstream::Config {
         program: mock_upstream::Program {
             latency: "fixed:10ms".parse().unwrap(),

@@ -21,3 +21,13 @@ mod metrics;
 mod support;
 
 pub use support::serial;
+
+/// A one-thread runtime for the servers a test runs beside an in-process
+/// loadgen (which starts runtimes of its own).
+pub fn server_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}

@@ -69,11 +69,7 @@ fn scrape(addr: &str) -> std::io::Result<Vec<Sample>> {
 #[test]
 fn metrics_rise_during_the_run_and_the_last_scrape_agrees_with_the_summary() {
     let _s = serial();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::server_runtime();
     let upstream = rt.block_on(mock(mock_upstream::Config::default()));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("s.toml");
