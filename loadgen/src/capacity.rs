@@ -255,7 +255,18 @@ pub fn search(s: &Scenario, search: &Search, stop: &Arc<AtomicBool>) -> anyhow::
             }
             let (valid, passed) = (step.valid, step.passed);
             steps.push(step);
+            // A step cut short, or one the generator could not keep, is no
+            // verdict on the target; it is still the last step that ran, so
+            // the results hold it (marked) when no step passed before it.
+            if stop.load(Ordering::Relaxed) {
+                last = Some(summary);
+                break (
+                    "interrupted".to_owned(),
+                    format!("interrupted during the {rate:.0} req/s step: partial"),
+                );
+            }
             if !valid {
+                last = Some(summary);
                 let below = lo.map_or("no rate passed before it".to_owned(), |l| {
                     format!("at least {l:.0} req/s met the SLO")
                 });

@@ -193,3 +193,66 @@ fn bad_slo_terms_are_refused() {
         assert!(e.contains(want), "{term}: {e}");
     }
 }
+
+/// Ctrl-C during the first step still leaves complete, marked results: the
+/// step as far as it ran, the search ended "interrupted", exit 130.
+#[test]
+fn capacity_interrupted_in_its_first_step_keeps_the_step() {
+    let _s = serial();
+    let rt = crate::server_runtime();
+    let server = rt.block_on(mock(mock_upstream::Config::default()));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"cap\"\n[[target]]\nname = \"t\"\nurl = \"{}\"\n[[request]]\nname = \"get\"\npath = \"/\"\n\
+             [[phase]]\nname = \"p\"\nduration = \"1s\"\nrate = 10\n",
+            server.base_url()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let ctrl_c = std::thread::spawn(move || {
+        // Into the first step's 10 s (after its 200 ms warm-up).
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let code = loadgen::cli::main_with(
+        loadgen::cli::Args::parse_from([
+            "loadgen",
+            "capacity",
+            file.to_str().unwrap(),
+            "--slo",
+            "latency.p99<=50ms",
+            "--min",
+            "200",
+            "--max",
+            "400",
+            "--step",
+            "10s",
+            "--warmup",
+            "200ms",
+            "--rounds",
+            "1",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        stop,
+    );
+    ctrl_c.join().unwrap();
+    assert_eq!(code, Exit::Interrupted);
+    let s: Summary =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert!(s.partial && !s.valid, "{:?}", s.invalid_reasons);
+    let t = &s.capacity.as_ref().expect("a capacity section").targets[0];
+    assert_eq!(t.ended_by, "interrupted", "{t:?}");
+    assert!(t.note.contains("200 req/s step"), "{}", t.note);
+    assert_eq!((t.steps.len(), t.capacity_rps), (1, None));
+    // About 1.3 s of the step's 200 req/s, not its 10 s.
+    let sent = s.targets[0].total.counts.sent;
+    assert!((100..1000).contains(&sent), "{sent} sent");
+}

@@ -111,15 +111,18 @@ impl Outcome {
             .collect()
     }
 
-    /// Exit 0, or invalid for send lag alone on a machine that stalled.
-    fn ok(&self) {
+    /// Exit 0, or invalid for send lag alone on a machine that stalled;
+    /// true in that second case (sends were not on their schedule).
+    fn ok(&self) -> bool {
+        let stalled = self.code == Exit::Invalid && stalled(&self.summary);
         assert!(
-            self.code == Exit::Ok || (self.code == Exit::Invalid && stalled(&self.summary)),
+            self.code == Exit::Ok || stalled,
             "exit {:?}: faults {:?} invalid {:?}",
             self.code,
             self.summary.target_faults,
             self.summary.invalid_reasons
         );
+        stalled
     }
 }
 
@@ -215,8 +218,11 @@ fn a_revocation_through_our_gateway_has_no_stale_accept() {
         assert_eq!(e.stale, Some(0), "{e:?}");
         assert_eq!(e.after.accepted, e.after.sent, "{:?}", e.after);
     }
-    // The chart's buckets: accepted before, refused after, by send time.
-    let e = o.events("revoke")[0];
+    // The chart's buckets: accepted before, refused after, by send time, up
+    // to the restore (a request sent just before it may be answered after it,
+    // accepted rightly: the buckets go by send time, not by answer).
+    let (e, restore) = (o.events("revoke")[0], o.events("restore")[0]);
+    let restored_ms = ((restore.issued_s - e.effective_s) * 1000.0) as i64;
     let before: u64 = e
         .buckets
         .iter()
@@ -226,9 +232,13 @@ fn a_revocation_through_our_gateway_has_no_stale_accept() {
     let after: u64 = e
         .buckets
         .iter()
-        .filter(|b| b.t_ms >= 0)
+        .filter(|b| b.t_ms >= 0 && b.t_ms + 100 <= restored_ms)
         .map(|b| b.accepted)
         .sum();
+    assert!(
+        restored_ms > 900,
+        "restore {restored_ms} ms after the revoke"
+    );
     assert_eq!((before, after), (0, 0), "{:?}", e.buckets);
     let text = loadgen::results::render(&o.summary);
     assert!(text.contains("revoke partner"), "{text}");
@@ -252,7 +262,7 @@ fn a_gateway_applying_changes_500ms_late_shows_a_500ms_stale_window() {
         ),
     );
     let o = run(&text);
-    o.ok();
+    let stalled = o.ok();
     assert_eq!(o.summary.targets[0].total.counts.unexpected, 0);
     for e in o.summary.events.iter() {
         let window = e.stale_window_ns.unwrap();
@@ -262,8 +272,10 @@ fn a_gateway_applying_changes_500ms_late_shows_a_500ms_stale_window() {
             "{} window {window} ns",
             e.action
         );
-        // 2,000 req/s for ~0.5 s.
-        assert!((900..=1200).contains(&stale), "{} stale {stale}", e.action);
+        // 2,000 req/s for ~0.5 s, when the sends kept their schedule; when
+        // the generator fell behind, they are counted by when they went.
+        let expected = if stalled { 1..=2000 } else { 900..=1200 };
+        assert!(expected.contains(&stale), "{} stale {stale}", e.action);
         let first = e.first_new_ns.unwrap();
         assert!(
             first >= window,
@@ -403,7 +415,15 @@ fn a_failed_admin_call_exits_4_with_its_status_and_body() {
         ),
     );
     let o = run(&text);
-    assert_eq!(o.code, Exit::Expectations, "{:?}", o.summary.target_faults);
+    // A run that is invalid outranks failed expectations (the README's exit
+    // table): on a machine that stalled, the verdict is 3, with the same faults.
+    assert!(
+        o.code == Exit::Expectations || (o.code == Exit::Invalid && stalled(&o.summary)),
+        "exit {:?}: faults {:?} invalid {:?}",
+        o.code,
+        o.summary.target_faults,
+        o.summary.invalid_reasons
+    );
     let faults = o.summary.target_faults.join("\n");
     assert!(faults.contains("DELETE http://127.0.0.1:"), "{faults}");
     assert!(
