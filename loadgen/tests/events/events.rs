@@ -8,7 +8,7 @@ use reports::events::EventResult;
 use reports::summary::Summary;
 
 use crate::serial;
-use crate::support::{check_summary_schema, stalled};
+use crate::support::{busy, check_summary_schema, stalled};
 
 /// Our gateway's config for these tests: two HS256 consumers and one RS256.
 fn gateway_config(rs_public_pem: &str) -> String {
@@ -189,7 +189,7 @@ fn a_revocation_through_our_gateway_has_no_stale_accept() {
     o.ok();
     let t = &o.summary.targets[0].total;
     assert_eq!(t.counts.unexpected, 0, "{:?}", t.status);
-    let noisy = o.summary.health.hiccup.p99 >= MS;
+    let noisy = busy(&o.summary);
     let (revokes, restores) = (o.events("revoke"), o.events("restore"));
     assert_eq!((revokes.len(), restores.len()), (2, 2));
     for e in revokes {
@@ -201,8 +201,13 @@ fn a_revocation_through_our_gateway_has_no_stale_accept() {
                 .what
                 .starts_with("DELETE /consumers/partner/jwt/partner")
         );
-        // 1,500 req/s for the partner over the second until the restore.
-        assert!(e.after.sent > 1300, "{:?}", e.after);
+        // 1,500 req/s for the partner over the second until the restore
+        // (on a busy machine, sends go late and fewer fall in the window).
+        assert!(
+            e.after.sent > if noisy { 300 } else { 1300 },
+            "{:?}",
+            e.after
+        );
         assert_eq!(e.stale, Some(0), "stale accepts: {e:?}");
         assert_eq!(e.stale_window_ns, Some(0));
         assert_eq!(e.after.refused, e.after.sent, "{:?}", e.after);

@@ -294,7 +294,13 @@ rate = 400
         );
     }
     assert!(a.classes[0].counts.completed > a.classes[1].counts.completed);
-    // The builtin upstream's Server-Timing reads back its 200 µs.
+    // The builtin upstream's Server-Timing reads back its 200 µs (within
+    // 1 ms while other processes take the CPU: a difference of two medians).
     let up = a.total.service_time.p50 as i64 - a.total.outside_upstream.unwrap().p50 as i64;
-    assert!((up - 200_000).abs() < 150_000, "upstream share {up} ns");
+    let within = if crate::support::busy(&r.summary) {
+        1_000_000
+    } else {
+        150_000
+    };
+    assert!((up - 200_000).abs() < within, "upstream share {up} ns");
 }

@@ -51,7 +51,8 @@ fn run(dir: &Path, name: &str, text: &str, extra: &[&str]) -> PathBuf {
     ];
     args.extend_from_slice(extra);
     // These runs feed report and compare, which want valid runs: one that the
-    // machine's stall made invalid (crate::support::stalled) runs once more.
+    // machine's stall made invalid (crate::support::stalled) runs up to twice
+    // more; the last one stands, marked invalid (see `compare_args`).
     for _ in 0..2 {
         let o = loadgen(&args);
         if o.status.success() {
@@ -64,8 +65,30 @@ fn run(dir: &Path, name: &str, text: &str, extra: &[&str]) -> PathBuf {
         );
     }
     let o = loadgen(&args);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        crate::support::ok_or_stalled(o.status, &out),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     out
+}
+
+/// `compare BASE CAND …`, with `--allow-invalid` only when a run the machine
+/// kept stalling three times over is in it ([`run`]): the gate is under test.
+fn compare_args<'a>(base: &'a str, cand: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let valid = |d: &str| {
+        serde_json::from_slice::<reports::summary::Summary>(
+            &std::fs::read(Path::new(d).join("summary.json")).unwrap(),
+        )
+        .unwrap()
+        .valid
+    };
+    let mut args = vec!["compare", base, cand];
+    args.extend_from_slice(extra);
+    if !valid(base) || !valid(cand) {
+        args.push("--allow-invalid");
+    }
+    args
 }
 
 /// Width and height from a PNG's IHDR chunk, after checking the signature.
@@ -183,17 +206,18 @@ fn compare_gates_on_regressions_with_documented_exit_codes() {
     let bmf = tmp.path().join("bmf.json");
     let gh = tmp.path().join("gh.json");
     let md = tmp.path().join("cmp.md");
-    let o = loadgen(&[
-        "compare",
+    let o = loadgen(&compare_args(
         b,
         b,
-        "--bmf",
-        bmf.to_str().unwrap(),
-        "--github-benchmark",
-        gh.to_str().unwrap(),
-        "--markdown",
-        md.to_str().unwrap(),
-    ]);
+        &[
+            "--bmf",
+            bmf.to_str().unwrap(),
+            "--github-benchmark",
+            gh.to_str().unwrap(),
+            "--markdown",
+            md.to_str().unwrap(),
+        ],
+    ));
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -253,7 +277,7 @@ fn compare_gates_on_regressions_with_documented_exit_codes() {
     );
 
     // A candidate 2 ms slower: 1, naming the metric.
-    let o = loadgen(&["compare", b, s]);
+    let o = loadgen(&compare_args(b, s, &[]));
     assert_eq!(
         o.status.code(),
         Some(1),
@@ -266,32 +290,59 @@ fn compare_gates_on_regressions_with_documented_exit_codes() {
         "{stderr}"
     );
     // The same candidate passes a threshold it meets, and fails an absolute limit.
-    let o = loadgen(&[
-        "compare",
+    let o = loadgen(&compare_args(
         b,
         s,
-        "--max-regression",
-        "latency.p50=500",
-        "--max-regression",
-        "latency.p99=1000",
-    ]);
+        &[
+            "--max-regression",
+            "latency.p50=500",
+            "--max-regression",
+            "latency.p99=1000",
+        ],
+    ));
     assert_eq!(
         o.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
-    let o = loadgen(&[
-        "compare",
+    let o = loadgen(&compare_args(
         b,
         s,
-        "--max-regression",
-        "latency.p50=500",
-        "--max",
-        "latency.p50=2ms",
-    ]);
+        &[
+            "--max-regression",
+            "latency.p50=500",
+            "--max",
+            "latency.p50=2ms",
+        ],
+    ));
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("over limit: direct * latency.p50"));
+
+    // An invalid run is refused unless --allow-invalid says otherwise: 2.
+    let invalid = tmp.path().join("invalid");
+    std::fs::create_dir(&invalid).unwrap();
+    let mut marked: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(base.join("summary.json")).unwrap()).unwrap();
+    marked["valid"] = false.into();
+    marked["invalid_reasons"] = serde_json::json!(["direct: schedule-lag p90 is 9ms"]);
+    std::fs::write(invalid.join("summary.json"), marked.to_string()).unwrap();
+    let i = invalid.to_str().unwrap();
+    // (As the baseline: it is checked first, whatever the machine made of `b`.)
+    let o = loadgen(&["compare", i, b]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("the baseline run is INVALID (direct: schedule-lag p90 is 9ms)"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = loadgen(&["compare", i, b, "--allow-invalid"]);
+    assert!(
+        o.status.code() != Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     // Malformed input and usage errors: 2.
     let junk = tmp.path().join("junk");
