@@ -9,6 +9,10 @@
 #            (2 s warm-up, 10 s recorded); A and B alternate which goes first
 #
 #   scripts/bench-loadgen-ab.sh REV [maxtput|open|all]   (REPS=3 by default)
+#
+# REV = same: A is this tree's build too, and B_ARGS (extra `loadgen run`
+# flags for B only) is what differs, e.g. the cost of a flag:
+#   B_ARGS="--metrics-listen 127.0.0.1:9464" scripts/bench-loadgen-ab.sh same all
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 REV=${1:?usage: bench-loadgen-ab.sh REV [maxtput|open|all]}
@@ -17,11 +21,19 @@ need nginx nginx-light
 need wrk wrk
 need curl curl
 cargo build --release -q -p loadgen -p mock-upstream --manifest-path "$ROOT/Cargo.toml"
-sha=$(git -C "$ROOT" rev-parse --short "$REV")
-wt="$ROOT/target/ab-$sha"
-[ -d "$wt/src" ] || [ -d "$wt/loadgen" ] || git -C "$ROOT" worktree add -f -q "$wt" "$sha"
-CARGO_TARGET_DIR="$ROOT/target/ab-target" cargo build --release -q -p loadgen --manifest-path "$wt/Cargo.toml"
-A="$ROOT/target/ab-target/release/loadgen" B="$ROOT/target/release/loadgen"
+B="$ROOT/target/release/loadgen"
+read -r -a b_args <<<"${B_ARGS:-}"
+if [ "$REV" = same ]; then
+    A=$B
+else
+    sha=$(git -C "$ROOT" rev-parse --short "$REV")
+    wt="$ROOT/target/ab-$sha"
+    [ -d "$wt/src" ] || [ -d "$wt/loadgen" ] || git -C "$ROOT" worktree add -f -q "$wt" "$sha"
+    CARGO_TARGET_DIR="$ROOT/target/ab-target" cargo build --release -q -p loadgen --manifest-path "$wt/Cargo.toml"
+    A="$ROOT/target/ab-target/release/loadgen"
+fi
+# B's flags (B_ARGS), none for A.
+args_of() { [ "$1" = B ] && printf '%s\n' "${b_args[@]}"; return 0; }
 TIMED="python3 $(dirname "$0")/timed.py"
 run=$(mktemp -d)
 trap 'stop_pidfile "$run/nginx.pid"; stop_pidfile "$run/mock.pid"' EXIT
@@ -49,7 +61,11 @@ summary() { # DIR PYTHON-EXPR over t (total of the first target)
 }
 cpu_of() { sed -n 's/.*cpu_s=\([0-9.]*\).*/\1/p' "$1"; }
 
-echo "A = $sha ($(git -C "$ROOT" log -1 --format=%s "$sha" | cut -c1-60)), B = working tree"
+if [ "$REV" = same ]; then
+    echo "A = B = working tree; B with: ${B_ARGS:-(nothing)}"
+else
+    echo "A = $sha ($(git -C "$ROOT" log -1 --format=%s "$sha" | cut -c1-60)), B = working tree ${B_ARGS:+with $B_ARGS}"
+fi
 if [ "$WHAT" = maxtput ] || [ "$WHAT" = all ]; then
     sc=$(scenario max '[[phase]]
 name = "max"
@@ -68,7 +84,8 @@ concurrency = 32' 32)
                 w=$(awk '/^Requests\/sec:/ {print $2}' "$run/wrk.out") ;;
             A | B)
                 bin=$A; [ "$who" = B ] && bin=$B
-                $TIMED "$bin" run "$sc" --target "direct=$NGINX" --out "$run/max$who" --quiet 2>"$run/$who.t" || true ;;
+                mapfile -t extra < <(args_of "$who")
+                $TIMED "$bin" run "$sc" --target "direct=$NGINX" --out "$run/max$who" --quiet "${extra[@]}" 2>"$run/$who.t" || true ;;
             esac
         done
         a=$(summary "$run/maxA" "round(t['achieved_rps'])"); an=$(summary "$run/maxA" "t['counts']['completed']")
@@ -99,7 +116,8 @@ rate = $rate" 64)
             order="A B"; [ $((rep % 2)) = 0 ] && order="B A"
             for who in $order; do
                 bin=$A; [ "$who" = B ] && bin=$B
-                "$bin" run "$sc" --target "direct=$mock" --out "$run/open$who" --quiet || true
+                mapfile -t extra < <(args_of "$who")
+                "$bin" run "$sc" --target "direct=$mock" --out "$run/open$who" --quiet "${extra[@]}" || true
                 summary "$run/open$who" "'| $rep | $rate | $who | %.4f | %.0fus | %.0fus | %.0fus | %.2fms | %.0fus | %.0fus | %.0f |' % (t['achieved_rps']/t['target_rps'], t['send_lag']['p50']/1e3, t['send_lag']['p90']/1e3, t['send_lag']['p99']/1e3, t['send_lag']['max']/1e6, t['latency']['p50']/1e3, t['latency']['p99']/1e3, s['health']['loadgen_cpu_percent'])"
             done
         done
