@@ -33,7 +33,7 @@ else
     A="$ROOT/target/ab-target/release/loadgen"
 fi
 # B's flags (B_ARGS), none for A.
-args_of() { [ "$1" = B ] && printf '%s\n' "${b_args[@]}"; return 0; }
+args_of() { [ "$1" = B ] && [ ${#b_args[@]} -gt 0 ] && printf '%s\n' "${b_args[@]}"; return 0; }
 TIMED="python3 $(dirname "$0")/timed.py"
 run=$(mktemp -d)
 trap 'stop_pidfile "$run/nginx.pid"; stop_pidfile "$run/mock.pid"' EXIT
