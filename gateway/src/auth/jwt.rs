@@ -233,10 +233,16 @@ pub fn authenticate(
         Found::Many => return Err(reject(conf, JwtFault::MultipleTokens)),
     };
     // Split on the first two dots; anything after goes into the signature.
-    let mut parts = token.splitn(3, '.');
-    let (Some(h64), Some(p64), Some(s64)) = (parts.next(), parts.next(), parts.next()) else {
+    // (memchr on the bytes: `splitn` with a char pattern cost ~4 % of a
+    // verify in its generic searcher; a dot is ASCII, so the cuts are on
+    // char boundaries.)
+    let bytes = token.as_bytes();
+    let Some((d1, d2)) = memchr::memchr(b'.', bytes)
+        .and_then(|d1| memchr::memchr(b'.', &bytes[d1 + 1..]).map(|n| (d1, d1 + 1 + n)))
+    else {
         return Err(reject(conf, JwtFault::InvalidJson));
     };
+    let (h64, p64, s64) = (&token[..d1], &token[d1 + 1..d2], &token[d2 + 1..]);
     let kcn = conf.key_claim_name.as_str();
     // The JOSE header, parsed once per thread per distinct header segment.
     let header = jose::header(h64, kcn).ok_or_else(|| reject(conf, JwtFault::InvalidJson))?;
