@@ -5,9 +5,11 @@
 //! The resolution comes from an A/A test: the same builtin mock upstream
 //! measured as two targets in interleaved rounds, exactly as a gateway is
 //! measured against its baseline. Whatever one copy "adds" over the other
-//! is the machine's noise; the largest such difference over the rounds, at
-//! each percentile, is the resolution. An added-latency figure within it
-//! is "within noise": this machine, now, could have produced it from nothing.
+//! is the machine's noise; three times the largest such difference over the
+//! rounds, at each percentile, is the resolution (the largest of 4 alone is
+//! exceeded by a fifth round one time in five). An added-latency figure
+//! within it is "within noise": this machine, now, could have produced it
+//! from nothing.
 
 use std::fmt::Write as _;
 
@@ -39,8 +41,8 @@ pub struct Calibration {
     pub delays: Vec<KnownDelay>,
     /// Per round: copy B's percentile minus copy A's (ns), which ought to be 0.
     pub rounds_diff: Vec<Resolution>,
-    /// The smallest added-latency difference this machine resolves: the
-    /// largest |B − A| over the rounds, at each percentile (ns).
+    /// The smallest added-latency difference this machine resolves: three
+    /// times the largest |B − A| over the rounds, at each percentile (ns).
     pub resolution: Resolution,
 }
 

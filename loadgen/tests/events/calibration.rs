@@ -87,17 +87,21 @@ fn a_known_200us_delay_is_resolvable_and_an_identical_target_is_within_noise() {
     let (same, slow_added) = (added("same"), added("slow"));
     // On a machine that is not stalling (1 ms sleeps wake at most 1 ms late
     // at p99), the 200 us delay reads back within the resolution (plus the
-    // mock's timer) and is resolvable, beyond the noise. On one that stalls,
-    // one 0.2 s calibration round, and the run's own rounds, can each shift
-    // by more than 200 us: then the resolution says so honestly, and what
-    // holds is that a difference the report does rank has the right sign.
-    if c.timer_late.p99 <= 1_000_000 {
+    // mock's timer); and where the resolution is below 150 us, it is
+    // resolvable, beyond the noise. On one that stalls, one 0.2 s
+    // calibration round, and the run's own rounds, can each shift by more
+    // than 200 us: then the resolution says so honestly, and what holds is
+    // that a difference the report does rank has the right sign.
+    let quiet = c.timer_late.p99 <= 1_000_000;
+    if quiet {
         assert!(
             (slow_added.p50 - 200_000).abs() <= r.p50 + 150_000,
             "the 200 us target adds {} ns at p50, resolution {} ns",
             slow_added.p50,
             r.p50
         );
+    }
+    if quiet && r.p50 < 150_000 {
         assert!(
             !c.within_noise("p50", slow_added.p50) && slow_added.p50 > 150_000,
             "the 200 us target adds {} ns at p50, resolution {} ns",
@@ -106,8 +110,8 @@ fn a_known_200us_delay_is_resolvable_and_an_identical_target_is_within_noise() {
         );
     } else {
         eprintln!(
-            "the machine stalled (timer p99 {} ns): the 200 us read-back is not held to the resolution",
-            c.timer_late.p99
+            "timer p99 {} ns, resolution at p50 {} ns: 200 us is not held to be resolvable here",
+            c.timer_late.p99, r.p50
         );
         assert!(
             c.within_noise("p50", slow_added.p50) || slow_added.p50 > 0,
