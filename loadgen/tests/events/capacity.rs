@@ -92,14 +92,17 @@ rate = 10
     assert_eq!(t.ended_by, "precision", "{t:?}");
     let cap = t.capacity_rps.unwrap();
     // The limit at the measured service time (the unqueued p50 of the
-    // lowest steps): 8 / 10.3 ms ≈ 776 req/s. The search must land within
+    // passing steps): 8 / 10.3 ms ≈ 776 req/s. The search must land within
     // its 5 % of it, with room for this machine's noise, and never above.
+    // The service time moves with the machine (10.3-11.1 ms across the
+    // passing steps of one CI run: a limit of 722-778 req/s), so the lower
+    // bound is taken at the slowest of them.
     let service = t
         .steps
         .iter()
         .filter(|s| s.passed)
         .map(|s| s.latency.p50)
-        .min()
+        .max()
         .unwrap();
     let limit = 8.0 / (service as f64 / 1e9);
     assert!(
