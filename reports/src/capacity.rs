@@ -34,7 +34,8 @@ pub struct TargetCapacity {
     /// What ended the search: `precision` (bracketed), `max` (the highest
     /// rate allowed passed), `min` (the lowest failed), `generator` (the
     /// generator itself was the limit: then `capacity_rps` is a lower
-    /// bound, not the target's capacity).
+    /// bound, not the target's capacity), `interrupted` (Ctrl-C; the step
+    /// it cut short is kept, partial).
     pub ended_by: String,
     /// The same in words.
     pub note: String,
