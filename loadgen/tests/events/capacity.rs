@@ -205,16 +205,14 @@ fn capacity_interrupted_in_its_first_step_keeps_the_step() {
     let rt = crate::server_runtime();
     let server = rt.block_on(mock(mock_upstream::Config::default()));
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("c.toml");
-    std::fs::write(
-        &file,
-        format!(
+    let file = crate::support::write_scenario(
+        dir.path(),
+        &format!(
             "name = \"cap\"\n[[target]]\nname = \"t\"\nurl = \"{}\"\n[[request]]\nname = \"get\"\npath = \"/\"\n\
              [[phase]]\nname = \"p\"\nduration = \"1s\"\nrate = 10\n",
             server.base_url()
         ),
-    )
-    .unwrap();
+    );
     let out = dir.path().join("out");
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();

@@ -72,10 +72,9 @@ fn metrics_rise_during_the_run_and_the_last_scrape_agrees_with_the_summary() {
     let rt = crate::server_runtime();
     let upstream = rt.block_on(mock(mock_upstream::Config::default()));
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("s.toml");
-    std::fs::write(
-        &file,
-        format!(
+    let file = crate::support::write_scenario(
+        dir.path(),
+        &format!(
             "name = \"live\"\nseed = 5\n\
              [[target]]\nname = \"direct\"\nurl = \"{}\"\nconnections = 4\n\
              [[request]]\nname = \"get\"\nweight = 3\npath = \"/r/{{seq}}\"\n\
@@ -85,8 +84,7 @@ fn metrics_rise_during_the_run_and_the_last_scrape_agrees_with_the_summary() {
              [[phase]]\nname = \"steady\"\nduration = \"3s\"\nrate = 400\n",
             upstream.base_url()
         ),
-    )
-    .unwrap();
+    );
     // A free port (the run binds it again at once).
     let addr = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
