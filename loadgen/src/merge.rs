@@ -189,12 +189,7 @@ fn add_target(a: &mut TargetTotals, b: &TargetTotals) {
         match at.get(&key(t)) {
             Some(&i) => {
                 let x = &mut a.timeline[i];
-                x.scheduled += t.scheduled;
-                x.completed += t.completed;
-                x.ok += t.ok;
-                x.unexpected += t.unexpected;
-                x.errors += t.errors;
-                x.dropped += t.dropped;
+                x.counts += &t.counts;
                 let _ = a.tick_latency[i].add(h);
             }
             None => {

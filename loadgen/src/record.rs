@@ -82,21 +82,6 @@ pub struct Sample {
     pub timing: Timing,
 }
 
-/// Adds request counters `b` into `a`.
-pub fn add_counts(a: &mut Counts, b: &Counts) {
-    a.scheduled += b.scheduled;
-    a.sent += b.sent;
-    a.completed += b.completed;
-    a.ok += b.ok;
-    a.unexpected += b.unexpected;
-    a.errors += b.errors;
-    a.dropped += b.dropped;
-    a.unfinished += b.unfinished;
-    a.late += b.late;
-    a.waited += b.waited;
-    a.bytes += b.bytes;
-}
-
 /// Everything recorded for one request class.
 #[derive(Debug, Clone)]
 pub struct ClassStats {
@@ -206,7 +191,7 @@ impl ClassStats {
         for (a, b) in self.errors.iter_mut().zip(&other.errors) {
             *a += b;
         }
-        add_counts(&mut self.counts, &other.counts);
+        self.counts += &other.counts;
     }
 
     /// Zeroes everything, keeping the allocations.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use mock_upstream::spec::parse_duration;
+use mock_upstream::spec::{parse_duration, parse_positive_duration};
 use mock_upstream::{
     Config, ExtraHeader, JwksConfig, Latency, Program, Size, StallSchedule, StatusMix, TlsConfig,
 };
@@ -92,16 +92,10 @@ struct Args {
     max_connections: Option<std::num::NonZeroUsize>,
 }
 
-fn parse_spec<T: std::str::FromStr<Err = mock_upstream::SpecError>>(s: &str) -> Result<T, String> {
+fn parse_spec<T: std::str::FromStr<Err = mock_upstream::SpecError>>(
+    s: &str,
+) -> Result<T, mock_upstream::SpecError> {
     s.parse()
-        .map_err(|e: mock_upstream::SpecError| e.to_string())
-}
-
-fn parse_positive_duration(s: &str) -> Result<Duration, String> {
-    match parse_duration(s)? {
-        d if d.is_zero() => Err("must be greater than zero".into()),
-        d => Ok(d),
-    }
 }
 
 impl From<Args> for Config {

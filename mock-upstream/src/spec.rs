@@ -32,39 +32,66 @@ impl SpecError {
 /// z-score of the 99th percentile of the standard normal distribution.
 const Z_P99: f64 = 2.326_347_874_040_841;
 
+/// A duration string that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("empty: give a number and a unit, e.g. 500ms or 2s")]
+    Empty,
+    #[error("{0:?} is negative: a duration is 0 or more")]
+    Negative(String),
+    #[error("{0:?} has no unit (use ns, us, ms or s)")]
+    NoUnit(String),
+    #[error("{0:?} is not a number")]
+    NotANumber(String),
+    #[error("unknown unit {0:?} (use ns, us, ms or s)")]
+    UnknownUnit(String),
+    #[error("{0:?} is longer than an hour")]
+    TooLong(String),
+    #[error("must be greater than zero")]
+    Zero,
+}
+
 /// Parses a duration with an explicit unit and an optional fraction:
 /// `0`, `250us`, `1.5ms`, `2s`, `800ns` (also `µs`).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     let s = s.trim();
     if s == "0" {
         return Ok(Duration::ZERO);
     }
     if s.is_empty() {
-        return Err("empty: give a number and a unit, e.g. 500ms or 2s".into());
+        return Err(DurationError::Empty);
     }
     if s.starts_with('-') {
-        return Err(format!("{s:?} is negative: a duration is 0 or more"));
+        return Err(DurationError::Negative(s.to_owned()));
     }
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("{s:?} has no unit (use ns, us, ms or s)"))?;
+        .ok_or_else(|| DurationError::NoUnit(s.to_owned()))?;
     let (num, unit) = s.split_at(split);
     let value: f64 = num
         .parse()
-        .map_err(|_| format!("{num:?} is not a number"))?;
+        .map_err(|_| DurationError::NotANumber(num.to_owned()))?;
     let nanos_per_unit = match unit {
         "ns" => 1.0,
         "us" | "µs" => 1e3,
         "ms" => 1e6,
         "s" => 1e9,
         "m" | "min" => 60e9,
-        _ => return Err(format!("unknown unit {unit:?} (use ns, us, ms or s)")),
+        _ => return Err(DurationError::UnknownUnit(unit.to_owned())),
     };
     let nanos = value * nanos_per_unit;
     if !nanos.is_finite() || nanos > 3600e9 {
-        return Err(format!("{s:?} is longer than an hour"));
+        return Err(DurationError::TooLong(s.to_owned()));
     }
     Ok(Duration::from_nanos(nanos.round() as u64))
+}
+
+/// [`parse_duration`], refusing zero.
+pub fn parse_positive_duration(s: &str) -> Result<Duration, DurationError> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(DurationError::Zero),
+        d => Ok(d),
+    }
 }
 
 /// A response delay distribution.
@@ -134,7 +161,7 @@ impl FromStr for Latency {
     fn from_str(s: &str) -> Result<Self, SpecError> {
         let err = |reason: String| SpecError::new("latency", s, reason);
         let (kind, args) = s.trim().split_once(':').unwrap_or(("fixed", s.trim()));
-        let dur = |a: &str| parse_duration(a).map_err(err);
+        let dur = |a: &str| parse_duration(a).map_err(|e| err(e.to_string()));
         match kind {
             "fixed" => Ok(Latency::Fixed(dur(args)?)),
             "uniform" => {
@@ -340,9 +367,19 @@ mod tests {
         assert!(parse_duration("2h").is_err());
         assert_eq!(
             parse_duration("-5s"),
-            Err("\"-5s\" is negative: a duration is 0 or more".into())
+            Err(DurationError::Negative("-5s".into()))
         );
-        assert!(parse_duration("").unwrap_err().starts_with("empty"));
+        assert!(
+            parse_duration("")
+                .unwrap_err()
+                .to_string()
+                .starts_with("empty")
+        );
+        assert_eq!(
+            parse_duration("-5s").unwrap_err().to_string(),
+            "\"-5s\" is negative: a duration is 0 or more"
+        );
+        assert_eq!(parse_positive_duration("0"), Err(DurationError::Zero));
     }
 
     #[test]

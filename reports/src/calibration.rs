@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::summary::Percentiles;
+use crate::percentiles::Percentiles;
 use crate::{fmt_ns, fmt_signed_ns};
 
 /// One calibration.

@@ -5,7 +5,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::summary::Percentiles;
+use crate::percentiles::Percentiles;
 
 /// The search and its result per target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

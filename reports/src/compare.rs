@@ -26,7 +26,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::summary::{ClassResult, PERCENTILES, Percentiles, Summary, TargetResult};
+use crate::metric::{Metric, metrics};
+use crate::percentiles::PERCENTILES;
+use crate::summary::{ClassResult, Summary, TargetResult};
 
 /// One metric of one target (and class) in both runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,22 +142,6 @@ pub struct Rule {
 pub const DEFAULT_THRESHOLDS: &str =
     "latency.p50=10, latency.p99=25, added.p50=25, added.p99=50, rps=5, errors=0.1";
 
-/// One metric of one class, with its per-round range.
-struct Metric {
-    name: String,
-    value: f64,
-    /// Smallest and largest per-round value, where rounds are known.
-    rounds: Option<(f64, f64)>,
-    unit: &'static str,
-    bigger_is_better: bool,
-}
-
-impl Metric {
-    fn noise(&self) -> f64 {
-        self.rounds.map_or(0.0, |(lo, hi)| hi - lo)
-    }
-}
-
 /// A run's calibrated resolution for a latency metric (`latency.p90`,
 /// `added.p50`, `service.p99.9` …; beyond p99, p99's), in ns; 0 without a
 /// calibration or for other metrics.
@@ -173,57 +159,6 @@ fn resolution(s: &Summary, metric: &str) -> f64 {
         .at(p)
         .unwrap_or(c.resolution.p99)
         .unsigned_abs() as f64
-}
-
-/// The metrics of one class (and its added latency, for a target's total).
-fn metrics(c: &ClassResult, added: Option<&crate::summary::Added>) -> Vec<Metric> {
-    let mut out = Vec::new();
-    let ns = |name: String, value: f64, rounds| Metric {
-        name,
-        value,
-        rounds,
-        unit: "ns",
-        bigger_is_better: false,
-    };
-    for q in PERCENTILES.iter().copied().chain(["max"]) {
-        let pick = |p: &Percentiles| p.at(q).unwrap_or(0) as f64;
-        let rounds = c.rounds.iter().filter(|r| r.count > 0).map(pick).fold(
-            None,
-            |acc: Option<(f64, f64)>, v| {
-                Some(acc.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))))
-            },
-        );
-        out.push(ns(format!("latency.{q}"), pick(&c.latency), rounds));
-        out.push(ns(format!("service.{q}"), pick(&c.service_time), None));
-    }
-    if let Some(a) = added {
-        for q in PERCENTILES {
-            let pick = |p: &crate::summary::AddedPercentiles| p.at(q).unwrap_or(0) as f64;
-            out.push(ns(
-                format!("added.{q}"),
-                pick(&a.total),
-                Some((pick(&a.rounds_min), pick(&a.rounds_max))),
-            ));
-        }
-    }
-    out.push(Metric {
-        name: "rps".into(),
-        value: c.achieved_rps,
-        rounds: None,
-        unit: "req/s",
-        bigger_is_better: true,
-    });
-    let k = &c.counts;
-    let failed = (k.errors + k.unexpected + k.dropped) as f64;
-    let attempted = k.scheduled.max(k.completed + k.errors + k.dropped).max(1) as f64;
-    out.push(Metric {
-        name: "errors".into(),
-        value: 100.0 * failed / attempted,
-        rounds: None,
-        unit: "%",
-        bigger_is_better: false,
-    });
-    out
 }
 
 fn rule_for<'a>(rules: &'a [Rule], target: &str, metric: &str) -> Option<&'a Rule> {
@@ -257,27 +192,29 @@ pub fn known_metric(name: &str) -> bool {
     }
 }
 
+/// Why two runs cannot be compared.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error("target {0:?} is in the baseline run but not in the candidate")]
+    MissingTarget(String),
+}
+
 /// Compares `cand` against `base`. Gates every target's total, and each
-/// class too when `per_class`. Errors (as text) when the runs do not match.
+/// class too when `per_class`. Errors when the runs do not match.
 pub fn compare(
     base: &Summary,
     cand: &Summary,
     thresholds: &[Rule],
     limits: &[Rule],
     per_class: bool,
-) -> Result<Vec<Row>, String> {
+) -> Result<Vec<Row>, CompareError> {
     let mut rows = Vec::new();
     for bt in &base.targets {
-        let ct: &TargetResult =
-            cand.targets
-                .iter()
-                .find(|t| t.name == bt.name)
-                .ok_or_else(|| {
-                    format!(
-                        "target {:?} is in the baseline run but not in the candidate",
-                        bt.name
-                    )
-                })?;
+        let ct: &TargetResult = cand
+            .targets
+            .iter()
+            .find(|t| t.name == bt.name)
+            .ok_or_else(|| CompareError::MissingTarget(bt.name.clone()))?;
         let mut classes: Vec<(String, &ClassResult, &ClassResult, bool)> =
             vec![("*".into(), &bt.total, &ct.total, true)];
         for bc in &bt.classes {
@@ -476,77 +413,6 @@ pub fn render_markdown(rows: &[Row], base: &str, cand: &str) -> String {
         let _ = writeln!(out, "| {} |", c.join(" | "));
     }
     out
-}
-
-/// Bencher Metric Format for the candidate: one benchmark per target (and
-/// class), measures `latency-p50` … (ns, with the round range as lower and
-/// upper values where known), `added-p50` …, `throughput` (req/s) and
-/// `error-rate` (%).
-pub fn bmf(cand: &Summary) -> serde_json::Value {
-    let mut doc = serde_json::Map::new();
-    for t in &cand.targets {
-        let classes = std::iter::once(("*".to_owned(), &t.total)).chain(
-            t.classes
-                .iter()
-                .map(|c| (format!("{}/{}", c.request, c.phase), c)),
-        );
-        for (class, c) in classes {
-            let name = if class == "*" {
-                t.name.clone()
-            } else {
-                format!("{}/{class}", t.name)
-            };
-            let mut measures = serde_json::Map::new();
-            let added = if class == "*" { t.added.as_ref() } else { None };
-            for m in metrics(c, added) {
-                let slug = match m.name.as_str() {
-                    "rps" => "throughput".to_owned(),
-                    "errors" => "error-rate".to_owned(),
-                    n => n
-                        .replace("p99.99", "p99-99")
-                        .replace("p99.9", "p99-9")
-                        .replace('.', "-"),
-                };
-                let mut v = serde_json::Map::new();
-                v.insert("value".into(), m.value.into());
-                if let Some((lo, hi)) = m.rounds {
-                    v.insert("lower_value".into(), lo.into());
-                    v.insert("upper_value".into(), hi.into());
-                }
-                measures.insert(slug, v.into());
-            }
-            doc.insert(name, measures.into());
-        }
-    }
-    doc.into()
-}
-
-/// github-action-benchmark `customSmallerIsBetter` for the candidate's
-/// totals: corrected latency and added latency in µs, and the error rate.
-/// (`rps` is bigger-is-better and goes in no file of this kind.)
-pub fn github_benchmark(cand: &Summary) -> serde_json::Value {
-    let mut out = Vec::new();
-    for t in &cand.targets {
-        for m in metrics(&t.total, t.added.as_ref()) {
-            if m.bigger_is_better || m.name.starts_with("service.") {
-                continue;
-            }
-            let metric = &m.name;
-            let (value, unit, range) = if m.unit == "ns" {
-                (m.value / 1e3, "us", m.noise() / 1e3)
-            } else {
-                (m.value, m.unit, m.noise())
-            };
-            out.push(serde_json::json!({
-                "name": format!("{} {metric}", t.name),
-                "unit": unit,
-                "value": (value * 1000.0).round() / 1000.0,
-                "range": format!("± {:.1}", range / 2.0),
-                "extra": format!("{} rounds; range = half the round-to-round spread", t.total.rounds.len()),
-            }));
-        }
-    }
-    out.into()
 }
 
 #[cfg(test)]

@@ -46,9 +46,18 @@ pub fn write(hist: &Histogram<u64>, scale: f64, out: &mut impl Write) -> io::Res
     )
 }
 
+/// A `.hgrm` line that is not a percentile row.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {problem}")]
+pub struct HgrmError {
+    /// 1-based.
+    pub line: usize,
+    pub problem: String,
+}
+
 /// Reads a `.hgrm` file's rows back as (value in the file's unit,
 /// percentile as a fraction in 0..=1). Errors name the line.
-pub fn read(text: &str) -> Result<Vec<(f64, f64)>, String> {
+pub fn read(text: &str) -> Result<Vec<(f64, f64)>, HgrmError> {
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -57,16 +66,24 @@ pub fn read(text: &str) -> Result<Vec<(f64, f64)>, String> {
         }
         let mut cols = line.split_whitespace();
         let (Some(v), Some(p)) = (cols.next(), cols.next()) else {
-            return Err(format!("line {}: expected `value percentile ...`", i + 1));
+            return Err(HgrmError {
+                line: i + 1,
+                problem: "expected `value percentile ...`".into(),
+            });
         };
-        let value: f64 = v
-            .parse()
-            .map_err(|_| format!("line {}: bad value {v:?}", i + 1))?;
-        let pct: f64 = p
-            .parse()
-            .map_err(|_| format!("line {}: bad percentile {p:?}", i + 1))?;
+        let value: f64 = v.parse().map_err(|_| HgrmError {
+            line: i + 1,
+            problem: format!("bad value {v:?}"),
+        })?;
+        let pct: f64 = p.parse().map_err(|_| HgrmError {
+            line: i + 1,
+            problem: format!("bad percentile {p:?}"),
+        })?;
         if !(0.0..=1.0).contains(&pct) {
-            return Err(format!("line {}: percentile {pct} outside 0..1", i + 1));
+            return Err(HgrmError {
+                line: i + 1,
+                problem: format!("percentile {pct} outside 0..1"),
+            });
         }
         rows.push((value, pct));
     }
@@ -208,11 +225,9 @@ mod tests {
             rows.windows(2)
                 .all(|w| w[0].1 <= w[1].1 && w[0].0 <= w[1].0)
         );
-        assert!(
-            read("  1.0 0.5 3 2.0\n  x 0.5\n")
-                .unwrap_err()
-                .contains("line 2")
-        );
+        let e = read("  1.0 0.5 3 2.0\n  x 0.5\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert_eq!(e.to_string(), "line 2: bad value \"x\"");
     }
 
     #[test]

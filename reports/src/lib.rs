@@ -28,9 +28,13 @@ pub mod calibration;
 pub mod capacity;
 pub mod charts;
 pub mod compare;
+pub mod counts;
 pub mod events;
+pub mod export;
 pub mod hgrm;
 pub mod hlog;
+mod metric;
+pub mod percentiles;
 pub mod report;
 pub mod summary;
 

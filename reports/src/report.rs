@@ -47,9 +47,9 @@ pub fn load(dir: &Path) -> Result<RunData, ReportError> {
         let hgrm = dir.join(format!("{}.hgrm", t.name));
         match std::fs::read_to_string(&hgrm) {
             Ok(text) => {
-                let rows = crate::hgrm::read(&text).map_err(|message| ReportError::Input {
+                let rows = crate::hgrm::read(&text).map_err(|e| ReportError::Input {
                     path: hgrm.clone(),
-                    message,
+                    message: e.to_string(),
                 })?;
                 spectra.push((t.name.clone(), rows));
             }

@@ -79,8 +79,7 @@ fn compare_inner(c: &CompareArgs) -> anyhow::Result<Exit> {
             "errors" => pct(metric, v),
             _ => {
                 let negative = v.starts_with('-');
-                let d = mock_upstream::spec::parse_duration(v.trim_start_matches('-'))
-                    .map_err(anyhow::Error::msg)?;
+                let d = mock_upstream::spec::parse_duration(v.trim_start_matches('-'))?;
                 let ns = d.as_nanos() as f64;
                 Ok(if negative { -ns } else { ns })
             }
@@ -112,8 +111,7 @@ fn compare_inner(c: &CompareArgs) -> anyhow::Result<Exit> {
             );
         }
     }
-    let rows = reports::compare::compare(&base, &cand, &thresholds, &limits, c.per_class)
-        .map_err(anyhow::Error::msg)?;
+    let rows = reports::compare::compare(&base, &cand, &thresholds, &limits, c.per_class)?;
     print!("{}", reports::compare::render_text(&rows));
     let name = |p: &PathBuf| p.display().to_string();
     let write = |path: &PathBuf, text: String| -> anyhow::Result<()> {
@@ -126,12 +124,12 @@ fn compare_inner(c: &CompareArgs) -> anyhow::Result<Exit> {
         )?;
     }
     if let Some(p) = &c.bmf {
-        write(p, format!("{:#}\n", reports::compare::bmf(&cand)))?;
+        write(p, format!("{:#}\n", reports::export::bmf(&cand)))?;
     }
     if let Some(p) = &c.github_benchmark {
         write(
             p,
-            format!("{:#}\n", reports::compare::github_benchmark(&cand)),
+            format!("{:#}\n", reports::export::github_benchmark(&cand)),
         )?;
     }
     let failed: Vec<&reports::compare::Row> = rows.iter().filter(|r| r.verdict.failed()).collect();
@@ -177,12 +175,12 @@ pub(super) fn report(r: &ReportArgs) -> Exit {
     });
     let first = &runs[0].summary;
     for (path, doc) in [
-        (&r.bmf, r.bmf.as_ref().map(|_| reports::compare::bmf(first))),
+        (&r.bmf, r.bmf.as_ref().map(|_| reports::export::bmf(first))),
         (
             &r.github_benchmark,
             r.github_benchmark
                 .as_ref()
-                .map(|_| reports::compare::github_benchmark(first)),
+                .map(|_| reports::export::github_benchmark(first)),
         ),
     ] {
         if let (Some(path), Some(doc)) = (path, doc)

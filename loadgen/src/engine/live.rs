@@ -28,7 +28,7 @@ impl Live {
     }
 
     pub(super) fn add(&mut self, s: &ClassStats) {
-        crate::record::add_counts(&mut self.counts, &s.counts);
+        self.counts += &s.counts;
         let _ = self.latency.add(&s.latency);
         let _ = self.schedule_lag.add(&s.schedule_lag);
         let _ = self.conn_wait.add(&s.conn_wait);

@@ -524,7 +524,7 @@ impl OneRun<'_> {
             let mut counts = reports::summary::Counts::default();
             let mut latency = new_hist();
             for s in &stats[p * nreq..(p + 1) * nreq] {
-                crate::record::add_counts(&mut counts, &s.counts);
+                counts += &s.counts;
                 let _ = latency.add(&s.latency);
             }
             let c = &counts;
@@ -544,12 +544,7 @@ impl OneRun<'_> {
                 round: self.round,
                 phase: phase.name.clone(),
                 recorded: phase.record,
-                scheduled: c.scheduled,
-                completed: c.completed,
-                ok: c.ok,
-                unexpected: c.unexpected,
-                errors: c.errors,
-                dropped: c.dropped,
+                counts: c.into(),
                 p50: pct(0.5),
                 p99: pct(0.99),
                 max: if latency.is_empty() { 0 } else { latency.max() },

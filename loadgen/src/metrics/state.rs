@@ -141,7 +141,7 @@ impl Metrics {
         };
         let mut m = self.lock();
         let e = m.series.entry(key).or_insert_with(|| Series::new(recorded));
-        crate::record::add_counts(&mut e.counts, &s.counts);
+        e.counts += &s.counts;
         for (code, &n) in s.status.iter().enumerate().filter(|(_, n)| **n > 0) {
             *e.status.entry(code as u16).or_default() += n;
         }

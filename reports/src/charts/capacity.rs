@@ -5,7 +5,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{DrawResult, SANS, color, err, legend, no_data};
+use super::style::{DrawResult, SANS, color, err, legend, no_data};
 use crate::capacity::Capacity;
 
 pub(super) fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Capacity) -> DrawResult {

@@ -6,7 +6,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{DrawResult, SANS, err, legend, no_data};
+use super::style::{DrawResult, SANS, err, legend, no_data};
 use crate::events::EventResult;
 
 /// At most this many panels (events of the first round).
