@@ -106,7 +106,7 @@ fn bench(c: &mut Criterion) {
 
     let (mut direct, mut through, _gw) = rt.block_on(async {
         let mut decl = config("http://memory.invalid");
-        decl.dial = Some(gateway::proxy::Dial::Memory(std::sync::Arc::new(
+        decl.dial = Some(gateway::upstream::Dial::Memory(std::sync::Arc::new(
             memory_upstream,
         )));
         let gw = gateway::spawn(decl.compile().unwrap(), "127.0.0.1:0".parse().unwrap())

@@ -1,4 +1,4 @@
-//! Token signing per algorithm (`loadgen::jwt`): what a token costs the
+//! Token signing per algorithm (`loadgen::token::jwt`): what a token costs the
 //! generator, for choosing between the pool and per-request sources. Each
 //! signs a typical claims set (iss, sub, iat, nbf, exp, jti) into a compact
 //! JWS, header and base64url included.
@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use loadgen::jwt::{ALGS, Key, encode, generate_private_pem, header};
+use loadgen::token::jwt::{ALGS, Key, encode, generate_private_pem, header};
 use serde_json::{Map, Value, json};
 
 fn bench(c: &mut Criterion) {

@@ -17,9 +17,9 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 
 use crate::plugins::Admitted;
-use crate::proxy::{self, GwBody};
 use crate::reject::Rejection;
 use crate::snapshot::{Live, Route};
+use crate::upstream::{self, GwBody};
 
 const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
 const X_CONSUMER_CUSTOM_ID: HeaderName = HeaderName::from_static("x-consumer-custom-id");
@@ -163,17 +163,17 @@ pub async fn forward(
     if !unchanged {
         parts.uri = match http::Uri::try_from(target(route, prefix, &parts.uri)) {
             Ok(u) => u,
-            Err(_) => return proxy::rejection(&Rejection::BadRequest),
+            Err(_) => return upstream::rejection(&Rejection::BadRequest),
         };
     }
     parts.version = http::Version::HTTP_11;
     let h = &mut parts.headers;
-    proxy::strip_hop_by_hop(h);
+    upstream::strip_hop_by_hop(h);
     forwarded_headers(h, route, live, peer);
     caller_headers(h, route, admitted);
     let sent = std::time::Instant::now();
     let upstream = &route.upstream;
-    let (resp, failure) = proxy::forward(
+    let (resp, failure) = upstream::forward(
         &upstream.client,
         Request::from_parts(parts, body),
         upstream.read_timeout,

@@ -5,7 +5,7 @@
 //! [`snapshot::Snapshot`] (compiled by [`config`] from the file, swapped
 //! atomically through [`snapshot::Live`] by the [`admin`] API) picks the
 //! route, [`plugins`] run the [`auth`] checks, [`forward`] rewrites the
-//! request and [`proxy`] sends it upstream. Every refusal is a
+//! request and [`upstream`] sends it on. Every refusal is a
 //! [`reject::Rejection`] with Kong's status, exact body and
 //! `WWW-Authenticate`, declared in one place.
 //!
@@ -26,9 +26,9 @@ pub mod consumer;
 pub mod forward;
 pub mod metrics;
 pub mod plugins;
-pub mod proxy;
 pub mod reject;
 pub mod server;
 pub mod snapshot;
+pub mod upstream;
 
 pub use server::{Handle, Options, ServeError, limits, spawn, spawn_with, start};

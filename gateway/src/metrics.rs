@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::proxy::ForwardFailure;
 use crate::reject::Reason;
+use crate::upstream::ForwardFailure;
 
 /// Upper bounds of the upstream latency buckets, in seconds.
 pub const BUCKETS: [f64; 14] = [

@@ -16,9 +16,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::proxy::{self, GwBody};
 use crate::reject::Rejection;
 use crate::snapshot::{Live, Snapshot};
+use crate::upstream::{self, GwBody};
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -446,7 +446,7 @@ async fn handle(
         .or(req.uri().host());
     let Some((route, prefix)) = snap.find_route(req.method(), host, req.uri().path()) else {
         live.metrics.unmatched.status(404);
-        return proxy::rejection(&Rejection::NoRoute);
+        return upstream::rejection(&Rejection::NoRoute);
     };
     let (parts, body) = req.into_parts();
     let resp = match crate::plugins::admit(route, &snap, &parts).await {
@@ -458,7 +458,7 @@ async fn handle(
             if let Some(reason) = refused.reason() {
                 live.metrics.auth_failure(reason);
             }
-            proxy::rejection(&refused)
+            upstream::rejection(&refused)
         }
     };
     route.stats.status(resp.status().as_u16());

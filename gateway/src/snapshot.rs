@@ -13,7 +13,7 @@ use crate::auth::jwt::{Credentials, JwtConf};
 use crate::auth::oidc::Oidc;
 use crate::consumer::Consumers;
 use crate::metrics::{Metrics, RouteStats};
-use crate::proxy::Client;
+use crate::upstream::Client;
 
 /// Where a service forwards to, with its own pooled keep-alive client.
 #[derive(Debug, Clone)]

@@ -15,24 +15,18 @@
 //! let exit = loadgen::cli::main_with(args, Arc::new(AtomicBool::new(false)));
 //! ```
 
-pub mod breakdown;
-pub mod calibrate;
-pub mod capacity;
+// Along the data flow: the scenario file, its tokens and arrival schedule,
+// the engine that sends, what it measures; then the commands built on runs,
+// and the command line.
+pub mod admin_api;
 pub mod cli;
+pub mod commands;
 pub mod engine;
-pub mod health;
-pub mod hist;
-pub mod jwt;
-pub mod merge;
+pub mod measure;
 pub mod metrics;
-pub mod outcome;
-pub mod provision;
-pub mod record;
-pub mod results;
 pub mod scenario;
 pub mod schedule;
 pub mod seed;
 pub mod shard;
 pub mod template;
-pub mod terminal;
 pub mod token;

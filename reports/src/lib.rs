@@ -37,6 +37,7 @@ mod metric;
 pub mod percentiles;
 pub mod report;
 pub mod summary;
+pub mod text;
 
 use std::io::Write as _;
 use std::path::Path;

@@ -209,7 +209,7 @@ impl SubEntity for JwtSecretSpec {
     /// keys unique across all consumers.
     fn check(&self, next: &[ConsumerSpec], _: usize) -> Result<(), Resp> {
         let probe = Arc::new(Consumer::new(String::new(), None, None, vec![]));
-        if let Err((field, msg)) = crate::auth::jwt::Credential::new(self, probe) {
+        if let Err((field, msg)) = crate::auth::jwt::Credential::new(self.credential(), probe) {
             return Err(schema_violation(
                 json!({field: msg, "@entity": ["failed conditional validation given value of field 'algorithm'"]}),
             ));

@@ -15,7 +15,6 @@ use super::jose::{self, decode_into, plain_str};
 use super::json;
 pub use super::jwt_conf::JwtConf;
 use super::keys::Verifier;
-use crate::config::spec::JwtSecretSpec;
 use crate::consumer::Consumer;
 use crate::reject::{JwtFault, Rejection};
 
@@ -53,12 +52,26 @@ impl std::fmt::Debug for Credential {
     }
 }
 
+/// What a jwt credential is made of, as written (in the declarative file's
+/// `jwt_secrets` or an Admin API body): the verifier's own view of it, so
+/// that it does not depend on the file format.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CredentialSpec<'a> {
+    /// Kong generates one when absent.
+    pub key: Option<&'a str>,
+    /// `HS256` when absent.
+    pub algorithm: Option<&'a str>,
+    pub secret: Option<&'a str>,
+    pub rsa_public_key: Option<&'a str>,
+}
+
 impl Credential {
+    /// Checks `s` as Kong does; a refusal names the field and gives Kong's message.
     pub fn new(
-        s: &JwtSecretSpec,
+        s: CredentialSpec<'_>,
         consumer: Arc<Consumer>,
     ) -> Result<Credential, (&'static str, String)> {
-        let alg = s.algorithm.clone().unwrap_or_else(|| "HS256".into());
+        let alg = s.algorithm.unwrap_or("HS256").to_owned();
         if !ALGORITHMS.contains(&alg.as_str()) {
             return Err((
                 "algorithm",
@@ -66,7 +79,7 @@ impl Credential {
             ));
         }
         let (verifier, verifier_b64) = if alg.starts_with("HS") {
-            let secret = s.secret.as_deref();
+            let secret = s.secret;
             (
                 secret.and_then(|sec| Verifier::hmac(&alg, sec.as_bytes())),
                 secret
@@ -74,7 +87,7 @@ impl Credential {
                     .and_then(|raw| Verifier::hmac(&alg, &raw)),
             )
         } else {
-            match (&s.rsa_public_key, alg.starts_with("ES")) {
+            match (s.rsa_public_key, alg.starts_with("ES")) {
                 // Kong lets ES* credentials be created without a key; requests then fail.
                 (None, true) => (None, None),
                 (None, false) => return Err(("rsa_public_key", "required field missing".into())),
@@ -88,7 +101,7 @@ impl Credential {
                 ),
             }
         };
-        let key = s.key.clone().unwrap_or_else(random_string);
+        let key = s.key.map_or_else(random_string, str::to_owned);
         Ok(Credential {
             key: key.clone(),
             key_header: http::HeaderValue::from_str(&key).ok(),

@@ -6,8 +6,6 @@
 //! to RustCrypto's `p521` and `ed448-goldilocks-plus`. A key is checked when
 //! the credential is built, so a credential that loads can verify.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use ring::signature::{self, UnparsedPublicKey};
 
 /// One credential's verifier.
@@ -68,10 +66,11 @@ impl Verifier {
 
     /// From a PEM public key (`BEGIN PUBLIC KEY`, SPKI; or `BEGIN RSA PUBLIC KEY`, PKCS#1).
     pub fn public(alg: &str, pem: &str) -> Result<Verifier, PublicKeyError> {
-        let (label, der) = pem_decode(pem).ok_or(PublicKeyError::NotPem)?;
-        let (oid, params, raw) = match label.as_str() {
-            "RSA PUBLIC KEY" => (&[][..], &[][..], der.as_slice()),
-            "PUBLIC KEY" => spki(&der).ok_or(PublicKeyError::Spki)?,
+        let block = pem::parse(pem).map_err(|_| PublicKeyError::NotPem)?;
+        let der = block.contents();
+        let (oid, params, raw) = match block.tag() {
+            "RSA PUBLIC KEY" => (&[][..], &[][..], der),
+            "PUBLIC KEY" => spki(der).ok_or(PublicKeyError::Spki)?,
             other => return Err(PublicKeyError::Block(other.to_owned())),
         };
         match alg {
@@ -150,21 +149,6 @@ pub fn rsa_params(alg: &str) -> Option<&'static signature::RsaParameters> {
         "PS512" => &signature::RSA_PSS_2048_8192_SHA512,
         _ => return None,
     })
-}
-
-/// The label and DER bytes of the first PEM block in `pem`.
-pub fn pem_decode(pem: &str) -> Option<(String, Vec<u8>)> {
-    let start = pem.find("-----BEGIN ")?;
-    let rest = &pem[start + 11..];
-    let label_end = rest.find("-----")?;
-    let label = rest[..label_end].to_owned();
-    let body_start = label_end + 5;
-    let end = rest.find("-----END ")?;
-    let b64: String = rest[body_start..end]
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    Some((label, STANDARD.decode(b64).ok()?))
 }
 
 /// One DER element: (tag, contents, rest).

@@ -295,7 +295,7 @@ pub fn compile_consumers(specs: &[ConsumerSpec]) -> Result<(Credentials, Consume
         }
         for (j, s) in c.jwt_secrets.iter().enumerate() {
             let entity = format!("{entity}.jwt_secrets[{j}]");
-            let cred = Credential::new(s, consumer.clone())
+            let cred = Credential::new(s.credential(), consumer.clone())
                 .map_err(|(field, msg)| invalid(&entity, field, msg))?;
             let key = cred.key.clone();
             if credentials.insert(key.clone(), Arc::new(cred)).is_some() {
@@ -338,8 +338,8 @@ fn upstream(s: &ServiceSpec, i: usize) -> Result<Upstream, ConfigError> {
     // Kong's `grpc` is gRPC over h2c; `h2c` is our name for any HTTP/2
     // upstream without TLS (prior knowledge).
     let protocol = match scheme.as_str() {
-        "http" => crate::proxy::Protocol::Http1,
-        "grpc" | "h2c" => crate::proxy::Protocol::H2c,
+        "http" => crate::upstream::Protocol::Http1,
+        "grpc" | "h2c" => crate::upstream::Protocol::H2c,
         _ => {
             return Err(invalid(
                 &entity,
@@ -356,8 +356,8 @@ fn upstream(s: &ServiceSpec, i: usize) -> Result<Upstream, ConfigError> {
         authority.clone()
     };
     let ms = |v: Option<u64>| Duration::from_millis(v.unwrap_or(60_000));
-    let client = crate::proxy::Client::new(
-        crate::proxy::Dial::Tcp(authority.clone()),
+    let client = crate::upstream::Client::new(
+        crate::upstream::Dial::Tcp(authority.clone()),
         protocol,
         ms(s.connect_timeout),
     );

@@ -7,6 +7,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::jwt::CredentialSpec;
+
 /// A configuration that could not be loaded; names the entity and field.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -57,7 +59,7 @@ pub struct Declarative {
     /// Not in the file: reach every service through this instead of TCP
     /// (benches and tests without network).
     #[serde(skip)]
-    pub dial: Option<crate::proxy::Dial>,
+    pub dial: Option<crate::upstream::Dial>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -174,6 +176,18 @@ pub struct JwtSecretSpec {
     pub id: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+}
+
+impl JwtSecretSpec {
+    /// The fields the verifier is built from.
+    pub fn credential(&self) -> CredentialSpec<'_> {
+        CredentialSpec {
+            key: self.key.as_deref(),
+            algorithm: self.algorithm.as_deref(),
+            secret: self.secret.as_deref(),
+            rsa_public_key: self.rsa_public_key.as_deref(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

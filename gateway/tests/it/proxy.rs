@@ -160,7 +160,7 @@ services:
 async fn in_memory_without_network() {
     use hyper::service::service_fn;
     use hyper_util::rt::TokioIo;
-    let dial = gateway::proxy::Dial::Memory(std::sync::Arc::new(|| {
+    let dial = gateway::upstream::Dial::Memory(std::sync::Arc::new(|| {
         let (ours, theirs) = tokio::io::duplex(64 * 1024);
         tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(
             TokioIo::new(theirs),

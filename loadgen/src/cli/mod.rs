@@ -88,15 +88,23 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
             out,
             force,
         }) => {
-            let generated = crate::jwt::Alg::parse(&alg).context("--alg").and_then(|a| {
-                let g =
-                    crate::jwt::keys_gen(a, kid.as_deref(), bits, issuer.as_deref(), &out, force)?;
-                Ok(g.files
-                    .iter()
-                    .map(|f| f.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n"))
-            });
+            let generated = crate::token::jwt::Alg::parse(&alg)
+                .context("--alg")
+                .and_then(|a| {
+                    let g = crate::token::jwt::keys_gen(
+                        a,
+                        kid.as_deref(),
+                        bits,
+                        issuer.as_deref(),
+                        &out,
+                        force,
+                    )?;
+                    Ok(g.files
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n"))
+                });
             report_outcome("loadgen keys gen", generated, Exit::Usage)
         }
         Command::Compare(c) => compare::compare(&c),
@@ -108,8 +116,8 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
                     utc_stamp(std::time::SystemTime::now())
                 ))
             });
-            match crate::calibrate::run(c.duration, &out, &stop)
-                .and_then(|cal| crate::calibrate::write(&out, &cal).map(|()| cal))
+            match crate::commands::calibrate::run(c.duration, &out, &stop)
+                .and_then(|cal| crate::commands::calibrate::write(&out, &cal).map(|()| cal))
             {
                 Ok(cal) => {
                     print!("{}", cal.render_text());
@@ -177,7 +185,7 @@ fn provision(p: ProvisionCommand) -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let calls = rt.block_on(crate::provision::kong(&tokens, &admin, teardown))?;
+            let calls = rt.block_on(crate::commands::provision::kong(&tokens, &admin, teardown))?;
             for c in &calls {
                 println!("{} {} -> {}", c.method, c.path, c.status);
             }
@@ -195,7 +203,7 @@ fn provision(p: ProvisionCommand) -> anyhow::Result<()> {
             allow,
         } => {
             let tokens = scenario_tokens(&scenario, &[])?;
-            let doc = crate::provision::rust_gateway(&tokens, &upstream, &allow);
+            let doc = crate::commands::provision::rust_gateway(&tokens, &upstream, &allow);
             reports::write_atomic(&out, format!("{doc:#}\n").as_bytes())
                 .with_context(|| format!("cannot write {}", out.display()))?;
             println!("{}", out.display());
@@ -310,10 +318,14 @@ fn execute(run: &RunArgs, scenario: &Scenario, stop: Arc<AtomicBool>) -> anyhow:
         if !run.quiet {
             eprintln!(
                 "calibrating this machine for {:?} (calibrate = false skips it)",
-                crate::calibrate::SHORT
+                crate::commands::calibrate::SHORT
             );
         }
-        match crate::calibrate::run(crate::calibrate::SHORT, &out_dir.join("calibration"), &stop) {
+        match crate::commands::calibrate::run(
+            crate::commands::calibrate::SHORT,
+            &out_dir.join("calibration"),
+            &stop,
+        ) {
             Ok(c) => Some(c),
             Err(e) => {
                 eprintln!("loadgen: warning: no calibration: {e:#}");
@@ -324,10 +336,15 @@ fn execute(run: &RunArgs, scenario: &Scenario, stop: Arc<AtomicBool>) -> anyhow:
         None
     };
     let data = engine::run(scenario, &opts)?;
-    let mut summary =
-        crate::results::summarize((&scenario.name, crate::results::redacted(scenario)), &data);
+    let mut summary = crate::measure::summarize::summarize(
+        (
+            &scenario.name,
+            crate::measure::summarize::redacted(scenario),
+        ),
+        &data,
+    );
     summary.calibration = calibration;
-    crate::results::write(&out_dir, &summary, &data)?;
+    crate::measure::summarize::write(&out_dir, &summary, &data)?;
     let exit = finish(
         &out_dir,
         &summary,
@@ -371,7 +388,7 @@ fn capacity(c: &CapacityArgs, stop: Arc<AtomicBool>) -> Exit {
         let stamp = utc_stamp(std::time::SystemTime::now());
         PathBuf::from("results").join(format!("{}-capacity-{stamp}", s.name))
     });
-    let flags = crate::capacity::Flags {
+    let flags = crate::commands::capacity::Flags {
         slo: c.slo.clone(),
         targets: c.targets.clone(),
         min: c.min,
@@ -382,15 +399,15 @@ fn capacity(c: &CapacityArgs, stop: Arc<AtomicBool>) -> Exit {
         rounds: c.rounds,
         quiet: c.quiet,
     };
-    let search = match crate::capacity::settings(&s, &flags, out.clone()) {
+    let search = match crate::commands::capacity::settings(&s, &flags, out.clone()) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("loadgen capacity: {e:#}");
             return Exit::Usage;
         }
     };
-    let found = match crate::capacity::search(&s, &search, &stop)
-        .and_then(|f| crate::capacity::write(&out, &f).map(|()| f))
+    let found = match crate::commands::capacity::search(&s, &search, &stop)
+        .and_then(|f| crate::commands::capacity::write(&out, &f).map(|()| f))
     {
         Ok(f) => f,
         Err(e) => {
@@ -416,7 +433,7 @@ fn capacity(c: &CapacityArgs, stop: Arc<AtomicBool>) -> Exit {
 
 /// `loadgen merge`: input problems exit 2; then as `run` would for the merged run.
 fn merge(m: &MergeArgs) -> Exit {
-    let (inputs, missing) = match crate::merge::read(&m.dirs, m.allow_missing) {
+    let (inputs, missing) = match crate::commands::merge::read(&m.dirs, m.allow_missing) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("loadgen merge: {e}");
@@ -428,7 +445,7 @@ fn merge(m: &MergeArgs) -> Exit {
         let name = inputs.first().map_or("run", |i| i.scenario_name());
         PathBuf::from("results").join(format!("{name}-merged-{stamp}"))
     });
-    match crate::merge::write(&inputs, &missing, &out) {
+    match crate::commands::merge::write(&inputs, &missing, &out) {
         Ok(merged) => finish(&out, &merged.summary, (m.quiet, m.no_report), false),
         Err(e) => {
             eprintln!("loadgen merge: {e:#}");
@@ -446,7 +463,7 @@ fn finish(
     interrupted: bool,
 ) -> Exit {
     if !quiet {
-        print!("{}", crate::results::render(summary));
+        print!("{}", reports::text::render(summary));
     }
     if !no_report {
         // The results are written; a report that cannot be drawn is a warning.

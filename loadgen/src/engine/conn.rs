@@ -15,7 +15,7 @@ use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
 pub use super::endpoint::Endpoint;
-use crate::record::{ErrorClass, Opened};
+use crate::measure::record::{ErrorClass, Opened};
 
 pub type Body = Full<Bytes>;
 

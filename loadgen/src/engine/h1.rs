@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 use super::endpoint::Endpoint;
 use super::plan::{Plan, ReqPlan};
-use crate::record::{ErrorClass, upstream_time};
+use crate::measure::record::{ErrorClass, upstream_time};
 use crate::token::{Carried, Put};
 
 /// Any byte stream (TCP or TLS).

@@ -5,7 +5,7 @@ use std::time::Instant;
 use hdrhistogram::Histogram;
 
 use super::plan::Plan;
-use crate::record::{ClassStats, new_hist};
+use crate::measure::record::{ClassStats, new_hist};
 
 /// What the progress line shows: everything so far, and the last second's completions.
 pub(super) struct Live {

@@ -10,14 +10,11 @@
 mod builtin;
 pub mod conn;
 pub mod endpoint;
-pub mod event_plan;
-pub mod event_thread;
 pub mod events;
 pub mod h1;
 mod live;
 pub mod plan;
 pub mod timer;
-pub mod watch;
 pub mod worker;
 
 use std::collections::BTreeMap;
@@ -32,8 +29,8 @@ use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use reports::hlog::HlogWriter;
 
-use crate::outcome::{HistConfig, Layout, RunData, TOTALS_VERSION, TargetTotals};
-use crate::record::{ClassStats, new_hist};
+use crate::measure::record::{ClassStats, new_hist};
+use crate::measure::totals::{HistConfig, RunData, TOTALS_VERSION, TargetTotals};
 use crate::scenario::{Scenario, Target};
 use crate::shard::Shard;
 use builtin::{Builtins, endpoints};
@@ -145,8 +142,9 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
         .as_ref()
         .filter(|_| pooled)
         .map(|a| crate::token::refresher(a.clone(), refresh_stop.clone()));
-    let hiccup = crate::health::HiccupProbe::start().context("cannot start the hiccup probe")?;
-    let cpu0 = crate::health::CpuSample::now();
+    let hiccup =
+        crate::measure::health::HiccupProbe::start().context("cannot start the hiccup probe")?;
+    let cpu0 = crate::measure::health::CpuSample::now();
     let show = opts.progress && std::io::stderr().is_terminal();
     // On a common timeline every (round, target) slot starts at a fixed offset.
     let slot_len = plan.duration()
@@ -205,7 +203,7 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
                     eprintln!(
                         "loadgen: warning: shard {} started {} after the common start (> 1 ms)",
                         opts.shard,
-                        crate::results::fmt_signed_ns(skew.unwrap_or(0))
+                        crate::measure::summarize::fmt_signed_ns(skew.unwrap_or(0))
                     );
                 }
             }
@@ -219,7 +217,7 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
     if let Some(r) = refresher {
         let _ = r.join();
     }
-    let (other, own) = match (cpu0, crate::health::CpuSample::now()) {
+    let (other, own) = match (cpu0, crate::measure::health::CpuSample::now()) {
         (Some(a), Some(b)) => b.since(&a),
         _ => (0.0, 0.0),
     };
@@ -235,7 +233,7 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
         version: TOTALS_VERSION,
         hist: HistConfig::THIS,
         seed: plan.seed,
-        layout: Layout::of(&plan),
+        layout: plan.layout(),
         schedule_share: 1.0 / f64::from(opts.shard.n.max(1)),
         targets: totals,
         start,
@@ -244,10 +242,13 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
         hiccup,
         other_cpu_percent: other,
         own_cpu_percent: own,
-        auth: plan.tokens.as_ref().map(|t| crate::outcome::AuthTotals {
-            summary: t.summary(),
-            signing: t.signing(),
-        }),
+        auth: plan
+            .tokens
+            .as_ref()
+            .map(|t| crate::measure::totals::AuthTotals {
+                summary: t.summary(),
+                signing: t.signing(),
+            }),
         shard: reports::summary::ShardInfo {
             index: opts.shard.k,
             count: opts.shard.n,

@@ -1,6 +1,7 @@
 //! The validated, ready-to-run form of a scenario: request classes with
 //! parsed templates, headers and bodies; phases with their schedules.
 
+use crate::measure::totals::{Layout, PhaseLayout, RequestLayout};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -66,7 +67,7 @@ pub struct Plan {
     /// `[auth]`: consumers, token sources and classes.
     pub tokens: Option<std::sync::Arc<Tokens>>,
     /// `[[event]]`s, resolved, in time order.
-    pub events: super::event_plan::Events,
+    pub events: super::events::Events,
 }
 
 impl ReqPlan {
@@ -151,6 +152,33 @@ impl PhasePlan {
 }
 
 impl Plan {
+    /// Phases × requests as the result files record them.
+    pub fn layout(&self) -> Layout {
+        Layout {
+            phases: self
+                .phases
+                .iter()
+                .map(|p| PhaseLayout {
+                    name: p.name.clone(),
+                    record: p.record,
+                    duration_s: p.duration.as_secs_f64(),
+                    expected: match &p.kind {
+                        PhaseKind::Open { schedule, .. } => Some(schedule.expected_count()),
+                        PhaseKind::Closed { .. } => None,
+                    },
+                })
+                .collect(),
+            requests: self
+                .requests
+                .iter()
+                .map(|r| RequestLayout {
+                    name: r.name.clone(),
+                    token: r.token.map(|(_, c)| c.name().to_owned()),
+                })
+                .collect(),
+        }
+    }
+
     /// Resolves what the scenario refers to (body files, `[auth]` keys,
     /// relative to the scenario's directory); errors are located in its file.
     pub fn new(s: &Scenario) -> Result<Plan, ScenarioError> {
@@ -188,7 +216,7 @@ impl Plan {
             .collect();
         let offsets: Vec<(String, Duration)> =
             phases.iter().map(|p| (p.name.clone(), p.offset)).collect();
-        let events = super::event_plan::Events::new(s, tokens.as_deref(), &offsets)?;
+        let events = super::events::Events::new(s, tokens.as_deref(), &offsets)?;
         Ok(Plan {
             seed: s.seed,
             requests,

@@ -20,11 +20,11 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use super::conn::{Endpoint, Lease, Slot, classify};
+use super::events::watch::{MAX_SEEN, Seen, Watch};
 use super::h1::write_request;
 use super::plan::{PhaseKind, Plan};
 use super::timer::Sleeper;
-use super::watch::{MAX_SEEN, Seen, Watch};
-use crate::record::{ClassStats, ErrorClass, Outcome, Sample, Timing, upstream_time};
+use crate::measure::record::{ClassStats, ErrorClass, Outcome, Sample, Timing, upstream_time};
 use crate::seed::mix;
 use crate::token::{Carried, Feed, Tokens};
 

@@ -13,7 +13,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 use reports::summary::Counts;
 
-use crate::record::{ClassStats, ErrorClass, new_hist};
+use crate::measure::record::{ClassStats, ErrorClass, new_hist};
 use crate::shard::Shard;
 
 /// Upper bounds (seconds) of the histograms' buckets: 50 µs to 10 s, about

@@ -1,6 +1,6 @@
 use super::state::buckets;
 use super::{Metrics, Server};
-use crate::record::{ClassStats, new_hist};
+use crate::measure::record::{ClassStats, new_hist};
 use crate::shard::Shard;
 
 fn stats(latencies_us: &[u64]) -> ClassStats {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dur::Dur;
 use super::value::BadValue;
-use crate::jwt::Alg;
+use crate::token::jwt::Alg;
 
 /// `[auth]`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]

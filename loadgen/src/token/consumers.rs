@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::error::TokenError;
-use crate::jwt::{self, Alg, Key, KeyError};
 use crate::scenario::{AuthSpec, ConsumerSpec, Field, GeneratedSpec, Profile, TokenClass};
+use crate::token::jwt::{self, Alg, Key, KeyError};
 
 /// One consumer, ready to sign for.
 #[derive(Debug, Clone)]

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::jwt::KeyError;
 use crate::scenario::{Field, Scenario, ScenarioError};
+use crate::token::jwt::KeyError;
 
 /// `[auth]` that cannot be turned into tokens. Names the field at fault;
 /// [`TokenError::located`] finds it in the scenario file.

@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 
 use super::consumers::{Consumer, confusion_key, random_hmac};
 use super::tokens::{Carried, Tokens};
-use crate::jwt::{self, Key};
 use crate::scenario::TokenClass;
+use crate::token::jwt::{self, Key};
 
 impl Tokens {
     fn render(&self, template: &str, consumer: &Consumer, seq: u64) -> String {

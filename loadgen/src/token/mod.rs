@@ -14,6 +14,7 @@
 mod class;
 mod consumers;
 mod error;
+pub mod jwt;
 mod mint;
 mod place;
 mod pool;

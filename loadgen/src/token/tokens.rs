@@ -13,10 +13,10 @@ use serde_json::{Value, json};
 
 use super::consumers::{self, Consumer};
 use super::error::{TokenError, auth_field};
-use crate::jwt::Key;
 use crate::scenario::{
     Aud, AuthSpec, Placement, Profile, Scenario, ScenarioError, TokenClass, TokenSource,
 };
+use crate::token::jwt::Key;
 
 /// The token(s) one request carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -291,7 +291,11 @@ impl Tokens {
 
     /// Consumer `ci` under `key` with a fresh key of its algorithm (a
     /// rotation's new credential); with the key in `kid`, the new `kid`.
-    pub fn with_new_key(&self, ci: usize, key: &str) -> Result<Consumer, crate::jwt::KeyError> {
+    pub fn with_new_key(
+        &self,
+        ci: usize,
+        key: &str,
+    ) -> Result<Consumer, crate::token::jwt::KeyError> {
         consumers::with_new_key(&self.consumers[ci], key, self.key_in_kid)
     }
 

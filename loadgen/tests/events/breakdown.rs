@@ -101,7 +101,7 @@ fn a_new_connection_tls_run_breaks_each_request_into_phases_that_add_up() {
     assert_eq!(tls_added.baseline_p50, 0);
     assert_eq!(tls_added.added_p50, at.tls as i64);
     // The terminal summary, the interval log and the report carry it.
-    let stdout = loadgen::results::render(&s);
+    let stdout = reports::text::render(&s);
     assert!(stdout.contains("breakdown p50 / p90: connect "), "{stdout}");
     assert!(
         stdout.contains("added per phase over direct, at p50: "),

@@ -127,7 +127,7 @@ fn a_known_200us_delay_is_resolvable_and_an_identical_target_is_within_noise() {
         r.p50
     );
     // The terminal summary says which is which.
-    let text = loadgen::results::render(&s);
+    let text = reports::text::render(&s);
     assert!(text.contains("Resolution: p50 "), "{text}");
     let same_line = text
         .lines()

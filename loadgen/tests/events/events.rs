@@ -247,7 +247,7 @@ fn a_revocation_through_our_gateway_has_no_stale_accept() {
         "restore {restored_ms} ms after the revoke, less the slowest answer"
     );
     assert_eq!((before, after), (0, 0), "{:?}", e.buckets);
-    let text = loadgen::results::render(&o.summary);
+    let text = reports::text::render(&o.summary);
     assert!(text.contains("revoke partner"), "{text}");
     assert!(text.contains("stale 0 (window 0us)"), "{text}");
 }

@@ -168,7 +168,7 @@ fn metrics_rise_during_the_run_and_the_last_scrape_agrees_with_the_summary() {
     assert!(
         matches!(exit, loadgen::cli::Exit::Ok | loadgen::cli::Exit::Invalid),
         "{exit:?}\n{}",
-        loadgen::results::render(&s)
+        reports::text::render(&s)
     );
     assert_eq!(sum(&last, "gatebench_run_finished", &[]), 1.0);
     assert_eq!(sum(&last, "gatebench_phase_active", &[]), 0.0);

@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
-use loadgen::jwt::{ALGS, Alg};
 use loadgen::scenario::{AuthSpec, ConsumerSpec, TokenClass};
+use loadgen::token::jwt::{ALGS, Alg};
 use loadgen::token::{Carried, ManualClock, Tokens as Auth};
 
 fn jose_alg(a: Alg) -> Algorithm {
@@ -41,7 +41,7 @@ fn auth_for(
     classes: &[TokenClass],
 ) -> (Auth, DecodingKey, DecodingKey) {
     let out = dir.join(alg.name());
-    loadgen::jwt::keys_gen(
+    loadgen::token::jwt::keys_gen(
         alg,
         Some("kid-1"),
         2048,

@@ -66,7 +66,7 @@ rate = 1500
 
 /// The untagged (headline) intervals of a `.hlog`, added.
 fn headline(path: &Path) -> Histogram<u64> {
-    let mut all = loadgen::record::new_hist();
+    let mut all = loadgen::measure::record::new_hist();
     for i in reports::hlog::read(&std::fs::read(path).unwrap()).unwrap() {
         if i.tag.is_none() {
             all.add(&i.hist).unwrap();
@@ -201,7 +201,7 @@ async fn shards_merge_exactly_into_the_one_machine_schedule() {
             b.total.achieved_rps
         );
         // Exact: the merged histogram is the union of what the shards recorded.
-        let mut union = loadgen::record::new_hist();
+        let mut union = loadgen::measure::record::new_hist();
         for s in &shards {
             union
                 .add(headline(&s.join(format!("{name}.hlog"))))
@@ -215,9 +215,9 @@ async fn shards_merge_exactly_into_the_one_machine_schedule() {
             recorded(&union),
             "{name}: merged .hlog"
         );
-        let totals = loadgen::outcome::RunData::load(&merged).unwrap();
+        let totals = loadgen::measure::totals::RunData::load(&merged).unwrap();
         let t = totals.targets.iter().find(|t| t.name == name).unwrap();
-        let mut from_totals = loadgen::record::new_hist();
+        let mut from_totals = loadgen::measure::record::new_hist();
         for (i, c) in t.classes.iter().enumerate() {
             if totals.layout.recorded(i) {
                 from_totals.add(&c.latency).unwrap();

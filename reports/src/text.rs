@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use reports::summary::{Percentiles, Summary};
-use reports::{fmt_ns, fmt_signed_ns};
+use crate::summary::{Percentiles, Summary};
+use crate::{fmt_ns, fmt_signed_ns};
 
 /// The terminal summary: per target, corrected and uncorrected percentiles side by side.
 pub fn render(summary: &Summary) -> String {
@@ -125,7 +125,7 @@ pub fn render(summary: &Summary) -> String {
         }
         s.push('\n');
     }
-    s.push_str(&reports::events::render_text(&summary.events));
+    s.push_str(&crate::events::render_text(&summary.events));
     if !summary.events.is_empty() {
         s.push('\n');
     }
@@ -168,10 +168,7 @@ pub fn render(summary: &Summary) -> String {
 
 /// The compact timing-breakdown block of one target: each phase's p50 and
 /// p90, and what it adds over the baseline's at p50.
-fn breakdown_text(
-    b: &reports::summary::Breakdown,
-    added: Option<&reports::summary::Added>,
-) -> String {
+fn breakdown_text(b: &crate::summary::Breakdown, added: Option<&crate::summary::Added>) -> String {
     let mut s = String::new();
     let phases = [
         ("dns", b.dns.as_ref()),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::record::new_hist;
+use crate::measure::record::new_hist;
 
 /// A running hiccup probe.
 #[derive(Debug)]
@@ -39,7 +39,7 @@ impl HiccupProbe {
                     let _ = h.record(
                         u64::try_from(late.as_nanos())
                             .unwrap_or(u64::MAX)
-                            .min(crate::record::MAX_TRACKABLE_NS),
+                            .min(crate::measure::record::MAX_TRACKABLE_NS),
                     );
                 }
                 h

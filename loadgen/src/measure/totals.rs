@@ -12,8 +12,7 @@ use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::plan::{PhaseKind, Plan};
-use crate::record::{ClassStats, MAX_TRACKABLE_NS};
+use crate::measure::record::{ClassStats, MAX_TRACKABLE_NS};
 
 /// The file every run writes beside `summary.json`.
 pub const TOTALS_FILE: &str = "totals.json";
@@ -63,32 +62,6 @@ pub struct Layout {
 }
 
 impl Layout {
-    pub fn of(plan: &Plan) -> Layout {
-        Layout {
-            phases: plan
-                .phases
-                .iter()
-                .map(|p| PhaseLayout {
-                    name: p.name.clone(),
-                    record: p.record,
-                    duration_s: p.duration.as_secs_f64(),
-                    expected: match &p.kind {
-                        PhaseKind::Open { schedule, .. } => Some(schedule.expected_count()),
-                        PhaseKind::Closed { .. } => None,
-                    },
-                })
-                .collect(),
-            requests: plan
-                .requests
-                .iter()
-                .map(|r| RequestLayout {
-                    name: r.name.clone(),
-                    token: r.token.map(|(_, c)| c.name().to_owned()),
-                })
-                .collect(),
-        }
-    }
-
     pub fn classes(&self) -> usize {
         self.phases.len() * self.requests.len()
     }
@@ -239,7 +212,7 @@ mod class_serde {
     use hdrhistogram::Histogram;
     use serde::{Deserialize, Serialize};
 
-    use crate::record::ClassStats;
+    use crate::measure::record::ClassStats;
 
     #[derive(Serialize, Deserialize)]
     struct Stored {
@@ -303,7 +276,7 @@ mod class_serde {
                 return Err(serde::de::Error::custom("breakdown: expected 6 histograms"));
             };
             let mut c = ClassStats {
-                breakdown: crate::record::Breakdown {
+                breakdown: crate::measure::record::Breakdown {
                     dns,
                     connect,
                     tls,
@@ -311,8 +284,10 @@ mod class_serde {
                     waiting,
                     receiving,
                     opened: st.opened,
-                    by_latency: crate::breakdown::ByLatency::from_sparse(&st.by_latency)
-                        .ok_or_else(|| serde::de::Error::custom("by_latency: band out of range"))?,
+                    by_latency: crate::measure::breakdown::ByLatency::from_sparse(&st.by_latency)
+                        .ok_or_else(|| {
+                        serde::de::Error::custom("by_latency: band out of range")
+                    })?,
                 },
                 latency: st.latency,
                 service: st.service,

@@ -11,7 +11,7 @@ use hdrhistogram::Histogram;
 
 use reports::summary::Percentiles;
 
-use crate::hist::{new_hist, ns};
+use crate::measure::hist::{new_hist, ns};
 
 /// What opening a connection took, step by step (each `None` when the
 /// step did not happen: no per-connection resolution, no TLS).

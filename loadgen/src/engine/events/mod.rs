@@ -1,5 +1,5 @@
 //! `[[event]]`s in a (round, target) run: [`Events::begin`] starts its
-//! event thread ([`super::event_thread`]) with the events that apply to the
+//! event thread ([`thread`]) with the events that apply to the
 //! target and the [`Watch`] its workers share; [`RunEvents::finish`] waits
 //! for the undo and measures each event from the watched responses.
 
@@ -9,10 +9,14 @@ use std::time::{Duration, Instant};
 
 use reports::events::EventResult;
 
-pub use super::event_plan::{Events, Planned};
-use super::event_thread::{Running, SlotEvents, start};
-use super::watch::{Seen, Watch, measure};
+pub mod plan;
+pub mod thread;
+pub mod watch;
+
 use crate::token::Tokens;
+pub use plan::{Events, Planned};
+use thread::{Running, SlotEvents, start};
+use watch::{Seen, Watch, measure};
 
 /// What [`Events::begin`] needs of a (round, target) run.
 #[derive(Debug)]

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-pub use crate::breakdown::{Breakdown, Opened, Timing};
-pub use crate::hist::{MAX_TRACKABLE_NS, new_hist, ns};
+pub use crate::measure::breakdown::{Breakdown, Opened, Timing};
+pub use crate::measure::hist::{MAX_TRACKABLE_NS, new_hist, ns};
 use reports::summary::{ClassResult, Counts, Percentiles};
 
 /// A send ready more than this after its intended time counts as late; a

@@ -8,33 +8,13 @@
 //!   `builtin:gateway` with the consumers, a route and the jwt plugin set up
 //!   for the scenario's placement and key claim.
 
-use std::time::Duration;
-
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
+use crate::admin_api::{AdminError, HttpClient, credential, seg, send};
 use crate::scenario::Placement;
-use crate::token::{Consumer, Tokens};
-
-/// A provisioning call that failed; names the call.
-#[derive(Debug, thiserror::Error)]
-pub enum ProvisionError {
-    #[error("--admin {0:?}: expected http://host:port (the Admin API on loopback)")]
-    AdminUrl(String),
-    /// The call could not be made or got no answer.
-    #[error("{call}: {reason}")]
-    Request { call: String, reason: String },
-    /// The Admin API answered with a status that is neither success nor expected.
-    #[error("{call}: HTTP {status} {body}")]
-    Status {
-        call: String,
-        status: u16,
-        body: Value,
-    },
-}
+use crate::token::Tokens;
 
 /// One Admin API call as made, for the caller's log and the tests.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,72 +24,12 @@ pub struct Call {
     pub status: u16,
 }
 
-pub(crate) type HttpClient =
-    Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
-
-pub(crate) async fn send(
-    client: &HttpClient,
-    admin: &str,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> Result<(u16, Value), ProvisionError> {
-    let url = format!("{}{path}", admin.trim_end_matches('/'));
-    let failed = |reason: String| ProvisionError::Request {
-        call: format!("{method} {url}"),
-        reason,
-    };
-    let mut req = http::Request::builder().method(method).uri(&url);
-    let bytes = match body {
-        Some(v) => {
-            req = req.header("content-type", "application/json");
-            Bytes::from(v.to_string())
-        }
-        None => Bytes::new(),
-    };
-    let req = req
-        .body(Full::new(bytes))
-        .map_err(|e| failed(e.to_string()))?;
-    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
-        .await
-        .map_err(|_| failed("no answer within 10 s".into()))?
-        .map_err(|e| failed(e.to_string()))?;
-    let status = resp.status().as_u16();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
-}
-
-pub(crate) fn seg(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-/// The jwt credential body Kong takes for `c`.
-pub(crate) fn credential(c: &Consumer) -> Value {
-    let mut v = json!({ "key": c.key, "algorithm": c.alg.name() });
-    if let Some(s) = &c.secret {
-        v["secret"] = json!(s);
-    }
-    if let Some(p) = &c.public_pem {
-        v["rsa_public_key"] = json!(p);
-    }
-    v
-}
-
 /// Provisions every consumer of `auth` through the Admin API at `admin`
 /// (`http://host:port`), or with `teardown` removes them. Fails on the
 /// first answer that is neither success nor an expected 409/404, naming it.
-pub async fn kong(
-    tokens: &Tokens,
-    admin: &str,
-    teardown: bool,
-) -> Result<Vec<Call>, ProvisionError> {
+pub async fn kong(tokens: &Tokens, admin: &str, teardown: bool) -> Result<Vec<Call>, AdminError> {
     if !admin.starts_with("http://") {
-        return Err(ProvisionError::AdminUrl(admin.to_owned()));
+        return Err(AdminError::AdminUrl(admin.to_owned()));
     }
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let mut calls = Vec::new();
@@ -120,7 +40,7 @@ pub async fn kong(
             status,
         })
     };
-    let fail = |call: &str, status: u16, body: Value| ProvisionError::Status {
+    let fail = |call: &str, status: u16, body: Value| AdminError::Status {
         call: call.to_owned(),
         status,
         body,

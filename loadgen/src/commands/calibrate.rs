@@ -78,7 +78,7 @@ fn scenario(total: Duration) -> anyhow::Result<Scenario> {
 pub fn run(total: Duration, dir: &Path, stop: &Arc<AtomicBool>) -> anyhow::Result<Calibration> {
     let s = scenario(total)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let summary = crate::capacity::run_quiet(&s, dir, stop)?;
+    let summary = crate::commands::capacity::run_quiet(&s, dir, stop)?;
     from_summary(&summary)
 }
 

@@ -21,9 +21,9 @@ use hyper_util::rt::TokioExecutor;
 use reports::events::EventCall;
 use serde_json::Value;
 
-use super::event_plan::Planned;
+use super::plan::Planned;
 use super::watch::{Occurrence, Watch};
-use crate::provision::{HttpClient, credential, seg, send};
+use crate::admin_api::{HttpClient, credential, seg, send};
 use crate::scenario::Action;
 use crate::token::{Consumer, Tokens};
 

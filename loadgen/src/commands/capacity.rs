@@ -358,8 +358,11 @@ pub(crate) fn run_quiet(
         metrics: None,
     };
     let data = engine::run(v, &opts)?;
-    let summary = crate::results::summarize((&v.name, crate::results::redacted(v)), &data);
-    crate::results::write(dir, &summary, &data)?;
+    let summary = crate::measure::summarize::summarize(
+        (&v.name, crate::measure::summarize::redacted(v)),
+        &data,
+    );
+    crate::measure::summarize::write(dir, &summary, &data)?;
     Ok(summary)
 }
 

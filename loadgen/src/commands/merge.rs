@@ -17,8 +17,8 @@ use hdrhistogram::Histogram;
 use reports::hlog::HlogWriter;
 use reports::summary::{ShardRow, Summary};
 
-use crate::outcome::{RunData, TargetTotals};
-use crate::record::new_hist;
+use crate::measure::record::new_hist;
+use crate::measure::totals::{RunData, TargetTotals};
 
 /// Why shards cannot be merged: an input error (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -358,7 +358,7 @@ pub fn write(inputs: &[Input], missing: &[u32], out: &Path) -> anyhow::Result<Me
     let data = add_all(inputs);
     let first = &inputs[0].summary;
     let mut summary =
-        crate::results::summarize((&first.scenario_name, first.scenario.clone()), &data);
+        crate::measure::summarize::summarize((&first.scenario_name, first.scenario.clone()), &data);
     summary.shard = None;
     let mut sorted: Vec<&Input> = inputs.iter().collect();
     sorted.sort_by_key(|i| i.data.shard.index);
@@ -384,6 +384,6 @@ pub fn write(inputs: &[Input], missing: &[u32], out: &Path) -> anyhow::Result<Me
         let log = merge_hlog(inputs, &t.name, data.start)?;
         reports::write_atomic(&out.join(format!("{}.hlog", t.name)), &log)?;
     }
-    crate::results::write(out, &summary, &data)?;
+    crate::measure::summarize::write(out, &summary, &data)?;
     Ok(Merged { summary, data })
 }

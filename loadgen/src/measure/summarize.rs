@@ -8,8 +8,8 @@ use reports::summary::{
     ClassResult, Environment, Health, Percentiles, SCHEMA_VERSION, Summary, TargetResult,
 };
 
-use crate::outcome::RunData;
-use crate::record::{ClassStats, new_hist};
+use crate::measure::record::{ClassStats, new_hist};
+use crate::measure::totals::RunData;
 use crate::scenario::Scenario;
 
 /// Above this send-lag p90 the generator, not the target, set the pace.
@@ -239,7 +239,7 @@ fn event_warning(e: &reports::events::EventResult) -> Option<String> {
 /// How long a phase of a target actually ran, over all rounds (an
 /// interrupted run stops its spans at the interruption); None when the
 /// spans are not recorded.
-fn ran_seconds(t: &crate::outcome::TargetTotals, phase: &str) -> Option<f64> {
+fn ran_seconds(t: &crate::measure::totals::TargetTotals, phase: &str) -> Option<f64> {
     let spans: Vec<_> = t.phases.iter().filter(|s| s.phase == phase).collect();
     (!spans.is_empty()).then(|| spans.iter().map(|s| s.end_s - s.start_s).sum())
 }
@@ -260,7 +260,7 @@ struct Judged {
 /// before its latency percentiles stop describing the schedule.
 const MAX_LOST_SHARE: f64 = 1.0 - MIN_RATE_SHARE;
 
-fn judge(t: &crate::outcome::TargetTotals, total: &ClassResult, cpu: (f64, f64)) -> Judged {
+fn judge(t: &crate::measure::totals::TargetTotals, total: &ClassResult, cpu: (f64, f64)) -> Judged {
     let name = &t.name;
     let mut j = Judged::default();
     let k = &total.counts;
@@ -329,7 +329,10 @@ fn judge(t: &crate::outcome::TargetTotals, total: &ClassResult, cpu: (f64, f64))
 /// When requests waited for a free connection (more than 1 % of them, over
 /// 1 ms): how much the connection budget carries at the measured service
 /// time (Little's law), and what to do.
-fn connection_advice(t: &crate::outcome::TargetTotals, total: &ClassResult) -> Option<String> {
+fn connection_advice(
+    t: &crate::measure::totals::TargetTotals,
+    total: &ClassResult,
+) -> Option<String> {
     let k = &total.counts;
     if k.waited == 0 || (k.waited as f64) < 0.01 * k.sent as f64 {
         return None;
@@ -408,5 +411,4 @@ pub fn write(dir: &Path, summary: &Summary, data: &RunData) -> anyhow::Result<()
     Ok(())
 }
 
-pub use crate::terminal::render;
 pub use reports::{fmt_ns, fmt_signed_ns};

@@ -217,8 +217,8 @@ impl Key {
         if alg.is_hmac() {
             return Err(KeyError::NeedsSecret(alg));
         }
-        let (label, der) = gateway::auth::keys::pem_decode(text)
-            .ok_or_else(|| KeyError::Pem("not a PEM file".into()))?;
+        let block = pem::parse(text).map_err(|e| KeyError::Pem(format!("not a PEM file ({e})")))?;
+        let (label, der) = (block.tag().to_owned(), block.into_contents());
         if !alg.is_rsa() && label != "PRIVATE KEY" {
             return Err(KeyError::Pem(format!(
                 "PEM block {label:?}: {alg} needs a PKCS#8 `PRIVATE KEY` (convert with `openssl pkcs8 -topk8 -nocrypt`)"

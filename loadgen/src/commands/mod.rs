@@ -1,0 +1,8 @@
+//! The commands built on runs: `calibrate` (this machine's resolution),
+//! `capacity` (the highest rate an SLO holds at), `merge` (shards into one
+//! run) and `provision` (a gateway made to know a scenario's consumers).
+
+pub mod calibrate;
+pub mod capacity;
+pub mod merge;
+pub mod provision;
