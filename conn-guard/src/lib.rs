@@ -1,5 +1,6 @@
-//! Per-connection limits for gatebench's servers (the gateway and the mock
-//! upstream), which serve connections with hyper and had none of these:
+//! What gatebench's servers (the gateway and the mock upstream) share: the
+//! serving task and its runtime ([`Serving`], [`runtime`]), and the
+//! per-connection limits hyper does not have:
 //!
 //! - **header-read timeout** (`client_header_timeout`, nginx's and Kong's
 //!   60 s): an HTTP/1 request head that has begun but not ended in time gets
@@ -33,9 +34,11 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 mod gate;
 mod reply;
+mod serve;
 
 pub use gate::Gate;
 pub use reply::{ErrorBody, json_message, kong_message, response};
+pub use serve::{Serving, background_runtime, runtime};
 
 /// The limits of one server.
 #[derive(Debug, Clone, Copy)]

@@ -101,18 +101,7 @@ fn main() -> ExitCode {
         },
         admin_apply_delay: args.admin_apply_delay,
     };
-    let rt = match args.workers.map(|w| w.get()) {
-        Some(1) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        Some(n) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n)
-            .enable_all()
-            .build(),
-        None => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build(),
-    };
+    let rt = conn_guard::runtime(args.workers);
     let rt = match rt {
         Ok(rt) => rt,
         Err(e) => {

@@ -215,8 +215,7 @@ pub struct Handle {
     proxy_addr: SocketAddr,
     admin_addr: Option<SocketAddr>,
     live: Arc<Live>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    serving: conn_guard::Serving,
     admin: Option<AdminThread>,
 }
 
@@ -260,20 +259,13 @@ impl Handle {
         if let Some(mut a) = self.admin.take() {
             a.stop();
         }
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.task.take() {
-            let _ = t.await;
-        }
+        self.serving.shutdown().await;
     }
 }
 
 impl Drop for Handle {
+    // The proxy's task is aborted by `serving`'s own drop.
     fn drop(&mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-        }
         if let Some(mut a) = self.admin.take() {
             a.stop();
         }
@@ -312,14 +304,15 @@ async fn serve(
         source,
     })?;
     let live = Arc::new(Live::new(snapshot, proxy_addr.port(), tls.is_some()));
-    let (stop, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(accept_loop(listener, live.clone(), stop_rx, tls, limits));
+    let serving = conn_guard::Serving::spawn({
+        let live = live.clone();
+        |stop| accept_loop(listener, live, stop, tls, limits)
+    });
     Ok(Handle {
         proxy_addr,
         admin_addr: None,
         live,
-        stop: Some(stop),
-        task: Some(task),
+        serving,
         admin: None,
     })
 }

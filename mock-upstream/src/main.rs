@@ -138,18 +138,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let workers = args.workers;
-    let runtime = match workers.map(|w| w.get()) {
-        Some(1) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        Some(n) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n)
-            .enable_all()
-            .build(),
-        None => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build(),
-    };
+    let runtime = conn_guard::runtime(workers);
     let result = runtime
         .context("cannot start the tokio runtime")
         .and_then(|rt| rt.block_on(run(args.into())));

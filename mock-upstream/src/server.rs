@@ -18,7 +18,6 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, TlsConfig};
@@ -60,8 +59,7 @@ pub struct Handle {
     base_url: String,
     stats: Arc<Stats>,
     cert_pem: Option<String>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    serving: conn_guard::Serving,
 }
 
 impl Handle {
@@ -88,20 +86,7 @@ impl Handle {
     /// Stops accepting, lets in-flight requests finish (up to the configured
     /// drain timeout), then returns.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+        self.serving.shutdown().await;
     }
 }
 
@@ -134,7 +119,6 @@ pub async fn spawn(config: Config) -> Result<Handle, ServeError> {
         jwks: config.jwks,
         base_url: base_url.clone(),
     });
-    let (stop_tx, stop_rx) = oneshot::channel();
     let defaults = conn_guard::Limits::defaults(1);
     let limits = conn_guard::Limits {
         header_timeout: config.header_timeout,
@@ -142,20 +126,15 @@ pub async fn spawn(config: Config) -> Result<Handle, ServeError> {
         max_connections: config.max_connections.unwrap_or(defaults.max_connections),
         ..defaults
     };
-    let task = tokio::spawn(accept_loop(
-        listener,
-        tls,
-        shared,
-        stop_rx,
-        (config.drain_timeout, limits),
-    ));
+    let serving = conn_guard::Serving::spawn(|stop| {
+        accept_loop(listener, tls, shared, stop, (config.drain_timeout, limits))
+    });
     Ok(Handle {
         addr,
         base_url,
         stats,
         cert_pem,
-        stop: Some(stop_tx),
-        task: Some(task),
+        serving,
     })
 }
 

@@ -21,11 +21,7 @@ pub(super) struct Builtins {
 }
 
 fn runtime(name: &str, threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads.max(1))
-        .thread_name(name)
-        .enable_all()
-        .build()
+    conn_guard::background_runtime(name, threads)
         .with_context(|| format!("cannot start the {name} runtime"))
 }
 
