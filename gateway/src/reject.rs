@@ -4,74 +4,57 @@
 //! `/metrics` (axum's `define_rejection!` is the model). Plugins return a
 //! `Rejection`; only [`Rejection::response_parts`] turns it into bytes.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
+use http::StatusCode;
 use serde_json::{Map, Value, json};
 
-/// The label a refusal is counted under (`gateway_auth_failures_total{reason}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    Unauthorized,
-    MultipleTokens,
-    Unrecognizable,
-    InvalidJson,
-    InvalidAlg,
-    BadSignature,
-    NoKeyClaim,
-    InvalidKeyClaim,
-    NoCredentials,
-    InvalidAlgorithm,
-    InvalidKey,
-    InvalidSignature,
-    Claims,
-    MaxExpiration,
-    AclForbidden,
-    Other,
+/// Declares [`Reason`] with its metric labels; [`Reason::ALL`] is derived
+/// from the same list, so a new reason is counted without a second edit.
+macro_rules! reasons {
+    ($($(#[$m:meta])* $variant:ident => $label:literal,)*) => {
+        /// The label a refusal is counted under (`gateway_auth_failures_total{reason}`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Reason {
+            $($(#[$m])* $variant,)*
+        }
+
+        impl Reason {
+            /// Every reason, in the order `/metrics` lists them.
+            pub const ALL: [Reason; [$(Reason::$variant),*].len()] = [$(Reason::$variant),*];
+
+            /// The metric label: Kong's message (its stable prefix for
+            /// messages that name the key claim).
+            pub fn label(self) -> &'static str {
+                match self {
+                    $(Reason::$variant => $label,)*
+                }
+            }
+        }
+    };
+}
+
+reasons! {
+    Unauthorized => "Unauthorized",
+    MultipleTokens => "Multiple tokens provided",
+    Unrecognizable => "Unrecognizable token",
+    InvalidJson => "Bad token; invalid JSON",
+    InvalidAlg => "Bad token; invalid alg",
+    BadSignature => "Bad token; invalid signature",
+    NoKeyClaim => "No mandatory key claim",
+    InvalidKeyClaim => "Invalid key claim",
+    NoCredentials => "No credentials found",
+    InvalidAlgorithm => "Invalid algorithm",
+    InvalidKey => "Invalid key/secret",
+    InvalidSignature => "Invalid signature",
+    Claims => "claims",
+    MaxExpiration => "exceeds maximum allowed expiration",
+    AclForbidden => "You cannot consume this service",
+    Other => "other",
 }
 
 impl Reason {
-    /// Every reason, in the order `/metrics` lists them.
-    pub const ALL: [Reason; 16] = [
-        Reason::Unauthorized,
-        Reason::MultipleTokens,
-        Reason::Unrecognizable,
-        Reason::InvalidJson,
-        Reason::InvalidAlg,
-        Reason::BadSignature,
-        Reason::NoKeyClaim,
-        Reason::InvalidKeyClaim,
-        Reason::NoCredentials,
-        Reason::InvalidAlgorithm,
-        Reason::InvalidKey,
-        Reason::InvalidSignature,
-        Reason::Claims,
-        Reason::MaxExpiration,
-        Reason::AclForbidden,
-        Reason::Other,
-    ];
-
-    /// The metric label: Kong's message (its stable prefix for messages
-    /// that name the key claim).
-    pub fn label(self) -> &'static str {
-        match self {
-            Reason::Unauthorized => "Unauthorized",
-            Reason::MultipleTokens => "Multiple tokens provided",
-            Reason::Unrecognizable => "Unrecognizable token",
-            Reason::InvalidJson => "Bad token; invalid JSON",
-            Reason::InvalidAlg => "Bad token; invalid alg",
-            Reason::BadSignature => "Bad token; invalid signature",
-            Reason::NoKeyClaim => "No mandatory key claim",
-            Reason::InvalidKeyClaim => "Invalid key claim",
-            Reason::NoCredentials => "No credentials found",
-            Reason::InvalidAlgorithm => "Invalid algorithm",
-            Reason::InvalidKey => "Invalid key/secret",
-            Reason::InvalidSignature => "Invalid signature",
-            Reason::Claims => "claims",
-            Reason::MaxExpiration => "exceeds maximum allowed expiration",
-            Reason::AclForbidden => "You cannot consume this service",
-            Reason::Other => "other",
-        }
-    }
-
     /// Position in [`Reason::ALL`].
     pub fn index(self) -> usize {
         self as usize
@@ -136,22 +119,6 @@ pub enum Rejection {
 }
 
 impl JwtFault {
-    fn message(&self) -> String {
-        match self {
-            JwtFault::MultipleTokens => "Multiple tokens provided".into(),
-            JwtFault::Unrecognizable => "Unrecognizable token".into(),
-            JwtFault::InvalidJson => "Bad token; invalid JSON".into(),
-            JwtFault::InvalidAlg => "Bad token; invalid alg".into(),
-            JwtFault::BadSignature => "Bad token; invalid signature".into(),
-            JwtFault::NoKeyClaim(k) => format!("No mandatory '{k}' in claims"),
-            JwtFault::InvalidKeyClaim(k) => format!("Invalid '{k}' in claims"),
-            JwtFault::NoCredentials(k) => format!("No credentials found for given '{k}'"),
-            JwtFault::InvalidAlgorithm => "Invalid algorithm".into(),
-            JwtFault::InvalidKey => "Invalid key/secret".into(),
-            JwtFault::InvalidSignature => "Invalid signature".into(),
-        }
-    }
-
     fn reason(&self) -> Reason {
         match self {
             JwtFault::MultipleTokens => Reason::MultipleTokens,
@@ -165,6 +132,17 @@ impl JwtFault {
             JwtFault::InvalidAlgorithm => Reason::InvalidAlgorithm,
             JwtFault::InvalidKey => Reason::InvalidKey,
             JwtFault::InvalidSignature => Reason::InvalidSignature,
+        }
+    }
+
+    /// Kong's message: the reason's label, or, for the faults that name the
+    /// key claim, the label's sentence with the claim in it.
+    fn message(&self) -> Cow<'static, str> {
+        match self {
+            JwtFault::NoKeyClaim(k) => format!("No mandatory '{k}' in claims").into(),
+            JwtFault::InvalidKeyClaim(k) => format!("Invalid '{k}' in claims").into(),
+            JwtFault::NoCredentials(k) => format!("No credentials found for given '{k}'").into(),
+            other => other.reason().label().into(),
         }
     }
 }
@@ -189,15 +167,6 @@ fn compact(body: &Value) -> Bytes {
     )
 }
 
-fn message(m: &str) -> Bytes {
-    compact(&json!({ "message": m }))
-}
-
-/// `kong.response.error`: Kong's pretty JSON error template with a `request_id`.
-fn template(m: &str) -> Bytes {
-    Bytes::from(kong_template(0, m))
-}
-
 /// Kong's JSON error template, for the answers the server gives on its own
 /// (a late head's 408, an unparsable head's 400, 414, 431): the
 /// [`conn_guard::ErrorBody`] of the gateway's connections.
@@ -206,85 +175,186 @@ pub fn kong_template(_status: u16, m: &str) -> Vec<u8> {
     format!("{{\n  \"message\":\"{m}\",\n  \"request_id\":\"{id}\"\n}}").into_bytes()
 }
 
+/// A refusal's body, built only when it is sent.
+enum Body<'a> {
+    /// The jwt plugin's `{"message": …}`, compact.
+    Message(Cow<'a, str>),
+    /// `kong.response.error`'s template, pretty, with a `request_id`.
+    Template(&'static str),
+    /// A compact JSON object (the claims' messages).
+    Object(Cow<'a, Map<String, Value>>),
+}
+
+/// The `WWW-Authenticate` a refusal carries.
+enum Www<'a> {
+    None,
+    /// Kong's jwt plugin: the realm, and whether the token was invalid.
+    Jwt(Option<&'a str>, bool),
+    /// AWS's JWT authorizer.
+    Aws(Cow<'a, str>),
+}
+
+/// Everything a refusal answers with, declared in one place per variant.
+struct Declared<'a> {
+    status: StatusCode,
+    reason: Option<Reason>,
+    body: Body<'a>,
+    www: Www<'a>,
+}
+
 impl Rejection {
-    pub fn status(&self) -> u16 {
+    /// Each refusal's status, metric reason (None for refusals that are not
+    /// an authentication failure: routing, upstream, configuration), body and
+    /// `WWW-Authenticate`, side by side.
+    fn declared(&self) -> Declared<'_> {
+        use Rejection::*;
+        let d = |status, reason, body, www| Declared {
+            status,
+            reason,
+            body,
+            www,
+        };
+        let msg = |m: &'static str| Body::Message(m.into());
         match self {
-            Rejection::JwtMissing { .. }
-            | Rejection::Jwt { .. }
-            | Rejection::JwtClaims { .. }
-            | Rejection::JwtMaxExpiration { .. }
-            | Rejection::AclUnauthorized
-            | Rejection::OidcInvalidToken { .. } => 401,
-            Rejection::AclForbidden | Rejection::OidcInsufficientScope => 403,
-            Rejection::NoRoute => 404,
-            Rejection::BadRequest => 400,
-            Rejection::JwtSignatureLength | Rejection::AnonymousMissing => 500,
-            Rejection::UpstreamInvalid => 502,
-            Rejection::UpstreamTimeout => 504,
+            JwtMissing { realm } => d(
+                StatusCode::UNAUTHORIZED,
+                Some(Reason::Unauthorized),
+                msg("Unauthorized"),
+                Www::Jwt(realm.as_deref(), false),
+            ),
+            Jwt { fault, realm } => d(
+                StatusCode::UNAUTHORIZED,
+                Some(fault.reason()),
+                Body::Message(fault.message()),
+                Www::Jwt(realm.as_deref(), true),
+            ),
+            JwtClaims { errors, realm } => d(
+                StatusCode::UNAUTHORIZED,
+                Some(Reason::Claims),
+                Body::Object(Cow::Borrowed(errors)),
+                Www::Jwt(realm.as_deref(), true),
+            ),
+            JwtMaxExpiration { realm } => d(
+                StatusCode::UNAUTHORIZED,
+                Some(Reason::MaxExpiration),
+                Body::Object(Cow::Owned(max_expiration())),
+                Www::Jwt(realm.as_deref(), true),
+            ),
+            JwtSignatureLength => d(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some(Reason::Other),
+                msg("An unexpected error occurred"),
+                Www::None,
+            ),
+            AnonymousMissing => d(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+                msg("An unexpected error occurred"),
+                Www::None,
+            ),
+            AclForbidden => d(
+                StatusCode::FORBIDDEN,
+                Some(Reason::AclForbidden),
+                Body::Template(Reason::AclForbidden.label()),
+                Www::None,
+            ),
+            AclUnauthorized => d(
+                StatusCode::UNAUTHORIZED,
+                Some(Reason::Unauthorized),
+                Body::Template("Unauthorized"),
+                Www::None,
+            ),
+            OidcInvalidToken { description } => d(
+                StatusCode::UNAUTHORIZED,
+                Some(Reason::Unauthorized),
+                msg("Unauthorized"),
+                Www::Aws(
+                    format!(
+                        "Bearer scope=\"\" error=\"invalid_token\" error_description=\"{description}\""
+                    )
+                    .into(),
+                ),
+            ),
+            OidcInsufficientScope => d(
+                StatusCode::FORBIDDEN,
+                Some(Reason::Other),
+                msg("Forbidden"),
+                Www::Aws("Bearer scope=\"\" error=\"insufficient_scope\"".into()),
+            ),
+            NoRoute => d(
+                StatusCode::NOT_FOUND,
+                None,
+                msg("no Route matched with those values"),
+                Www::None,
+            ),
+            BadRequest => d(StatusCode::BAD_REQUEST, None, msg("Bad request"), Www::None),
+            UpstreamTimeout => d(
+                StatusCode::GATEWAY_TIMEOUT,
+                None,
+                msg("The upstream server is timing out"),
+                Www::None,
+            ),
+            UpstreamInvalid => d(
+                StatusCode::BAD_GATEWAY,
+                None,
+                msg("An invalid response was received from the upstream server"),
+                Www::None,
+            ),
         }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.declared().status
+    }
+
+    /// Status, exact body and `WWW-Authenticate`, from one declaration.
+    pub fn response_parts(&self) -> (StatusCode, Bytes, Option<String>) {
+        let d = self.declared();
+        (d.status, d.body.bytes(), d.www.value())
     }
 
     /// What it is counted under at `/metrics`; None for refusals that are
     /// not an authentication failure (routing, upstream, configuration).
     pub fn reason(&self) -> Option<Reason> {
-        Some(match self {
-            Rejection::JwtMissing { .. } | Rejection::AclUnauthorized => Reason::Unauthorized,
-            Rejection::OidcInvalidToken { .. } => Reason::Unauthorized,
-            Rejection::Jwt { fault, .. } => fault.reason(),
-            Rejection::JwtClaims { .. } => Reason::Claims,
-            Rejection::JwtMaxExpiration { .. } => Reason::MaxExpiration,
-            Rejection::AclForbidden => Reason::AclForbidden,
-            Rejection::JwtSignatureLength | Rejection::OidcInsufficientScope => Reason::Other,
-            Rejection::AnonymousMissing
-            | Rejection::NoRoute
-            | Rejection::BadRequest
-            | Rejection::UpstreamTimeout
-            | Rejection::UpstreamInvalid => return None,
-        })
+        self.declared().reason
     }
 
     /// The exact body.
     pub fn body(&self) -> Bytes {
-        match self {
-            Rejection::JwtMissing { .. } | Rejection::OidcInvalidToken { .. } => {
-                message("Unauthorized")
-            }
-            Rejection::Jwt { fault, .. } => message(&fault.message()),
-            Rejection::JwtClaims { errors, .. } => compact(&Value::Object(errors.clone())),
-            Rejection::JwtMaxExpiration { .. } => {
-                compact(&json!({"exp": "exceeds maximum allowed expiration"}))
-            }
-            Rejection::AclForbidden => template("You cannot consume this service"),
-            Rejection::AclUnauthorized => template("Unauthorized"),
-            Rejection::OidcInsufficientScope => message("Forbidden"),
-            Rejection::NoRoute => message("no Route matched with those values"),
-            Rejection::BadRequest => message("Bad request"),
-            Rejection::JwtSignatureLength | Rejection::AnonymousMissing => {
-                message("An unexpected error occurred")
-            }
-            Rejection::UpstreamTimeout => message("The upstream server is timing out"),
-            Rejection::UpstreamInvalid => {
-                message("An invalid response was received from the upstream server")
-            }
-        }
+        self.declared().body.bytes()
     }
 
     /// The `WWW-Authenticate` value, if the refusal has one.
     pub fn www_authenticate(&self) -> Option<String> {
+        self.declared().www.value()
+    }
+}
+
+impl Body<'_> {
+    fn bytes(self) -> Bytes {
         match self {
-            Rejection::JwtMissing { realm } => Some(jwt_www(realm.as_deref(), false)),
-            Rejection::Jwt { realm, .. }
-            | Rejection::JwtClaims { realm, .. }
-            | Rejection::JwtMaxExpiration { realm } => Some(jwt_www(realm.as_deref(), true)),
-            Rejection::OidcInvalidToken { description } => Some(format!(
-                "Bearer scope=\"\" error=\"invalid_token\" error_description=\"{description}\""
-            )),
-            Rejection::OidcInsufficientScope => {
-                Some("Bearer scope=\"\" error=\"insufficient_scope\"".into())
-            }
-            _ => None,
+            Body::Message(m) => compact(&json!({ "message": m })),
+            Body::Template(m) => Bytes::from(kong_template(0, m)),
+            Body::Object(o) => compact(&Value::Object(o.into_owned())),
         }
     }
+}
+
+impl Www<'_> {
+    fn value(self) -> Option<String> {
+        match self {
+            Www::None => None,
+            Www::Jwt(realm, invalid) => Some(jwt_www(realm, invalid)),
+            Www::Aws(v) => Some(v.into_owned()),
+        }
+    }
+}
+
+/// `maximum_expiration`'s body.
+fn max_expiration() -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("exp".into(), Reason::MaxExpiration.label().into());
+    m
 }
 
 #[cfg(test)]
@@ -298,7 +368,7 @@ mod tests {
             fault: JwtFault::NoCredentials("iss".into()),
             realm: realm.clone(),
         };
-        assert_eq!(r.status(), 401);
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(
             &r.body()[..],
             br#"{"message":"No credentials found for given 'iss'"}"#

@@ -264,18 +264,15 @@ impl http_body::Body for GwBody {
 
 /// The response for a rejection: its status, exact body and `WWW-Authenticate`.
 pub fn rejection(r: &Rejection) -> Response<GwBody> {
-    let mut resp = Response::new(GwBody::Own(Full::new(r.body())));
-    *resp.status_mut() =
-        http::StatusCode::from_u16(r.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let (status, body, www) = r.response_parts();
+    let mut resp = Response::new(GwBody::Own(Full::new(body)));
+    *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
-    if let Some(w) = r
-        .www_authenticate()
-        .and_then(|w| HeaderValue::from_str(&w).ok())
-    {
+    if let Some(w) = www.and_then(|w| HeaderValue::from_str(&w).ok()) {
         h.insert(header::WWW_AUTHENTICATE, w);
     }
     resp

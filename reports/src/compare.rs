@@ -208,6 +208,12 @@ pub fn compare(
     limits: &[Rule],
     per_class: bool,
 ) -> Result<Vec<Row>, CompareError> {
+    let runs = Runs {
+        base,
+        cand,
+        thresholds,
+        limits,
+    };
     let mut rows = Vec::new();
     for bt in &base.targets {
         let ct: &TargetResult = cand
@@ -215,105 +221,127 @@ pub fn compare(
             .iter()
             .find(|t| t.name == bt.name)
             .ok_or_else(|| CompareError::MissingTarget(bt.name.clone()))?;
-        let mut classes: Vec<(String, &ClassResult, &ClassResult, bool)> =
-            vec![("*".into(), &bt.total, &ct.total, true)];
+        rows.extend(runs.capacity_row(&bt.name));
+        rows.extend(runs.class_rows((bt, ct), "*", (&bt.total, &ct.total), true));
         for bc in &bt.classes {
-            let key = format!("{}/{}", bc.request, bc.phase);
             if let Some(cc) = ct
                 .classes
                 .iter()
                 .find(|c| c.request == bc.request && c.phase == bc.phase)
             {
-                classes.push((key, bc, cc, per_class));
-            }
-        }
-        if let (Some(b), Some(c)) = (capacity_of(base, &bt.name), capacity_of(cand, &bt.name)) {
-            // The search's own resolution is its noise.
-            let noise = b.0 * b.1.max(c.1);
-            let threshold = rule_for(thresholds, &bt.name, "capacity").map(|r| r.value);
-            let limit = rule_for(limits, &bt.name, "capacity").map(|r| r.value);
-            rows.push(Row {
-                target: bt.name.clone(),
-                class: "*".into(),
-                metric: "capacity".into(),
-                base: b.0,
-                cand: c.0,
-                noise,
-                unit: "req/s",
-                bigger_is_better: true,
-                threshold,
-                limit,
-                verdict: Verdict::of(Judged {
-                    base: b.0,
-                    cand: c.0,
-                    noise,
-                    bigger_is_better: true,
-                    threshold,
-                    threshold_is_absolute: false,
-                    limit,
-                }),
-            });
-        }
-        for (class, bc, cc, gated) in classes {
-            let added = |t: &'_ TargetResult| if class == "*" { t.added.clone() } else { None };
-            let (ba, ca) = (added(bt), added(ct));
-            let bm = metrics(bc, ba.as_ref());
-            let cm: BTreeMap<String, Metric> = metrics(cc, ca.as_ref())
-                .into_iter()
-                .map(|m| (m.name.clone(), m))
-                .collect();
-            for m in bm {
-                let Some(cmetric) = cm.get(&m.name) else {
-                    continue;
-                };
-                let (metric, b, c, unit, bigger) = (
-                    m.name.clone(),
-                    m.value,
-                    cmetric.value,
-                    m.unit,
-                    m.bigger_is_better,
-                );
-                // The machines' own resolution (calibration) is a floor
-                // under the noise of latency figures.
-                let noise = m
-                    .noise()
-                    .max(cmetric.noise())
-                    .max(resolution(base, &metric))
-                    .max(resolution(cand, &metric));
-                let threshold = gated
-                    .then(|| rule_for(thresholds, &bt.name, &metric))
-                    .flatten()
-                    .map(|r| r.value);
-                let limit = gated
-                    .then(|| rule_for(limits, &bt.name, &metric))
-                    .flatten()
-                    .map(|r| r.value);
-                let verdict = Verdict::of(Judged {
-                    base: b,
-                    cand: c,
-                    noise,
-                    bigger_is_better: bigger,
-                    threshold,
-                    threshold_is_absolute: metric == "errors",
-                    limit,
-                });
-                rows.push(Row {
-                    target: bt.name.clone(),
-                    class: class.clone(),
-                    metric,
-                    base: b,
-                    cand: c,
-                    noise,
-                    unit,
-                    bigger_is_better: bigger,
-                    threshold,
-                    limit,
-                    verdict,
-                });
+                let class = format!("{}/{}", bc.request, bc.phase);
+                rows.extend(runs.class_rows((bt, ct), &class, (bc, cc), per_class));
             }
         }
     }
     Ok(rows)
+}
+
+/// Both runs and the rules they are judged by.
+struct Runs<'a> {
+    base: &'a Summary,
+    cand: &'a Summary,
+    thresholds: &'a [Rule],
+    limits: &'a [Rule],
+}
+
+impl Runs<'_> {
+    /// The threshold and the limit on `metric` of `target`.
+    fn rules(&self, target: &str, metric: &str) -> (Option<f64>, Option<f64>) {
+        (
+            rule_for(self.thresholds, target, metric).map(|r| r.value),
+            rule_for(self.limits, target, metric).map(|r| r.value),
+        )
+    }
+
+    /// `loadgen capacity`'s figure, when both runs have one for `target`.
+    fn capacity_row(&self, target: &str) -> Option<Row> {
+        let (b, c) = (
+            capacity_of(self.base, target)?,
+            capacity_of(self.cand, target)?,
+        );
+        let (threshold, limit) = self.rules(target, "capacity");
+        Some(Row::judged(
+            (target, "*", "capacity", "req/s"),
+            Judged {
+                base: b.0,
+                cand: c.0,
+                // The search's own resolution is its noise.
+                noise: b.0 * b.1.max(c.1),
+                bigger_is_better: true,
+                threshold,
+                threshold_is_absolute: false,
+                limit,
+            },
+        ))
+    }
+
+    /// Every metric of one class (`*`: the target's total, with its added
+    /// latency) in both runs; judged when `gated`.
+    fn class_rows(
+        &self,
+        (bt, ct): (&TargetResult, &TargetResult),
+        class: &str,
+        (bc, cc): (&ClassResult, &ClassResult),
+        gated: bool,
+    ) -> Vec<Row> {
+        let added = |t: &TargetResult| if class == "*" { t.added.clone() } else { None };
+        let (ba, ca) = (added(bt), added(ct));
+        let cm: BTreeMap<String, Metric> = metrics(cc, ca.as_ref())
+            .into_iter()
+            .map(|m| (m.name.clone(), m))
+            .collect();
+        let mut rows = Vec::new();
+        for m in metrics(bc, ba.as_ref()) {
+            let Some(cmetric) = cm.get(&m.name) else {
+                continue;
+            };
+            // The machines' own resolution (calibration) is a floor under
+            // the noise of latency figures.
+            let noise = m
+                .noise()
+                .max(cmetric.noise())
+                .max(resolution(self.base, &m.name))
+                .max(resolution(self.cand, &m.name));
+            let (threshold, limit) = if gated {
+                self.rules(&bt.name, &m.name)
+            } else {
+                (None, None)
+            };
+            rows.push(Row::judged(
+                (&bt.name, class, &m.name, m.unit),
+                Judged {
+                    base: m.value,
+                    cand: cmetric.value,
+                    noise,
+                    bigger_is_better: m.bigger_is_better,
+                    threshold,
+                    threshold_is_absolute: m.name == "errors",
+                    limit,
+                },
+            ));
+        }
+        rows
+    }
+}
+
+impl Row {
+    /// A row of (target, class, metric, unit) with `j`'s figures and verdict.
+    fn judged((target, class, metric, unit): (&str, &str, &str, &'static str), j: Judged) -> Row {
+        Row {
+            target: target.to_owned(),
+            class: class.to_owned(),
+            metric: metric.to_owned(),
+            base: j.base,
+            cand: j.cand,
+            noise: j.noise,
+            unit,
+            bigger_is_better: j.bigger_is_better,
+            threshold: j.threshold,
+            limit: j.limit,
+            verdict: Verdict::of(j),
+        }
+    }
 }
 
 /// A metric value in its unit (`1.23ms`, `2000`, `0.10%`).

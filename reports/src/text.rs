@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::summary::{Percentiles, Summary};
+use crate::summary::{Added, ClassResult, Percentiles, Summary, TargetResult};
 use crate::{fmt_ns, fmt_signed_ns};
 
 /// The terminal summary: per target, corrected and uncorrected percentiles side by side.
@@ -38,91 +38,7 @@ pub fn render(summary: &Summary) -> String {
         }
     }
     for t in &summary.targets {
-        let c = &t.total;
-        let base = if t.baseline { ", baseline" } else { "" };
-        let _ = writeln!(
-            s,
-            "Target {} ({}{base}, {}, {} connections)",
-            t.name,
-            t.urls.join(" "),
-            t.http,
-            t.connections
-        );
-        let rate = match c.target_rps {
-            Some(want) => format!("{:.1} req/s of {want:.1} scheduled", c.achieved_rps),
-            None => format!("{:.1} req/s (closed loop)", c.achieved_rps),
-        };
-        let _ = writeln!(s, "  {} requests, {rate}", c.counts.completed);
-        let _ = writeln!(
-            s,
-            "  {:>9}  {:>10}  {:>12}  {:>10}  {:>10}",
-            "", "latency", "service time", "sched lag", "conn wait"
-        );
-        let _ = writeln!(
-            s,
-            "  {:>9}  {:>10}  {:>12}  {:>10}  {:>10}",
-            "", "(corrected)", "(uncorrected)", "(loadgen)", "(target)"
-        );
-        type Pick = fn(&Percentiles) -> u64;
-        let rows: [(&str, Pick); 7] = [
-            ("50.000%", |p| p.p50),
-            ("75.000%", |p| p.p75),
-            ("90.000%", |p| p.p90),
-            ("99.000%", |p| p.p99),
-            ("99.900%", |p| p.p99_9),
-            ("99.990%", |p| p.p99_99),
-            ("100.000%", |p| p.max),
-        ];
-        for (label, f) in rows {
-            let _ = writeln!(
-                s,
-                "  {label:>9}  {:>10}  {:>12}  {:>10}  {:>10}",
-                fmt_ns(f(&c.latency)),
-                fmt_ns(f(&c.service_time)),
-                fmt_ns(f(&c.schedule_lag)),
-                fmt_ns(f(&c.connection_wait))
-            );
-        }
-        if let Some(o) = &c.outside_upstream {
-            let _ = writeln!(
-                s,
-                "  outside upstream (service time − Server-Timing): p50 {}  p99 {}",
-                fmt_ns(o.p50),
-                fmt_ns(o.p99)
-            );
-        }
-        if let Some(b) = &c.breakdown {
-            s.push_str(&breakdown_text(b, t.added.as_ref()));
-        }
-        let k = &c.counts;
-        let _ = writeln!(
-            s,
-            "  ok {}  unexpected status {}  errors {}  dropped {}  unfinished {}  late sends {}  waited for a connection {}",
-            k.ok, k.unexpected, k.errors, k.dropped, k.unfinished, k.late, k.waited
-        );
-        if let Some(a) = &t.added {
-            // A figure this machine cannot tell from 0 (calibration) is marked.
-            let signed = |p: &str, v: i64| match &summary.calibration {
-                Some(c) if c.within_noise(p, v) => format!("{} (within noise)", fmt_signed_ns(v)),
-                _ => fmt_signed_ns(v),
-            };
-            let _ = writeln!(
-                s,
-                "  added over {} (corrected): p50 {}  p90 {}  p99 {}  p99.9 {}   (p50 per round {} .. {}){}",
-                a.baseline,
-                signed("p50", a.total.p50),
-                signed("p90", a.total.p90),
-                signed("p99", a.total.p99),
-                signed("p99.9", a.total.p99_9),
-                fmt_signed_ns(a.rounds_min.p50),
-                fmt_signed_ns(a.rounds_max.p50),
-                if a.valid { "" } else { "  INVALID" }
-            );
-        }
-        if !c.errors.is_empty() {
-            let list: Vec<String> = c.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            let _ = writeln!(s, "  errors by class: {}", list.join(", "));
-        }
+        s.push_str(&target_text(summary, t));
         s.push('\n');
     }
     s.push_str(&crate::events::render_text(&summary.events));
@@ -163,6 +79,111 @@ pub fn render(summary: &Summary) -> String {
             let _ = writeln!(s, "!!!   {r}");
         }
     }
+    s
+}
+
+/// One target's block.
+fn target_text(summary: &Summary, t: &TargetResult) -> String {
+    let mut s = String::new();
+    let c = &t.total;
+    let base = if t.baseline { ", baseline" } else { "" };
+    let _ = writeln!(
+        s,
+        "Target {} ({}{base}, {}, {} connections)",
+        t.name,
+        t.urls.join(" "),
+        t.http,
+        t.connections
+    );
+    let rate = match c.target_rps {
+        Some(want) => format!("{:.1} req/s of {want:.1} scheduled", c.achieved_rps),
+        None => format!("{:.1} req/s (closed loop)", c.achieved_rps),
+    };
+    let _ = writeln!(s, "  {} requests, {rate}", c.counts.completed);
+    s.push_str(&percentile_table(c));
+    if let Some(o) = &c.outside_upstream {
+        let _ = writeln!(
+            s,
+            "  outside upstream (service time − Server-Timing): p50 {}  p99 {}",
+            fmt_ns(o.p50),
+            fmt_ns(o.p99)
+        );
+    }
+    if let Some(b) = &c.breakdown {
+        s.push_str(&breakdown_text(b, t.added.as_ref()));
+    }
+    let k = &c.counts;
+    let _ = writeln!(
+        s,
+        "  ok {}  unexpected status {}  errors {}  dropped {}  unfinished {}  late sends {}  waited for a connection {}",
+        k.ok, k.unexpected, k.errors, k.dropped, k.unfinished, k.late, k.waited
+    );
+    if let Some(a) = &t.added {
+        s.push_str(&added_line(summary, a));
+    }
+    if !c.errors.is_empty() {
+        let list: Vec<String> = c.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(s, "  errors by class: {}", list.join(", "));
+    }
+    s
+}
+
+/// Corrected and uncorrected percentiles side by side.
+fn percentile_table(c: &ClassResult) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "  {:>9}  {:>10}  {:>12}  {:>10}  {:>10}",
+        "", "latency", "service time", "sched lag", "conn wait"
+    );
+    let _ = writeln!(
+        s,
+        "  {:>9}  {:>10}  {:>12}  {:>10}  {:>10}",
+        "", "(corrected)", "(uncorrected)", "(loadgen)", "(target)"
+    );
+    type Pick = fn(&Percentiles) -> u64;
+    let rows: [(&str, Pick); 7] = [
+        ("50.000%", |p| p.p50),
+        ("75.000%", |p| p.p75),
+        ("90.000%", |p| p.p90),
+        ("99.000%", |p| p.p99),
+        ("99.900%", |p| p.p99_9),
+        ("99.990%", |p| p.p99_99),
+        ("100.000%", |p| p.max),
+    ];
+    for (label, f) in rows {
+        let _ = writeln!(
+            s,
+            "  {label:>9}  {:>10}  {:>12}  {:>10}  {:>10}",
+            fmt_ns(f(&c.latency)),
+            fmt_ns(f(&c.service_time)),
+            fmt_ns(f(&c.schedule_lag)),
+            fmt_ns(f(&c.connection_wait))
+        );
+    }
+    s
+}
+
+/// What a gateway adds over its baseline; a figure this machine cannot
+/// tell from 0 (calibration) is marked.
+fn added_line(summary: &Summary, a: &Added) -> String {
+    let mut s = String::new();
+    let signed = |p: &str, v: i64| match &summary.calibration {
+        Some(c) if c.within_noise(p, v) => format!("{} (within noise)", fmt_signed_ns(v)),
+        _ => fmt_signed_ns(v),
+    };
+    let _ = writeln!(
+        s,
+        "  added over {} (corrected): p50 {}  p90 {}  p99 {}  p99.9 {}   (p50 per round {} .. {}){}",
+        a.baseline,
+        signed("p50", a.total.p50),
+        signed("p90", a.total.p90),
+        signed("p99", a.total.p99),
+        signed("p99.9", a.total.p99_9),
+        fmt_signed_ns(a.rounds_min.p50),
+        fmt_signed_ns(a.rounds_max.p50),
+        if a.valid { "" } else { "  INVALID" }
+    );
     s
 }
 

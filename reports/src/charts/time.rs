@@ -156,8 +156,6 @@ pub(super) fn rate_over_time<DB: DrawingBackend>(
     if xmax <= 0.0 || ymax <= 0.0 {
         return no_data(root, "Rate over time");
     }
-    let fails = |t: &Tick| (t.counts.errors + t.counts.unexpected + t.counts.dropped) as f64;
-    let fmax = all().map(fails).fold(0.0f64, f64::max).max(1.0);
     root.fill(&WHITE).map_err(err)?;
     let (upper, lower) = root.split_vertically(HEIGHT * 62 / 100);
     let mut chart = ChartBuilder::on(&upper)
@@ -200,7 +198,28 @@ pub(super) fn rate_over_time<DB: DrawingBackend>(
         line_entry(&mut chart, &t.name, c, 2)?;
     }
     legend(&mut chart, SeriesLabelPosition::LowerRight)?;
-    let mut chart = ChartBuilder::on(&lower)
+    failures_per_second(&lower, summary, xmax)
+}
+
+/// A second's failures: errors, unexpected statuses and drops.
+fn fails(t: &Tick) -> f64 {
+    (t.counts.errors + t.counts.unexpected + t.counts.dropped) as f64
+}
+
+/// The lower panel of `rate-over-time`: failures per second per target.
+fn failures_per_second<DB: DrawingBackend>(
+    lower: &DrawingArea<DB, Shift>,
+    summary: &Summary,
+    xmax: f64,
+) -> DrawResult {
+    let fmax = summary
+        .targets
+        .iter()
+        .flat_map(|t| t.timeline.iter())
+        .map(fails)
+        .fold(0.0f64, f64::max)
+        .max(1.0);
+    let mut chart = ChartBuilder::on(lower)
         .caption(
             "Failures per second (errors + unexpected statuses + drops)",
             (SANS, 16),
