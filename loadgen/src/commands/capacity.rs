@@ -180,6 +180,41 @@ fn step_scenario(
 /// Runs the search for every target; each step's results go under
 /// `out/steps/`.
 pub fn search(s: &Scenario, search: &Search, stop: &Arc<AtomicBool>) -> anyhow::Result<Found> {
+    let (targets, base) = searched(s, search)?;
+    let mut out = Vec::new();
+    let mut at_capacity: Vec<(Summary, String)> = Vec::new();
+    let mut n = 0;
+    for target in &targets {
+        let one = OneSearch {
+            s,
+            search,
+            target,
+            base: base.as_deref(),
+            stop,
+        };
+        let (found, ran) = one.run(&mut n)?;
+        // The target as it ran at its capacity (or, with none, its last step).
+        if let Some(b) = ran {
+            at_capacity.push((b, target.clone()));
+        }
+        out.push(found);
+    }
+    let capacity = Capacity {
+        slo: search.slo.iter().map(|t| t.text.clone()).collect(),
+        rule: RULE.into(),
+        precision: search.precision,
+        step_s: search.step.as_secs_f64(),
+        rounds: search.rounds,
+        targets: out,
+    };
+    let summary = combined(&capacity, at_capacity)?;
+    Ok(Found { capacity, summary })
+}
+
+/// The targets to search (`--target`, else every one that is not a
+/// baseline), and the baseline interleaved with them when an `added.*`
+/// term needs one.
+fn searched(s: &Scenario, search: &Search) -> anyhow::Result<(Vec<String>, Option<String>)> {
     let wants_baseline = search.slo.iter().any(Term::added);
     let baseline = s
         .targets
@@ -212,53 +247,50 @@ pub fn search(s: &Scenario, search: &Search, stop: &Arc<AtomicBool>) -> anyhow::
             s.source.file
         );
     }
-    let mut out = Vec::new();
-    let mut at_capacity: Vec<(Summary, String)> = Vec::new();
-    let mut n = 0;
-    for target in &targets {
-        let base = if wants_baseline {
-            baseline.as_deref()
-        } else {
-            None
-        };
+    Ok((targets, baseline.filter(|_| wants_baseline)))
+}
+
+/// The search for one target.
+struct OneSearch<'a> {
+    s: &'a Scenario,
+    search: &'a Search,
+    target: &'a str,
+    base: Option<&'a str>,
+    stop: &'a Arc<AtomicBool>,
+}
+
+/// Why a search ended (`ended_by`) and what it says.
+type Ended = (String, String);
+
+impl OneSearch<'_> {
+    /// Doubles the rate from `--min` until the SLO breaks, then bisects to
+    /// the precision; `n` numbers the steps across targets. Returns what was
+    /// found and the summary of the step at capacity (else the last one).
+    fn run(&self, n: &mut usize) -> anyhow::Result<(TargetCapacity, Option<Summary>)> {
+        let (target, search) = (self.target, self.search);
         let mut steps = Vec::new();
         let (mut lo, mut hi): (Option<f64>, Option<f64>) = (None, None);
         let mut best: Option<Summary> = None;
         let mut last: Option<Summary> = None;
         let mut rate = search.min;
         let (ended_by, note) = loop {
-            if stop.load(Ordering::Relaxed) {
+            if self.stop.load(Ordering::Relaxed) {
                 break ("interrupted".to_owned(), "interrupted".to_owned());
             }
-            n += 1;
-            let dir = format!("steps/{n:02}-{target}-{rate:.0}rps");
-            let v = step_scenario(s, target, base, rate, search);
-            let summary = run_quiet(&v, &search.out.join(&dir), stop)?;
+            *n += 1;
+            let dir = format!("steps/{n:02}-{target}-{rate:.0}rps", n = *n);
+            let v = step_scenario(self.s, target, self.base, rate, search);
+            let summary = run_quiet(&v, &search.out.join(&dir), self.stop)?;
             let step = judge(&summary, target, rate, &search.slo, dir);
             if !search.quiet {
-                eprintln!(
-                    "capacity {target}: {rate:.0} req/s {} (p99 {}{})",
-                    if !step.valid {
-                        "GENERATOR LIMIT"
-                    } else if step.passed {
-                        "pass"
-                    } else {
-                        "fail"
-                    },
-                    reports::fmt_ns(step.latency.p99),
-                    if step.broke.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; broke {}", step.broke.join(", "))
-                    }
-                );
+                eprintln!("{}", step_line(target, rate, &step));
             }
             let (valid, passed) = (step.valid, step.passed);
             steps.push(step);
             // A step cut short, or one the generator could not keep, is no
             // verdict on the target; it is still the last step that ran, so
             // the results hold it (marked) when no step passed before it.
-            if stop.load(Ordering::Relaxed) {
+            if self.stop.load(Ordering::Relaxed) {
                 last = Some(summary);
                 break (
                     "interrupted".to_owned(),
@@ -267,16 +299,7 @@ pub fn search(s: &Scenario, search: &Search, stop: &Arc<AtomicBool>) -> anyhow::
             }
             if !valid {
                 last = Some(summary);
-                let below = lo.map_or("no rate passed before it".to_owned(), |l| {
-                    format!("at least {l:.0} req/s met the SLO")
-                });
-                break (
-                    "generator".into(),
-                    format!(
-                        "generator limit at {rate:.0} req/s: the generator, not {target}, was late \
-                         ({below}); not the target's capacity. Use more workers or machines (--shard)"
-                    ),
-                );
+                break self.generator_limit(rate, lo);
             }
             if passed {
                 lo = Some(rate);
@@ -285,42 +308,14 @@ pub fn search(s: &Scenario, search: &Search, stop: &Arc<AtomicBool>) -> anyhow::
                 hi = Some(rate);
                 last = Some(summary);
             }
-            match (lo, hi) {
-                (None, Some(_)) => {
-                    break (
-                        "min".into(),
-                        format!("even {:.0} req/s (--min) broke the SLO", search.min),
-                    );
-                }
-                (Some(l), None) if l >= search.max => {
-                    break (
-                        "max".into(),
-                        format!("{l:.0} req/s (--max) met the SLO: the capacity is at least that"),
-                    );
-                }
-                (Some(l), None) => rate = (l * 2.0).min(search.max),
-                (Some(l), Some(h)) => {
-                    if (h - l) / l <= search.precision {
-                        break (
-                            "precision".into(),
-                            format!(
-                                "{l:.0} req/s (the next rate tried, {h:.0}, broke it; within {:.0}%)",
-                                search.precision * 100.0
-                            ),
-                        );
-                    }
-                    rate = ((l + h) / 2.0).round();
-                }
-                (None, None) => unreachable!("a valid step passes or fails"),
+            match next_rate(lo, hi, search) {
+                Ok(next) => rate = next,
+                Err(ended) => break ended,
             }
         };
-        // The target as it ran at its capacity (or, with none, its last step).
-        if let Some(b) = best.or(last) {
-            at_capacity.push((b, target.clone()));
-        }
         let mut found = TargetCapacity {
-            target: target.clone(),
-            baseline: base.map(str::to_owned),
+            target: target.to_owned(),
+            baseline: self.base.map(str::to_owned),
             capacity_rps: lo,
             ended_by,
             note,
@@ -328,18 +323,68 @@ pub fn search(s: &Scenario, search: &Search, stop: &Arc<AtomicBool>) -> anyhow::
             steps,
         };
         found.knee_rps = found.knee();
-        out.push(found);
+        Ok((found, best.or(last)))
     }
-    let capacity = Capacity {
-        slo: search.slo.iter().map(|t| t.text.clone()).collect(),
-        rule: RULE.into(),
-        precision: search.precision,
-        step_s: search.step.as_secs_f64(),
-        rounds: search.rounds,
-        targets: out,
-    };
-    let summary = combined(&capacity, at_capacity)?;
-    Ok(Found { capacity, summary })
+
+    fn generator_limit(&self, rate: f64, lo: Option<f64>) -> Ended {
+        let below = lo.map_or("no rate passed before it".to_owned(), |l| {
+            format!("at least {l:.0} req/s met the SLO")
+        });
+        (
+            "generator".into(),
+            format!(
+                "generator limit at {rate:.0} req/s: the generator, not {}, was late \
+                 ({below}); not the target's capacity. Use more workers or machines (--shard)",
+                self.target
+            ),
+        )
+    }
+}
+
+/// The progress line of one step.
+fn step_line(target: &str, rate: f64, step: &CapacityStep) -> String {
+    format!(
+        "capacity {target}: {rate:.0} req/s {} (p99 {}{})",
+        if !step.valid {
+            "GENERATOR LIMIT"
+        } else if step.passed {
+            "pass"
+        } else {
+            "fail"
+        },
+        reports::fmt_ns(step.latency.p99),
+        if step.broke.is_empty() {
+            String::new()
+        } else {
+            format!("; broke {}", step.broke.join(", "))
+        }
+    )
+}
+
+/// The next rate to try, from the highest that passed and the lowest that
+/// failed; or why the search is over.
+fn next_rate(lo: Option<f64>, hi: Option<f64>, search: &Search) -> Result<f64, Ended> {
+    match (lo, hi) {
+        (None, Some(_)) => Err((
+            "min".into(),
+            format!("even {:.0} req/s (--min) broke the SLO", search.min),
+        )),
+        (Some(l), None) if l >= search.max => Err((
+            "max".into(),
+            format!("{l:.0} req/s (--max) met the SLO: the capacity is at least that"),
+        )),
+        (Some(l), None) => Ok((l * 2.0).min(search.max)),
+        (Some(l), Some(h)) if (h - l) / l <= search.precision => Err((
+            "precision".into(),
+            format!(
+                "{l:.0} req/s (the next rate tried, {h:.0}, broke it; within {:.0}%)",
+                search.precision * 100.0
+            ),
+        )),
+        (Some(l), Some(h)) => Ok(((l + h) / 2.0).round()),
+        // A valid step passes or fails, so one of the two is known.
+        (None, None) => Ok(search.min),
+    }
 }
 
 /// One run written like `loadgen run` (no progress, no report) into `dir`,

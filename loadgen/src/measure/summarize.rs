@@ -9,7 +9,7 @@ use reports::summary::{
 };
 
 use crate::measure::record::{ClassStats, new_hist};
-use crate::measure::totals::RunData;
+use crate::measure::totals::{RunData, TargetTotals};
 use crate::scenario::Scenario;
 
 /// Above this send-lag p90 the generator, not the target, set the pace.
@@ -38,133 +38,38 @@ pub fn redacted(scenario: &Scenario) -> serde_json::Value {
     v
 }
 
+/// What the run's judgement collected, in the summary's lists.
+#[derive(Default)]
+struct Verdicts {
+    /// The run is invalid (the generator, not the target, set the pace).
+    invalid: Vec<String>,
+    /// Target faults, measured as they happened.
+    faults: Vec<String>,
+    /// Reasons an added figure is not a result (a dirty baseline).
+    spoils: Vec<String>,
+    warnings: Vec<String>,
+}
+
 /// Builds the summary of a run of `scenario` (its name, and its
 /// [`redacted`] JSON as recorded).
 pub fn summarize((name, scenario): (&str, serde_json::Value), data: &RunData) -> Summary {
-    let plan = &data.layout;
-    let nreq = plan.requests.len();
-    let mut invalid = Vec::new();
-    let mut faults = Vec::new();
-    let mut spoils = Vec::new();
-    let mut warnings = Vec::new();
-    let targets: Vec<TargetResult> = data
+    let mut v = Verdicts::default();
+    let mut targets: Vec<TargetResult> = data
         .targets
         .iter()
-        .map(|t| {
-            let rounds = f64::from(t.rounds_run.max(1));
-            let mut classes = Vec::new();
-            let mut total = ClassStats::default();
-            let mut total_seconds = 0.0;
-            let mut planned_seconds = 0.0;
-            let mut total_expected = 0.0;
-            let mut open = false;
-            let mut total_rounds: Vec<hdrhistogram::Histogram<u64>> =
-                (0..t.rounds_run).map(|_| new_hist()).collect();
-            for (p, phase) in plan.phases.iter().enumerate().filter(|(_, p)| p.record) {
-                let planned = phase.duration_s * rounds;
-                // An interrupted run's rates are over the time its phases ran.
-                let seconds = if data.partial {
-                    ran_seconds(t, &phase.name).unwrap_or(planned)
-                } else {
-                    planned
-                };
-                total_seconds += seconds;
-                planned_seconds += planned;
-                let phase_rate = phase.expected.map(|all| {
-                    let expected = all * data.schedule_share;
-                    open = true;
-                    total_expected += expected * rounds;
-                    expected / phase.duration_s
-                });
-                for r in 0..nreq {
-                    let idx = p * nreq + r;
-                    let s = &t.classes[idx];
-                    if s.counts.scheduled == 0 && s.counts.completed == 0 {
-                        continue;
-                    }
-                    total.add(s);
-                    for (acc, h) in total_rounds.iter_mut().zip(&t.rounds[idx]) {
-                        let _ = acc.add(h);
-                    }
-                    // A class's share of the phase's scheduled rate.
-                    let share = phase_rate.map(|rate| {
-                        let all: u64 = (0..nreq)
-                            .map(|x| t.classes[p * nreq + x].counts.scheduled)
-                            .sum();
-                        rate * s.counts.scheduled as f64 / all.max(1) as f64
-                    });
-                    let round_pcts = t.rounds[idx].iter().map(Percentiles::of).collect();
-                    let mut result = s.result(
-                        &plan.requests[r].name,
-                        &phase.name,
-                        seconds,
-                        share,
-                        round_pcts,
-                    );
-                    result.token = plan.requests[r].token.clone();
-                    classes.push(result);
-                }
-            }
-            let target_rps = open.then(|| total_expected / planned_seconds.max(1e-9));
-            let round_pcts = total_rounds.iter().map(Percentiles::of).collect();
-            let total = total.result("*", "*", total_seconds, target_rps, round_pcts);
-            let j = judge(t, &total, (data.own_cpu_percent, data.other_cpu_percent));
-            invalid.extend(j.generator);
-            // A baseline that lost any request is not a clean reference.
-            if t.baseline && total.counts.errors > 0 {
-                spoils.push(format!(
-                    "{}: the baseline had {} errors",
-                    t.name, total.counts.errors
-                ));
-            }
-            spoils.extend(j.spoils);
-            faults.extend(j.faults);
-            warnings.extend(j.warnings);
-            TargetResult {
-                name: t.name.clone(),
-                urls: t.urls.clone(),
-                baseline: t.baseline,
-                http: if t.http2 {
-                    "h2".into()
-                } else {
-                    "http/1.1".into()
-                },
-                connections: t.connections,
-                classes,
-                total,
-                added: None,
-                timeline: t.timeline.clone(),
-                phases: t.phases.clone(),
-            }
-        })
+        .map(|t| target_result(data, t, &mut v))
         .collect();
-    faults.extend(data.event_faults.iter().cloned());
-    warnings.extend(data.events.iter().filter_map(event_warning));
+    v.faults.extend(data.event_faults.iter().cloned());
+    v.warnings
+        .extend(data.events.iter().filter_map(event_warning));
     if data.partial {
-        invalid.push(format!(
+        v.invalid.push(format!(
             "the run was interrupted after {:.1} s: results are partial (rates are over the \
              time each phase ran)",
             data.elapsed.as_secs_f64()
         ));
     }
-    // What each non-baseline target adds over the (first) baseline.
-    let mut targets = targets;
-    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
-    if let Some(base) = targets.iter().find(|t| t.baseline).cloned() {
-        for t in targets.iter_mut().filter(|t| !t.baseline) {
-            // Reasons about this target, the baseline, or the run as a whole.
-            let about = |r: &String, name: &str| r.starts_with(&format!("{name}:"));
-            let reasons: Vec<String> = invalid
-                .iter()
-                .chain(&spoils)
-                .filter(|r| {
-                    about(r, &t.name) || about(r, &base.name) || !names.iter().any(|n| about(r, n))
-                })
-                .cloned()
-                .collect();
-            t.added = Some(reports::summary::Added::of(t, &base, reasons));
-        }
-    }
+    add_added(&mut targets, &v);
     Summary {
         schema_version: SCHEMA_VERSION,
         tool: format!("gatebench-loadgen {}", env!("CARGO_PKG_VERSION")),
@@ -178,10 +83,10 @@ pub fn summarize((name, scenario): (&str, serde_json::Value), data: &RunData) ->
             .as_secs_f64(),
         duration_s: data.elapsed.as_secs_f64(),
         partial: data.partial,
-        valid: invalid.is_empty(),
-        invalid_reasons: invalid,
-        target_faults: faults,
-        warnings,
+        valid: v.invalid.is_empty(),
+        invalid_reasons: v.invalid,
+        target_faults: v.faults,
+        warnings: v.warnings,
         health: Health {
             hiccup: Percentiles::of(&data.hiccup),
             other_cpu_percent: data.other_cpu_percent,
@@ -197,6 +102,119 @@ pub fn summarize((name, scenario): (&str, serde_json::Value), data: &RunData) ->
         calibration: None,
         capacity: None,
     }
+}
+
+/// What each non-baseline target adds over the (first) baseline, with the
+/// reasons (about this target, the baseline, or the run as a whole) that
+/// make it no result.
+fn add_added(targets: &mut [TargetResult], v: &Verdicts) {
+    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    let Some(base) = targets.iter().find(|t| t.baseline).cloned() else {
+        return;
+    };
+    for t in targets.iter_mut().filter(|t| !t.baseline) {
+        let about = |r: &String, name: &str| r.starts_with(&format!("{name}:"));
+        let reasons: Vec<String> = v
+            .invalid
+            .iter()
+            .chain(&v.spoils)
+            .filter(|r| {
+                about(r, &t.name) || about(r, &base.name) || !names.iter().any(|n| about(r, n))
+            })
+            .cloned()
+            .collect();
+        t.added = Some(reports::summary::Added::of(t, &base, reasons));
+    }
+}
+
+/// One target's result, its judgement added to `v`.
+fn target_result(data: &RunData, t: &TargetTotals, v: &mut Verdicts) -> TargetResult {
+    let (classes, total) = class_results(data, t);
+    let j = judge(t, &total, (data.own_cpu_percent, data.other_cpu_percent));
+    v.invalid.extend(j.generator);
+    // A baseline that lost any request is not a clean reference.
+    if t.baseline && total.counts.errors > 0 {
+        v.spoils.push(format!(
+            "{}: the baseline had {} errors",
+            t.name, total.counts.errors
+        ));
+    }
+    v.spoils.extend(j.spoils);
+    v.faults.extend(j.faults);
+    v.warnings.extend(j.warnings);
+    TargetResult {
+        name: t.name.clone(),
+        urls: t.urls.clone(),
+        baseline: t.baseline,
+        http: if t.http2 {
+            "h2".into()
+        } else {
+            "http/1.1".into()
+        },
+        connections: t.connections,
+        classes,
+        total,
+        added: None,
+        timeline: t.timeline.clone(),
+        phases: t.phases.clone(),
+    }
+}
+
+/// A target's recorded classes (request × phase), and its total over them.
+fn class_results(data: &RunData, t: &TargetTotals) -> (Vec<ClassResult>, ClassResult) {
+    let plan = &data.layout;
+    let nreq = plan.requests.len();
+    let rounds = f64::from(t.rounds_run.max(1));
+    let mut classes = Vec::new();
+    let mut total = ClassStats::default();
+    let (mut total_seconds, mut planned_seconds, mut total_expected) = (0.0, 0.0, 0.0);
+    let mut open = false;
+    let mut total_rounds: Vec<hdrhistogram::Histogram<u64>> =
+        (0..t.rounds_run).map(|_| new_hist()).collect();
+    for (p, phase) in plan.phases.iter().enumerate().filter(|(_, p)| p.record) {
+        let planned = phase.duration_s * rounds;
+        // An interrupted run's rates are over the time its phases ran.
+        let seconds = if data.partial {
+            ran_seconds(t, &phase.name).unwrap_or(planned)
+        } else {
+            planned
+        };
+        total_seconds += seconds;
+        planned_seconds += planned;
+        let phase_rate = phase.expected.map(|all| {
+            let expected = all * data.schedule_share;
+            open = true;
+            total_expected += expected * rounds;
+            expected / phase.duration_s
+        });
+        for r in 0..nreq {
+            let idx = p * nreq + r;
+            let s = &t.classes[idx];
+            if s.counts.scheduled == 0 && s.counts.completed == 0 {
+                continue;
+            }
+            total.add(s);
+            for (acc, h) in total_rounds.iter_mut().zip(&t.rounds[idx]) {
+                let _ = acc.add(h);
+            }
+            // A class's share of the phase's scheduled rate.
+            let share = phase_rate.map(|rate| {
+                let all: u64 = (0..nreq)
+                    .map(|x| t.classes[p * nreq + x].counts.scheduled)
+                    .sum();
+                rate * s.counts.scheduled as f64 / all.max(1) as f64
+            });
+            let round_pcts = t.rounds[idx].iter().map(Percentiles::of).collect();
+            let request = &plan.requests[r];
+            let mut result = s.result(&request.name, &phase.name, seconds, share, round_pcts);
+            result.token = request.token.clone();
+            classes.push(result);
+        }
+    }
+    let target_rps = open.then(|| total_expected / planned_seconds.max(1e-9));
+    let round_pcts = total_rounds.iter().map(Percentiles::of).collect();
+    let total = total.result("*", "*", total_seconds, target_rps, round_pcts);
+    (classes, total)
 }
 
 /// Plain words about an event whose traffic cannot show what it measures,
@@ -239,7 +257,7 @@ fn event_warning(e: &reports::events::EventResult) -> Option<String> {
 /// How long a phase of a target actually ran, over all rounds (an
 /// interrupted run stops its spans at the interruption); None when the
 /// spans are not recorded.
-fn ran_seconds(t: &crate::measure::totals::TargetTotals, phase: &str) -> Option<f64> {
+fn ran_seconds(t: &TargetTotals, phase: &str) -> Option<f64> {
     let spans: Vec<_> = t.phases.iter().filter(|s| s.phase == phase).collect();
     (!spans.is_empty()).then(|| spans.iter().map(|s| s.end_s - s.start_s).sum())
 }
@@ -260,7 +278,7 @@ struct Judged {
 /// before its latency percentiles stop describing the schedule.
 const MAX_LOST_SHARE: f64 = 1.0 - MIN_RATE_SHARE;
 
-fn judge(t: &crate::measure::totals::TargetTotals, total: &ClassResult, cpu: (f64, f64)) -> Judged {
+fn judge(t: &TargetTotals, total: &ClassResult, cpu: (f64, f64)) -> Judged {
     let name = &t.name;
     let mut j = Judged::default();
     let k = &total.counts;
@@ -329,10 +347,7 @@ fn judge(t: &crate::measure::totals::TargetTotals, total: &ClassResult, cpu: (f6
 /// When requests waited for a free connection (more than 1 % of them, over
 /// 1 ms): how much the connection budget carries at the measured service
 /// time (Little's law), and what to do.
-fn connection_advice(
-    t: &crate::measure::totals::TargetTotals,
-    total: &ClassResult,
-) -> Option<String> {
+fn connection_advice(t: &TargetTotals, total: &ClassResult) -> Option<String> {
     let k = &total.counts;
     if k.waited == 0 || (k.waited as f64) < 0.01 * k.sent as f64 {
         return None;
