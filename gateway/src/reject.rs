@@ -206,6 +206,7 @@ impl Rejection {
     /// Each refusal's status, metric reason (None for refusals that are not
     /// an authentication failure: routing, upstream, configuration), body and
     /// `WWW-Authenticate`, side by side.
+    // long: the declaration table itself, one arm per refusal; splitting it would scatter what it gathers
     fn declared(&self) -> Declared<'_> {
         use Rejection::*;
         let d = |status, reason, body, www| Declared {

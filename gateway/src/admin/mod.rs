@@ -200,6 +200,7 @@ impl Admin {
     }
 
     /// Answers one Admin API request.
+    // long: the Admin API's route table, one exhaustive match over method and path
     pub async fn handle(&self, req: Request<hyper::body::Incoming>) -> Resp {
         let (parts, body) = req.into_parts();
         let body = match http_body_util::Limited::new(body, MAX_BODY).collect().await {

@@ -227,6 +227,7 @@ fn reject(conf: &JwtConf, fault: JwtFault) -> Rejection {
 }
 
 /// Runs the plugin's checks in Kong's order.
+// long: Kong's checks in Kong's order on the hot path, each an early return with its refusal
 pub fn authenticate(
     conf: &JwtConf,
     credentials: &Credentials,

@@ -210,6 +210,13 @@ impl Oidc {
         ) {
             return Err(unauthorized("the token signature is invalid"));
         }
+        self.check_claims(&claims, now)?;
+        Ok(self.identity(&claims))
+    }
+
+    /// AWS's claim checks, in its order: issuer, audience (or
+    /// `client_id`), `exp`, `nbf`, `iat`, then the scopes.
+    fn check_claims(&self, claims: &serde_json::Value, now: i64) -> Result<(), Rejection> {
         if claims.get("iss").and_then(|v| v.as_str()) != Some(self.conf.issuer.as_str()) {
             return Err(unauthorized("the token does not have a valid issuer"));
         }
@@ -248,6 +255,11 @@ impl Oidc {
                 return Err(Rejection::OidcInsufficientScope);
             }
         }
+        Ok(())
+    }
+
+    /// The headers the configured claims become.
+    fn identity(&self, claims: &serde_json::Value) -> Identity {
         let mut identity = Identity::default();
         for (claim, header) in &self.conf.claims_to_headers {
             let Some(v) = claims.get(claim) else { continue };
@@ -262,7 +274,7 @@ impl Oidc {
                 identity.headers.push((n, v));
             }
         }
-        Ok(identity)
+        identity
     }
 
     /// The key for `kid`, fetching the key set when stale or when the kid is

@@ -72,43 +72,7 @@ impl Declarative {
         for (r, u, svc, entity) in route_specs {
             routes.push(self.route(r, u, svc, &entity, &consumers)?);
         }
-        for (i, p) in self.plugins.iter().enumerate() {
-            if !matches!(p.name.as_str(), "jwt" | "acl" | "oidc") {
-                return Err(invalid(
-                    format!("plugins[{i}]"),
-                    "name",
-                    format!(
-                        "plugin '{}' not enabled; this gateway has jwt, acl and oidc",
-                        p.name
-                    ),
-                ));
-            }
-            if let Some(r) = &p.route
-                && !routes.iter().any(|x| x.name == r.as_str())
-            {
-                return Err(invalid(
-                    format!("plugins[{i}]"),
-                    "route",
-                    format!("no route named {:?}", r.as_str()),
-                ));
-            }
-            if let Some(s) = &p.service
-                && find_service(s).is_none()
-            {
-                return Err(invalid(
-                    format!("plugins[{i}]"),
-                    "service",
-                    format!("no service named {:?}", s.as_str()),
-                ));
-            }
-            if p.consumer.is_some() {
-                return Err(invalid(
-                    format!("plugins[{i}]"),
-                    "consumer",
-                    "value must be null (jwt and acl cannot be scoped to a consumer)",
-                ));
-            }
-        }
+        check_global_plugins(&self.plugins, &routes, &find_service)?;
         Ok(Snapshot {
             routes: Arc::new(routes),
             credentials,
@@ -171,30 +135,7 @@ impl Declarative {
         consumers: &HashMap<String, Arc<Consumer>>,
     ) -> Result<Route, ConfigError> {
         let name = r.name.clone().unwrap_or_else(|| entity.to_owned());
-        if r.paths.is_empty() && r.methods.is_empty() && r.hosts.is_empty() {
-            return Err(invalid(
-                entity,
-                "@entity",
-                "must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' when 'protocols' is 'http'",
-            ));
-        }
-        for p in &r.paths {
-            if !p.starts_with('/') {
-                return Err(invalid(
-                    entity,
-                    "paths",
-                    format!("{p:?}: should start with: / (fixed path) or ~/ (regex path)"),
-                ));
-            }
-        }
-        let methods = r
-            .methods
-            .iter()
-            .map(|m| {
-                http::Method::from_bytes(m.as_bytes())
-                    .map_err(|_| invalid(entity, "methods", format!("invalid method {m:?}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let methods = route_methods(r, entity)?;
         let pick = |plugin: &str| self.plugin_for(plugin, r, &upstream.name, service, entity);
         let jwt = match pick("jwt") {
             Some((p, ent)) => Some(Arc::new(
@@ -220,18 +161,7 @@ impl Declarative {
             )),
             None => None,
         };
-        for (i, spec) in r.plugins.iter().enumerate() {
-            if !matches!(spec.name.as_str(), "jwt" | "acl" | "oidc") {
-                return Err(invalid(
-                    format!("{entity}.plugins[{i}]"),
-                    "name",
-                    format!(
-                        "plugin '{}' not enabled; this gateway has jwt, acl and oidc",
-                        spec.name
-                    ),
-                ));
-            }
-        }
+        check_route_plugins(r, entity)?;
         Ok(Route {
             name,
             paths: r.paths.clone(),
@@ -371,4 +301,96 @@ fn upstream(s: &ServiceSpec, i: usize) -> Result<Upstream, ConfigError> {
         read_timeout: ms(s.read_timeout),
         client,
     })
+}
+
+/// Global plugins: only jwt, acl and oidc, on routes and services that
+/// exist, never scoped to a consumer.
+fn check_global_plugins(
+    plugins: &[PluginSpec],
+    routes: &[Route],
+    find_service: &dyn Fn(&EntityRef) -> Option<Arc<Upstream>>,
+) -> Result<(), ConfigError> {
+    for (i, p) in plugins.iter().enumerate() {
+        if !matches!(p.name.as_str(), "jwt" | "acl" | "oidc") {
+            return Err(invalid(
+                format!("plugins[{i}]"),
+                "name",
+                format!(
+                    "plugin '{}' not enabled; this gateway has jwt, acl and oidc",
+                    p.name
+                ),
+            ));
+        }
+        if let Some(r) = &p.route
+            && !routes.iter().any(|x| x.name == r.as_str())
+        {
+            return Err(invalid(
+                format!("plugins[{i}]"),
+                "route",
+                format!("no route named {:?}", r.as_str()),
+            ));
+        }
+        if let Some(s) = &p.service
+            && find_service(s).is_none()
+        {
+            return Err(invalid(
+                format!("plugins[{i}]"),
+                "service",
+                format!("no service named {:?}", s.as_str()),
+            ));
+        }
+        if p.consumer.is_some() {
+            return Err(invalid(
+                format!("plugins[{i}]"),
+                "consumer",
+                "value must be null (jwt and acl cannot be scoped to a consumer)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A route's methods, checked; and its other matching fields: one of them
+/// set, paths that start with `/`.
+fn route_methods(r: &RouteSpec, entity: &str) -> Result<Vec<http::Method>, ConfigError> {
+    if r.paths.is_empty() && r.methods.is_empty() && r.hosts.is_empty() {
+        return Err(invalid(
+            entity,
+            "@entity",
+            "must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' when 'protocols' is 'http'",
+        ));
+    }
+    for p in &r.paths {
+        if !p.starts_with('/') {
+            return Err(invalid(
+                entity,
+                "paths",
+                format!("{p:?}: should start with: / (fixed path) or ~/ (regex path)"),
+            ));
+        }
+    }
+    r.methods
+        .iter()
+        .map(|m| {
+            http::Method::from_bytes(m.as_bytes())
+                .map_err(|_| invalid(entity, "methods", format!("invalid method {m:?}")))
+        })
+        .collect::<Result<Vec<_>, _>>()
+}
+
+/// A route's own plugins: only jwt, acl and oidc.
+fn check_route_plugins(r: &RouteSpec, entity: &str) -> Result<(), ConfigError> {
+    for (i, spec) in r.plugins.iter().enumerate() {
+        if !matches!(spec.name.as_str(), "jwt" | "acl" | "oidc") {
+            return Err(invalid(
+                format!("{entity}.plugins[{i}]"),
+                "name",
+                format!(
+                    "plugin '{}' not enabled; this gateway has jwt, acl and oidc",
+                    spec.name
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

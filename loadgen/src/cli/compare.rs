@@ -62,6 +62,47 @@ pub(super) fn compare(c: &CompareArgs) -> Exit {
 }
 
 fn compare_inner(c: &CompareArgs) -> anyhow::Result<Exit> {
+    let (thresholds, limits) = rules(c)?;
+    let base = load_summary(&c.base)?;
+    let cand = load_summary(&c.cand)?;
+    for (what, s) in [("baseline", &base), ("candidate", &cand)] {
+        if !s.valid && !c.allow_invalid {
+            bail!(
+                "the {what} run is INVALID ({}); its numbers describe the run, not the targets. Re-run it, or pass --allow-invalid",
+                s.invalid_reasons.join("; ")
+            );
+        }
+    }
+    let rows = reports::compare::compare(&base, &cand, &thresholds, &limits, c.per_class)?;
+    print!("{}", reports::compare::render_text(&rows));
+    write_outputs(c, &rows, &cand)?;
+    let failed: Vec<&reports::compare::Row> = rows.iter().filter(|r| r.verdict.failed()).collect();
+    for r in &failed {
+        eprintln!(
+            "loadgen compare: {}: {} {} {} (base {}, candidate {})",
+            if r.verdict == reports::compare::Verdict::OverLimit {
+                "over limit"
+            } else {
+                "regression"
+            },
+            r.target,
+            r.class,
+            r.metric,
+            reports::compare::fmt_value(r.base, r.unit),
+            reports::compare::fmt_value(r.cand, r.unit)
+        );
+    }
+    Ok(if failed.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Failure
+    })
+}
+
+/// `--max-regression` (else the defaults) and `--max`, parsed.
+fn rules(
+    c: &CompareArgs,
+) -> anyhow::Result<(Vec<reports::compare::Rule>, Vec<reports::compare::Rule>)> {
     let pct = |_: &str, v: &str| -> anyhow::Result<f64> {
         let x: f64 = v
             .trim_end_matches('%')
@@ -101,18 +142,15 @@ fn compare_inner(c: &CompareArgs) -> anyhow::Result<Exit> {
         .iter()
         .map(|t| parse_rule("--max", t, limit))
         .collect::<Result<Vec<_>, _>>()?;
-    let base = load_summary(&c.base)?;
-    let cand = load_summary(&c.cand)?;
-    for (what, s) in [("baseline", &base), ("candidate", &cand)] {
-        if !s.valid && !c.allow_invalid {
-            bail!(
-                "the {what} run is INVALID ({}); its numbers describe the run, not the targets. Re-run it, or pass --allow-invalid",
-                s.invalid_reasons.join("; ")
-            );
-        }
-    }
-    let rows = reports::compare::compare(&base, &cand, &thresholds, &limits, c.per_class)?;
-    print!("{}", reports::compare::render_text(&rows));
+    Ok((thresholds, limits))
+}
+
+/// The `--markdown`, `--bmf` and `--github-benchmark` files.
+fn write_outputs(
+    c: &CompareArgs,
+    rows: &[reports::compare::Row],
+    cand: &reports::summary::Summary,
+) -> anyhow::Result<()> {
     let name = |p: &PathBuf| p.display().to_string();
     let write = |path: &PathBuf, text: String| -> anyhow::Result<()> {
         reports::write_atomic(path, text.as_bytes()).with_context(|| path.display().to_string())
@@ -120,39 +158,19 @@ fn compare_inner(c: &CompareArgs) -> anyhow::Result<Exit> {
     if let Some(p) = &c.markdown {
         write(
             p,
-            reports::compare::render_markdown(&rows, &name(&c.base), &name(&c.cand)),
+            reports::compare::render_markdown(rows, &name(&c.base), &name(&c.cand)),
         )?;
     }
     if let Some(p) = &c.bmf {
-        write(p, format!("{:#}\n", reports::export::bmf(&cand)))?;
+        write(p, format!("{:#}\n", reports::export::bmf(cand)))?;
     }
     if let Some(p) = &c.github_benchmark {
         write(
             p,
-            format!("{:#}\n", reports::export::github_benchmark(&cand)),
+            format!("{:#}\n", reports::export::github_benchmark(cand)),
         )?;
     }
-    let failed: Vec<&reports::compare::Row> = rows.iter().filter(|r| r.verdict.failed()).collect();
-    for r in &failed {
-        eprintln!(
-            "loadgen compare: {}: {} {} {} (base {}, candidate {})",
-            if r.verdict == reports::compare::Verdict::OverLimit {
-                "over limit"
-            } else {
-                "regression"
-            },
-            r.target,
-            r.class,
-            r.metric,
-            reports::compare::fmt_value(r.base, r.unit),
-            reports::compare::fmt_value(r.cand, r.unit)
-        );
-    }
-    Ok(if failed.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Failure
-    })
+    Ok(())
 }
 
 pub(super) fn report(r: &ReportArgs) -> Exit {

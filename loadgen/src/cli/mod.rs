@@ -88,48 +88,12 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
             out,
             force,
         }) => {
-            let generated = crate::token::jwt::Alg::parse(&alg)
-                .context("--alg")
-                .and_then(|a| {
-                    let g = crate::token::jwt::keys_gen(
-                        a,
-                        kid.as_deref(),
-                        bits,
-                        issuer.as_deref(),
-                        &out,
-                        force,
-                    )?;
-                    Ok(g.files
-                        .iter()
-                        .map(|f| f.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join("\n"))
-                });
+            let generated = keys_gen(&alg, (kid.as_deref(), bits, issuer.as_deref()), &out, force);
             report_outcome("loadgen keys gen", generated, Exit::Usage)
         }
         Command::Compare(c) => compare::compare(&c),
         Command::Merge(m) => merge(&m),
-        Command::Calibrate(c) => {
-            let out = c.out.clone().unwrap_or_else(|| {
-                PathBuf::from("results").join(format!(
-                    "calibrate-{}",
-                    utc_stamp(std::time::SystemTime::now())
-                ))
-            });
-            match crate::commands::calibrate::run(c.duration, &out, &stop)
-                .and_then(|cal| crate::commands::calibrate::write(&out, &cal).map(|()| cal))
-            {
-                Ok(cal) => {
-                    print!("{}", cal.render_text());
-                    println!("Results: {}", out.join("calibration.json").display());
-                    Exit::Ok
-                }
-                Err(e) => {
-                    eprintln!("loadgen calibrate: {e:#}");
-                    Exit::Failure
-                }
-            }
-        }
+        Command::Calibrate(c) => calibrate(&c, &stop),
         Command::Run(run) => match load_for_run(&run) {
             Err(e) => {
                 eprintln!("loadgen: {e:#}");
@@ -143,6 +107,45 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
                 }
             },
         },
+    }
+}
+
+/// `loadgen keys gen`: the files written, one per line.
+fn keys_gen(
+    alg: &str,
+    (kid, bits, issuer): (Option<&str>, usize, Option<&str>),
+    out: &std::path::Path,
+    force: bool,
+) -> anyhow::Result<String> {
+    let a = crate::token::jwt::Alg::parse(alg).context("--alg")?;
+    let g = crate::token::jwt::keys_gen(a, kid, bits, issuer, out, force)?;
+    Ok(g.files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+/// `loadgen calibrate`: this machine's resolution, printed and written.
+fn calibrate(c: &args::CalibrateArgs, stop: &Arc<AtomicBool>) -> Exit {
+    let out = c.out.clone().unwrap_or_else(|| {
+        PathBuf::from("results").join(format!(
+            "calibrate-{}",
+            utc_stamp(std::time::SystemTime::now())
+        ))
+    });
+    match crate::commands::calibrate::run(c.duration, &out, stop)
+        .and_then(|cal| crate::commands::calibrate::write(&out, &cal).map(|()| cal))
+    {
+        Ok(cal) => {
+            print!("{}", cal.render_text());
+            println!("Results: {}", out.join("calibration.json").display());
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("loadgen calibrate: {e:#}");
+            Exit::Failure
+        }
     }
 }
 

@@ -250,6 +250,7 @@ impl Conn {
         Ok(n)
     }
 
+    // long: the HTTP/1.1 response parser's state machine (head, framing, body) on the hot path
     async fn read_response(&mut self, head_only: bool) -> Result<Response, ErrorClass> {
         loop {
             let (status, framing, keep_alive, upstream, head_len) = loop {

@@ -109,6 +109,7 @@ pub fn run(ctx: WorkerCtx) {
     local.block_on(&rt, main(ctx));
 }
 
+// long: a worker's whole life on its thread (connections, ticker, each phase open or closed loop, the drain), in order
 async fn main(ctx: WorkerCtx) {
     let ctx = Rc::new(ctx);
     let plan = ctx.plan.clone();
@@ -400,6 +401,7 @@ struct Marks {
     timing: std::cell::Cell<Timing>,
 }
 
+// long: one request's life on the send path (token, connection, send, read, sample), its marks in order
 async fn attempt(
     ctx: &WorkerCtx,
     slot: &mut Slot,

@@ -202,6 +202,7 @@ impl Key {
 }
 
 impl Collector for Export {
+    // long: the table of exported series, one entry per metric family
     fn encode(&self, mut enc: DescriptorEncoder<'_>) -> fmt::Result {
         let m = self.0.lock();
         let counts: [Family<Counts, u64>; 9] = [

@@ -90,6 +90,7 @@ pub const DEFAULT_OVERLAP: std::time::Duration = std::time::Duration::from_secs(
 
 impl EventSpec {
     /// Rules within one event: `(key, message)`.
+    // long: one rule per field and action, each naming its key; a table in code
     pub(super) fn validate(&self) -> Result<(), (&'static str, String)> {
         let only = |key: &'static str, set: bool, what: &str| {
             if set {

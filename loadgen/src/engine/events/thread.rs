@@ -264,54 +264,11 @@ async fn act(
         }
         Action::Rotate => {
             let ci = consumer.context("no consumer")?;
-            let (Some(next), Some(tokens)) = (&e.next, &ctx.tokens) else {
-                anyhow::bail!("no new key");
-            };
-            let old = tokens.current(ci);
-            let admin = admin_of()?;
-            c.post_credential(admin, next, calls).await?;
-            changed.rotated.push((ci, false));
-            tokens.switch(ci, Some(next.clone()));
-            watch.set_effective(i, Instant::now());
-            if !sleep_until(Instant::now() + e.spec.overlap(), &ctx.stop).await {
-                return Ok(());
-            }
-            c.delete_credential(admin, &old, success, calls).await?;
-            if let Some(r) = changed.rotated.iter_mut().find(|r| r.0 == ci) {
-                r.1 = true;
-            }
+            rotate(c, ctx, (i, e), (ci, admin_of()?), calls, changed).await?;
         }
         Action::JwksRotate => {
             let ci = consumer.context("no consumer")?;
-            let (Some(next), Some(tokens), Some(file)) = (&e.next, &ctx.tokens, &e.jwks) else {
-                anyhow::bail!("no new key or JWKS file");
-            };
-            let old = tokens.current(ci);
-            let original = std::fs::read_to_string(file)
-                .with_context(|| format!("{}: cannot read", file.display()))?;
-            let mut doc: Value = serde_json::from_str(&original)
-                .with_context(|| format!("{}: not JSON", file.display()))?;
-            let keys = doc
-                .get_mut("keys")
-                .and_then(Value::as_array_mut)
-                .with_context(|| format!("{}: no \"keys\" array", file.display()))?;
-            let jwk = next
-                .signing
-                .jwk(next.kid.as_deref())
-                .context("the new key has no public JWK")?;
-            keys.push(jwk);
-            write_jwks(c, file, &doc, calls)?;
-            changed.jwks.push((ci, file.clone(), original));
-            tokens.switch(ci, Some(next.clone()));
-            watch.set_effective(i, Instant::now());
-            if !sleep_until(Instant::now() + e.spec.overlap(), &ctx.stop).await {
-                return Ok(());
-            }
-            let old_kid = old.kid.clone().unwrap_or(old.key.clone());
-            if let Some(keys) = doc.get_mut("keys").and_then(Value::as_array_mut) {
-                keys.retain(|k| k.get("kid").and_then(Value::as_str) != Some(old_kid.as_str()));
-            }
-            write_jwks(c, file, &doc, calls)?;
+            jwks_rotate(c, ctx, (i, e), ci, calls, changed).await?;
         }
         Action::Admin => {
             let method = e.spec.method.as_deref().unwrap_or("POST");
@@ -328,6 +285,78 @@ async fn act(
             watch.set_effective(i, Instant::now());
         }
     }
+    Ok(())
+}
+
+/// A key rotation through the Admin API: the new credential added, tokens
+/// switched to it, and after the overlap the old one deleted.
+async fn rotate(
+    c: &Ctx,
+    ctx: &SlotEvents,
+    (i, e): (usize, &Planned),
+    (ci, admin): (usize, &str),
+    calls: &mut Vec<EventCall>,
+    changed: &mut Changed,
+) -> anyhow::Result<()> {
+    let watch = &ctx.watch;
+    let (Some(next), Some(tokens)) = (&e.next, &ctx.tokens) else {
+        anyhow::bail!("no new key");
+    };
+    let old = tokens.current(ci);
+    c.post_credential(admin, next, calls).await?;
+    changed.rotated.push((ci, false));
+    tokens.switch(ci, Some(next.clone()));
+    watch.set_effective(i, Instant::now());
+    if !sleep_until(Instant::now() + e.spec.overlap(), &ctx.stop).await {
+        return Ok(());
+    }
+    c.delete_credential(admin, &old, success, calls).await?;
+    if let Some(r) = changed.rotated.iter_mut().find(|r| r.0 == ci) {
+        r.1 = true;
+    }
+    Ok(())
+}
+
+/// A JWKS rotation: the new key added to the file, tokens switched to it,
+/// and after the overlap the old key removed.
+async fn jwks_rotate(
+    c: &Ctx,
+    ctx: &SlotEvents,
+    (i, e): (usize, &Planned),
+    ci: usize,
+    calls: &mut Vec<EventCall>,
+    changed: &mut Changed,
+) -> anyhow::Result<()> {
+    let watch = &ctx.watch;
+    let (Some(next), Some(tokens), Some(file)) = (&e.next, &ctx.tokens, &e.jwks) else {
+        anyhow::bail!("no new key or JWKS file");
+    };
+    let old = tokens.current(ci);
+    let original = std::fs::read_to_string(file)
+        .with_context(|| format!("{}: cannot read", file.display()))?;
+    let mut doc: Value =
+        serde_json::from_str(&original).with_context(|| format!("{}: not JSON", file.display()))?;
+    let keys = doc
+        .get_mut("keys")
+        .and_then(Value::as_array_mut)
+        .with_context(|| format!("{}: no \"keys\" array", file.display()))?;
+    let jwk = next
+        .signing
+        .jwk(next.kid.as_deref())
+        .context("the new key has no public JWK")?;
+    keys.push(jwk);
+    write_jwks(c, file, &doc, calls)?;
+    changed.jwks.push((ci, file.clone(), original));
+    tokens.switch(ci, Some(next.clone()));
+    watch.set_effective(i, Instant::now());
+    if !sleep_until(Instant::now() + e.spec.overlap(), &ctx.stop).await {
+        return Ok(());
+    }
+    let old_kid = old.kid.clone().unwrap_or(old.key.clone());
+    if let Some(keys) = doc.get_mut("keys").and_then(Value::as_array_mut) {
+        keys.retain(|k| k.get("kid").and_then(Value::as_str) != Some(old_kid.as_str()));
+    }
+    write_jwks(c, file, &doc, calls)?;
     Ok(())
 }
 

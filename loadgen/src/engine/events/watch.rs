@@ -183,7 +183,7 @@ pub fn measure(
     if o.error.is_some() {
         return r;
     }
-    let mine = || seen.iter().filter(|x| x.consumer as usize == *ci);
+    let mine = || seen.iter().filter(move |x| x.consumer as usize == *ci);
     // The responses this event is judged by: sent in its window, and done
     // before the consumer's next event was issued.
     let judged =
@@ -222,21 +222,31 @@ pub fn measure(
             );
         }
     }
-    // Per 100 ms from 1 s before the event to the end of its window.
+    r.buckets = buckets(mine(), (issued, effective, until));
+    r
+}
+
+/// The consumer's responses per 100 ms, from 1 s before the event was
+/// issued to the end of its window, by send time relative to `effective`.
+fn buckets<'a>(
+    mine: impl Iterator<Item = &'a Seen>,
+    (issued, effective, until): (u64, u64, u64),
+) -> Vec<EventBucket> {
+    let mut buckets: Vec<EventBucket> = Vec::new();
     const STEP: u64 = 100_000_000;
     let from = issued.saturating_sub(1_000_000_000);
-    for x in mine().filter(|x| x.sent >= from && x.sent < until) {
+    for x in mine.filter(|x| x.sent >= from && x.sent < until) {
         let t_ms = ((x.sent as i64 - effective as i64).div_euclid(STEP as i64)) * 100;
-        let b = match r.buckets.last_mut() {
+        let b = match buckets.last_mut() {
             Some(b) if b.t_ms == t_ms => b,
             _ => {
-                r.buckets.push(EventBucket {
+                buckets.push(EventBucket {
                     t_ms,
                     accepted: 0,
                     refused: 0,
                     other: 0,
                 });
-                r.buckets.last_mut().expect("just pushed")
+                buckets.last_mut().expect("just pushed")
             }
         };
         match x.status {
@@ -245,5 +255,5 @@ pub fn measure(
             _ => b.other += 1,
         }
     }
-    r
+    buckets
 }
