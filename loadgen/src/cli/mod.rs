@@ -135,7 +135,7 @@ fn calibrate(c: &args::CalibrateArgs, stop: &Arc<AtomicBool>) -> Exit {
         ))
     });
     match crate::commands::calibrate::run(c.duration, &out, stop)
-        .and_then(|cal| crate::commands::calibrate::write(&out, &cal).map(|()| cal))
+        .and_then(|cal| Ok(crate::commands::calibrate::write(&out, &cal).map(|()| cal)?))
     {
         Ok(cal) => {
             print!("{}", cal.render_text());

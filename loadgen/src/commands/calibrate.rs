@@ -13,12 +13,12 @@
 //! `calibrate = false`) and keeps it in `summary.json`, where the terminal
 //! summary, the report and `loadgen compare` mark figures within it.
 
+use crate::measure::totals::ResultsError;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use reports::calibration::{Calibration, KnownDelay, RateLag, Resolution};
 use reports::summary::{ClassResult, Summary};
 
@@ -43,8 +43,23 @@ const DELAYS: [(&str, u64); 3] = [("200us", 200_000), ("1ms", 1_000_000), ("10ms
 /// What `loadgen run` spends on its own calibration.
 pub const SHORT: Duration = Duration::from_secs(3);
 
+/// Why the calibration could not be measured.
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrateError {
+    #[error("the calibration scenario: {0}")]
+    Scenario(#[from] crate::scenario::ScenarioError),
+    #[error(transparent)]
+    Run(#[from] crate::engine::RunError),
+    #[error(transparent)]
+    Results(#[from] ResultsError),
+    #[error("calibration: no {0} results")]
+    Missing(String),
+    #[error("calibration: no complete round")]
+    NoRound,
+}
+
 /// The calibration scenario for about `total` of wall time.
-fn scenario(total: Duration) -> anyhow::Result<Scenario> {
+fn scenario(total: Duration) -> Result<Scenario, CalibrateError> {
     // Per round and target: a warm-up, the steady phase, a fast phase a
     // fifth as long, and ~0.15 s to open connections.
     let per = total.as_secs_f64() / f64::from(2 * ROUNDS);
@@ -75,9 +90,13 @@ fn scenario(total: Duration) -> anyhow::Result<Scenario> {
 
 /// Runs the calibration (about `total` of wall time), writing the run's
 /// own result files into `dir`.
-pub fn run(total: Duration, dir: &Path, stop: &Arc<AtomicBool>) -> anyhow::Result<Calibration> {
+pub fn run(
+    total: Duration,
+    dir: &Path,
+    stop: &Arc<AtomicBool>,
+) -> Result<Calibration, CalibrateError> {
     let s = scenario(total)?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(ResultsError::write(dir))?;
     let summary = crate::commands::capacity::run_quiet(&s, dir, stop)?;
     from_summary(&summary)
 }
@@ -87,7 +106,7 @@ fn class<'a>(
     target: &str,
     request: &str,
     phase: &str,
-) -> anyhow::Result<&'a ClassResult> {
+) -> Result<&'a ClassResult, CalibrateError> {
     s.targets
         .iter()
         .find(|t| t.name == target)
@@ -96,11 +115,11 @@ fn class<'a>(
                 .iter()
                 .find(|c| c.request == request && c.phase == phase)
         })
-        .with_context(|| format!("calibration: no {request}/{phase} results for {target}"))
+        .ok_or_else(|| CalibrateError::Missing(format!("{request}/{phase} for {target}")))
 }
 
 /// The calibration a run of [`scenario`] measured.
-pub fn from_summary(s: &Summary) -> anyhow::Result<Calibration> {
+pub fn from_summary(s: &Summary) -> Result<Calibration, CalibrateError> {
     let (a, b) = (
         class(s, "a", "d0", "steady")?,
         class(s, "b", "d0", "steady")?,
@@ -115,7 +134,9 @@ pub fn from_summary(s: &Summary) -> anyhow::Result<Calibration> {
             p99: y.p99 as i64 - x.p99 as i64,
         })
         .collect();
-    anyhow::ensure!(!rounds_diff.is_empty(), "calibration: no complete round");
+    if rounds_diff.is_empty() {
+        return Err(CalibrateError::NoRound);
+    }
     let worst = |f: fn(&Resolution) -> i64| {
         COVERAGE * rounds_diff.iter().map(|d| f(d).abs()).max().unwrap_or(0)
     };
@@ -139,8 +160,8 @@ pub fn from_summary(s: &Summary) -> anyhow::Result<Calibration> {
                 error_ns: read - *programmed as i64,
             })
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let lag = |phase: &str, rate: u32| -> anyhow::Result<RateLag> {
+        .collect::<Result<Vec<_>, CalibrateError>>()?;
+    let lag = |phase: &str, rate: u32| -> Result<RateLag, CalibrateError> {
         Ok(RateLag {
             rate: f64::from(rate),
             lag: class(s, "a", "d0", phase)?.schedule_lag,
@@ -166,8 +187,11 @@ pub fn from_summary(s: &Summary) -> anyhow::Result<Calibration> {
 }
 
 /// Writes `calibration.json` into `dir`, atomically.
-pub fn write(dir: &Path, c: &Calibration) -> anyhow::Result<()> {
-    let json = serde_json::to_vec_pretty(c)?;
-    reports::write_atomic(&dir.join("calibration.json"), &json)
-        .with_context(|| format!("cannot write {}", dir.join("calibration.json").display()))
+pub fn write(dir: &Path, c: &Calibration) -> Result<(), ResultsError> {
+    let path = dir.join("calibration.json");
+    let json = serde_json::to_vec_pretty(c).map_err(|source| ResultsError::Format {
+        path: path.clone(),
+        source,
+    })?;
+    reports::write_atomic(&path, &json).map_err(ResultsError::write(&path))
 }

@@ -12,12 +12,41 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use reports::capacity::{Capacity, CapacityStep, RULE, TargetCapacity};
 use reports::summary::{Percentiles, Summary, TargetResult};
 
 use crate::engine::{self, RunOptions};
+use crate::measure::totals::ResultsError;
 use crate::scenario::{Dur, Phase, Rate, Scenario, Term, parse_percent};
+
+/// Why a capacity search could not be set up, run or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CapacityError {
+    #[error("{0}: no SLO: give --slo 'added.p99<=2ms' (repeatable) or [capacity] slo = [...]")]
+    NoSlo(String),
+    /// A term or the precision in `[capacity]`.
+    #[error(transparent)]
+    Setting(#[from] crate::scenario::BadValue),
+    #[error("--min must be above 0 and at most --max")]
+    MinMax,
+    #[error("--step must be above 0")]
+    Step,
+    #[error("{0}: an added.* term needs a baseline target (baseline = true) to interleave")]
+    NeedsBaseline(String),
+    #[error("--target {target:?}: no such target in {file}")]
+    NoSuchTarget { target: String, file: String },
+    #[error("{0}: no target to search (every one is a baseline)")]
+    NoTarget(String),
+    #[error("no step ran to completion (see the steps)")]
+    NoStep,
+    /// A step's run.
+    #[error(transparent)]
+    Run(#[from] engine::RunError),
+    #[error(transparent)]
+    Results(#[from] ResultsError),
+    #[error(transparent)]
+    Chart(#[from] reports::charts::ChartError),
+}
 
 /// What the command line asks for (None: the scenario's `[capacity]`, else the default).
 #[derive(Debug, Clone, Default)]
@@ -35,7 +64,7 @@ pub struct Flags {
 
 /// The search the flags and the scenario's `[capacity]` ask for (flags
 /// win), with the defaults; errors name the missing or bad setting.
-pub fn settings(s: &Scenario, flags: &Flags, out: PathBuf) -> anyhow::Result<Search> {
+pub fn settings(s: &Scenario, flags: &Flags, out: PathBuf) -> Result<Search, CapacityError> {
     let spec = s.capacity.clone().unwrap_or_default();
     let slo = if flags.slo.is_empty() {
         spec.slo
@@ -46,10 +75,7 @@ pub fn settings(s: &Scenario, flags: &Flags, out: PathBuf) -> anyhow::Result<Sea
         flags.slo.clone()
     };
     if slo.is_empty() {
-        anyhow::bail!(
-            "{}: no SLO: give --slo 'added.p99<=2ms' (repeatable) or [capacity] slo = [...]",
-            s.source.file
-        );
+        return Err(CapacityError::NoSlo(s.source.file.clone()));
     }
     let precision = match (flags.precision, &spec.precision) {
         (Some(p), _) => p,
@@ -75,10 +101,10 @@ pub fn settings(s: &Scenario, flags: &Flags, out: PathBuf) -> anyhow::Result<Sea
         quiet: flags.quiet,
     };
     if !(search.min > 0.0 && search.min <= search.max) {
-        anyhow::bail!("--min must be above 0 and at most --max");
+        return Err(CapacityError::MinMax);
     }
     if search.step.is_zero() {
-        anyhow::bail!("--step must be above 0");
+        return Err(CapacityError::Step);
     }
     Ok(search)
 }
@@ -179,7 +205,11 @@ fn step_scenario(
 
 /// Runs the search for every target; each step's results go under
 /// `out/steps/`.
-pub fn search(s: &Scenario, search: &Search, stop: &Arc<AtomicBool>) -> anyhow::Result<Found> {
+pub fn search(
+    s: &Scenario,
+    search: &Search,
+    stop: &Arc<AtomicBool>,
+) -> Result<Found, CapacityError> {
     let (targets, base) = searched(s, search)?;
     let mut out = Vec::new();
     let mut at_capacity: Vec<(Summary, String)> = Vec::new();
@@ -214,7 +244,7 @@ pub fn search(s: &Scenario, search: &Search, stop: &Arc<AtomicBool>) -> anyhow::
 /// The targets to search (`--target`, else every one that is not a
 /// baseline), and the baseline interleaved with them when an `added.*`
 /// term needs one.
-fn searched(s: &Scenario, search: &Search) -> anyhow::Result<(Vec<String>, Option<String>)> {
+fn searched(s: &Scenario, search: &Search) -> Result<(Vec<String>, Option<String>), CapacityError> {
     let wants_baseline = search.slo.iter().any(Term::added);
     let baseline = s
         .targets
@@ -222,10 +252,7 @@ fn searched(s: &Scenario, search: &Search) -> anyhow::Result<(Vec<String>, Optio
         .find(|t| t.baseline)
         .map(|t| t.name.clone());
     if wants_baseline && baseline.is_none() {
-        anyhow::bail!(
-            "{}: an added.* term needs a baseline target (baseline = true) to interleave",
-            s.source.file
-        );
+        return Err(CapacityError::NeedsBaseline(s.source.file.clone()));
     }
     let targets: Vec<String> = if search.targets.is_empty() {
         s.targets
@@ -236,16 +263,16 @@ fn searched(s: &Scenario, search: &Search) -> anyhow::Result<(Vec<String>, Optio
     } else {
         for t in &search.targets {
             if !s.targets.iter().any(|x| &x.name == t) {
-                anyhow::bail!("--target {t:?}: no such target in {}", s.source.file);
+                return Err(CapacityError::NoSuchTarget {
+                    target: t.clone(),
+                    file: s.source.file.clone(),
+                });
             }
         }
         search.targets.clone()
     };
     if targets.is_empty() {
-        anyhow::bail!(
-            "{}: no target to search (every one is a baseline)",
-            s.source.file
-        );
+        return Err(CapacityError::NoTarget(s.source.file.clone()));
     }
     Ok((targets, baseline.filter(|_| wants_baseline)))
 }
@@ -266,7 +293,7 @@ impl OneSearch<'_> {
     /// Doubles the rate from `--min` until the SLO breaks, then bisects to
     /// the precision; `n` numbers the steps across targets. Returns what was
     /// found and the summary of the step at capacity (else the last one).
-    fn run(&self, n: &mut usize) -> anyhow::Result<(TargetCapacity, Option<Summary>)> {
+    fn run(&self, n: &mut usize) -> Result<(TargetCapacity, Option<Summary>), CapacityError> {
         let (target, search) = (self.target, self.search);
         let mut steps = Vec::new();
         let (mut lo, mut hi): (Option<f64>, Option<f64>) = (None, None);
@@ -393,7 +420,7 @@ pub(crate) fn run_quiet(
     v: &Scenario,
     dir: &Path,
     stop: &Arc<AtomicBool>,
-) -> anyhow::Result<Summary> {
+) -> Result<Summary, engine::RunError> {
     let opts = RunOptions {
         out_dir: dir.to_owned(),
         progress: false,
@@ -445,10 +472,10 @@ fn judge(s: &Summary, target: &str, rate: f64, slo: &[Term], dir: String) -> Cap
 /// One summary for the capacity run: each searched target as it ran at its
 /// capacity (or, where no rate passed, at its last step; the baseline from
 /// the first), and the `capacity` section.
-fn combined(capacity: &Capacity, at: Vec<(Summary, String)>) -> anyhow::Result<Summary> {
+fn combined(capacity: &Capacity, at: Vec<(Summary, String)>) -> Result<Summary, CapacityError> {
     let mut iter = at.into_iter();
     let Some((mut first, name)) = iter.next() else {
-        anyhow::bail!("no step ran to completion (see the steps)");
+        return Err(CapacityError::NoStep);
     };
     // Keep the first's baseline (if any) and its target; add the others' targets.
     first.targets.retain(|t| t.baseline || t.name == name);
@@ -466,11 +493,15 @@ fn combined(capacity: &Capacity, at: Vec<(Summary, String)>) -> anyhow::Result<S
 }
 
 /// Writes `summary.json` (with `capacity`) and `capacity.png`/`.svg` into `out`.
-pub fn write(out: &Path, found: &Found) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let json = serde_json::to_vec_pretty(&found.summary)?;
-    reports::write_atomic(&out.join("summary.json"), &json)
-        .with_context(|| format!("cannot write {}", out.join("summary.json").display()))?;
+pub fn write(out: &Path, found: &Found) -> Result<(), CapacityError> {
+    std::fs::create_dir_all(out).map_err(ResultsError::write(out))?;
+    let path = out.join("summary.json");
+    let json =
+        serde_json::to_vec_pretty(&found.summary).map_err(|source| ResultsError::Format {
+            path: path.clone(),
+            source,
+        })?;
+    reports::write_atomic(&path, &json).map_err(ResultsError::write(&path))?;
     reports::charts::capacity(&found.capacity, out)?;
     Ok(())
 }

@@ -5,9 +5,8 @@ use std::net::ToSocketAddrs as _;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Context as _;
-
 use super::conn::{self, Endpoint};
+use super::error::RunError;
 use crate::scenario::{Scenario, Target, TargetUrl};
 
 /// In-process servers started for `builtin:` targets; stopped on drop.
@@ -20,13 +19,15 @@ pub(super) struct Builtins {
     _runtimes: Vec<tokio::runtime::Runtime>,
 }
 
-fn runtime(name: &str, threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
-    conn_guard::background_runtime(name, threads)
-        .with_context(|| format!("cannot start the {name} runtime"))
+fn runtime(name: &str, threads: usize) -> Result<tokio::runtime::Runtime, RunError> {
+    conn_guard::background_runtime(name, threads).map_err(|source| RunError::Io {
+        what: format!("cannot start the {name} runtime"),
+        source,
+    })
 }
 
 impl Builtins {
-    pub(super) fn start(s: &Scenario, scenario_dir: &Path) -> anyhow::Result<Builtins> {
+    pub(super) fn start(s: &Scenario, scenario_dir: &Path) -> Result<Builtins, RunError> {
         let urls: Vec<TargetUrl> = s.targets.iter().flat_map(Target::url_list).collect();
         let wants_gateway = urls.contains(&TargetUrl::BuiltinGateway);
         let mut b = Builtins {
@@ -52,17 +53,18 @@ impl Builtins {
         };
         let upstream = rt
             .block_on(mock_upstream::spawn(config))
-            .context("cannot start the builtin upstream")?;
+            .map_err(RunError::BuiltinUpstream)?;
         let upstream_url = upstream.base_url().to_owned();
         b.upstream = Some(upstream);
         b._runtimes.push(rt);
         if wants_gateway {
-            let spec = s
-                .gateway
-                .as_ref()
-                .context("builtin:gateway needs a [gateway] section with config = \"kong.yml\"")?;
+            let spec = s.gateway.as_ref().ok_or(RunError::NoGatewaySection)?;
             let path = scenario_dir.join(&spec.config);
-            let mut decl = gateway::config::Declarative::load(&path)?;
+            let config_error = |source| RunError::GatewayConfig {
+                path: path.clone(),
+                source,
+            };
+            let mut decl = gateway::config::Declarative::load(&path).map_err(config_error)?;
             // `url: builtin:upstream` in the gateway's services points at the builtin upstream.
             let builtin = TargetUrl::BuiltinUpstream.as_str();
             for svc in &mut decl.services {
@@ -70,8 +72,7 @@ impl Builtins {
                     svc.url = Some(upstream_url.clone());
                 }
             }
-            decl.compile()
-                .with_context(|| format!("{}", path.display()))?;
+            decl.compile().map_err(config_error)?;
             let rt = runtime("builtin-gateway", spec.workers.unwrap_or(1))?;
             let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
             // With its Admin API (in memory: no state file), for `[[event]]`s.
@@ -89,7 +90,7 @@ impl Builtins {
                     limits: gateway::limits(),
                     admin_apply_delay: spec.admin_apply_delay.map_or(Duration::ZERO, |d| d.0),
                 }))
-                .context("cannot start the builtin gateway")?;
+                .map_err(RunError::BuiltinGateway)?;
             b.gateway = Some(gw);
             b._runtimes.push(rt);
         }
@@ -117,35 +118,39 @@ pub(super) fn endpoints(
     t: &Target,
     builtins: &Builtins,
     connect_timeout: Duration,
-) -> anyhow::Result<Vec<Endpoint>> {
+) -> Result<Vec<Endpoint>, RunError> {
     let http2 = t.http2();
     t.url_list()
         .iter()
         .map(|u| {
             let url = builtins.resolve(u);
+            let bad = |problem: String| RunError::Target {
+                target: t.name.clone(),
+                problem,
+            };
             let uri: http::Uri = url
                 .parse()
-                .with_context(|| format!("target {}: bad url {url:?}", t.name))?;
+                .map_err(|e| bad(format!("bad url {url:?}: {e}")))?;
             let https = uri.scheme_str() == Some("https");
             let host = uri
                 .host()
-                .context("url has no host")?
+                .ok_or_else(|| bad(format!("url {url:?} has no host")))?
                 .trim_matches(['[', ']'])
                 .to_owned();
             let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
             let addr = (host.as_str(), port)
                 .to_socket_addrs()
-                .with_context(|| format!("target {}: cannot resolve {host}", t.name))?
+                .map_err(|e| bad(format!("cannot resolve {host}: {e}")))?
                 .next()
-                .with_context(|| format!("target {}: {host} has no address", t.name))?;
+                .ok_or_else(|| bad(format!("{host} has no address")))?;
             let tls = if https {
                 let spec = t.tls.clone().unwrap_or_default();
                 let ca_file = spec.ca_file.as_ref().map(|f| builtins.scenario_dir.join(f));
                 let connector = conn::tls_connector(ca_file.as_deref(), spec.insecure, http2)
-                    .with_context(|| format!("target {}: TLS setup", t.name))?;
+                    .map_err(|e| bad(format!("TLS setup: {e}")))?;
                 let name = spec.server_name.unwrap_or_else(|| host.clone());
-                let name =
-                    rustls::pki_types::ServerName::try_from(name).context("bad TLS server name")?;
+                let name = rustls::pki_types::ServerName::try_from(name)
+                    .map_err(|e| bad(format!("bad TLS server name: {e}")))?;
                 Some((connector, name))
             } else {
                 None

@@ -138,13 +138,25 @@ where
     }
 }
 
+/// Why a target's TLS client could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error(transparent)]
+    Rustls(#[from] rustls::Error),
+    #[error("CA file {}: {source}", path.display())]
+    CaFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+}
+
 /// Builds the TLS connector of a target.
 pub fn tls_connector(
     ca_file: Option<&std::path::Path>,
     insecure: bool,
     http2: bool,
-) -> anyhow::Result<tokio_rustls::TlsConnector> {
-    use anyhow::Context as _;
+) -> Result<tokio_rustls::TlsConnector, TlsError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -159,12 +171,12 @@ pub fn tls_connector(
         let mut roots = rustls::RootCertStore::empty();
         match ca_file {
             Some(path) => {
-                for cert in CertificateDer::pem_file_iter(path)
-                    .with_context(|| format!("cannot read CA file {}", path.display()))?
-                {
-                    roots.add(
-                        cert.with_context(|| format!("bad certificate in {}", path.display()))?,
-                    )?;
+                let ca = |source| TlsError::CaFile {
+                    path: path.to_owned(),
+                    source,
+                };
+                for cert in CertificateDer::pem_file_iter(path).map_err(ca)? {
+                    roots.add(cert.map_err(ca)?)?;
                 }
             }
             None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),

@@ -10,6 +10,7 @@
 mod builtin;
 pub mod conn;
 pub mod endpoint;
+mod error;
 pub mod events;
 pub mod h1;
 mod live;
@@ -24,7 +25,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
 
-use anyhow::Context as _;
 use reports::hlog::HlogWriter;
 
 use crate::measure::record::ClassStats;
@@ -33,6 +33,8 @@ use crate::scenario::{Scenario, Target};
 use crate::shard::Shard;
 use builtin::{Builtins, endpoints};
 use conn::Endpoint;
+pub use error::RunError;
+use error::io;
 use plan::Plan;
 use reports::events::EventResult;
 use reports::summary::ShardInfo;
@@ -56,13 +58,10 @@ pub struct RunOptions {
 }
 
 /// Runs a scenario: every round, every target (rotated), every phase.
-pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
+pub fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunData, RunError> {
     let plan = Arc::new(Plan::new(scenario)?);
     if !plan.events.events.is_empty() && opts.shard.n > 1 {
-        anyhow::bail!(
-            "[[event]]s need one process: with --shard each shard would carry them out, \
-             and no shard sees all of the consumer's traffic"
-        );
+        return Err(RunError::EventsNeedOneProcess);
     }
     // Pool tokens are all signed before the first request (when a target uses them).
     let pooled = scenario.targets.iter().any(|t| !scenario.per_request(t));
@@ -74,9 +73,8 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<RunData> {
         .targets
         .iter()
         .map(|t| endpoints(t, &builtins, plan.connect_timeout))
-        .collect::<anyhow::Result<_>>()?;
-    std::fs::create_dir_all(&opts.out_dir)
-        .with_context(|| format!("cannot create {}", opts.out_dir.display()))?;
+        .collect::<Result<_, _>>()?;
+    std::fs::create_dir_all(&opts.out_dir).map_err(io("cannot create", &opts.out_dir))?;
     if let Some(m) = &opts.metrics {
         announce(m, scenario, &plan);
     }
@@ -140,15 +138,18 @@ struct Background {
 }
 
 impl Background {
-    fn start(plan: &Plan, pooled: bool) -> anyhow::Result<Background> {
+    fn start(plan: &Plan, pooled: bool) -> Result<Background, RunError> {
         let refresh_stop = Arc::new(AtomicBool::new(false));
         let refresher = plan
             .tokens
             .as_ref()
             .filter(|_| pooled)
             .map(|a| crate::token::refresher(a.clone(), refresh_stop.clone()));
-        let hiccup = crate::measure::health::HiccupProbe::start()
-            .context("cannot start the hiccup probe")?;
+        let hiccup =
+            crate::measure::health::HiccupProbe::start().map_err(|source| RunError::Io {
+                what: "cannot start the hiccup probe".into(),
+                source,
+            })?;
         Ok(Background {
             refresh_stop,
             refresher,
@@ -193,12 +194,11 @@ fn open_hlogs(
     scenario: &Scenario,
     out_dir: &std::path::Path,
     start: SystemTime,
-) -> anyhow::Result<Vec<OpenHlog>> {
+) -> Result<Vec<OpenHlog>, RunError> {
     let mut hlogs = Vec::new();
     for t in &scenario.targets {
         let tmp = out_dir.join(format!(".{}.hlog.partial", t.name));
-        let f = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        let f = std::fs::File::create(&tmp).map_err(io("cannot create", &tmp))?;
         let tool = format!(
             "gatebench-loadgen {} (target {})",
             env!("CARGO_PKG_VERSION"),
@@ -214,13 +214,15 @@ fn close_hlogs(
     hlogs: Vec<OpenHlog>,
     scenario: &Scenario,
     out_dir: &std::path::Path,
-) -> anyhow::Result<()> {
+) -> Result<(), RunError> {
     for ((w, tmp), t) in hlogs.into_iter().zip(&scenario.targets) {
+        let done = out_dir.join(format!("{}.hlog", t.name));
         let mut buf = w.into_inner();
-        std::io::Write::flush(&mut buf)?;
-        let f = buf.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, out_dir.join(format!("{}.hlog", t.name)))?;
+        let written = std::io::Write::flush(&mut buf)
+            .and_then(|()| buf.into_inner().map_err(|e| e.into_error()))
+            .and_then(|f| f.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, &done));
+        written.map_err(io("cannot write", &done))?;
     }
     Ok(())
 }
@@ -281,7 +283,7 @@ struct Rounds<'a> {
 impl Rounds<'_> {
     /// Every round, every target in it (the order rotated each round), until
     /// the end or Ctrl-C.
-    fn run(&self, totals: &mut [TargetTotals], hlogs: &mut [OpenHlog]) -> anyhow::Result<Ran> {
+    fn run(&self, totals: &mut [TargetTotals], hlogs: &mut [OpenHlog]) -> Result<Ran, RunError> {
         let (scenario, opts) = (self.scenario, self.opts);
         let rounds = scenario.rounds();
         let show = opts.progress && std::io::stderr().is_terminal();
@@ -364,19 +366,17 @@ impl Rounds<'_> {
 
 /// The run's start on the wall clock and on the monotonic clock: now, or
 /// the common start of all shards (which must still be ahead).
-fn time_base(start_at: Option<SystemTime>) -> anyhow::Result<(SystemTime, Instant)> {
+fn time_base(start_at: Option<SystemTime>) -> Result<(SystemTime, Instant), RunError> {
     let (wall, now) = (SystemTime::now(), Instant::now());
     let Some(at) = start_at else {
         return Ok((wall, now));
     };
     match at.duration_since(wall) {
         Ok(ahead) => Ok((at, now + ahead)),
-        Err(e) => anyhow::bail!(
-            "--start-at {}: that was {:.3} s ago when this shard was ready; choose a later start \
-             (every shard prepares first: connections, tokens)",
-            humantime::format_rfc3339_millis(at),
-            e.duration().as_secs_f64()
-        ),
+        Err(e) => Err(RunError::StartAtPassed {
+            at: humantime::format_rfc3339_millis(at).to_string(),
+            ago_s: e.duration().as_secs_f64(),
+        }),
     }
 }
 

@@ -15,6 +15,7 @@ use reports::events::EventResult;
 use reports::hlog::HlogWriter;
 
 use super::conn::Endpoint;
+use super::error::RunError;
 use super::events::watch::{Seen, Watch};
 use super::events::{self};
 use super::live::{Live, phase_now, progress_line};
@@ -63,7 +64,7 @@ impl Slot<'_> {
         hlog: &mut Hlog,
         (t0, at): (Instant, Option<Instant>),
         progress: Option<&str>,
-    ) -> anyhow::Result<Executed> {
+    ) -> Result<Executed, RunError> {
         let start = self.start(at);
         let phases: Vec<(String, Duration, Duration)> = self
             .plan
@@ -71,18 +72,30 @@ impl Slot<'_> {
             .iter()
             .map(|p| (p.name.clone(), p.offset, p.duration))
             .collect();
-        let events = self.plan.events.begin(events::Begin {
-            target: &self.target.name,
-            checks: self.target.takes_events(),
-            start,
-            tokens: self.plan.tokens.clone(),
-            admin: self.admin.clone(),
-            round: self.round,
-            phases: &phases,
-            stop: self.stop.clone(),
-        })?;
+        let events = self
+            .plan
+            .events
+            .begin(events::Begin {
+                target: &self.target.name,
+                checks: self.target.takes_events(),
+                start,
+                tokens: self.plan.tokens.clone(),
+                admin: self.admin.clone(),
+                round: self.round,
+                phases: &phases,
+                stop: self.stop.clone(),
+            })
+            .map_err(|source| RunError::Io {
+                what: "cannot start the event thread".into(),
+                source,
+            })?;
         let (tx, rx) = mpsc::channel();
-        let threads = self.spawn_workers(start, events.as_ref().map(|e| e.watch.clone()), &tx)?;
+        let threads = self
+            .spawn_workers(start, events.as_ref().map(|e| e.watch.clone()), &tx)
+            .map_err(|source| RunError::Io {
+                what: "cannot start a worker thread".into(),
+                source,
+            })?;
         drop(tx);
         totals.rounds_run += 1;
         for r in &mut totals.rounds {
@@ -206,7 +219,7 @@ impl Slot<'_> {
         (totals, hlog): (&mut TargetTotals, &mut Hlog),
         (start, offset): (Instant, Duration),
         bar: Option<&indicatif::ProgressBar>,
-    ) -> anyhow::Result<Collected> {
+    ) -> Result<Collected, RunError> {
         let mut live = Live::new();
         let mut pending: BTreeMap<u32, (usize, Vec<ClassStats>)> = BTreeMap::new();
         let mut out = Collected {
@@ -267,7 +280,7 @@ impl Slot<'_> {
         at: Duration,
         stats: &[ClassStats],
         live: &mut Live,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), RunError> {
         let plan = &self.plan;
         let nreq = plan.requests.len();
         // Per request, over this tick's recorded phases: for the interval log.
@@ -365,7 +378,7 @@ fn write_intervals(
     plan: &Plan,
     at: Duration,
     per_request: &[Option<ClassStats>],
-) -> anyhow::Result<()> {
+) -> Result<(), RunError> {
     // The headline, untagged (what HdrHistogram's own tools read by
     // default): the corrected latency of all this target's requests.
     let mut all: Option<Histogram<u64>> = None;

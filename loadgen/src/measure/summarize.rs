@@ -9,7 +9,7 @@ use reports::summary::{
 };
 
 use crate::measure::record::{ClassStats, new_hist};
-use crate::measure::totals::{RunData, TargetTotals};
+use crate::measure::totals::{ResultsError, RunData, TargetTotals};
 use crate::scenario::Scenario;
 
 /// Above this send-lag p90 the generator, not the target, set the pace.
@@ -408,7 +408,7 @@ fn environment() -> Environment {
 
 /// Writes `totals.json`, `<target>.hgrm` and then `summary.json` (the
 /// `.hlog` files are written during the run).
-pub fn write(dir: &Path, summary: &Summary, data: &RunData) -> anyhow::Result<()> {
+pub fn write(dir: &Path, summary: &Summary, data: &RunData) -> Result<(), ResultsError> {
     data.save(dir)?;
     for t in &data.targets {
         let mut all = new_hist();
@@ -417,12 +417,18 @@ pub fn write(dir: &Path, summary: &Summary, data: &RunData) -> anyhow::Result<()
                 let _ = all.add(&c.latency);
             }
         }
+        let path = dir.join(format!("{}.hgrm", t.name));
         let mut out = Vec::new();
-        reports::hgrm::write(&all, 1e6, &mut out)?;
-        reports::write_atomic(&dir.join(format!("{}.hgrm", t.name)), &out)?;
+        reports::hgrm::write(&all, 1e6, &mut out)
+            .and_then(|()| reports::write_atomic(&path, &out))
+            .map_err(ResultsError::write(&path))?;
     }
-    let json = serde_json::to_vec_pretty(summary)?;
-    reports::write_atomic(&dir.join("summary.json"), &json)?;
+    let path = dir.join("summary.json");
+    let json = serde_json::to_vec_pretty(summary).map_err(|source| ResultsError::Format {
+        path: path.clone(),
+        source,
+    })?;
+    reports::write_atomic(&path, &json).map_err(ResultsError::write(&path))?;
     Ok(())
 }
 

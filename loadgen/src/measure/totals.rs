@@ -5,10 +5,9 @@
 //! `totals.json`, so `loadgen merge` can add shards and compute the one
 //! summary again, with the same code, from the same kind of data.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -175,33 +174,76 @@ mod unix_time {
     }
 }
 
+/// A result file that could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot read {} (written by `loadgen run` since the scale-out release): {source}",
+        path.display()
+    )]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not JSON: {source}", path.display())]
+    NotJson {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{}: version {found:?} (this build reads {TOTALS_VERSION})", path.display())]
+    Version { path: PathBuf, found: Option<u64> },
+    #[error("{}: {source}", path.display())]
+    Format {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl ResultsError {
+    /// A write of `path` that failed.
+    pub fn write(path: &Path) -> impl FnOnce(std::io::Error) -> ResultsError {
+        let path = path.to_owned();
+        move |source| ResultsError::Write { path, source }
+    }
+}
+
 impl RunData {
     /// Writes `totals.json` into `dir`, atomically.
-    pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
-        let json = serde_json::to_vec(self)?;
-        reports::write_atomic(&dir.join(TOTALS_FILE), &json)
-            .with_context(|| format!("cannot write {}", dir.join(TOTALS_FILE).display()))
+    pub fn save(&self, dir: &Path) -> Result<(), ResultsError> {
+        let path = dir.join(TOTALS_FILE);
+        let json = serde_json::to_vec(self).map_err(|source| ResultsError::Format {
+            path: path.clone(),
+            source,
+        })?;
+        reports::write_atomic(&path, &json).map_err(ResultsError::write(&path))
     }
 
     /// Reads the `totals.json` of a results directory.
-    pub fn load(dir: &Path) -> anyhow::Result<RunData> {
+    pub fn load(dir: &Path) -> Result<RunData, ResultsError> {
         let path = dir.join(TOTALS_FILE);
-        let bytes = std::fs::read(&path).with_context(|| {
-            format!(
-                "cannot read {} (written by `loadgen run` since the scale-out release)",
-                path.display()
-            )
+        let bytes = std::fs::read(&path).map_err(|source| ResultsError::Read {
+            path: path.clone(),
+            source,
         })?;
-        let v: serde_json::Value = serde_json::from_slice(&bytes)
-            .with_context(|| format!("{}: not JSON", path.display()))?;
-        let version = v.get("version").and_then(serde_json::Value::as_u64);
-        if version != Some(u64::from(TOTALS_VERSION)) {
-            anyhow::bail!(
-                "{}: version {version:?} (this build reads {TOTALS_VERSION})",
-                path.display()
-            );
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|source| ResultsError::NotJson {
+                path: path.clone(),
+                source,
+            })?;
+        let found = v.get("version").and_then(serde_json::Value::as_u64);
+        if found != Some(u64::from(TOTALS_VERSION)) {
+            return Err(ResultsError::Version { path, found });
         }
-        serde_json::from_value(v).with_context(|| format!("{}", path.display()))
+        serde_json::from_value(v).map_err(|source| ResultsError::Format { path, source })
     }
 }
 

@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Method, Request, Response, StatusCode};
@@ -24,21 +23,32 @@ pub struct Server {
     thread: Option<JoinHandle<()>>,
 }
 
+/// The metrics endpoint could not be started on `addr`.
+#[derive(Debug, thiserror::Error)]
+#[error("--metrics-listen {addr}: cannot listen: {source}")]
+pub struct ListenError {
+    pub addr: SocketAddr,
+    #[source]
+    pub source: std::io::Error,
+}
+
 impl Server {
     /// Listens on `addr` (port 0: any free port) and serves `metrics`.
-    pub fn start(addr: SocketAddr, metrics: Arc<Metrics>) -> anyhow::Result<Server> {
-        let listener = std::net::TcpListener::bind(addr)
-            .with_context(|| format!("--metrics-listen {addr}: cannot listen"))?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
+    /// Fails with the address it could not listen on.
+    pub fn start(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<Server, ListenError> {
+        let fail = |source| ListenError { addr, source };
+        let listener = std::net::TcpListener::bind(addr).map_err(fail)?;
+        listener.set_nonblocking(true).map_err(fail)?;
+        let addr = listener.local_addr().map_err(fail)?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .context("cannot start the metrics endpoint's runtime")?;
+            .map_err(fail)?;
         let (tx, rx) = oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("loadgen-metrics".into())
-            .spawn(move || rt.block_on(serve(listener, metrics, rx)))?;
+            .spawn(move || rt.block_on(serve(listener, metrics, rx)))
+            .map_err(fail)?;
         Ok(Server {
             addr,
             stop: Some(tx),

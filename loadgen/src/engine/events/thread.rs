@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use reports::events::EventCall;
@@ -23,7 +22,7 @@ use serde_json::Value;
 
 use super::plan::Planned;
 use super::watch::{Occurrence, Watch};
-use crate::admin_api::{HttpClient, credential, seg, send};
+use crate::admin_api::{AdminError, HttpClient, credential, seg, send};
 use crate::scenario::Action;
 use crate::token::{Consumer, Tokens};
 
@@ -85,6 +84,53 @@ pub fn start(ctx: SlotEvents) -> std::io::Result<Running> {
     Ok(Running { done, thread })
 }
 
+/// Why an event could not be carried out (reported as its error, and as a
+/// target fault when it left the target changed).
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    /// The Admin API answered, with a status the event does not accept.
+    #[error("{call}: HTTP {status} {reply}")]
+    Status {
+        call: String,
+        status: u16,
+        reply: Value,
+    },
+    #[error("no Admin API for this target")]
+    NoAdmin,
+    #[error("no consumer")]
+    NoConsumer,
+    #[error("no [auth]")]
+    NoAuth,
+    #[error("no new key")]
+    NoNewKey,
+    #[error("no new key or JWKS file")]
+    NoNewKeyOrJwks,
+    #[error("the new key has no public JWK")]
+    NoPublicJwk,
+    #[error("{}: cannot read: {source}", file.display())]
+    JwksRead {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not JSON: {source}", file.display())]
+    JwksJson {
+        file: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{}: no \"keys\" array", .0.display())]
+    JwksNoKeys(PathBuf),
+    #[error("{}: cannot write: {source}", file.display())]
+    JwksWrite {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Left changed by this run's events, to undo afterwards.
 #[derive(Default)]
 struct Changed {
@@ -109,7 +155,7 @@ impl Ctx {
         (method, path): (&str, String),
         body: Option<&Value>,
         calls: &mut Vec<EventCall>,
-    ) -> anyhow::Result<(u16, Value)> {
+    ) -> Result<(u16, Value), EventError> {
         let began = Instant::now();
         let r = send(&self.client, admin, method, &path, body).await;
         let took = began.elapsed();
@@ -131,14 +177,18 @@ impl Ctx {
         body: Option<&Value>,
         ok: impl Fn(u16) -> bool,
         calls: &mut Vec<EventCall>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), EventError> {
         let (status, reply) = self
             .call(admin, (method, path.clone()), body, calls)
             .await?;
         if ok(status) {
             Ok(())
         } else {
-            anyhow::bail!("{method} {admin}{path}: HTTP {status} {reply}")
+            Err(EventError::Status {
+                call: format!("{method} {admin}{path}"),
+                status,
+                reply,
+            })
         }
     }
 }
@@ -150,7 +200,7 @@ impl Ctx {
         admin: &str,
         c: &Consumer,
         calls: &mut Vec<EventCall>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), EventError> {
         let path = format!("/consumers/{}/jwt", seg(&c.name));
         self.must(admin, ("POST", path), Some(&credential(c)), success, calls)
             .await
@@ -163,7 +213,7 @@ impl Ctx {
         c: &Consumer,
         ok: impl Fn(u16) -> bool,
         calls: &mut Vec<EventCall>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), EventError> {
         let path = format!("/consumers/{}/jwt/{}", seg(&c.name), seg(&c.key));
         self.must(admin, ("DELETE", path), None, ok, calls).await
     }
@@ -242,16 +292,16 @@ async fn act(
     admin: Option<&str>,
     calls: &mut Vec<EventCall>,
     changed: &mut Changed,
-) -> anyhow::Result<()> {
+) -> Result<(), EventError> {
     let watch = &ctx.watch;
-    let admin_of = || admin.context("no Admin API for this target");
+    let admin_of = || admin.ok_or(EventError::NoAdmin);
     let consumer = e.consumer.as_ref().map(|(ci, _)| *ci);
     let current = |ci: usize| ctx.tokens.as_ref().map(|t| t.current(ci));
     watch.set_issued(i, Instant::now());
     match e.spec.action {
         Action::Revoke | Action::Restore => {
-            let ci = consumer.context("no consumer")?;
-            let cur = current(ci).context("no [auth]")?;
+            let ci = consumer.ok_or(EventError::NoConsumer)?;
+            let cur = current(ci).ok_or(EventError::NoAuth)?;
             if e.spec.action == Action::Revoke {
                 c.delete_credential(admin_of()?, &cur, success, calls)
                     .await?;
@@ -263,11 +313,11 @@ async fn act(
             watch.set_effective(i, Instant::now());
         }
         Action::Rotate => {
-            let ci = consumer.context("no consumer")?;
+            let ci = consumer.ok_or(EventError::NoConsumer)?;
             rotate(c, ctx, (i, e), (ci, admin_of()?), calls, changed).await?;
         }
         Action::JwksRotate => {
-            let ci = consumer.context("no consumer")?;
+            let ci = consumer.ok_or(EventError::NoConsumer)?;
             jwks_rotate(c, ctx, (i, e), ci, calls, changed).await?;
         }
         Action::Admin => {
@@ -297,10 +347,10 @@ async fn rotate(
     (ci, admin): (usize, &str),
     calls: &mut Vec<EventCall>,
     changed: &mut Changed,
-) -> anyhow::Result<()> {
+) -> Result<(), EventError> {
     let watch = &ctx.watch;
     let (Some(next), Some(tokens)) = (&e.next, &ctx.tokens) else {
-        anyhow::bail!("no new key");
+        return Err(EventError::NoNewKey);
     };
     let old = tokens.current(ci);
     c.post_credential(admin, next, calls).await?;
@@ -326,24 +376,29 @@ async fn jwks_rotate(
     ci: usize,
     calls: &mut Vec<EventCall>,
     changed: &mut Changed,
-) -> anyhow::Result<()> {
+) -> Result<(), EventError> {
     let watch = &ctx.watch;
     let (Some(next), Some(tokens), Some(file)) = (&e.next, &ctx.tokens, &e.jwks) else {
-        anyhow::bail!("no new key or JWKS file");
+        return Err(EventError::NoNewKeyOrJwks);
     };
     let old = tokens.current(ci);
-    let original = std::fs::read_to_string(file)
-        .with_context(|| format!("{}: cannot read", file.display()))?;
+    let original = std::fs::read_to_string(file).map_err(|source| EventError::JwksRead {
+        file: file.clone(),
+        source,
+    })?;
     let mut doc: Value =
-        serde_json::from_str(&original).with_context(|| format!("{}: not JSON", file.display()))?;
+        serde_json::from_str(&original).map_err(|source| EventError::JwksJson {
+            file: file.clone(),
+            source,
+        })?;
     let keys = doc
         .get_mut("keys")
         .and_then(Value::as_array_mut)
-        .with_context(|| format!("{}: no \"keys\" array", file.display()))?;
+        .ok_or_else(|| EventError::JwksNoKeys(file.clone()))?;
     let jwk = next
         .signing
         .jwk(next.kid.as_deref())
-        .context("the new key has no public JWK")?;
+        .ok_or(EventError::NoPublicJwk)?;
     keys.push(jwk);
     write_jwks(c, file, &doc, calls)?;
     changed.jwks.push((ci, file.clone(), original));
@@ -366,7 +421,7 @@ fn write_jwks(
     file: &std::path::Path,
     doc: &Value,
     calls: &mut Vec<EventCall>,
-) -> anyhow::Result<()> {
+) -> Result<(), EventError> {
     let began = Instant::now();
     let text = format!("{doc:#}\n");
     let r = reports::write_atomic(file, text.as_bytes());
@@ -380,7 +435,10 @@ fn write_jwks(
         at_s: began.saturating_duration_since(c.base).as_secs_f64(),
         took_ns: began.elapsed().as_nanos() as u64,
     });
-    r.with_context(|| format!("{}: cannot write", file.display()))
+    r.map_err(|source| EventError::JwksWrite {
+        file: file.to_owned(),
+        source,
+    })
 }
 
 /// Puts back what the events left changed: revoked credentials restored,
