@@ -53,7 +53,7 @@ echo "ci-compare: unchanged candidate passes the gate"
 # The same scenario with a 10 ms slower upstream must fail the gate. Not
 # 2 ms: compare calls a change within either run's calibrated resolution
 # "within noise", and on a busy CI machine that resolution (3x the largest
-# A/A difference) reached 2.17 ms at p50 on 2026-12-03.
+# A/A difference) has reached 2 ms at p50 (docs/BENCHMARKS.md).
 sed 's/^latency = "fixed:1ms".*/latency = "fixed:11ms"/' scenarios/quickstart.toml >"$work/slow.toml"
 grep -q 'fixed:11ms' "$work/slow.toml"
 cp scenarios/quickstart-gateway.yml "$work/"

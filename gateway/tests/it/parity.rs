@@ -1,4 +1,4 @@
-//! Kong 3.9.3 parity beyond the basics (issue 15): every credential algorithm
+//! Kong 3.9.3 parity beyond the basics: every credential algorithm
 //! Kong verifies, the top-level `/jwts` and `/acls` Admin API shapes, the
 //! valueless `?jwt`, and Kong's exact field messages and bodies.
 

@@ -31,9 +31,8 @@ const ROUNDS: u32 = 4;
 /// The resolution is this many times the largest |B − A| of the rounds. The
 /// largest of n A/A differences alone is exceeded by the next one one time
 /// in n + 1 (exchangeability: one in five at 4 rounds), so an identical
-/// target would be ranked as different that often; a clean-clone CI run
-/// on 2026-12-03 met it (largest of 4: 51 µs; the identical target in the
-/// run then read −119 µs). Three times the largest is above the two-sided
+/// target would be ranked as different that often (docs/BENCHMARKS.md has a
+/// run that met it). Three times the largest is above the two-sided
 /// 95 % prediction bound of a fourth-round normal noise (2.78 × the rounds'
 /// RMS, and the RMS is at most the largest), with room for this machine's
 /// heavier tails: "within noise" errs on the side of not ranking.

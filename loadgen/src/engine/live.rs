@@ -1,5 +1,10 @@
 //! The live view of a run: what the progress line shows.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the progress line and the live metrics' phase show where the run is now"
+)]
+
 use std::time::Instant;
 
 use hdrhistogram::Histogram;

@@ -2,11 +2,6 @@
 //! threads, and the collector that merges their 1-second intervals into
 //! totals and interval logs.
 
-#![allow(
-    clippy::disallowed_methods,
-    reason = "the run's start, which every intended time is an offset from, and the progress line"
-)]
-
 mod builtin;
 pub mod conn;
 pub mod endpoint;
@@ -366,6 +361,10 @@ impl Rounds<'_> {
 
 /// The run's start on the wall clock and on the monotonic clock: now, or
 /// the common start of all shards (which must still be ahead).
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the run's start, which every intended time is an offset from"
+)]
 fn time_base(start_at: Option<SystemTime>) -> Result<(SystemTime, Instant), RunError> {
     let (wall, now) = (SystemTime::now(), Instant::now());
     let Some(at) = start_at else {

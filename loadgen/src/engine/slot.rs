@@ -129,6 +129,10 @@ impl Slot<'_> {
     /// When phase 0 starts: after the workers had time to connect, and (on a
     /// common timeline) at the slot's fixed start unless the previous slot
     /// overran.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the slot's start, which every intended time of its phases is an offset from"
+    )]
     fn start(&self, at: Option<Instant>) -> Instant {
         let connections = self.target.connections.unwrap_or(16);
         let Some(at) = at else {

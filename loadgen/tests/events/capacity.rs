@@ -94,9 +94,8 @@ rate = 10
     // The limit at the measured service time (the unqueued p50 of the
     // passing steps): 8 / 10.3 ms ≈ 776 req/s. The search must land within
     // its 5 % of it, with room for this machine's noise, and never above.
-    // The service time moves with the machine (10.3-11.1 ms across the
-    // passing steps of one CI run: a limit of 722-778 req/s), so the lower
-    // bound is taken at the slowest of them.
+    // The service time moves with the machine from step to step (by ~8 %
+    // on a busy one), so the lower bound is taken at the slowest of them.
     let service = t
         .steps
         .iter()

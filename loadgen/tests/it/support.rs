@@ -46,9 +46,8 @@ impl Run {
 
 /// Whether the machine was busy or stalling under a run, by the run's own
 /// evidence. These 2-core VMs now and then lose a core to the host for
-/// seconds (2026-12-02: an A/B of two loadgen builds showed send-lag p90
-/// 23–32 µs in one repetition and 34–38 ms for *both* in the next): then the
-/// hiccup probe (a thread of its own, sleeping 1 ms in a loop) wakes over
+/// seconds (send-lag p90 goes from tens of µs to tens of ms for every
+/// target of a run alike): then the hiccup probe (a thread of its own, sleeping 1 ms in a loop) wakes over
 /// 1 ms late at its p99. Or other processes take the CPU (the run's health
 /// records how much of a core they used; at 100 % they had half of these
 /// machines), and the generator's threads wait for it while the probe's
