@@ -6,6 +6,8 @@
 //! holds new clients in the backlog.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -73,13 +75,16 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Opens `SLOW` connections that each send half a head; returns, per
 /// connection, what it got back and how long after its open it was closed.
-async fn slowloris(addr: SocketAddr) -> Vec<(String, Duration)> {
+/// `begun` counts the connections whose half head is written.
+async fn slowloris(addr: SocketAddr, begun: Arc<AtomicUsize>) -> Vec<(String, Duration)> {
     let mut tasks = Vec::new();
     for _ in 0..SLOW {
         let mut s = TcpStream::connect(addr).await.unwrap();
+        let begun = begun.clone();
         tasks.push(tokio::spawn(async move {
             let t0 = Instant::now();
             s.write_all(b"GET /echo HTTP/1.1\r\nHo").await.unwrap();
+            begun.fetch_add(1, Ordering::Relaxed);
             let mut got = Vec::new();
             let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut got)).await;
             (String::from_utf8_lossy(&got).into_owned(), t0.elapsed())
@@ -95,8 +100,17 @@ async fn slowloris(addr: SocketAddr) -> Vec<(String, Duration)> {
 /// The slowloris run against `addr` while a normal client measures `path`.
 async fn starve(addr: SocketAddr, path: &str, json: &str) {
     let before = median(latencies(addr, path, 50).await);
-    let attack = tokio::spawn(slowloris(addr));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let begun = Arc::new(AtomicUsize::new(0));
+    let attack = tokio::spawn(slowloris(addr, begun.clone()));
+    // Measured once every slow connection has sent its half head.
+    let until = Instant::now() + Duration::from_secs(10);
+    while begun.load(Ordering::Relaxed) < SLOW {
+        assert!(
+            Instant::now() < until,
+            "the slow connections did not all open"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let during = median(latencies(addr, path, 100).await);
     let closed = attack.await.unwrap();
     let late: Vec<_> = closed

@@ -1,5 +1,6 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use clap::Parser as _;
 use loadgen::cli::Exit;
@@ -215,35 +216,40 @@ fn capacity_interrupted_in_its_first_step_keeps_the_step() {
     let out = dir.path().join("out");
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    let ctrl_c = std::thread::spawn(move || {
-        // Into the first step's 10 s (after its 200 ms warm-up).
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    // Ctrl-C into the first step's 10 s, once its warm-up (200 ms at 200
+    // req/s: 40 requests) is over and the recorded part has run for a while.
+    let answered = || server.stats().requests;
+    let code = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            crate::support::wait_until("the first step recording", Duration::from_secs(30), || {
+                answered() >= 300
+            });
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        loadgen::cli::main_with(
+            loadgen::cli::Args::parse_from([
+                "loadgen",
+                "capacity",
+                file.to_str().unwrap(),
+                "--slo",
+                "latency.p99<=50ms",
+                "--min",
+                "200",
+                "--max",
+                "400",
+                "--step",
+                "10s",
+                "--warmup",
+                "200ms",
+                "--rounds",
+                "1",
+                "--quiet",
+                "--out",
+                out.to_str().unwrap(),
+            ]),
+            stop,
+        )
     });
-    let code = loadgen::cli::main_with(
-        loadgen::cli::Args::parse_from([
-            "loadgen",
-            "capacity",
-            file.to_str().unwrap(),
-            "--slo",
-            "latency.p99<=50ms",
-            "--min",
-            "200",
-            "--max",
-            "400",
-            "--step",
-            "10s",
-            "--warmup",
-            "200ms",
-            "--rounds",
-            "1",
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ]),
-        stop,
-    );
-    ctrl_c.join().unwrap();
     assert_eq!(code, Exit::Interrupted);
     let s: Summary =
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
@@ -252,7 +258,7 @@ fn capacity_interrupted_in_its_first_step_keeps_the_step() {
     assert_eq!(t.ended_by, "interrupted", "{t:?}");
     assert!(t.note.contains("200 req/s step"), "{}", t.note);
     assert_eq!((t.steps.len(), t.capacity_rps), (1, None));
-    // About 1.3 s of the step's 200 req/s, not its 10 s.
+    // About a second and a half of the step's 200 req/s, not its 10 s.
     let sent = s.targets[0].total.counts.sent;
     assert!((100..1000).contains(&sent), "{sent} sent");
 }

@@ -13,21 +13,6 @@ mod calibration;
 mod capacity;
 mod events;
 mod metrics;
-#[path = "../it/support.rs"]
-#[allow(
-    dead_code,
-    reason = "the helpers are shared with the integration tests"
-)]
-mod support;
+use loadgen_test_support as support;
 
-pub use support::serial;
-
-/// A one-thread runtime for the servers a test runs beside an in-process
-/// loadgen (which starts runtimes of its own).
-pub fn server_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+pub use support::{serial, server_runtime};

@@ -7,12 +7,7 @@
     reason = "tests time their own deadlines; the send-path rule is for the library"
 )]
 
-#[path = "../it/support.rs"]
-#[allow(
-    dead_code,
-    reason = "the helpers are shared with the integration tests"
-)]
-mod support;
+use loadgen_test_support as support;
 mod verdict;
 
 pub use support::serial;

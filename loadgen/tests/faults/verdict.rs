@@ -127,12 +127,16 @@ fn a_2s_target_stall_is_a_valid_run_with_a_connection_wait_warning() {
     let rt = runtime();
     let server = rt.block_on(mock(Config::default()));
     let addr = server.addr();
-    let stall = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1000));
-        trigger_stall(addr, "2s");
+    // The stall starts a quarter in: once the mock has answered 500 requests.
+    let r = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            crate::support::wait_until("500 requests answered", Duration::from_secs(20), || {
+                server.stats().requests >= 500
+            });
+            trigger_stall(addr, "2s");
+        });
+        run(&scenario(server.base_url(), 8, "4s", 500), &[])
     });
-    let r = run(&scenario(server.base_url(), 8, "4s", 500), &[]);
-    stall.join().unwrap();
     let t = &r.target("t").total;
     valid_or_stalled(&r);
     // Every request completed; the ones due in the stall waited for it.

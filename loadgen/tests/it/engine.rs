@@ -45,8 +45,14 @@ async fn a_stall_shows_in_corrected_latency_not_in_service_time() {
     let url = server.base_url().to_owned();
     let phases = &open_phase("5s", 1000);
     let stall_url = format!("{url}/_mock/stall?for=500ms");
-    let trigger = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The stall starts halfway: once the mock has answered 2,500 requests.
+    let trigger = async {
+        crate::support::wait_until_async(
+            "2,500 requests answered",
+            Duration::from_secs(20),
+            || server.stats().requests >= 2500,
+        )
+        .await;
         let io = hyper_util::rt::TokioIo::new(
             tokio::net::TcpStream::connect(stall_url[7..].split('/').next().unwrap())
                 .await
@@ -59,9 +65,8 @@ async fn a_stall_shows_in_corrected_latency_not_in_service_time() {
             .body(http_body_util::Empty::<bytes::Bytes>::new())
             .unwrap();
         assert_eq!(send.send_request(req).await.unwrap().status(), 200);
-    });
-    let r = run_bg(scenario(&url, phases, ""), &[]).await;
-    trigger.await.unwrap();
+    };
+    let (r, ()) = tokio::join!(run_bg(scenario(&url, phases, ""), &[]), trigger);
     let t = r.total("t");
     // ~500 of 5000 requests were due during the stall and waited 0–500 ms:
     // corrected p99 is hundreds of ms, while most requests were served fast.

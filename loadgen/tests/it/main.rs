@@ -6,10 +6,11 @@
     reason = "tests time their own deadlines; the send-path rule is for the library"
 )]
 
+use loadgen_test_support as support;
+
 mod auth;
 mod cli;
 mod engine;
 mod props;
 mod report;
-mod support;
 mod tokens;

@@ -8,9 +8,4 @@
 )]
 
 mod shards;
-#[path = "../it/support.rs"]
-#[allow(
-    dead_code,
-    reason = "the helpers are shared with the integration tests"
-)]
-mod support;
+use loadgen_test_support as support;

@@ -1,4 +1,6 @@
-//! Runs loadgen through its CLI parser on a scenario written to a temp dir.
+//! What loadgen's test binaries share: loadgen run through its CLI parser
+//! on a scenario written to a temp dir, a mock upstream on 127.0.0.1:0,
+//! the machine's busy/stalled test, the summary schema check.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,6 +9,7 @@ use std::sync::atomic::AtomicBool;
 use clap::Parser as _;
 use reports::summary::{ClassResult, Summary, TargetResult};
 
+#[derive(Debug)]
 pub struct Run {
     pub code: loadgen::cli::Exit,
     pub dir: PathBuf,
@@ -204,4 +207,41 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A one-thread runtime for the servers a test runs beside an in-process
+/// loadgen (which starts runtimes of its own).
+pub fn server_runtime() -> tokio::runtime::Runtime {
+    conn_guard::background_runtime("test-server", 1).expect("a runtime")
+}
+
+/// Polls `ready` every 5 ms until it holds; panics naming `what` after
+/// `deadline`. For a test that must act once something has happened (the
+/// run has sent so many requests, the attack is connected): never a sleep
+/// that guesses how long that takes.
+pub fn wait_until(what: &str, deadline: std::time::Duration, mut ready: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + deadline;
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < until,
+            "not within {deadline:?}: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// [`wait_until`] on a tokio runtime.
+pub async fn wait_until_async(
+    what: &str,
+    deadline: std::time::Duration,
+    mut ready: impl FnMut() -> bool,
+) {
+    let until = std::time::Instant::now() + deadline;
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < until,
+            "not within {deadline:?}: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
