@@ -187,7 +187,7 @@ pub fn check_summary_schema(summary: &serde_json::Value) {
 
 /// What `docs/summary.schema.json` finds wrong with `summary`.
 pub fn summary_schema_errors(summary: &serde_json::Value) -> Vec<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/summary.schema.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/summary.schema.json");
     let schema: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).expect("docs/summary.schema.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
