@@ -2,6 +2,11 @@
 //! on a scenario written to a temp dir, a mock upstream on 127.0.0.1:0,
 //! the machine's busy/stalled test, the summary schema check.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests time their own deadlines; the send-path rule is for the library"
+)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
