@@ -26,9 +26,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::interval::{Interval, welch};
 use crate::metric::{Metric, metrics};
 use crate::percentiles::PERCENTILES;
-use crate::summary::{ClassResult, Summary, TargetResult};
+use crate::summary::{Added, AddedPercentiles, ClassResult, Summary, TargetResult};
 
 /// One metric of one target (and class) in both runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +50,12 @@ pub struct Row {
     pub threshold: Option<f64>,
     /// The absolute limit on the candidate that applied, if any.
     pub limit: Option<f64>,
+    /// The 95 % confidence interval of `cand − base`, from the two runs'
+    /// rounds (Welch), where both have at least 2.
+    pub change_interval: Option<Interval>,
+    /// For an inconclusive verdict: about how many rounds per run would
+    /// likely settle it, at the spread seen.
+    pub rounds_needed: Option<u32>,
     pub verdict: Verdict,
 }
 
@@ -57,8 +64,12 @@ pub enum Verdict {
     /// Not gated.
     Info,
     Ok,
-    /// Worse than the threshold but within the noise across rounds.
+    /// Worse than the threshold but within the noise across rounds (a
+    /// metric without rounds to put an interval on).
     WithinNoise,
+    /// The change's interval straddles the allowed change: more rounds
+    /// would tell (see `rounds_needed`).
+    Inconclusive,
     Regression,
     /// Over an absolute `--max` limit.
     OverLimit,
@@ -74,6 +85,7 @@ impl Verdict {
             Verdict::Info => "",
             Verdict::Ok => "ok",
             Verdict::WithinNoise => "within noise",
+            Verdict::Inconclusive => "inconclusive",
             Verdict::Regression => "REGRESSION",
             Verdict::OverLimit => "OVER LIMIT",
         }
@@ -94,11 +106,16 @@ pub struct Judged {
     pub threshold_is_absolute: bool,
     /// An absolute upper limit on the candidate.
     pub limit: Option<f64>,
+    /// The interval of `cand − base`, where rounds give one.
+    pub change: Option<Interval>,
 }
 
 impl Verdict {
-    /// The gate: over a limit fails; a change worse than the threshold fails
-    /// only if it is also worse than the noise; no rule, no verdict.
+    /// The gate: over a limit fails. With an interval on the change: a
+    /// regression when all of it is worse than the threshold allows, ok when
+    /// all of it is within, inconclusive when it straddles. Without one: a
+    /// change worse than the threshold fails only if it is also worse than
+    /// the noise. No rule, no verdict.
     pub fn of(j: Judged) -> Verdict {
         let worse = if j.bigger_is_better {
             j.base - j.cand
@@ -115,11 +132,16 @@ impl Verdict {
                 Verdict::Info
             };
         };
-        let allowed = if j.threshold_is_absolute {
-            t
-        } else {
-            t / 100.0 * j.base.abs()
-        };
+        let allowed = j.allowed(t);
+        if let Some(i) = j.worse_interval() {
+            return if i.0 > allowed {
+                Verdict::Regression
+            } else if i.1 <= allowed {
+                Verdict::Ok
+            } else {
+                Verdict::Inconclusive
+            };
+        }
         if worse <= allowed {
             Verdict::Ok
         } else if worse <= j.noise {
@@ -127,6 +149,36 @@ impl Verdict {
         } else {
             Verdict::Regression
         }
+    }
+}
+
+impl Judged {
+    /// The change threshold `t` allows, in the metric's unit.
+    fn allowed(&self, t: f64) -> f64 {
+        if self.threshold_is_absolute {
+            t
+        } else {
+            t / 100.0 * self.base.abs()
+        }
+    }
+
+    /// The change's interval in the direction that is worse (lo, hi).
+    fn worse_interval(&self) -> Option<(f64, f64)> {
+        let i = self.change.as_ref()?;
+        Some(if self.bigger_is_better {
+            (-i.hi, -i.lo)
+        } else {
+            (i.lo, i.hi)
+        })
+    }
+
+    /// For an inconclusive change: about how many rounds per run would make
+    /// the interval clear the allowed change, at the spread seen.
+    fn rounds_needed(&self) -> Option<u32> {
+        let (t, i) = (self.threshold?, self.change.as_ref()?);
+        let (lo, hi) = self.worse_interval()?;
+        let gap = ((lo + hi) / 2.0 - self.allowed(t)).abs();
+        i.rounds_for(gap).map(|n| n.max(i.n + 1))
     }
 }
 
@@ -272,6 +324,7 @@ impl Runs<'_> {
                 threshold,
                 threshold_is_absolute: false,
                 limit,
+                change: None,
             },
         ))
     }
@@ -285,14 +338,22 @@ impl Runs<'_> {
         (bc, cc): (&ClassResult, &ClassResult),
         gated: bool,
     ) -> Vec<Row> {
-        let added = |t: &TargetResult| if class == "*" { t.added.clone() } else { None };
-        let (ba, ca) = (added(bt), added(ct));
-        let cm: BTreeMap<String, Metric> = metrics(cc, ca.as_ref())
+        let added = |s: &Summary, t: &TargetResult| match (&t.added, class) {
+            (Some(a), "*") => Some((a.clone(), s.added_per_round(t))),
+            _ => None,
+        };
+        let (ba, ca) = (added(self.base, bt), added(self.cand, ct));
+        fn pair(
+            x: &Option<(Added, Vec<AddedPercentiles>)>,
+        ) -> Option<(&Added, &[AddedPercentiles])> {
+            x.as_ref().map(|(a, r)| (a, r.as_slice()))
+        }
+        let cm: BTreeMap<String, Metric> = metrics(cc, pair(&ca))
             .into_iter()
             .map(|m| (m.name.clone(), m))
             .collect();
         let mut rows = Vec::new();
-        for m in metrics(bc, ba.as_ref()) {
+        for m in metrics(bc, pair(&ba)) {
             let Some(cmetric) = cm.get(&m.name) else {
                 continue;
             };
@@ -318,6 +379,7 @@ impl Runs<'_> {
                     threshold,
                     threshold_is_absolute: m.name == "errors",
                     limit,
+                    change: welch(&m.per_round, &cmetric.per_round),
                 },
             ));
         }
@@ -339,6 +401,8 @@ impl Row {
             bigger_is_better: j.bigger_is_better,
             threshold: j.threshold,
             limit: j.limit,
+            change_interval: j.change,
+            rounds_needed: j.rounds_needed(),
             verdict: Verdict::of(j),
         }
     }
@@ -371,7 +435,7 @@ pub fn shown(rows: &[Row]) -> impl Iterator<Item = &Row> {
 }
 
 /// A row's cells, in the column order of both tables.
-fn cells(r: &Row) -> [String; 9] {
+fn cells(r: &Row) -> [String; 10] {
     [
         r.target.clone(),
         r.class.clone(),
@@ -379,22 +443,53 @@ fn cells(r: &Row) -> [String; 9] {
         fmt_value(r.base, r.unit),
         fmt_value(r.cand, r.unit),
         change(r),
+        interval_cell(r),
         fmt_value(r.noise, r.unit),
         allowed(r),
-        r.verdict.word().to_owned(),
+        match (r.verdict, r.rounds_needed) {
+            (Verdict::Inconclusive, Some(n)) => format!("inconclusive (~{n} rounds)"),
+            (v, _) => v.word().to_owned(),
+        },
     ]
+}
+
+/// The change's 95 % interval and the rounds it rests on, `–` without one.
+fn interval_cell(r: &Row) -> String {
+    match &r.change_interval {
+        Some(i) => format!(
+            "{}..{} (n={})",
+            signed_value(i.lo, r.unit),
+            signed_value(i.hi, r.unit),
+            i.n
+        ),
+        None => "–".into(),
+    }
+}
+
+fn signed_value(v: f64, unit: &str) -> String {
+    let sign = if v < 0.0 { "-" } else { "+" };
+    format!("{sign}{}", fmt_value(v.abs(), unit))
 }
 
 /// A plain-text table for the terminal.
 pub fn render_text(rows: &[Row]) -> String {
-    let line = |c: &[String; 9]| {
+    let line = |c: &[String; 10]| {
         format!(
-            "{:<16} {:<22} {:<14} {:>10} {:>10} {:>9} {:>10} {:>9}  {}\n",
-            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]
+            "{:<16} {:<22} {:<14} {:>10} {:>10} {:>9} {:>26} {:>10} {:>9}  {}\n",
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]
         )
     };
     let head = [
-        "target", "class", "metric", "base", "cand", "change", "noise", "allowed", "verdict",
+        "target",
+        "class",
+        "metric",
+        "base",
+        "cand",
+        "change",
+        "change 95% CI (rounds)",
+        "noise",
+        "allowed",
+        "verdict",
     ]
     .map(String::from);
     let mut out = line(&head);
@@ -418,6 +513,10 @@ fn allowed(r: &Row) -> String {
 pub fn render_markdown(rows: &[Row], base: &str, cand: &str) -> String {
     let failed: Vec<&Row> = rows.iter().filter(|r| r.verdict.failed()).collect();
     let mut out = format!("## gatebench: `{cand}` vs `{base}`\n\n");
+    let unsettled = rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::Inconclusive)
+        .count();
     if failed.is_empty() {
         out.push_str("No regression beyond the thresholds and the noise across rounds.\n\n");
     } else {
@@ -432,11 +531,17 @@ pub fn render_markdown(rows: &[Row], base: &str, cand: &str) -> String {
                 .join(", ")
         );
     }
-    out.push_str("| target | class | metric | base | candidate | change | noise | allowed | verdict |\n|---|---|---|---|---|---|---|---|---|\n");
+    if unsettled > 0 {
+        let _ = writeln!(
+            out,
+            "{unsettled} figure(s) inconclusive: their 95 % interval straddles the allowed change; more rounds would settle them.\n"
+        );
+    }
+    out.push_str("| target | class | metric | base | candidate | change | change 95% CI (rounds) | noise | allowed | verdict |\n|---|---|---|---|---|---|---|---|---|---|\n");
     for r in shown(rows) {
         let mut c = cells(r);
         if r.verdict.failed() {
-            c[8] = format!("**{}**", c[8]);
+            c[9] = format!("**{}**", c[9]);
         }
         let _ = writeln!(out, "| {} |", c.join(" | "));
     }
@@ -458,6 +563,16 @@ mod tests {
             threshold,
             threshold_is_absolute: false,
             limit,
+            change: None,
+        };
+        let ci = |lo: f64, hi: f64| {
+            Some(Interval {
+                mean: (lo + hi) / 2.0,
+                lo,
+                hi,
+                n: 5,
+                method: crate::interval::Method::Welch,
+            })
         };
         let cases = [
             // latency 1000 -> 1090 with 10 %: allowed.
@@ -516,8 +631,34 @@ mod tests {
         for (i, (judged, want)) in cases.into_iter().enumerate() {
             assert_eq!(Verdict::of(judged), want, "case {i}: {judged:?}");
         }
+        // With an interval on the change (allowed: +100 of 1000 at 10 %):
+        let with = |lo, hi| Judged {
+            change: ci(lo, hi),
+            ..j(1000.0, 1000.0 + (lo + hi) / 2.0, 0.0, Some(10.0), None)
+        };
+        // all of it beyond the allowed change: a regression, whatever the noise;
+        assert_eq!(Verdict::of(with(150.0, 250.0)), Verdict::Regression);
+        // all of it within: ok;
+        assert_eq!(Verdict::of(with(-40.0, 90.0)), Verdict::Ok);
+        // straddling it: inconclusive, with the rounds that would settle it.
+        let straddle = with(40.0, 160.0);
+        assert_eq!(Verdict::of(straddle), Verdict::Inconclusive);
+        // centre 100 = allowed: no number of rounds settles it exactly.
+        assert_eq!(straddle.rounds_needed(), None);
+        let leaning = with(60.0, 260.0);
+        assert_eq!(Verdict::of(leaning), Verdict::Inconclusive);
+        // half-width 100 against a gap of 60: 5 × (100/60)² ≈ 14 rounds.
+        assert_eq!(leaning.rounds_needed(), Some(14));
+        // Throughput: the interval of cand − base is turned round.
+        let drop = Judged {
+            bigger_is_better: true,
+            change: ci(-300.0, -200.0),
+            ..j(1000.0, 750.0, 0.0, Some(5.0), None)
+        };
+        assert_eq!(Verdict::of(drop), Verdict::Regression);
         assert!(Verdict::Regression.failed() && Verdict::OverLimit.failed());
         assert!(!Verdict::WithinNoise.failed() && !Verdict::Info.failed());
+        assert!(!Verdict::Inconclusive.failed());
     }
 
     #[test]

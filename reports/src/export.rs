@@ -24,7 +24,7 @@ pub fn bmf(cand: &Summary) -> serde_json::Value {
             };
             let mut measures = serde_json::Map::new();
             let added = if class == "*" { t.added.as_ref() } else { None };
-            for m in metrics(c, added) {
+            for m in metrics(c, added.map(|a| (a, &[][..]))) {
                 let slug = match m.name.as_str() {
                     "rps" => "throughput".to_owned(),
                     "errors" => "error-rate".to_owned(),
@@ -53,7 +53,7 @@ pub fn bmf(cand: &Summary) -> serde_json::Value {
 pub fn github_benchmark(cand: &Summary) -> serde_json::Value {
     let mut out = Vec::new();
     for t in &cand.targets {
-        for m in metrics(&t.total, t.added.as_ref()) {
+        for m in metrics(&t.total, t.added.as_ref().map(|a| (a, &[][..]))) {
             if m.bigger_is_better || m.name.starts_with("service.") {
                 continue;
             }

@@ -33,6 +33,7 @@ pub mod events;
 pub mod export;
 pub mod hgrm;
 pub mod hlog;
+pub mod interval;
 mod metric;
 pub mod percentiles;
 pub mod report;

@@ -2,7 +2,7 @@
 //! with its unit, its direction and its per-round range.
 
 use crate::percentiles::{PERCENTILES, Percentiles};
-use crate::summary::ClassResult;
+use crate::summary::{Added, AddedPercentiles, ClassResult};
 
 /// One metric of one class, with its per-round range.
 pub(crate) struct Metric {
@@ -10,6 +10,9 @@ pub(crate) struct Metric {
     pub(crate) value: f64,
     /// Smallest and largest per-round value, where rounds are known.
     pub(crate) rounds: Option<(f64, f64)>,
+    /// Each round's value, where rounds are known (the evidence a change
+    /// between runs is judged by).
+    pub(crate) per_round: Vec<f64>,
     pub(crate) unit: &'static str,
     pub(crate) bigger_is_better: bool,
 }
@@ -20,34 +23,46 @@ impl Metric {
     }
 }
 
-/// The metrics of one class (and its added latency, for a target's total).
-pub(crate) fn metrics(c: &ClassResult, added: Option<&crate::summary::Added>) -> Vec<Metric> {
+/// The metrics of one class (and, for a target's total, its added latency
+/// with its per-round differences, empty where they are not known).
+pub(crate) fn metrics(
+    c: &ClassResult,
+    added: Option<(&Added, &[AddedPercentiles])>,
+) -> Vec<Metric> {
     let mut out = Vec::new();
-    let ns = |name: String, value: f64, rounds| Metric {
+    let ns = |name: String, value: f64, rounds, per_round| Metric {
         name,
         value,
         rounds,
+        per_round,
         unit: "ns",
         bigger_is_better: false,
     };
     for q in PERCENTILES.iter().copied().chain(["max"]) {
         let pick = |p: &Percentiles| p.at(q).unwrap_or(0) as f64;
-        let rounds = c.rounds.iter().filter(|r| r.count > 0).map(pick).fold(
+        let per_round: Vec<f64> = c.rounds.iter().filter(|r| r.count > 0).map(pick).collect();
+        let rounds = range(&per_round);
+        out.push(ns(
+            format!("latency.{q}"),
+            pick(&c.latency),
+            rounds,
+            per_round,
+        ));
+        out.push(ns(
+            format!("service.{q}"),
+            pick(&c.service_time),
             None,
-            |acc: Option<(f64, f64)>, v| {
-                Some(acc.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))))
-            },
-        );
-        out.push(ns(format!("latency.{q}"), pick(&c.latency), rounds));
-        out.push(ns(format!("service.{q}"), pick(&c.service_time), None));
+            Vec::new(),
+        ));
     }
-    if let Some(a) = added {
+    if let Some((a, per_round)) = added {
         for q in PERCENTILES {
-            let pick = |p: &crate::summary::AddedPercentiles| p.at(q).unwrap_or(0) as f64;
+            let pick = |p: &AddedPercentiles| p.at(q).unwrap_or(0) as f64;
             out.push(ns(
                 format!("added.{q}"),
                 pick(&a.total),
                 Some((pick(&a.rounds_min), pick(&a.rounds_max))),
+                per_round.iter().map(pick).collect(),
             ));
         }
     }
@@ -55,6 +70,7 @@ pub(crate) fn metrics(c: &ClassResult, added: Option<&crate::summary::Added>) ->
         name: "rps".into(),
         value: c.achieved_rps,
         rounds: None,
+        per_round: Vec::new(),
         unit: "req/s",
         bigger_is_better: true,
     });
@@ -65,8 +81,16 @@ pub(crate) fn metrics(c: &ClassResult, added: Option<&crate::summary::Added>) ->
         name: "errors".into(),
         value: 100.0 * failed / attempted,
         rounds: None,
+        per_round: Vec::new(),
         unit: "%",
         bigger_is_better: false,
     });
     out
+}
+
+/// The smallest and largest of `v`; None when empty.
+fn range(v: &[f64]) -> Option<(f64, f64)> {
+    v.iter().fold(None, |acc: Option<(f64, f64)>, &x| {
+        Some(acc.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
+    })
 }

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::counts::{Counts, TickCounts};
+use crate::interval::Interval;
 pub use crate::percentiles::{PERCENTILES, Percentiles};
 
 /// The JSON Schema of `summary.json`, generated from [`Summary`]; the copy
@@ -216,6 +217,11 @@ pub struct Added {
     /// The smallest and largest per-round difference at each percentile.
     pub rounds_min: AddedPercentiles,
     pub rounds_max: AddedPercentiles,
+    /// The 95 % confidence interval of the mean per-round difference at
+    /// each percentile (rounds are the unit: see `docs/statistics.md`);
+    /// absent with fewer than 2 rounds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<AddedIntervals>,
     /// The target's own time outside the upstream (service time − Server-Timing), per request.
     pub outside_upstream: Option<Percentiles>,
     /// What the requests at the median latency spent in each phase, the
@@ -250,6 +256,62 @@ pub struct AddedPercentiles {
     pub p99_99: i64,
 }
 
+/// An interval per reported percentile (ns).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AddedIntervals {
+    pub p50: Interval,
+    pub p90: Interval,
+    pub p99: Interval,
+    #[serde(rename = "p99.9")]
+    pub p99_9: Interval,
+    #[serde(rename = "p99.99")]
+    pub p99_99: Interval,
+}
+
+impl Summary {
+    /// What target `t` added over its baseline in each round (rounds paired
+    /// in run order); empty without an added figure or per-round data.
+    pub fn added_per_round(&self, t: &TargetResult) -> Vec<AddedPercentiles> {
+        let Some(base) = t
+            .added
+            .as_ref()
+            .and_then(|a| self.targets.iter().find(|b| b.name == a.baseline))
+        else {
+            return Vec::new();
+        };
+        AddedPercentiles::per_round(t, base)
+    }
+}
+
+impl AddedIntervals {
+    /// The intervals of `per_round` differences; None with fewer than 2.
+    pub fn of(per_round: &[AddedPercentiles]) -> Option<AddedIntervals> {
+        let at = |f: fn(&AddedPercentiles) -> i64| {
+            let d: Vec<f64> = per_round.iter().map(|r| f(r) as f64).collect();
+            crate::interval::paired(&d)
+        };
+        Some(AddedIntervals {
+            p50: at(|r| r.p50)?,
+            p90: at(|r| r.p90)?,
+            p99: at(|r| r.p99)?,
+            p99_9: at(|r| r.p99_9)?,
+            p99_99: at(|r| r.p99_99)?,
+        })
+    }
+
+    /// An interval by percentile name (`p50` … `p99.99`).
+    pub fn at(&self, name: &str) -> Option<&Interval> {
+        Some(match name {
+            "p50" => &self.p50,
+            "p90" => &self.p90,
+            "p99" => &self.p99,
+            "p99.9" => &self.p99_9,
+            "p99.99" => &self.p99_99,
+            _ => return None,
+        })
+    }
+}
+
 impl AddedPercentiles {
     /// A difference by percentile name (`p50` … `p99.99`).
     pub fn at(&self, name: &str) -> Option<i64> {
@@ -275,6 +337,17 @@ impl AddedPercentiles {
         }
     }
 
+    /// `target − baseline` in each round, rounds paired in run order.
+    pub fn per_round(target: &TargetResult, baseline: &TargetResult) -> Vec<AddedPercentiles> {
+        target
+            .total
+            .rounds
+            .iter()
+            .zip(&baseline.total.rounds)
+            .map(|(t, b)| AddedPercentiles::between(t, b))
+            .collect()
+    }
+
     fn zip(self, o: Self, f: fn(i64, i64) -> i64) -> Self {
         Self {
             p50: f(self.p50, o.p50),
@@ -295,13 +368,7 @@ impl Added {
         invalid_reasons: Vec<String>,
     ) -> Added {
         let total = AddedPercentiles::between(&target.total.latency, &baseline.total.latency);
-        let per_round: Vec<AddedPercentiles> = target
-            .total
-            .rounds
-            .iter()
-            .zip(&baseline.total.rounds)
-            .map(|(t, b)| AddedPercentiles::between(t, b))
-            .collect();
+        let per_round = AddedPercentiles::per_round(target, baseline);
         let (rounds_min, rounds_max) = match per_round.split_first() {
             None => (total, total),
             Some((first, rest)) => rest.iter().fold((*first, *first), |(lo, hi), r| {
@@ -313,6 +380,7 @@ impl Added {
             total,
             rounds_min,
             rounds_max,
+            interval: AddedIntervals::of(&per_round),
             outside_upstream: target.total.outside_upstream,
             breakdown: match (
                 target.total.breakdown.as_ref().and_then(|b| b.at("p50")),

@@ -184,7 +184,28 @@ fn added_line(summary: &Summary, a: &Added) -> String {
         fmt_signed_ns(a.rounds_max.p50),
         if a.valid { "" } else { "  INVALID" }
     );
+    if let Some(i) = &a.interval {
+        let _ = writeln!(
+            s,
+            "  95% CI of the mean per round (n={} rounds, {}): p50 {}  p90 {}  p99 {}  p99.9 {}",
+            i.p50.n,
+            i.p50.method,
+            fmt_interval(&i.p50),
+            fmt_interval(&i.p90),
+            fmt_interval(&i.p99),
+            fmt_interval(&i.p99_9),
+        );
+    }
     s
+}
+
+/// `+55us..+71us`: an interval of nanoseconds.
+pub fn fmt_interval(i: &crate::interval::Interval) -> String {
+    format!(
+        "{}..{}",
+        fmt_signed_ns(i.lo.round() as i64),
+        fmt_signed_ns(i.hi.round() as i64)
+    )
 }
 
 /// The compact timing-breakdown block of one target: each phase's p50 and

@@ -234,17 +234,37 @@ Metrics: latency.p50|p90|p99|p99.9|p99.99|max (corrected), service.<same>,
 added.p50|p90|p99|p99.9|p99.99 (gateway minus baseline target), rps, errors.
 A metric may be prefixed with TARGET: to apply to one target only.
 
-A change is a regression only when it is worse than the threshold (percent of
-the baseline value; for errors, percentage points of the error rate) AND
-worse than the noise: the larger round-to-round spread of that metric in the
-two runs. Without --max-regression the defaults are:
+The allowed change is the threshold: percent of the baseline value (for
+errors, percentage points of the error rate). Where both runs have at least 2
+rounds of a metric (latency.*, added.*), the change gets a 95 % confidence
+interval from the rounds (Welch's t: rounds are the unit, requests within a
+round are not independent), and the verdict is:
+  regression    the whole interval is worse than the allowed change
+  ok            the whole interval is within it
+  inconclusive  it straddles the allowed change; the table says about how
+                many rounds per run would settle it
+Without rounds (rps, errors, service.*), a change is a regression only when
+it is worse than the threshold AND the noise (the larger round-to-round
+spread; the calibrated resolution where a run has one).
+Without --max-regression the defaults are:
   latency.p50=10, latency.p99=25, added.p50=25, added.p99=50, rps=5, errors=0.1
 
 Exit codes:
-  0  no regression and no limit exceeded
-  1  at least one regression or limit exceeded (named on stderr)
+  0  no regression and no limit exceeded (inconclusive figures pass, unless
+     --inconclusive fail)
+  1  at least one regression or limit exceeded (named on stderr), or an
+     inconclusive figure with --inconclusive fail
   2  usage or input error: bad flags, unreadable or mismatched results, or an
      invalid run (unless --allow-invalid)";
+
+/// What `--inconclusive` makes of a figure whose interval straddles the allowed change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Inconclusive {
+    /// Exit 1, as for a regression.
+    Fail,
+    /// Exit 0, the figure named on stderr.
+    Pass,
+}
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = COMPARE_HELP)]
@@ -265,6 +285,9 @@ pub struct CompareArgs {
     /// Compare even when a run is marked invalid.
     #[arg(long)]
     pub allow_invalid: bool,
+    /// What an inconclusive figure (its interval straddles the allowed change) does to the exit code.
+    #[arg(long, value_enum, default_value = "pass")]
+    pub inconclusive: Inconclusive,
     /// Write the candidate's metrics in Bencher Metric Format.
     #[arg(long, value_name = "FILE")]
     pub bmf: Option<PathBuf>,

@@ -76,15 +76,26 @@ fn compare_inner(c: &CompareArgs) -> anyhow::Result<Exit> {
     let rows = reports::compare::compare(&base, &cand, &thresholds, &limits, c.per_class)?;
     print!("{}", reports::compare::render_text(&rows));
     write_outputs(c, &rows, &cand)?;
-    let failed: Vec<&reports::compare::Row> = rows.iter().filter(|r| r.verdict.failed()).collect();
-    for r in &failed {
-        eprintln!(
-            "loadgen compare: {}: {} {} {} (base {}, candidate {})",
-            if r.verdict == reports::compare::Verdict::OverLimit {
-                "over limit"
-            } else {
-                "regression"
+    use reports::compare::Verdict;
+    let fails_too = c.inconclusive == super::args::Inconclusive::Fail;
+    let failed: Vec<&reports::compare::Row> = rows
+        .iter()
+        .filter(|r| r.verdict.failed() || (fails_too && r.verdict == Verdict::Inconclusive))
+        .collect();
+    for r in rows
+        .iter()
+        .filter(|r| r.verdict.failed() || r.verdict == Verdict::Inconclusive)
+    {
+        let what = match r.verdict {
+            Verdict::OverLimit => "over limit".to_owned(),
+            Verdict::Inconclusive => match r.rounds_needed {
+                Some(n) => format!("inconclusive (about {n} rounds per run would settle it)"),
+                None => "inconclusive".to_owned(),
             },
+            _ => "regression".to_owned(),
+        };
+        eprintln!(
+            "loadgen compare: {what}: {} {} {} (base {}, candidate {})",
             r.target,
             r.class,
             r.metric,

@@ -309,3 +309,64 @@ rate = 400
     };
     assert!((up - 200_000).abs() < within, "upstream share {up} ns");
 }
+
+/// A known added delay (a second mock that holds each response 1 ms) comes
+/// back with a 95 % confidence interval of the mean per-round difference
+/// that rests on every round and brackets its mean; on a quiet machine it
+/// lies around the 1 ms (plus the mock's timer wake-up) and is narrow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_added_delay_comes_with_its_interval_and_rounds() {
+    let direct = mock(Config::default()).await;
+    let slow = mock_program(Program {
+        latency: "fixed:1ms".parse().unwrap(),
+        ..Program::default()
+    })
+    .await;
+    let text = format!(
+        r#"
+name = "interval"
+seed = 5
+rounds = 6
+[[target]]
+name = "direct"
+url = "{}"
+baseline = true
+connections = 8
+[[target]]
+name = "slow"
+url = "{}"
+connections = 8
+[[request]]
+name = "get"
+path = "/"
+[[phase]]
+name = "steady"
+duration = "1s"
+rate = 300
+"#,
+        direct.base_url(),
+        slow.base_url()
+    );
+    let r = run_bg(text, &[]).await;
+    let a = r.target("slow").added.clone().expect("an added figure");
+    let i = a.interval.expect("an interval over 6 rounds");
+    assert_eq!(i.p50.n, 6);
+    assert_eq!(i.p50.method, reports::interval::Method::TSignedRank);
+    for p in ["p50", "p90", "p99", "p99.9"] {
+        let x = i.at(p).unwrap();
+        assert!(x.lo <= x.mean && x.mean <= x.hi, "{p}: {x:?}");
+    }
+    if !crate::support::busy(&r.summary) {
+        assert!(
+            i.p50.lo > 900_000.0 && i.p50.hi < 1_500_000.0,
+            "p50 interval {:?}",
+            i.p50
+        );
+        assert!(i.p50.half_width() < 200_000.0, "{:?}", i.p50);
+    }
+    let text = reports::text::render(&r.summary);
+    assert!(
+        text.contains("95% CI of the mean per round (n=6 rounds"),
+        "{text}"
+    );
+}

@@ -365,3 +365,66 @@ fn compare_gates_on_regressions_with_documented_exit_codes() {
         );
     }
 }
+
+/// A change whose 95 % interval straddles the allowed change is
+/// "inconclusive": it passes by default, named on stderr with the rounds
+/// that would settle it, and fails with `--inconclusive fail`. A change
+/// whose whole interval is beyond it is a regression, whatever the noise.
+#[test]
+fn compare_says_inconclusive_when_the_rounds_cannot_tell() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = run(tmp.path(), "base", &scenario("fixed:1ms"), &["--no-report"]);
+    let b = base.to_str().unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(base.join("summary.json")).unwrap()).unwrap();
+    let p50 = summary["targets"][0]["total"]["latency"]["p50"]
+        .as_f64()
+        .unwrap();
+    // A candidate whose two rounds disagree wildly: one 0.5 ms faster, one
+    // 1 ms slower than the base's median. The mean moves by +0.25 ms, far
+    // past the 10 % allowed, but two so different rounds cannot tell.
+    let write_cand = |name: &str, rounds: [f64; 2]| {
+        let mut cand = summary.clone();
+        for (k, v) in rounds.iter().enumerate() {
+            cand["targets"][0]["total"]["rounds"][k]["p50"] = (*v as u64).into();
+        }
+        let dir = tmp.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("summary.json"), cand.to_string()).unwrap();
+        dir
+    };
+    let wild = write_cand("wild", [p50 - 500_000.0, p50 + 1_000_000.0]);
+    let w = wild.to_str().unwrap();
+    let only_p50 = ["--max-regression", "latency.p50=10"];
+    let o = loadgen(&compare_args(b, w, &only_p50));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stderr.contains("inconclusive (about"), "{stderr}");
+    assert!(stderr.contains("direct * latency.p50"), "{stderr}");
+    assert!(stdout.contains("(n=2)"), "{stdout}");
+    let mut fail = only_p50.to_vec();
+    fail.extend(["--inconclusive", "fail"]);
+    let o = loadgen(&compare_args(b, w, &fail));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Both rounds 3 ms slower, a change far beyond what two rounds of the
+    // base's spread leave uncertain: a regression. (1 ms slower would be
+    // inconclusive with 2 rounds: t(0.975, 1) = 12.7 times the standard
+    // error of two base rounds that differ by ~0.1 ms is ~0.9 ms.)
+    let slow = write_cand("slow", [p50 + 3_000_000.0, p50 + 3_000_000.0]);
+    let o = loadgen(&compare_args(b, slow.to_str().unwrap(), &only_p50));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("regression: direct * latency.p50"));
+}

@@ -126,6 +126,10 @@ fn added(runs: &Runs<'_>, doc: &mut Vec<Block>) {
                 fmt_signed_ns(a.rounds_min.p50),
                 fmt_signed_ns(a.rounds_max.p50)
             ));
+            row.push(a.interval.as_ref().map_or_else(
+                || "– (one round)".into(),
+                |i| format!("{} (n={})", crate::text::fmt_interval(&i.p50), i.p50.n),
+            ));
             row.push(
                 a.outside_upstream
                     .map_or_else(|| "–".into(), |o| fmt_ns(o.p50)),
@@ -145,7 +149,7 @@ fn added(runs: &Runs<'_>, doc: &mut Vec<Block>) {
         ));
     } else {
         doc.push(Block::Para(
-            "Corrected latency of each gateway minus the baseline's at the same percentile, whole run; the p50 range is the smallest and largest per-round difference. A row that is not valid is not a result.".into(),
+            "Corrected latency of each gateway minus the baseline's at the same percentile, whole run; the p50 range is the smallest and largest per-round difference, and its 95 % confidence interval is that of the mean per-round difference, with the rounds it rests on (n). A row that is not valid is not a result.".into(),
         ));
         resolution_notes(runs, doc);
         doc.push(Block::Table(
@@ -157,6 +161,7 @@ fn added(runs: &Runs<'_>, doc: &mut Vec<Block>) {
                 "p99",
                 "p99.9",
                 "p50 over rounds",
+                "p50 95 % CI",
                 "outside upstream p50",
                 "valid",
             ]
