@@ -1,0 +1,73 @@
+/// The committed `docs/summary.schema.json` is what the types generate;
+/// `GATEBENCH_BLESS=1 cargo test -p reports` rewrites it after a change.
+#[test]
+fn committed_schema_matches_the_types() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/summary.schema.json");
+    let generated = format!("{:#}\n", super::json_schema());
+    if std::env::var_os("GATEBENCH_BLESS").is_some() {
+        crate::write_atomic(&path, generated.as_bytes()).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/summary.schema.json differs from the summary types: run GATEBENCH_BLESS=1 cargo test -p reports"
+    );
+}
+
+use super::*;
+
+fn target(name: &str, p50s: &[u64]) -> TargetResult {
+    let pct = |p50: u64| Percentiles {
+        count: 1,
+        p50,
+        p90: p50 * 2,
+        p99: p50 * 3,
+        p99_9: p50 * 4,
+        p99_99: p50 * 5,
+        ..Percentiles::default()
+    };
+    let rounds: Vec<Percentiles> = p50s.iter().map(|p| pct(*p)).collect();
+    let total = ClassResult {
+        request: "*".into(),
+        phase: "*".into(),
+        counts: Counts::default(),
+        achieved_rps: 0.0,
+        target_rps: None,
+        latency: pct(p50s.iter().sum::<u64>() / p50s.len() as u64),
+        service_time: Percentiles::default(),
+        send_lag: Percentiles::default(),
+        schedule_lag: Percentiles::default(),
+        connection_wait: Percentiles::default(),
+        outside_upstream: None,
+        breakdown: None,
+        status: BTreeMap::new(),
+        errors: BTreeMap::new(),
+        rounds,
+        token: None,
+    };
+    TargetResult {
+        name: name.into(),
+        urls: vec![],
+        baseline: false,
+        http: "http/1.1".into(),
+        connections: 1,
+        classes: vec![],
+        total,
+        added: None,
+        timeline: vec![],
+        phases: vec![],
+    }
+}
+
+#[test]
+fn added_latency_per_percentile_and_round_range() {
+    let base = target("direct", &[100, 120]);
+    let gw = target("gw", &[150, 200]);
+    let a = Added::of(&gw, &base, vec![]);
+    assert_eq!(a.total.p50, 175 - 110);
+    assert_eq!((a.rounds_min.p50, a.rounds_max.p50), (50, 80));
+    assert_eq!((a.rounds_min.p90, a.rounds_max.p90), (100, 160));
+    assert!(a.valid);
+    let faster = Added::of(&base, &gw, vec!["gw: send lag".into()]);
+    assert!(faster.total.p50 < 0 && !faster.valid);
+}
