@@ -89,16 +89,23 @@ impl Interval {
     }
 }
 
+/// A sample's size, mean and (n − 1) variance; None with fewer than 2
+/// values or a non-finite one.
+fn sample(x: &[f64]) -> Option<(f64, f64, f64)> {
+    if x.len() < 2 || x.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let n = x.len() as f64;
+    let mean = x.iter().sum::<f64>() / n;
+    let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    Some((n, mean, var))
+}
+
 /// The interval of the mean of `diffs` (one per round); None with fewer
 /// than 2 rounds or a non-finite value.
 pub fn paired(diffs: &[f64]) -> Option<Interval> {
+    let (nf, mean, var) = sample(diffs)?;
     let n = diffs.len();
-    if n < 2 || diffs.iter().any(|d| !d.is_finite()) {
-        return None;
-    }
-    let nf = n as f64;
-    let mean = diffs.iter().sum::<f64>() / nf;
-    let var = diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (nf - 1.0);
     let t = StudentsT::new(0.0, 1.0, nf - 1.0)
         .ok()?
         .inverse_cdf(1.0 - (1.0 - LEVEL) / 2.0);
@@ -124,17 +131,7 @@ pub fn paired(diffs: &[f64]) -> Option<Interval> {
 /// degrees of freedom); `n` is the smaller set. None with fewer than 2
 /// rounds on either side.
 pub fn welch(base: &[f64], cand: &[f64]) -> Option<Interval> {
-    let stats = |x: &[f64]| -> Option<(f64, f64, f64)> {
-        let n = x.len();
-        if n < 2 || x.iter().any(|v| !v.is_finite()) {
-            return None;
-        }
-        let nf = n as f64;
-        let mean = x.iter().sum::<f64>() / nf;
-        let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (nf - 1.0);
-        Some((nf, mean, var))
-    };
-    let ((nb, mb, vb), (nc, mc, vc)) = (stats(base)?, stats(cand)?);
+    let ((nb, mb, vb), (nc, mc, vc)) = (sample(base)?, sample(cand)?);
     let (qb, qc) = (vb / nb, vc / nc);
     let se2 = qb + qc;
     let mean = mc - mb;
