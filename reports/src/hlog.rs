@@ -277,7 +277,7 @@ mod tests {
 
     #[test]
     fn dates_print_like_java_in_utc() {
-        let t = UNIX_EPOCH + Duration::from_secs(1_796_491_635); // 2026-12-05
+        let t = UNIX_EPOCH + Duration::from_secs(1_796_491_635);
         assert_eq!(http_date(t), "Sat Dec 05 17:27:15 UTC 2026");
         assert_eq!(http_date(UNIX_EPOCH), "Thu Jan 01 00:00:00 UTC 1970");
         assert_eq!(

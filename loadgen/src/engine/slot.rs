@@ -16,8 +16,8 @@ use reports::hlog::HlogWriter;
 
 use super::conn::Endpoint;
 use super::error::RunError;
+use super::events;
 use super::events::watch::{Seen, Watch};
-use super::events::{self};
 use super::live::{Live, phase_now, progress_line};
 use super::plan::Plan;
 use super::worker::{self, Msg, WorkerCtx};

@@ -338,15 +338,24 @@ impl Runs<'_> {
         (bc, cc): (&ClassResult, &ClassResult),
         gated: bool,
     ) -> Vec<Row> {
-        let added = |s: &Summary, t: &TargetResult| match (&t.added, class) {
-            (Some(a), "*") => Some((a.clone(), s.added_per_round(t))),
-            _ => None,
-        };
-        let (ba, ca) = (added(self.base, bt), added(self.cand, ct));
-        fn pair(
-            x: &Option<(Added, Vec<AddedPercentiles>)>,
-        ) -> Option<(&Added, &[AddedPercentiles])> {
-            x.as_ref().map(|(a, r)| (a, r.as_slice()))
+        // The total's added figures with their per-round differences; a
+        // class has none.
+        fn added<'t>(
+            s: &Summary,
+            t: &'t TargetResult,
+            total: bool,
+        ) -> Option<(&'t Added, Vec<AddedPercentiles>)> {
+            t.added
+                .as_ref()
+                .filter(|_| total)
+                .map(|a| (a, s.added_per_round(t)))
+        }
+        let total = class == "*";
+        let (ba, ca) = (added(self.base, bt, total), added(self.cand, ct, total));
+        fn pair<'a>(
+            x: &'a Option<(&'a Added, Vec<AddedPercentiles>)>,
+        ) -> Option<(&'a Added, &'a [AddedPercentiles])> {
+            x.as_ref().map(|(a, r)| (*a, r.as_slice()))
         }
         let cm: BTreeMap<String, Metric> = metrics(cc, pair(&ca))
             .into_iter()
