@@ -171,19 +171,24 @@ fn every_token_class_gets_its_status_through_our_gateway() {
 }
 
 #[test]
-fn per_request_rs256_keeps_send_lag_within_the_engines_bound() {
+fn per_request_rs256_keeps_schedule_lag_within_the_engines_bound() {
     let dir = tempfile::tempdir().unwrap();
     // ~570 us per RS256 signature: one signer thread makes ~1,750 tokens/s,
     // so 500 req/s is a moderate load for it on 2 cores beside the gateway.
     let file = scenario(dir.path(), "per-request", &["valid", "expired"], 500);
     let s = run(&file, &dir.path().join("out"));
     let t = &s.targets[0];
+    // Signing happens before a request is ready to send, so its cost shows in
+    // the schedule lag (the generator's own lateness, the run's validity
+    // bound), not in the send lag: that adds the wait for a free connection,
+    // which a gateway slowed by a busy machine causes (a CI run saw send lag
+    // p90 at 1.15 ms in a valid run).
     if !crate::support::stalled(&s) {
         assert!(s.valid, "{:?}", s.invalid_reasons);
         assert!(
-            t.total.send_lag.p90 < 1_000_000,
-            "send lag p90 {} ns",
-            t.total.send_lag.p90
+            t.total.schedule_lag.p90 < 1_000_000,
+            "schedule lag p90 {} ns",
+            t.total.schedule_lag.p90
         );
     }
     assert_eq!(t.total.counts.unexpected, 0);
