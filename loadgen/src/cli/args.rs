@@ -234,11 +234,16 @@ Metrics: latency.p50|p90|p99|p99.9|p99.99|max (corrected), service.<same>,
 added.p50|p90|p99|p99.9|p99.99 (gateway minus baseline target), rps, errors.
 A metric may be prefixed with TARGET: to apply to one target only.
 
+Two runs (BASE CAND) are compared target by target; with --within
+BASE,CAND, two targets of one run are (two builds of one gateway, say, whose
+rounds interleaved: the better design, as drift between runs cancels).
+
 The allowed change is the threshold: percent of the baseline value (for
-errors, percentage points of the error rate). Where both runs have at least 2
-rounds of a metric (latency.*, added.*), the change gets a 95 % confidence
-interval from the rounds (Welch's t: rounds are the unit, requests within a
-round are not independent), and the verdict is:
+errors, percentage points of the error rate). Where both sides have at least
+2 rounds of a metric (latency.*, added.*), the change gets a 95 % confidence
+interval from the rounds (rounds are the unit, requests within a round are
+not independent: Welch's t between runs, the paired per-round differences
+within one), and the verdict is:
   regression    the whole interval is worse than the allowed change
   ok            the whole interval is within it
   inconclusive  it straddles the allowed change; the table says about how
@@ -257,6 +262,16 @@ Exit codes:
   2  usage or input error: bad flags, unreadable or mismatched results, or an
      invalid run (unless --allow-invalid)";
 
+/// `BASE,CAND`: two target names.
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once(',') {
+        Some((b, c)) if !b.is_empty() && !c.is_empty() && !c.contains(',') => {
+            Ok((b.to_owned(), c.to_owned()))
+        }
+        _ => Err(format!("{s:?}: expected two target names, BASE,CAND")),
+    }
+}
+
 /// What `--inconclusive` makes of a figure whose interval straddles the allowed change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Inconclusive {
@@ -269,10 +284,17 @@ pub enum Inconclusive {
 #[derive(Debug, clap::Args)]
 #[command(after_help = COMPARE_HELP)]
 pub struct CompareArgs {
-    /// The baseline results directory (or its summary.json).
+    /// The baseline results directory (or its summary.json); with
+    /// --within, the one run whose two targets are compared.
     pub base: PathBuf,
     /// The candidate results directory (or its summary.json).
-    pub cand: PathBuf,
+    #[arg(required_unless_present = "within", conflicts_with = "within")]
+    pub cand: Option<PathBuf>,
+    /// Compare two targets of one run instead: BASE,CAND (e.g. two builds of
+    /// one gateway). Their rounds interleaved, so each change's interval is
+    /// on the per-round differences and the machine's drift cancels.
+    #[arg(long, value_name = "BASE,CAND", value_parser = parse_pair)]
+    pub within: Option<(String, String)>,
     /// Allowed regression in percent: [TARGET:]METRIC=PCT (repeatable).
     #[arg(long = "max-regression", value_name = "METRIC=PCT")]
     pub max_regression: Vec<String>,

@@ -64,18 +64,47 @@ pub(super) fn compare(c: &CompareArgs) -> Exit {
 fn compare_inner(c: &CompareArgs) -> anyhow::Result<Exit> {
     let (thresholds, limits) = rules(c)?;
     let base = load_summary(&c.base)?;
-    let cand = load_summary(&c.cand)?;
-    for (what, s) in [("baseline", &base), ("candidate", &cand)] {
-        if !s.valid && !c.allow_invalid {
+    let cand = match &c.cand {
+        Some(p) => Some(load_summary(p)?),
+        None => None,
+    };
+    for (what, s) in [("baseline", Some(&base)), ("candidate", cand.as_ref())] {
+        if let Some(s) = s
+            && !s.valid
+            && !c.allow_invalid
+        {
             bail!(
                 "the {what} run is INVALID ({}); its numbers describe the run, not the targets. Re-run it, or pass --allow-invalid",
                 s.invalid_reasons.join("; ")
             );
         }
     }
-    let rows = reports::compare::compare(&base, &cand, &thresholds, &limits, c.per_class)?;
+    let rows = match (&cand, &c.within) {
+        (Some(cand), _) => {
+            reports::compare::compare(&base, cand, &thresholds, &limits, c.per_class)?
+        }
+        (None, Some((b, t))) => {
+            reports::compare::compare_within(&base, (b, t), &thresholds, &limits, c.per_class)?
+        }
+        (None, None) => bail!("give a candidate run, or --within BASE,CAND"),
+    };
     print!("{}", reports::compare::render_text(&rows));
-    write_outputs(c, &rows, &cand)?;
+    // Two runs: the baseline target present in both is the control for the
+    // machine's drift between them.
+    let drift = cand
+        .as_ref()
+        .and_then(|cand| reports::compare::drift(&base, cand));
+    if let Some(d) = &drift {
+        println!("{}", d.describe());
+        for r in d.rows_it_outweighs(&rows) {
+            eprintln!(
+                "loadgen compare: note: {} {} {}: the drift is as large as this change; judge by added.* or run both in one (--within)",
+                r.target, r.class, r.metric
+            );
+        }
+    }
+    write_outputs(c, &rows, cand.as_ref().unwrap_or(&base), drift.as_ref())?;
+    let per = if cand.is_some() { " per run" } else { "" };
     use reports::compare::Verdict;
     let fails_too = c.inconclusive == super::args::Inconclusive::Fail;
     let failed: Vec<&reports::compare::Row> = rows
@@ -89,7 +118,7 @@ fn compare_inner(c: &CompareArgs) -> anyhow::Result<Exit> {
         let what = match r.verdict {
             Verdict::OverLimit => "over limit".to_owned(),
             Verdict::Inconclusive => match r.rounds_needed {
-                Some(n) => format!("inconclusive (about {n} rounds per run would settle it)"),
+                Some(n) => format!("inconclusive (about {n} rounds{per} would settle it)"),
                 None => "inconclusive".to_owned(),
             },
             _ => "regression".to_owned(),
@@ -161,16 +190,26 @@ fn write_outputs(
     c: &CompareArgs,
     rows: &[reports::compare::Row],
     cand: &reports::summary::Summary,
+    drift: Option<&reports::compare::Drift>,
 ) -> anyhow::Result<()> {
     let name = |p: &PathBuf| p.display().to_string();
     let write = |path: &PathBuf, text: String| -> anyhow::Result<()> {
         reports::write_atomic(path, text.as_bytes()).with_context(|| path.display().to_string())
     };
     if let Some(p) = &c.markdown {
-        write(
-            p,
-            reports::compare::render_markdown(rows, &name(&c.base), &name(&c.cand)),
-        )?;
+        let (base, cand) = match (&c.cand, &c.within) {
+            (Some(cand), _) => (name(&c.base), name(cand)),
+            (None, Some((b, t))) => {
+                let run = name(&c.base);
+                (format!("{run}: {b}"), format!("{run}: {t}"))
+            }
+            (None, None) => (name(&c.base), String::new()),
+        };
+        let mut md = reports::compare::render_markdown(rows, &base, &cand);
+        if let Some(d) = drift {
+            md.push_str(&format!("\n{}\n", d.describe()));
+        }
+        write(p, md)?;
     }
     if let Some(p) = &c.bmf {
         write(p, format!("{:#}\n", reports::export::bmf(cand)))?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::conn::{self, Endpoint};
 use super::error::RunError;
-use crate::scenario::{Scenario, Target, TargetUrl};
+use crate::scenario::{Scenario, Target, TargetUrl, header_map};
 
 /// In-process servers started for `builtin:` targets; stopped on drop.
 pub(super) struct Builtins {
@@ -168,6 +168,7 @@ pub(super) fn endpoints(
                 tls,
                 http2,
                 connect_timeout,
+                headers: header_map(&t.headers).map_err(|e| bad(format!("headers: {e}")))?,
             })
         })
         .collect()

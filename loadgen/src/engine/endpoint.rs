@@ -18,6 +18,8 @@ pub struct Endpoint {
     pub tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
     pub http2: bool,
     pub connect_timeout: Duration,
+    /// The target's own header lines, after each request's.
+    pub headers: http::HeaderMap,
 }
 
 impl std::fmt::Debug for Endpoint {

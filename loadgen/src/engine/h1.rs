@@ -136,7 +136,7 @@ pub fn write_request(
         out.extend_from_slice(endpoint.authority.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    for (k, v) in &r.headers {
+    for (k, v) in r.headers.iter().chain(&endpoint.headers) {
         out.extend_from_slice(k.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(v.as_bytes());

@@ -5,13 +5,13 @@ use crate::measure::totals::{Layout, PhaseLayout, RequestLayout};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
+use http::{HeaderMap, HeaderValue, Method, Request};
 use http_body_util::Full;
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 
 use super::endpoint::Endpoint;
-use crate::scenario::{Field, Phase, RequestSpec, Scenario, ScenarioError, TokenClass};
+use crate::scenario::{Field, Phase, RequestSpec, Scenario, ScenarioError, TokenClass, header_map};
 use crate::schedule::Schedule;
 use crate::seed::mix;
 use crate::template::Template;
@@ -79,13 +79,7 @@ impl ReqPlan {
         tokens: Option<&Tokens>,
     ) -> Result<ReqPlan, ScenarioError> {
         let invalid = |key: &str, msg: String| s.error_at(Field::new("request", Some(i), key), msg);
-        let mut headers = HeaderMap::new();
-        for (k, v) in &r.headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|e| invalid("headers", e.to_string()))?;
-            let value = HeaderValue::from_str(v).map_err(|e| invalid("headers", e.to_string()))?;
-            headers.append(name, value);
-        }
+        let headers = header_map(&r.headers).map_err(|e| invalid("headers", e))?;
         let body = if let Some(b) = &r.body {
             Bytes::from(b.clone())
         } else if let Some(f) = &r.body_file {
@@ -305,7 +299,9 @@ pub fn request(
     };
     *r.uri_mut() = uri.parse().unwrap_or_else(|_| http::Uri::from_static("/"));
     let h = r.headers_mut();
-    h.extend(headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+    for (k, v) in headers.iter().chain(&endpoint.headers) {
+        h.append(k.clone(), v.clone());
+    }
     if !endpoint.http2
         && !h.contains_key(http::header::HOST)
         && let Ok(host) = HeaderValue::from_str(&endpoint.authority)

@@ -46,7 +46,7 @@ pub use dur::Dur;
 pub use event::{Action, DEFAULT_OVERLAP, EventSpec};
 pub use locate::Field;
 pub use phase::{Phase, Ramp, Rate, Spike, Steps};
-pub use request::{CLASSES, RequestSpec, TokenClass};
+pub use request::{CLASSES, RequestSpec, TokenClass, header_map};
 pub use target::{ConnMode, GatewaySpec, HttpVersion, Target, TargetUrl, TlsSpec, UpstreamSpec};
 pub use value::BadValue;
 
@@ -508,6 +508,22 @@ rate = 100
         assert!(e.starts_with("s.toml:8:1: request[0].path: "), "{e}");
         let e = err(&GOOD.replace("rate = 100", "rate = -5"));
         assert!(e.contains("phase[0].rate"), "{e}");
+        // A target's own headers are read as a request's are.
+        let with = |h: &str| {
+            GOOD.replace(
+                "url = \"builtin:upstream\"",
+                &format!("url = \"builtin:upstream\"\nheaders = {h}"),
+            )
+        };
+        let e = err(&with(r#"{ "bad name" = "1" }"#));
+        assert!(
+            e.contains("target[0].headers: \"bad name\" is not a header name"),
+            "{e}"
+        );
+        let e = err(&with(r#"{ "x-a" = "line\nbreak" }"#));
+        assert!(e.contains("target[0].headers: the value of \"x-a\""), "{e}");
+        let s = Scenario::parse(&with(r#"{ "x-mock-latency" = "fixed:10us" }"#), "s.toml").unwrap();
+        assert_eq!(s.targets[0].headers["x-mock-latency"], "fixed:10us");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `[[target]]`, `[upstream]` and `[gateway]`: the systems under test and the
 //! in-process servers behind `builtin:` URLs.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -46,6 +47,10 @@ pub struct Target {
     /// `[auth] source` (e.g. one gateway twice, pooled tokens against a
     /// unique token per request, to show a verification cache).
     pub token_source: Option<super::auth::TokenSource>,
+    /// Header lines sent to this target only, after each request's own
+    /// (e.g. a mock's `x-mock-latency` on one path, or a tenant header).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// Where a target is.
@@ -236,6 +241,7 @@ impl Target {
         if self.streams == Some(0) {
             return Err(("streams", "must be at least 1".into()));
         }
+        super::request::header_map(&self.headers).map_err(|e| ("headers", e))?;
         if let Some(a) = &self.admin
             && !a.starts_with("http://")
         {

@@ -428,3 +428,96 @@ fn compare_says_inconclusive_when_the_rounds_cannot_tell() {
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("regression: direct * latency.p50"));
 }
+
+/// Base and candidate in one run: the same upstream, the candidate's path
+/// 50 µs slower (its target header asks the mock for it, and the mock spins
+/// delays that small, so they read back as themselves). `compare --within`
+/// pairs their interleaved rounds: a regression at a 0 % allowance, with an
+/// interval that holds the +50 µs; the base against itself is not.
+#[test]
+fn compare_within_one_run_reads_back_a_known_small_effect() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = r#"
+name = "ab"
+seed = 3
+rounds = 6
+[[target]]
+name = "direct"
+url = "builtin:upstream"
+baseline = true
+connections = 8
+[[target]]
+name = "base"
+url = "builtin:upstream"
+connections = 8
+headers = { "x-mock-latency" = "0us" }
+[[target]]
+name = "cand"
+url = "builtin:upstream"
+connections = 8
+headers = { "x-mock-latency" = "fixed:50us" }
+[[request]]
+name = "get"
+path = "/"
+[[phase]]
+name = "steady"
+duration = "1s"
+rate = 1000
+"#;
+    let dir = run(tmp.path(), "ab", text, &["--no-report"]);
+    let d = dir.to_str().unwrap();
+    let s: reports::summary::Summary =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    let gate = [
+        "--max-regression",
+        "latency.p50=0",
+        "--max-regression",
+        "added.p50=0",
+        "--allow-invalid",
+    ];
+    let md = tmp.path().join("ab.md");
+    let mut args = vec!["compare", d, "--within", "base,cand"];
+    args.extend(gate);
+    args.extend(["--markdown", md.to_str().unwrap()]);
+    let o = loadgen(&args);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.contains(".p50")).collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert!(rows.iter().all(|r| r.starts_with("cand ")), "{stdout}");
+    assert!(stdout.contains("(n=6)"), "{stdout}");
+    let table = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        table.contains(": base` vs") || table.contains(": cand` vs"),
+        "{table}"
+    );
+    if !crate::support::busy(&s) {
+        assert_eq!(o.status.code(), Some(1), "{stdout}");
+        assert!(rows.iter().all(|r| r.contains("REGRESSION")), "{stdout}");
+        // The paired interval of the p50 change tells it from 0 and meets
+        // the programmed 50 µs (allowing the ~10 µs more a loaded 2-core
+        // machine reads: docs/BENCHMARKS.md).
+        let r = reports::compare::compare_within(
+            &s,
+            ("base", "cand"),
+            &[reports::compare::Rule {
+                target: None,
+                metric: "latency.p50".into(),
+                value: 0.0,
+            }],
+            &[],
+            false,
+        )
+        .unwrap();
+        let i = r
+            .iter()
+            .find(|r| r.metric == "latency.p50")
+            .and_then(|r| r.change_interval)
+            .unwrap();
+        assert!(i.lo > 0.0 && i.lo < 65_000.0 && i.hi > 40_000.0, "{i:?}");
+    }
+    // A target against itself is a usage error, as is an unknown one.
+    for pair in ["base,base", "base,nope", "base"] {
+        let o = loadgen(&["compare", d, "--within", pair]);
+        assert_eq!(o.status.code(), Some(2), "{pair}");
+    }
+}

@@ -1,7 +1,9 @@
-//! Comparing two runs for CI: the same metrics of a baseline and a candidate
-//! run, per target (and per request class), with regressions flagged only
-//! when they exceed both a threshold and the noise the runs themselves show
-//! across their rounds.
+//! Comparing for CI: the same metrics of a baseline and a candidate, per
+//! target (and per request class), judged by the interval the rounds put on
+//! each change. The two sides are either two runs (target by target, Welch's
+//! t on their rounds) or two targets of one run ([`compare_within`]: two
+//! builds of one gateway whose rounds interleaved, so round k of each pairs
+//! and the machine's drift cancels).
 //!
 //! Metrics (`latency` is corrected latency, `service` is service time):
 //! - `latency.p50|p90|p99|p99.9|p99.99|max`, `service.p50|p90|p99|p99.9|p99.99|max`;
@@ -12,21 +14,21 @@
 //! - `errors`: failed requests (errors + unexpected statuses + drops) as a
 //!   percentage of scheduled ones.
 //!
-//! The rule, for a metric where smaller is better: `delta = cand − base` is a
-//! regression when `delta > threshold% × |base|` **and** `delta > noise`,
-//! where `noise` is the larger round-to-round spread (max − min over rounds of
-//! the same percentile) of the two runs. For `rps` the delta is `base − cand`;
-//! there is no per-round rate, so its noise is 0. For `errors` the threshold
-//! is in percentage points of the error rate, and its noise is 0. When a run
-//! calibrated its machine first (`summary.json`'s `calibration`), the larger
-//! resolution of the two runs at that percentile (p99's beyond it) is a
-//! floor under the noise of latency, service and added figures: a change
-//! the machine could produce from nothing is "within noise", never ranked.
+//! The rule. The allowed change is `threshold% × |base|` (for `errors`, the
+//! threshold in percentage points). A metric with rounds on both sides
+//! (`latency.*`, `added.*`) is a regression when the whole 95 % interval of
+//! its change is worse than the allowed change, ok when the whole interval
+//! is within it, and inconclusive when it straddles it. A metric without
+//! rounds (`rps`, `errors`, `service.*`, `capacity`) is a regression when
+//! its change is worse than the allowed change **and** than its noise: the
+//! larger round-to-round spread of the two sides, floored, for latency
+//! figures, by a run's calibrated resolution (the machine's own A/A
+//! difference), and for `capacity` by the search's precision.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::interval::{Interval, welch};
+use crate::interval::{Interval, paired, welch};
 use crate::metric::{Metric, metrics};
 use crate::percentiles::PERCENTILES;
 use crate::summary::{Added, AddedPercentiles, ClassResult, Summary, TargetResult};
@@ -50,8 +52,9 @@ pub struct Row {
     pub threshold: Option<f64>,
     /// The absolute limit on the candidate that applied, if any.
     pub limit: Option<f64>,
-    /// The 95 % confidence interval of `cand − base`, from the two runs'
-    /// rounds (Welch), where both have at least 2.
+    /// The 95 % confidence interval of `cand − base` from the rounds, where
+    /// both sides have at least 2: paired per-round differences for two
+    /// targets of one run, Welch's t for two runs.
     pub change_interval: Option<Interval>,
     /// For an inconclusive verdict: about how many rounds per run would
     /// likely settle it, at the spread seen.
@@ -244,11 +247,15 @@ pub fn known_metric(name: &str) -> bool {
     }
 }
 
-/// Why two runs cannot be compared.
+/// Why two runs (or two targets) cannot be compared.
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
     #[error("target {0:?} is in the baseline run but not in the candidate")]
     MissingTarget(String),
+    #[error("the run has no target {0:?} (it has {1})")]
+    NoSuchTarget(String, String),
+    #[error("compare a target with another, not with itself ({0:?})")]
+    SameTarget(String),
 }
 
 /// Compares `cand` against `base`. Gates every target's total, and each
@@ -265,6 +272,7 @@ pub fn compare(
         cand,
         thresholds,
         limits,
+        paired: false,
     };
     let mut rows = Vec::new();
     for bt in &base.targets {
@@ -273,7 +281,124 @@ pub fn compare(
             .iter()
             .find(|t| t.name == bt.name)
             .ok_or_else(|| CompareError::MissingTarget(bt.name.clone()))?;
-        rows.extend(runs.capacity_row(&bt.name));
+        rows.extend(runs.target_rows(bt, ct, per_class));
+    }
+    Ok(rows)
+}
+
+/// How far the machine moved between two runs, as the baseline (direct)
+/// target present in both shows it: the change of its `latency.p50`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drift {
+    pub target: String,
+    pub change: Interval,
+}
+
+/// The drift between two runs, where both have the same baseline target
+/// with at least 2 rounds. `latency.*` changes of the other targets include
+/// it; `added.*` changes do not (each run subtracts its own baseline).
+pub fn drift(base: &Summary, cand: &Summary) -> Option<Drift> {
+    let bt = base.targets.iter().find(|t| t.baseline)?;
+    let ct = cand
+        .targets
+        .iter()
+        .find(|t| t.baseline && t.name == bt.name)?;
+    let p50 = |t: &TargetResult| -> Vec<f64> {
+        t.total
+            .rounds
+            .iter()
+            .filter(|r| r.count > 0)
+            .map(|r| r.p50 as f64)
+            .collect()
+    };
+    Some(Drift {
+        target: bt.name.clone(),
+        change: welch(&p50(bt), &p50(ct))?,
+    })
+}
+
+impl Drift {
+    /// Whether the machine moved significantly (the interval excludes 0).
+    pub fn significant(&self) -> bool {
+        !self.change.contains(0.0)
+    }
+
+    /// The rows whose change the drift could explain: a gated `latency.*`
+    /// row of another target whose change is no larger than a significant
+    /// drift.
+    pub fn rows_it_outweighs<'r>(&self, rows: &'r [Row]) -> Vec<&'r Row> {
+        if !self.significant() {
+            return Vec::new();
+        }
+        rows.iter()
+            .filter(|r| {
+                r.target != self.target
+                    && r.metric.starts_with("latency.")
+                    && r.verdict != Verdict::Info
+                    && r.change_interval
+                        .is_some_and(|c| c.mean.abs() <= self.change.mean.abs())
+            })
+            .collect()
+    }
+
+    /// One line for the terminal and the Markdown.
+    pub fn describe(&self) -> String {
+        let c = &self.change;
+        format!(
+            "drift: the baseline target `{}` moved latency.p50 by {} between the runs (95 % CI {}..{}, n={} rounds){}",
+            self.target,
+            signed_value(c.mean, "ns"),
+            signed_value(c.lo, "ns"),
+            signed_value(c.hi, "ns"),
+            c.n,
+            if self.significant() {
+                ": the machine changed; latency.* changes include that, added.* ones subtract it"
+            } else {
+                ": within noise"
+            }
+        )
+    }
+}
+
+/// Compares two targets of one run: `cand_target` against `base_target`
+/// (e.g. two builds of one gateway). Their rounds interleaved, so round k of
+/// one and round k of the other met the same machine: each change's
+/// interval is on the per-round differences (paired), and drift between
+/// rounds cancels. Rows are named after the candidate target, and rules
+/// for it apply.
+pub fn compare_within(
+    run: &Summary,
+    (base_target, cand_target): (&str, &str),
+    thresholds: &[Rule],
+    limits: &[Rule],
+    per_class: bool,
+) -> Result<Vec<Row>, CompareError> {
+    if base_target == cand_target {
+        return Err(CompareError::SameTarget(base_target.to_owned()));
+    }
+    let find = |name: &str| {
+        run.targets.iter().find(|t| t.name == name).ok_or_else(|| {
+            let names: Vec<&str> = run.targets.iter().map(|t| t.name.as_str()).collect();
+            CompareError::NoSuchTarget(name.to_owned(), names.join(", "))
+        })
+    };
+    let runs = Runs {
+        base: run,
+        cand: run,
+        thresholds,
+        limits,
+        paired: true,
+    };
+    Ok(runs.target_rows(find(base_target)?, find(cand_target)?, per_class))
+}
+
+impl Runs<'_> {
+    /// One target pair's rows: capacity, the total (always gated) and each
+    /// class (gated when `per_class`).
+    fn target_rows(&self, bt: &TargetResult, ct: &TargetResult, per_class: bool) -> Vec<Row> {
+        let runs = self;
+        let mut rows = Vec::new();
+        rows.extend(runs.capacity_row(&bt.name, &ct.name));
         rows.extend(runs.class_rows((bt, ct), "*", (&bt.total, &ct.total), true));
         for bc in &bt.classes {
             if let Some(cc) = ct
@@ -285,8 +410,8 @@ pub fn compare(
                 rows.extend(runs.class_rows((bt, ct), &class, (bc, cc), per_class));
             }
         }
+        rows
     }
-    Ok(rows)
 }
 
 /// Both runs and the rules they are judged by.
@@ -295,6 +420,9 @@ struct Runs<'a> {
     cand: &'a Summary,
     thresholds: &'a [Rule],
     limits: &'a [Rule],
+    /// Both sides are targets of one run, their rounds interleaved: round k
+    /// pairs with round k.
+    paired: bool,
 }
 
 impl Runs<'_> {
@@ -306,15 +434,12 @@ impl Runs<'_> {
         )
     }
 
-    /// `loadgen capacity`'s figure, when both runs have one for `target`.
-    fn capacity_row(&self, target: &str) -> Option<Row> {
-        let (b, c) = (
-            capacity_of(self.base, target)?,
-            capacity_of(self.cand, target)?,
-        );
-        let (threshold, limit) = self.rules(target, "capacity");
+    /// `loadgen capacity`'s figure, when both sides have one.
+    fn capacity_row(&self, base: &str, cand: &str) -> Option<Row> {
+        let (b, c) = (capacity_of(self.base, base)?, capacity_of(self.cand, cand)?);
+        let (threshold, limit) = self.rules(cand, "capacity");
         Some(Row::judged(
-            (target, "*", "capacity", "req/s"),
+            (cand, "*", "capacity", "req/s"),
             Judged {
                 base: b.0,
                 cand: c.0,
@@ -374,12 +499,20 @@ impl Runs<'_> {
                 .max(resolution(self.base, &m.name))
                 .max(resolution(self.cand, &m.name));
             let (threshold, limit) = if gated {
-                self.rules(&bt.name, &m.name)
+                self.rules(&ct.name, &m.name)
             } else {
                 (None, None)
             };
+            let change = if self.paired && m.per_round.len() == cmetric.per_round.len() {
+                let diffs: Vec<f64> = (m.per_round.iter().zip(&cmetric.per_round))
+                    .map(|(b, c)| c - b)
+                    .collect();
+                paired(&diffs)
+            } else {
+                welch(&m.per_round, &cmetric.per_round)
+            };
             rows.push(Row::judged(
-                (&bt.name, class, &m.name, m.unit),
+                (&ct.name, class, &m.name, m.unit),
                 Judged {
                     base: m.value,
                     cand: cmetric.value,
@@ -388,7 +521,7 @@ impl Runs<'_> {
                     threshold,
                     threshold_is_absolute: m.name == "errors",
                     limit,
-                    change: welch(&m.per_round, &cmetric.per_round),
+                    change,
                 },
             ));
         }

@@ -118,3 +118,111 @@ fn metric_names() {
         assert!(!known_metric(m), "{m}");
     }
 }
+
+/// Two targets of one run pair round by round: a +10 on every round of a
+/// noisy (but shared) baseline is a certain regression within the run, while
+/// the same numbers as two runs (Welch) cannot tell.
+#[test]
+fn within_one_run_rounds_pair_and_drift_cancels() {
+    use crate::summary::tests::{run, target};
+    let direct = [100, 300, 150, 500, 200, 250];
+    let base = [1000, 1400, 1100, 1800, 1200, 1300];
+    let cand: Vec<u64> = base.iter().map(|b| b + 10).collect();
+    let one = run(vec![
+        target("direct", &direct),
+        target("base", &base),
+        target("cand", &cand),
+    ]);
+    let rule = |m: &str| Rule {
+        target: None,
+        metric: m.into(),
+        value: 0.0,
+    };
+    let rules = [rule("latency.p50"), rule("added.p50")];
+    let rows = compare_within(&one, ("base", "cand"), &rules, &[], false).unwrap();
+    let p50 = rows
+        .iter()
+        .find(|r| r.metric == "latency.p50" && r.class == "*")
+        .unwrap();
+    assert_eq!(p50.target, "cand");
+    let i = p50.change_interval.unwrap();
+    assert_eq!((i.lo, i.hi, i.n), (10.0, 10.0, 6));
+    assert_eq!(p50.verdict, Verdict::Regression);
+    // Two runs of the same numbers: the rounds' spread swamps the +10.
+    let (b, c) = (
+        run(vec![target("direct", &direct), target("gw", &base)]),
+        run(vec![target("direct", &direct), target("gw", &cand)]),
+    );
+    let rows = compare(&b, &c, &rules, &[], false).unwrap();
+    let gw = rows
+        .iter()
+        .find(|r| r.target == "gw" && r.metric == "latency.p50")
+        .unwrap();
+    assert_eq!(gw.verdict, Verdict::Inconclusive);
+    assert_eq!(
+        gw.change_interval.unwrap().method,
+        crate::interval::Method::Welch
+    );
+    // Naming a target the run lacks, or one target twice, is an error.
+    assert!(matches!(
+        compare_within(&one, ("base", "nope"), &rules, &[], false),
+        Err(CompareError::NoSuchTarget(..))
+    ));
+    assert!(matches!(
+        compare_within(&one, ("base", "base"), &rules, &[], false),
+        Err(CompareError::SameTarget(_))
+    ));
+}
+
+/// The baseline target present in both runs measures the machine's drift:
+/// when it moved as much as a gateway's latency did, that change is flagged
+/// as the drift's, and a still baseline is "within noise".
+#[test]
+fn drift_between_runs_is_read_from_the_baseline_target() {
+    use crate::summary::tests::{run, target};
+    let b = run(vec![
+        target("direct", &[100, 104, 98, 102]),
+        target("gw", &[200, 204, 198, 202]),
+    ]);
+    let c = run(vec![
+        target("direct", &[150, 154, 148, 152]),
+        target("gw", &[250, 254, 248, 252]),
+    ]);
+    let d = drift(&b, &c).unwrap();
+    assert_eq!(d.target, "direct");
+    assert!(d.significant());
+    assert!((d.change.mean - 50.0).abs() < 1e-9);
+    let rule = |m: &str| Rule {
+        target: None,
+        metric: m.into(),
+        value: 0.0,
+    };
+    let rows = compare(
+        &b,
+        &c,
+        &[rule("latency.p50"), rule("added.p50")],
+        &[],
+        false,
+    )
+    .unwrap();
+    let flagged: Vec<(&str, &str)> = d
+        .rows_it_outweighs(&rows)
+        .iter()
+        .map(|r| (r.target.as_str(), r.metric.as_str()))
+        .collect();
+    assert_eq!(flagged, [("gw", "latency.p50")]);
+    // The added figure subtracted the drift: no change.
+    let added = rows
+        .iter()
+        .find(|r| r.target == "gw" && r.metric == "added.p50")
+        .unwrap();
+    assert_eq!(added.change_interval.unwrap().mean, 0.0);
+    assert!(
+        d.describe().contains("the machine changed"),
+        "{}",
+        d.describe()
+    );
+    let still = drift(&b, &b).unwrap();
+    assert!(!still.significant() && still.rows_it_outweighs(&rows).is_empty());
+    assert!(still.describe().contains("within noise"));
+}

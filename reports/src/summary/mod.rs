@@ -131,7 +131,7 @@ pub struct AuthSummary {
 }
 
 /// Where the run happened.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Environment {
     pub loadgen_version: String,
     pub os: String,
@@ -142,7 +142,7 @@ pub struct Environment {
 }
 
 /// The machine's own noise during the run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Health {
     /// How late a dedicated thread sleeping 1 ms in a loop woke up (ns).
     pub hiccup: Percentiles,
@@ -549,4 +549,4 @@ impl Breakdown {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -16,7 +16,8 @@ fn committed_schema_matches_the_types() {
 
 use super::*;
 
-fn target(name: &str, p50s: &[u64]) -> TargetResult {
+/// A target whose rounds have these p50s (p90 = 2×, p99 = 3× …).
+pub(crate) fn target(name: &str, p50s: &[u64]) -> TargetResult {
     let pct = |p50: u64| Percentiles {
         count: 1,
         p50,
@@ -56,6 +57,38 @@ fn target(name: &str, p50s: &[u64]) -> TargetResult {
         added: None,
         timeline: vec![],
         phases: vec![],
+    }
+}
+
+/// A run of these targets, the first the baseline, each gateway's added
+/// figures against it.
+pub(crate) fn run(mut targets: Vec<TargetResult>) -> Summary {
+    targets[0].baseline = true;
+    let base = targets[0].clone();
+    for t in &mut targets[1..] {
+        t.added = Some(Added::of(t, &base, vec![]));
+    }
+    Summary {
+        schema_version: SCHEMA_VERSION,
+        tool: "loadgen".into(),
+        scenario_name: "test".into(),
+        scenario: serde_json::Value::Null,
+        environment: Environment::default(),
+        start_unix_s: 0.0,
+        duration_s: 1.0,
+        partial: false,
+        valid: true,
+        invalid_reasons: vec![],
+        target_faults: vec![],
+        warnings: vec![],
+        health: Health::default(),
+        targets,
+        auth: None,
+        shard: None,
+        shards: vec![],
+        events: vec![],
+        calibration: None,
+        capacity: None,
     }
 }
 
