@@ -36,6 +36,7 @@ pub mod hlog;
 pub mod interval;
 mod metric;
 pub mod percentiles;
+pub mod precision;
 pub mod report;
 pub mod summary;
 pub mod text;

@@ -48,6 +48,10 @@ pub fn render(summary: &Summary) -> String {
     if let Some(c) = &summary.calibration {
         s.push_str(&c.render_text());
     }
+    // Not reached: said among the warnings below.
+    if let Some(p) = summary.precision.as_ref().filter(|p| p.reached) {
+        let _ = writeln!(s, "{}", p.describe());
+    }
     let h = &summary.health;
     let _ = writeln!(
         s,

@@ -352,9 +352,17 @@ pub struct RunArgs {
     /// Duration of every phase (e.g. 10s).
     #[arg(long, value_parser = mock_upstream::spec::parse_duration)]
     pub duration: Option<std::time::Duration>,
-    /// Rounds (every phase once per target per round).
+    /// Rounds (every phase once per target per round); with --precision, the fewest.
     #[arg(long)]
     pub rounds: Option<u32>,
+    /// Add rounds until every added figure's 95 % interval (added.p50, or
+    /// `[precision] at`) is within ± this, e.g. 10us; progress shows the
+    /// interval after each round.
+    #[arg(long, value_name = "D", value_parser = mock_upstream::spec::parse_duration)]
+    pub precision: Option<std::time::Duration>,
+    /// With --precision: stop after this many rounds, precise or not (default 30).
+    #[arg(long, value_name = "N")]
+    pub max_rounds: Option<u32>,
     /// Run shard K of N: arrivals K, K+N, K+2N, … of the one schedule
     /// (auto/N: K from JOB_COMPLETION_INDEX, as a Kubernetes Indexed Job
     /// sets it). Connections are per shard. N > 1 needs --start-at.

@@ -257,6 +257,8 @@ fn load_for_run(run: &RunArgs) -> anyhow::Result<Scenario> {
         rate: run.rate,
         duration: run.duration,
         rounds: run.rounds,
+        precision: run.precision,
+        max_rounds: run.max_rounds,
         ..Overrides::default()
     };
     overrides.targets = target_urls(&run.targets)?;
@@ -281,10 +283,23 @@ fn load_for_run(run: &RunArgs) -> anyhow::Result<Scenario> {
         && run.rate.is_none()
         && run.duration.is_none()
         && run.rounds.is_none()
+        && run.precision.is_none()
+        && run.max_rounds.is_none()
     {
-        return Ok(s);
+        return precision_alone(s, run);
     }
     s.apply(&overrides)?;
+    precision_alone(s, run)
+}
+
+/// A run that adds rounds until it is precise decides its length as it
+/// goes; shards follow one timeline fixed in advance, so they cannot.
+fn precision_alone(s: Scenario, run: &RunArgs) -> anyhow::Result<Scenario> {
+    if s.precision.is_some() && run.shard.is_some_and(|sh| sh.n > 1) {
+        anyhow::bail!(
+            "--precision (or [precision]) cannot be used with --shard: shards follow a timeline fixed in advance; give --rounds instead"
+        );
+    }
     Ok(s)
 }
 

@@ -186,6 +186,8 @@ fn step_scenario(
         .retain(|t| t.name == target || Some(t.name.as_str()) == baseline);
     v.events.clear();
     v.rounds = Some(search.rounds);
+    // A step runs its own rounds; a run's [precision] is not a step's.
+    v.precision = None;
     let phase = |name: &str, d: Duration, record: bool| Phase {
         name: name.into(),
         duration: Dur(d),

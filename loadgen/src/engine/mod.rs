@@ -23,7 +23,7 @@ use std::time::{Instant, SystemTime};
 use reports::hlog::HlogWriter;
 
 use crate::measure::record::ClassStats;
-use crate::measure::totals::{HistConfig, RunData, TOTALS_VERSION, TargetTotals};
+use crate::measure::totals::{HistConfig, RunData, TOTALS_VERSION, TargetTotals, added_per_round};
 use crate::scenario::{Scenario, Target};
 use crate::shard::Shard;
 use builtin::{Builtins, endpoints};
@@ -32,6 +32,7 @@ pub use error::RunError;
 use error::io;
 use plan::Plan;
 use reports::events::EventResult;
+use reports::precision::Precision;
 use reports::summary::ShardInfo;
 use slot::{Slot, lead};
 
@@ -120,6 +121,7 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunData, RunError> 
         shard: shard_info(scenario, opts, ran.skew),
         events: ran.events,
         event_faults: ran.event_faults,
+        precision: ran.precision,
     })
 }
 
@@ -178,7 +180,11 @@ fn announce(m: &crate::metrics::Metrics, scenario: &Scenario, plan: &Plan) {
         .map(|p| (p.name.as_str(), p.record))
         .collect();
     let requests: Vec<&str> = plan.requests.iter().map(|r| r.name.as_str()).collect();
-    m.plan(&targets, &phases, &requests, scenario.rounds());
+    let rounds = scenario
+        .precision
+        .as_ref()
+        .map_or(scenario.rounds(), |p| p.max_rounds());
+    m.plan(&targets, &phases, &requests, rounds);
 }
 
 /// An interval log being written, and the temporary file it goes to.
@@ -259,6 +265,8 @@ fn shard_info(scenario: &Scenario, opts: &RunOptions, skew: Option<i64>) -> Shar
 
 /// What the rounds gave besides the totals.
 struct Ran {
+    /// `[precision]`: what it asked for and what the rounds reached.
+    precision: Option<Precision>,
     /// When this shard's first slot began, against the common start.
     skew: Option<i64>,
     events: Vec<EventResult>,
@@ -280,7 +288,27 @@ impl Rounds<'_> {
     /// the end or Ctrl-C.
     fn run(&self, totals: &mut [TargetTotals], hlogs: &mut [OpenHlog]) -> Result<Ran, RunError> {
         let (scenario, opts) = (self.scenario, self.opts);
-        let rounds = scenario.rounds();
+        let mut precision = scenario.precision.as_ref().map(|p| Precision {
+            half_width_ns: p.half_width.0.as_nanos() as u64,
+            at: p.at(),
+            min_rounds: scenario.rounds().max(reports::precision::MIN_ROUNDS),
+            max_rounds: p.max_rounds(),
+            rounds: 0,
+            reached: false,
+            widest: None,
+        });
+        // Without [precision] exactly `rounds`; with it, from its floor up
+        // to its ceiling, until its intervals are narrow enough.
+        let (floor, ceiling) = precision
+            .as_ref()
+            .map_or((scenario.rounds(), scenario.rounds()), |p| {
+                (p.min_rounds, p.max_rounds)
+            });
+        let of = if floor == ceiling {
+            ceiling.to_string()
+        } else {
+            format!("≤{ceiling}")
+        };
         let show = opts.progress && std::io::stderr().is_terminal();
         // On a common timeline every (round, target) slot starts at a fixed offset.
         let widest = scenario
@@ -293,16 +321,18 @@ impl Rounds<'_> {
             skew: None,
             events: Vec::new(),
             event_faults: Vec::new(),
+            precision: None,
         };
         let n = scenario.targets.len();
-        for round in 0..rounds {
+        for round in 0..ceiling {
             for k in 0..n {
                 if opts.stop.load(Ordering::Relaxed) {
+                    ran.precision = precision;
                     return Ok(ran);
                 }
                 let ti = (k + round as usize) % n;
                 let target = &scenario.targets[ti];
-                let label = format!("round {}/{rounds} {}", round + 1, target.name);
+                let label = format!("round {}/{of} {}", round + 1, target.name);
                 let slot = round as usize * n + k;
                 let at = opts.start_at.map(|_| self.t0 + slot_len * slot as u32);
                 let (hlog, _) = &mut hlogs[ti];
@@ -320,7 +350,27 @@ impl Rounds<'_> {
                     ran.skew = Some(self.skew(began, at));
                 }
             }
+            let done = round + 1;
+            let Some(p) = &mut precision else {
+                continue;
+            };
+            let layout = self.plan.layout();
+            let added = added_per_round(&layout, totals);
+            p.widest =
+                reports::precision::widest(added.iter().map(|(t, r)| (*t, r.as_slice())), &p.at);
+            p.rounds = done;
+            p.reached = p
+                .widest
+                .as_ref()
+                .is_some_and(|w| w.half_width_ns <= p.half_width_ns as f64);
+            if opts.progress {
+                eprintln!("loadgen: after round {done}: {}", p.describe_progress());
+            }
+            if p.enough(done, p.widest.as_ref()) {
+                break;
+            }
         }
+        ran.precision = precision;
         Ok(ran)
     }
 

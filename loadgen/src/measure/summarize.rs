@@ -70,6 +70,9 @@ pub fn summarize((name, scenario): (&str, serde_json::Value), data: &RunData) ->
         ));
     }
     add_added(&mut targets, &v);
+    if let Some(p) = data.precision.as_ref().filter(|p| !p.reached) {
+        v.warnings.push(p.describe());
+    }
     Summary {
         schema_version: SCHEMA_VERSION,
         tool: format!("gatebench-loadgen {}", env!("CARGO_PKG_VERSION")),
@@ -101,6 +104,7 @@ pub fn summarize((name, scenario): (&str, serde_json::Value), data: &RunData) ->
         events: data.events.clone(),
         calibration: None,
         capacity: None,
+        precision: data.precision.clone(),
     }
 }
 
@@ -169,8 +173,6 @@ fn class_results(data: &RunData, t: &TargetTotals) -> (Vec<ClassResult>, ClassRe
     let mut total = ClassStats::default();
     let (mut total_seconds, mut planned_seconds, mut total_expected) = (0.0, 0.0, 0.0);
     let mut open = false;
-    let mut total_rounds: Vec<hdrhistogram::Histogram<u64>> =
-        (0..t.rounds_run).map(|_| new_hist()).collect();
     for (p, phase) in plan.phases.iter().enumerate().filter(|(_, p)| p.record) {
         let planned = phase.duration_s * rounds;
         // An interrupted run's rates are over the time its phases ran.
@@ -194,9 +196,6 @@ fn class_results(data: &RunData, t: &TargetTotals) -> (Vec<ClassResult>, ClassRe
                 continue;
             }
             total.add(s);
-            for (acc, h) in total_rounds.iter_mut().zip(&t.rounds[idx]) {
-                let _ = acc.add(h);
-            }
             // A class's share of the phase's scheduled rate.
             let share = phase_rate.map(|rate| {
                 let all: u64 = (0..nreq)
@@ -212,7 +211,7 @@ fn class_results(data: &RunData, t: &TargetTotals) -> (Vec<ClassResult>, ClassRe
         }
     }
     let target_rps = open.then(|| total_expected / planned_seconds.max(1e-9));
-    let round_pcts = total_rounds.iter().map(Percentiles::of).collect();
+    let round_pcts = t.round_totals(plan).iter().map(Percentiles::of).collect();
     let total = total.result("*", "*", total_seconds, target_rps, round_pcts);
     (classes, total)
 }

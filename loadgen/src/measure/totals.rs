@@ -97,6 +97,55 @@ pub struct TargetTotals {
     pub phases: Vec<reports::summary::Span>,
 }
 
+impl TargetTotals {
+    /// The latency histogram of each round over the recorded classes.
+    pub fn round_totals(&self, layout: &Layout) -> Vec<Histogram<u64>> {
+        let mut rounds: Vec<Histogram<u64>> = (0..self.rounds_run)
+            .map(|_| crate::measure::hist::new_hist())
+            .collect();
+        for (idx, per_round) in self.rounds.iter().enumerate() {
+            if !layout.recorded(idx) {
+                continue;
+            }
+            for (acc, h) in rounds.iter_mut().zip(per_round) {
+                let _ = acc.add(h);
+            }
+        }
+        rounds
+    }
+}
+
+/// Each measured target's added latency per round against the baseline
+/// target (none without one): what `[precision]` watches between rounds.
+pub fn added_per_round<'t>(
+    layout: &Layout,
+    targets: &'t [TargetTotals],
+) -> Vec<(&'t str, Vec<reports::summary::AddedPercentiles>)> {
+    use reports::percentiles::Percentiles;
+    use reports::summary::AddedPercentiles;
+    let Some(base) = targets.iter().find(|t| t.baseline) else {
+        return Vec::new();
+    };
+    let base_rounds: Vec<Percentiles> = base
+        .round_totals(layout)
+        .iter()
+        .map(Percentiles::of)
+        .collect();
+    targets
+        .iter()
+        .filter(|t| !t.baseline)
+        .map(|t| {
+            let per_round = t
+                .round_totals(layout)
+                .iter()
+                .zip(&base_rounds)
+                .map(|(h, b)| AddedPercentiles::between(&Percentiles::of(h), b))
+                .collect();
+            (t.name.as_str(), per_round)
+        })
+        .collect()
+}
+
 mod per_class_rounds {
     use hdrhistogram::Histogram;
     use serde::{Deserialize as _, Deserializer, Serialize as _, Serializer};
@@ -154,6 +203,9 @@ pub struct RunData {
     /// Events that failed or could not be undone (target faults).
     #[serde(default)]
     pub event_faults: Vec<String>,
+    /// `[precision]`: what it asked for and what the rounds reached.
+    #[serde(default)]
+    pub precision: Option<reports::precision::Precision>,
 }
 
 mod unix_time {

@@ -29,6 +29,7 @@ mod event;
 pub mod limits;
 mod locate;
 mod phase;
+mod precision;
 mod request;
 mod target;
 mod validate;
@@ -46,6 +47,7 @@ pub use dur::Dur;
 pub use event::{Action, DEFAULT_OVERLAP, EventSpec};
 pub use locate::Field;
 pub use phase::{Phase, Ramp, Rate, Spike, Steps};
+pub use precision::{DEFAULT_MAX_ROUNDS, PrecisionSpec};
 pub use request::{CLASSES, RequestSpec, TokenClass, header_map};
 pub use target::{ConnMode, GatewaySpec, HttpVersion, Target, TargetUrl, TlsSpec, UpstreamSpec};
 pub use value::BadValue;
@@ -139,6 +141,8 @@ pub struct Scenario {
     pub phases: Vec<Phase>,
     /// `loadgen capacity`'s SLO and search settings (its flags override them).
     pub capacity: Option<CapacitySpec>,
+    /// Add rounds (beyond `rounds`) until the added figures are known to ± this.
+    pub precision: Option<PrecisionSpec>,
     /// Timed events: revoke, restore, rotate, jwks-rotate, admin.
     #[serde(rename = "event", default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<EventSpec>,
@@ -163,6 +167,10 @@ pub struct Overrides {
     pub duration: Option<std::time::Duration>,
     /// `--rounds`.
     pub rounds: Option<u32>,
+    /// `--precision`: the half-width of `[precision]` (made with its defaults if absent).
+    pub precision: Option<std::time::Duration>,
+    /// `--max-rounds`: `[precision] max_rounds`.
+    pub max_rounds: Option<u32>,
 }
 
 impl Scenario {
@@ -284,6 +292,23 @@ impl Scenario {
         }
         if let Some(r) = o.rounds {
             self.rounds = Some(r);
+        }
+        if let Some(d) = o.precision {
+            let p = self.precision.get_or_insert(PrecisionSpec {
+                half_width: Dur(d),
+                at: None,
+                max_rounds: None,
+            });
+            p.half_width = Dur(d);
+        }
+        if let Some(m) = o.max_rounds {
+            let Some(p) = &mut self.precision else {
+                return Err(flag_error(
+                    "--max-rounds",
+                    "needs --precision (or [precision] in the scenario)".into(),
+                ));
+            };
+            p.max_rounds = Some(m);
         }
         self.source.file = format!("{} (with command-line overrides)", self.source.file);
         self.validate()

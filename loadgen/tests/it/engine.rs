@@ -370,3 +370,92 @@ rate = 300
         "{text}"
     );
 }
+
+/// `--precision`: a run adds rounds until the added interval is that
+/// narrow. A generous ±300 µs stops at the floor of 3 rounds, reached; an
+/// impossible ±1 ns runs to `--max-rounds` and says it fell short, as a
+/// warning, in summary.json, and in the terminal text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn precision_adds_rounds_until_the_interval_is_narrow_enough() {
+    let direct = mock(Config::default()).await;
+    let slow = mock_program(Program {
+        latency: "fixed:200us".parse().unwrap(),
+        ..Program::default()
+    })
+    .await;
+    let text = format!(
+        r#"
+name = "precise"
+seed = 9
+rounds = 2
+[[target]]
+name = "direct"
+url = "{}"
+baseline = true
+connections = 4
+[[target]]
+name = "slow"
+url = "{}"
+connections = 4
+[[request]]
+name = "get"
+path = "/"
+[[phase]]
+name = "steady"
+duration = "300ms"
+rate = 300
+"#,
+        direct.base_url(),
+        slow.base_url()
+    );
+    let r = run_bg(text.clone(), &["--precision", "300us"]).await;
+    let p = r
+        .summary
+        .precision
+        .clone()
+        .expect("precision in summary.json");
+    assert_eq!((p.min_rounds, p.max_rounds), (3, 30));
+    assert_eq!(p.at, ["p50"]);
+    if !crate::support::busy(&r.summary) {
+        assert!(p.reached && p.rounds == 3, "{p:?}");
+        let w = p.widest.as_ref().unwrap();
+        assert!(w.half_width_ns <= 300_000.0 && w.n == 3, "{w:?}");
+        assert_eq!(r.target("slow").total.rounds.len(), 3);
+    }
+    assert!(reports::text::render(&r.summary).contains("precision: ±300us at added.p50"));
+
+    let r = run_bg(text.clone(), &["--precision", "1ns", "--max-rounds", "4"]).await;
+    let p = r.summary.precision.clone().unwrap();
+    assert!(!p.reached && p.rounds == 4, "{p:?}");
+    assert_eq!(r.target("slow").total.rounds.len(), 4);
+    assert!(
+        r.summary
+            .warnings
+            .iter()
+            .any(|w| w.contains("NOT reached in 4 rounds")),
+        "{:?}",
+        r.summary.warnings
+    );
+    // Bad requests name the flag or field.
+    for (args, want) in [
+        (
+            &["--max-rounds", "4"][..],
+            "--max-rounds: needs --precision",
+        ),
+        (
+            &["--precision", "1ms", "--max-rounds", "2"][..],
+            "precision.max_rounds",
+        ),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = crate::support::write_scenario(tmp.path(), &text);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .args(["run", "--no-calibrate", file.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}

@@ -177,6 +177,17 @@ fn added(runs: &Runs<'_>, doc: &mut Vec<Block>) {
 /// "within noise".
 fn resolution_notes(runs: &Runs<'_>, doc: &mut Vec<Block>) {
     for run in runs.all {
+        if let Some(p) = &run.summary.precision {
+            doc.push(Block::Para(format!(
+                "{}{}.",
+                if runs.several {
+                    format!("{}: ", run.label)
+                } else {
+                    String::new()
+                },
+                p.describe()
+            )));
+        }
         if let Some(c) = &run.summary.calibration {
             let r = &c.resolution;
             doc.push(Block::Para(format!(

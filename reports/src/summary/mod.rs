@@ -77,6 +77,10 @@ pub struct Summary {
     /// step of the search (absent for other runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<crate::capacity::Capacity>,
+    /// `[precision]` (`loadgen run --precision`): the half-width the added
+    /// intervals were to reach, the rounds it took, and whether it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<crate::precision::Precision>,
 }
 
 /// A shard's place in a distributed run.

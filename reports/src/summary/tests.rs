@@ -89,6 +89,7 @@ pub(crate) fn run(mut targets: Vec<TargetResult>) -> Summary {
         events: vec![],
         calibration: None,
         capacity: None,
+        precision: None,
     }
 }
 
