@@ -13,7 +13,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::interval::paired;
-use crate::summary::AddedPercentiles;
 
 /// The fewest rounds before the precision is looked at: two rounds give a
 /// t interval with t(0.975, 1) = 12.7, whose width says little.
@@ -48,33 +47,25 @@ pub struct Widest {
     pub n: u32,
 }
 
-/// The widest interval at `at` over the targets, each given as its
-/// per-round added differences; None while any of them has fewer than 2
-/// rounds (no interval yet: not precise).
+/// The widest interval over `(target, percentile, per-round added
+/// differences)`; None while any has fewer than 2 rounds (no interval yet:
+/// not precise).
 pub fn widest<'a>(
-    targets: impl IntoIterator<Item = (&'a str, &'a [AddedPercentiles])>,
-    at: &[String],
+    figures: impl IntoIterator<Item = (&'a str, &'a str, Vec<f64>)>,
 ) -> Option<Widest> {
     let mut worst: Option<Widest> = None;
-    for (target, rounds) in targets {
-        for p in at {
-            let diffs: Vec<f64> = rounds
-                .iter()
-                .filter_map(|r| r.at(p))
-                .map(|d| d as f64)
-                .collect();
-            let i = paired(&diffs)?;
-            if worst
-                .as_ref()
-                .is_none_or(|w| i.half_width() > w.half_width_ns)
-            {
-                worst = Some(Widest {
-                    target: target.to_owned(),
-                    at: p.clone(),
-                    half_width_ns: i.half_width(),
-                    n: i.n,
-                });
-            }
+    for (target, at, diffs) in figures {
+        let i = paired(&diffs)?;
+        if worst
+            .as_ref()
+            .is_none_or(|w| i.half_width() > w.half_width_ns)
+        {
+            worst = Some(Widest {
+                target: target.to_owned(),
+                at: at.to_owned(),
+                half_width_ns: i.half_width(),
+                n: i.n,
+            });
         }
     }
     worst
@@ -139,28 +130,28 @@ impl Precision {
 mod tests {
     use super::*;
 
-    fn rounds(p50s: &[i64]) -> Vec<AddedPercentiles> {
-        p50s.iter()
-            .map(|&p50| AddedPercentiles {
-                p50,
-                p90: 2 * p50,
-                p99: 3 * p50,
-                p99_9: 4 * p50,
-                p99_99: 5 * p50,
-            })
-            .collect()
+    /// A target's p50 and p90 (twice each p50) figures.
+    fn figures<'a>(target: &'a str, p50s: &[f64]) -> [(&'a str, &'static str, Vec<f64>); 2] {
+        [
+            (target, "p50", p50s.to_vec()),
+            (target, "p90", p50s.iter().map(|x| 2.0 * x).collect()),
+        ]
     }
 
     #[test]
     fn the_widest_interval_decides_and_rounds_bound_it() {
         let at = vec!["p50".to_owned(), "p90".to_owned()];
-        let steady = rounds(&[100, 102, 98, 101, 99]);
-        let noisy = rounds(&[100, 160, 40, 130, 70]);
-        let w = widest([("a", &steady[..]), ("b", &noisy[..])], &at).unwrap();
+        let steady = [100.0, 102.0, 98.0, 101.0, 99.0];
+        let noisy = [100.0, 160.0, 40.0, 130.0, 70.0];
+        let w = widest(
+            figures("a", &steady)
+                .into_iter()
+                .chain(figures("b", &noisy)),
+        )
+        .unwrap();
         // p90 doubles every difference: b's p90 is the widest.
         assert_eq!((w.target.as_str(), w.at.as_str(), w.n), ("b", "p90", 5));
-        let single = rounds(&[100]);
-        assert!(widest([("a", &single[..])], &at).is_none());
+        assert!(widest(figures("a", &[100.0])).is_none());
         let p = Precision {
             half_width_ns: 5,
             at,
@@ -170,7 +161,7 @@ mod tests {
             reached: false,
             widest: None,
         };
-        let narrow = widest([("a", &steady[..3])], &p.at).unwrap();
+        let narrow = widest(figures("a", &steady[..3])).unwrap();
         assert!(narrow.half_width_ns > 5.0);
         assert!(!p.enough(3, Some(&narrow)));
         let tight = Widest {

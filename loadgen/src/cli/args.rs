@@ -263,12 +263,14 @@ Exit codes:
      invalid run (unless --allow-invalid)";
 
 /// `BASE,CAND`: two target names.
-fn parse_pair(s: &str) -> Result<(String, String), String> {
+fn parse_pair(s: &str) -> Result<(String, String), crate::scenario::BadValue> {
     match s.split_once(',') {
         Some((b, c)) if !b.is_empty() && !c.is_empty() && !c.contains(',') => {
             Ok((b.to_owned(), c.to_owned()))
         }
-        _ => Err(format!("{s:?}: expected two target names, BASE,CAND")),
+        _ => Err(crate::scenario::BadValue(format!(
+            "{s:?}: expected two target names, BASE,CAND"
+        ))),
     }
 }
 

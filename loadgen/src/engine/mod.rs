@@ -288,15 +288,7 @@ impl Rounds<'_> {
     /// the end or Ctrl-C.
     fn run(&self, totals: &mut [TargetTotals], hlogs: &mut [OpenHlog]) -> Result<Ran, RunError> {
         let (scenario, opts) = (self.scenario, self.opts);
-        let mut precision = scenario.precision.as_ref().map(|p| Precision {
-            half_width_ns: p.half_width.0.as_nanos() as u64,
-            at: p.at(),
-            min_rounds: scenario.rounds().max(reports::precision::MIN_ROUNDS),
-            max_rounds: p.max_rounds(),
-            rounds: 0,
-            reached: false,
-            widest: None,
-        });
+        let mut precision = asked_precision(scenario);
         // Without [precision] exactly `rounds`; with it, from its floor up
         // to its ceiling, until its intervals are narrow enough.
         let (floor, ceiling) = precision
@@ -350,28 +342,38 @@ impl Rounds<'_> {
                     ran.skew = Some(self.skew(began, at));
                 }
             }
-            let done = round + 1;
-            let Some(p) = &mut precision else {
-                continue;
-            };
-            let layout = self.plan.layout();
-            let added = added_per_round(&layout, totals);
-            p.widest =
-                reports::precision::widest(added.iter().map(|(t, r)| (*t, r.as_slice())), &p.at);
-            p.rounds = done;
-            p.reached = p
-                .widest
-                .as_ref()
-                .is_some_and(|w| w.half_width_ns <= p.half_width_ns as f64);
-            if opts.progress {
-                eprintln!("loadgen: after round {done}: {}", p.describe_progress());
-            }
-            if p.enough(done, p.widest.as_ref()) {
-                break;
+            if let Some(p) = &mut precision {
+                let done = round + 1;
+                self.measure_precision(p, done, totals);
+                if p.enough(done, p.widest.as_ref()) {
+                    break;
+                }
             }
         }
         ran.precision = precision;
         Ok(ran)
+    }
+
+    /// After `done` rounds: the widest asked-for added interval, and whether
+    /// it is narrow enough (with a progress line).
+    fn measure_precision(&self, p: &mut Precision, done: u32, totals: &[TargetTotals]) {
+        let layout = self.plan.layout();
+        let added = added_per_round(&layout, totals);
+        let figures = added.iter().flat_map(|(t, rounds)| {
+            p.at.iter().map(move |at| {
+                let diffs = rounds.iter().filter_map(|r| r.at(at)).map(|d| d as f64);
+                (*t, at.as_str(), diffs.collect())
+            })
+        });
+        p.widest = reports::precision::widest(figures);
+        p.rounds = done;
+        p.reached = p
+            .widest
+            .as_ref()
+            .is_some_and(|w| w.half_width_ns <= p.half_width_ns as f64);
+        if self.opts.progress {
+            eprintln!("loadgen: after round {done}: {}", p.describe_progress());
+        }
     }
 
     /// Target `ti` in `round`.
@@ -407,6 +409,19 @@ impl Rounds<'_> {
         }
         skew
     }
+}
+
+/// What `[precision]` asks of the rounds, before any ran.
+fn asked_precision(scenario: &Scenario) -> Option<Precision> {
+    scenario.precision.as_ref().map(|p| Precision {
+        half_width_ns: p.half_width.0.as_nanos() as u64,
+        at: p.at(),
+        min_rounds: scenario.rounds().max(reports::precision::MIN_ROUNDS),
+        max_rounds: p.max_rounds(),
+        rounds: 0,
+        reached: false,
+        widest: None,
+    })
 }
 
 /// The run's start on the wall clock and on the monotonic clock: now, or

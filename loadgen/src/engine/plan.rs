@@ -79,7 +79,7 @@ impl ReqPlan {
         tokens: Option<&Tokens>,
     ) -> Result<ReqPlan, ScenarioError> {
         let invalid = |key: &str, msg: String| s.error_at(Field::new("request", Some(i), key), msg);
-        let headers = header_map(&r.headers).map_err(|e| invalid("headers", e))?;
+        let headers = header_map(&r.headers).map_err(|e| invalid("headers", e.0))?;
         let body = if let Some(b) = &r.body {
             Bytes::from(b.clone())
         } else if let Some(f) = &r.body_file {

@@ -48,9 +48,9 @@ pub use event::{Action, DEFAULT_OVERLAP, EventSpec};
 pub use locate::Field;
 pub use phase::{Phase, Ramp, Rate, Spike, Steps};
 pub use precision::{DEFAULT_MAX_ROUNDS, PrecisionSpec};
-pub use request::{CLASSES, RequestSpec, TokenClass, header_map};
+pub use request::{CLASSES, RequestSpec, TokenClass};
 pub use target::{ConnMode, GatewaySpec, HttpVersion, Target, TargetUrl, TlsSpec, UpstreamSpec};
-pub use value::BadValue;
+pub use value::{BadValue, header_map};
 
 /// A scenario that could not be loaded.
 #[derive(Debug, thiserror::Error)]

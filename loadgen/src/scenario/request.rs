@@ -123,7 +123,7 @@ impl RequestSpec {
         if !self.path.starts_with('/') {
             return Err(("path", "must start with '/'".into()));
         }
-        header_map(&self.headers).map_err(|e| ("headers", e))?;
+        super::value::header_map(&self.headers).map_err(|e| ("headers", e.0))?;
         let bodies = [
             self.body.is_some(),
             self.body_file.is_some(),
@@ -143,18 +143,4 @@ impl RequestSpec {
         }
         Ok(())
     }
-}
-
-/// A `headers` table as header lines (in name order), or what is wrong with
-/// one of them: a request's and a target's headers are read alike.
-pub fn header_map(headers: &BTreeMap<String, String>) -> Result<http::HeaderMap, String> {
-    let mut map = http::HeaderMap::new();
-    for (k, v) in headers {
-        let name = http::HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| format!("{k:?} is not a header name"))?;
-        let value = http::HeaderValue::from_str(v)
-            .map_err(|_| format!("the value of {k:?} is not a valid header value"))?;
-        map.append(name, value);
-    }
-    Ok(map)
 }

@@ -241,7 +241,7 @@ impl Target {
         if self.streams == Some(0) {
             return Err(("streams", "must be at least 1".into()));
         }
-        super::request::header_map(&self.headers).map_err(|e| ("headers", e))?;
+        super::value::header_map(&self.headers).map_err(|e| ("headers", e.0))?;
         if let Some(a) = &self.admin
             && !a.starts_with("http://")
         {

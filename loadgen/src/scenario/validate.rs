@@ -73,17 +73,7 @@ impl Scenario {
             ));
         }
         self.validate_phases()?;
-        if let Some(p) = &self.precision {
-            let at = |(key, msg): (&'static str, String)| (Field::new("precision", None, key), msg);
-            p.validate(self.rounds()).map_err(at)?;
-            let gateways = self.targets.iter().filter(|t| !t.baseline).count();
-            if gateways == 0 || gateways == self.targets.len() {
-                return Err((
-                    Field::top("precision"),
-                    "needs a baseline target and another to measure against it (it bounds added figures)".into(),
-                ));
-            }
-        }
+        self.validate_precision()?;
         if let Some(c) = &self.capacity {
             for (i, t) in c.slo.iter().enumerate() {
                 t.parse::<super::capacity::Term>()
@@ -102,6 +92,22 @@ impl Scenario {
             }
         }
         self.validate_events()
+    }
+
+    fn validate_precision(&self) -> Result<(), Violation> {
+        let Some(p) = &self.precision else {
+            return Ok(());
+        };
+        let at = |(key, msg): (&'static str, String)| (Field::new("precision", None, key), msg);
+        p.validate(self.rounds()).map_err(at)?;
+        let gateways = self.targets.iter().filter(|t| !t.baseline).count();
+        if gateways == 0 || gateways == self.targets.len() {
+            return Err((
+                Field::top("precision"),
+                "needs a baseline target and another to measure against it (it bounds added figures)".into(),
+            ));
+        }
+        Ok(())
     }
 
     fn validate_events(&self) -> Result<(), Violation> {

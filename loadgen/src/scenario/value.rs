@@ -39,3 +39,19 @@ pub(super) fn valid_name(s: &str) -> bool {
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
+
+/// A `headers` table as header lines (in name order), or what is wrong with
+/// one of them: a request's and a target's headers are read alike.
+pub fn header_map(
+    headers: &std::collections::BTreeMap<String, String>,
+) -> Result<http::HeaderMap, BadValue> {
+    let mut map = http::HeaderMap::new();
+    for (k, v) in headers {
+        let name = http::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| BadValue(format!("{k:?} is not a header name")))?;
+        let value = http::HeaderValue::from_str(v)
+            .map_err(|_| BadValue(format!("the value of {k:?} is not a valid header value")))?;
+        map.append(name, value);
+    }
+    Ok(map)
+}

@@ -1,4 +1,5 @@
 use super::*;
+use crate::interval::Interval;
 
 /// The verdict table: threshold, noise, limit, direction, absolute thresholds.
 #[test]
