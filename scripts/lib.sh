@@ -37,10 +37,11 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# start_mock OUTFILE ARGS...: starts mock-upstream on 127.0.0.1:0 and prints its URL.
+# start_mock OUTFILE ARGS...: starts mock-upstream ($MOCK_BIN, default the
+# release build) on 127.0.0.1:0 and prints its URL.
 start_mock() {
     local out=$1; shift
-    "$ROOT/target/release/mock-upstream" --listen 127.0.0.1:0 "$@" >"$out" 2>"$out.err" &
+    "${MOCK_BIN:-$ROOT/target/release/mock-upstream}" --listen 127.0.0.1:0 "$@" >"$out" 2>"$out.err" &
     echo $! >"$out.pid"
     for _ in $(seq 100); do
         if grep -q '^listening on ' "$out" 2>/dev/null; then
@@ -50,6 +51,24 @@ start_mock() {
         sleep 0.05
     done
     echo "mock-upstream did not start: $(cat "$out.err")" >&2
+    return 1
+}
+
+# start_gateway OUTFILE BIN CONFIG ARGS...: starts a jwt-gateway binary with
+# its proxy and Admin API on free loopback ports, and prints the proxy's URL.
+start_gateway() {
+    local out=$1 bin=$2 config=$3; shift 3
+    "$bin" --config "$config" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+        --state "$out.state.json" "$@" >"$out" 2>"$out.err" &
+    echo $! >"$out.pid"
+    for _ in $(seq 200); do
+        if grep -q '^proxy listening on ' "$out" 2>/dev/null; then
+            sed -n 's/^proxy listening on //p' "$out" | head -1
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "$bin did not start: $(cat "$out.err")" >&2
     return 1
 }
 
