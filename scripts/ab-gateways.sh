@@ -9,11 +9,12 @@
 #
 # LOADGEN (default target/release/loadgen) and MOCK_BIN (default
 # target/release/mock-upstream) name the other binaries; the upstream
-# answers in 1 ms (MOCK_LATENCY to change it). Exits as `loadgen run` does.
+# answers in 1 ms (MOCK_LATENCY to change it); SCENARIO replaces
+# scenarios/ab.toml (with the same target names). Exits as `loadgen run` does.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 if [ $# -lt 3 ]; then
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 fi
 base_bin=$1 cand_bin=$2 out=$3; shift 3
@@ -32,6 +33,6 @@ sed "s#UPSTREAM_URL#$upstream#" "$ROOT/scenarios/ab-gateway.yml" >"$run/gateway.
 base=$(start_gateway "$run/base.out" "$base_bin" "$run/gateway.yml")
 cand=$(start_gateway "$run/cand.out" "$cand_bin" "$run/gateway.yml")
 rc=0
-"$lg" run "$ROOT/scenarios/ab.toml" --out "$out" \
+"$lg" run "${SCENARIO:-$ROOT/scenarios/ab.toml}" --out "$out" \
     --target "direct=$upstream" --target "base=$base" --target "cand=$cand" "$@" || rc=$?
 exit "$rc"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# How often `loadgen compare` cries wolf (A/A) and how often it catches a
+# known effect (A/B), interleaved in one run and across separate runs: see
+# scripts/verdict_power.py (its --help lists the knobs). The table it prints
+# is the one in docs/BENCHMARKS.md ("Verdicts: false alarms and power").
+#
+#   scripts/verdict-power.sh [--quick] [verdict_power.py flags...]
+#
+# The full version (the defaults: an interleaved run of 48 rounds of 3 s,
+# 13 triples of separate runs, the CPU-hog case) takes about 35 minutes.
+# --quick is what .ci/run runs (about 30 s): the debug build, one
+# interleaved run of 6 short rounds, checking that a +1 ms effect is caught
+# (the debug build on a shared runner spreads rounds by ~150 us, so +200 us
+# would be missed about a third of the time).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--quick" ]; then
+    shift
+    cargo build --locked -q -p loadgen
+    exec python3 scripts/verdict_power.py --loadgen target/debug/loadgen \
+        --rounds 6 --effects 1000 --blocks 6 --triples 0 \
+        --warmup 200ms --steady 800ms --rate 1000 --expect-detected 1000 "$@"
+fi
+cargo build --locked --release -q -p loadgen
+exec python3 scripts/verdict_power.py --hog "$@"
