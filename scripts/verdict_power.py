@@ -156,14 +156,17 @@ T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8
 
 def interleaved(lg, work, a, rows):
     effects = [int(e) for e in a.effects.split(",")]
-    targets = [("a1", delay(0)), ("a2", delay(0))] + [(f"e{e}", delay(e)) for e in effects]
+    aa = [f"a{k + 1}" for k in range(2 * a.aa_pairs)]
+    targets = [(t, delay(0)) for t in aa] + [(f"e{e}", delay(e)) for e in effects]
     text = scenario("interleaved", a.rounds, targets, a.warmup, a.steady, a.rate)
     t0 = time.time()
     out, s = run(lg, work, "interleaved", text)
     took = time.time() - t0
     valid = s["valid"]
-    # a1 vs a2 is the A/A pair; each effect is judged against a1.
-    pairs = [("a1", "a2", 0)] + [("a1", f"e{e}", e) for e in effects]
+    # a1 vs a2, a3 vs a4 … are independent A/A pairs; each effect is judged
+    # against a1.
+    pairs = [(aa[k], aa[k + 1], 0) for k in range(0, len(aa), 2)]
+    pairs += [("a1", f"e{e}", e) for e in effects]
     sizes = [int(n) for n in a.blocks.split(",")]
     for base, cand, effect in pairs:
         diffs = p50_diffs(s, base, cand)
@@ -229,6 +232,21 @@ def hogged(lg, work, a):
     return r.returncode, line.strip()
 
 
+def pooled(rows):
+    """Rows of the same design, effect and rounds (the A/A pairs) as one."""
+    out = {}
+    for r in rows:
+        key = (r["design"], r["effect_us"], r["rounds"])
+        if key in out:
+            o = out[key]
+            o["compares"] += r["compares"]
+            o["detected"] += r["detected"]
+            o["sd_us"] = max(o["sd_us"], r["sd_us"])
+        else:
+            out[key] = dict(r)
+    return list(out.values())
+
+
 def wilson(k, n):
     """95 % Wilson interval of a proportion."""
     if n == 0:
@@ -259,10 +277,11 @@ def table(rows):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--loadgen", default=os.path.join(ROOT, "target/release/loadgen"))
-    p.add_argument("--rounds", type=int, default=48, help="rounds of the interleaved run")
+    p.add_argument("--rounds", type=int, default=40, help="rounds of the interleaved run")
+    p.add_argument("--aa-pairs", type=int, default=2, help="independent A/A pairs in the interleaved run")
     p.add_argument("--effects", default="10,25", help="extra delays (us) on candidates of the interleaved run")
-    p.add_argument("--blocks", default="3,16", help="rounds per compare, cut from the interleaved run")
-    p.add_argument("--triples", type=int, default=13, help="separate runs: triples (0, 0, +effect)")
+    p.add_argument("--blocks", default="3,8,20", help="rounds per compare, cut from the interleaved run")
+    p.add_argument("--triples", type=int, default=14, help="separate runs: triples (0, 0, +effect)")
     p.add_argument("--sep-rounds", type=int, default=3, help="rounds of each separate run")
     p.add_argument("--separate-effect", type=int, default=50)
     p.add_argument("--warmup", default="500ms")
@@ -281,7 +300,7 @@ def main():
         if a.triples:
             took = separate(a.loadgen, work, a, rows)
             print(f"separate: {3 * a.triples} runs in {took:.0f} s", file=sys.stderr)
-        text = table(rows)
+        text = table(pooled(rows))
         if a.hog:
             rc, line = hogged(a.loadgen, work, a)
             text += f"\n\n+2 ms between separate runs under 3 CPU hogs, default gates: exit {rc}\n`{line}`"
