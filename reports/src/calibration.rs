@@ -5,11 +5,26 @@
 //! The resolution comes from an A/A test: the same builtin mock upstream
 //! measured as two targets in interleaved rounds, exactly as a gateway is
 //! measured against its baseline. Whatever one copy "adds" over the other
-//! is the machine's noise; three times the largest such difference over the
-//! rounds, at each percentile, is the resolution (the largest of 4 alone is
-//! exceeded by a fifth round one time in five). An added-latency figure
-//! within it is "within noise": this machine, now, could have produced it
-//! from nothing.
+//! is the machine's noise, a variance component of every paired figure:
+//! - the **floor** is its per-round standard deviation at each percentile,
+//!   the root mean square of the A/A differences (their true mean is 0, so
+//!   n rounds give n degrees of freedom);
+//! - the **resolution** is t(0.975, n) times it: one more A/A round's
+//!   difference falls within it 95 % of the time;
+//! - an added figure's interval over the run's rounds takes the floor as
+//!   the least per-round spread (`Summary::floor_intervals`): a few rounds
+//!   that happen to agree do not make a narrower interval than the machine
+//!   allows. A figure whose interval holds 0 is "within noise"; one without
+//!   an interval (a single round) is within noise inside the resolution.
+//!
+//! The floor is not scaled up for a slower path. A percentile's noise has
+//! a part that grows with the path's latency (sampling) and a part that
+//! does not (the machine's stalls, which add the same to every path), and
+//! one A/A at the mock's ~50 µs cannot tell them apart: scaling it in
+//! proportion to a 1 ms gateway multiplied a p90 stall of 3 ms by twenty.
+//! The level-dependent part comes from the run's own rounds instead, which
+//! are measured at the path's level: the interval takes the larger of the
+//! two spreads.
 
 use std::fmt::Write as _;
 
@@ -41,8 +56,17 @@ pub struct Calibration {
     pub delays: Vec<KnownDelay>,
     /// Per round: copy B's percentile minus copy A's (ns), which ought to be 0.
     pub rounds_diff: Vec<Resolution>,
-    /// The smallest added-latency difference this machine resolves: three
-    /// times the largest |B − A| over the rounds, at each percentile (ns).
+    /// The per-round noise between two identical paths: the root mean
+    /// square of `rounds_diff` at each percentile (ns).
+    #[serde(default)]
+    pub floor: Resolution,
+    /// The latency of the A/A paths themselves (copy A, ns): the level the
+    /// floor was measured at (for the reader; see the module's note on why
+    /// it is not scaled).
+    #[serde(default)]
+    pub level: Resolution,
+    /// The smallest added-latency difference this machine resolves at the
+    /// calibration's own level: t(0.975, rounds) × `floor` (ns).
     pub resolution: Resolution,
 }
 
@@ -86,16 +110,68 @@ impl Resolution {
     }
 }
 
+impl Resolution {
+    /// The floor and resolution of `rounds_diff`: the RMS at each
+    /// percentile, and t(0.975, n) times it.
+    pub fn of_rounds(rounds_diff: &[Resolution]) -> (Resolution, Resolution) {
+        let rms = |f: fn(&Resolution) -> i64| {
+            let n = rounds_diff.len().max(1) as f64;
+            (rounds_diff
+                .iter()
+                .map(|d| (f(d) as f64).powi(2))
+                .sum::<f64>()
+                / n)
+                .sqrt()
+        };
+        let t = crate::interval::t_quantile(rounds_diff.len() as f64);
+        let floor = [rms(|d| d.p50), rms(|d| d.p90), rms(|d| d.p99)];
+        let r = |v: [f64; 3]| Resolution {
+            p50: v[0].round() as i64,
+            p90: v[1].round() as i64,
+            p99: v[2].round() as i64,
+        };
+        (r(floor), r(floor.map(|f| t * f)))
+    }
+}
+
 impl Calibration {
+    /// The machine's per-round noise (ns) at `percentile`. Percentiles
+    /// beyond p99 take p99's (they are noisier still, never less). A
+    /// calibration from before the floor was kept gives its resolution over t.
+    pub fn noise_at(&self, percentile: &str) -> f64 {
+        let p = if matches!(percentile, "p50" | "p90" | "p99") {
+            percentile
+        } else {
+            "p99"
+        };
+        match self.floor.at(p).unwrap_or(0) {
+            0 => {
+                self.resolution.at(p).unwrap_or(0).unsigned_abs() as f64
+                    / crate::interval::t_quantile(f64::from(self.rounds.max(1)))
+            }
+            f => f.unsigned_abs() as f64,
+        }
+    }
+
+    /// The resolution at `percentile`: one more A/A round's difference
+    /// falls within it 95 % of the time.
+    pub fn resolution_at(&self, percentile: &str) -> f64 {
+        crate::interval::t_quantile(f64::from(self.rounds.max(1))) * self.noise_at(percentile)
+    }
+
     /// Whether an added-latency (or regression) figure at `percentile` is
-    /// within this machine's noise. Percentiles beyond p99 take p99's
-    /// resolution (they are noisier still, never less).
-    pub fn within_noise(&self, percentile: &str, added_ns: i64) -> bool {
-        let r = self
-            .resolution
-            .at(percentile)
-            .unwrap_or(self.resolution.p99);
-        added_ns.abs() <= r
+    /// within this machine's noise: inside its `interval` where it has one
+    /// (the interval holds 0), else inside the resolution.
+    pub fn within_noise(
+        &self,
+        percentile: &str,
+        added_ns: i64,
+        interval: Option<&crate::interval::Interval>,
+    ) -> bool {
+        match interval {
+            Some(i) => i.contains(0.0),
+            None => added_ns.unsigned_abs() as f64 <= self.resolution_at(percentile),
+        }
     }
 
     /// The printed form (terminal and `loadgen calibrate`).
@@ -104,7 +180,7 @@ impl Calibration {
         let r = &self.resolution;
         let _ = writeln!(
             s,
-            "Resolution: p50 {}, p90 {}, p99 {} on this machine now (added-latency figures within these are noise)",
+            "Resolution: p50 {}, p90 {}, p99 {} on this machine now (one more A/A round's difference falls within these 95 % of the time; added intervals are at least this noisy per round)",
             fmt_ns(r.p50.unsigned_abs()),
             fmt_ns(r.p90.unsigned_abs()),
             fmt_ns(r.p99.unsigned_abs())
@@ -166,11 +242,10 @@ impl Calibration {
 mod tests {
     use super::*;
 
-    #[test]
-    fn within_noise_compares_the_magnitude_at_the_percentile() {
-        let c = Calibration {
+    fn calibration(floor: Resolution, resolution: Resolution, rounds: u32) -> Calibration {
+        Calibration {
             duration_s: 1.0,
-            rounds: 4,
+            rounds,
             round_s: 0.5,
             rate: 2000.0,
             timer_late: Percentiles::default(),
@@ -178,24 +253,59 @@ mod tests {
             loopback: Percentiles::default(),
             delays: vec![],
             rounds_diff: vec![],
-            resolution: Resolution {
-                p50: 8_000,
-                p90: 20_000,
-                p99: 2_100_000,
+            floor,
+            level: Resolution {
+                p50: 50_000,
+                p90: 80_000,
+                p99: 200_000,
             },
+            resolution,
+        }
+    }
+
+    #[test]
+    fn the_floor_is_the_rms_and_the_interval_decides_where_there_is_one() {
+        let diffs = [
+            Resolution {
+                p50: 3_000,
+                p90: -4_000,
+                p99: 100_000,
+            },
+            Resolution {
+                p50: -4_000,
+                p90: 3_000,
+                p99: -100_000,
+            },
+        ];
+        let (floor, resolution) = Resolution::of_rounds(&diffs);
+        // RMS of 3 and 4 µs is 3.54 µs (the mean is known to be 0); one
+        // more round falls within t(0.975, 2) = 4.303 times it.
+        assert_eq!((floor.p50, floor.p90, floor.p99), (3_536, 3_536, 100_000));
+        assert_eq!((resolution.p50, resolution.p99), (15_212, 430_265));
+        let c = calibration(floor, resolution, 2);
+        assert_eq!(c.noise_at("p50"), 3_536.0);
+        assert!(c.within_noise("p50", -15_000, None));
+        assert!(!c.within_noise("p50", 16_000, None));
+        assert_eq!(c.noise_at("p99.9"), 100_000.0, "beyond p99: p99's");
+        // With an interval, the interval decides: 0 inside it is noise.
+        let i = |lo, hi| crate::interval::Interval {
+            mean: (lo + hi) / 2.0,
+            lo,
+            hi,
+            n: 5,
+            method: crate::interval::Method::T,
         };
-        assert!(c.within_noise("p50", 0));
-        assert!(c.within_noise("p50", -8_000));
-        assert!(!c.within_noise("p50", 200_000));
-        assert!(c.within_noise("p90", 15_000));
-        assert!(!c.within_noise("p99", 3_000_000));
-        assert!(
-            c.within_noise("p99.9", 2_000_000),
-            "beyond p99: p99's resolution"
-        );
+        assert!(c.within_noise("p50", 500_000, Some(&i(-1_000.0, 900_000.0))));
+        assert!(!c.within_noise("p50", 5_000, Some(&i(2_000.0, 8_000.0))));
         assert!(
             c.render_text()
-                .starts_with("Resolution: p50 8us, p90 20us, p99 2.10ms")
+                .starts_with("Resolution: p50 15us, p90 15us, p99 430us"),
+            "{}",
+            c.render_text()
         );
+        // A calibration written before the floor was kept: its resolution
+        // over t stands in for it.
+        let old = calibration(Resolution::default(), resolution, 2);
+        assert!((old.noise_at("p50") - 3_535.5).abs() < 1.0);
     }
 }

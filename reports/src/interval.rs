@@ -101,15 +101,28 @@ fn sample(x: &[f64]) -> Option<(f64, f64, f64)> {
     Some((n, mean, var))
 }
 
+/// The two-sided [`LEVEL`] quantile of Student's t with `df` degrees of
+/// freedom (the normal's for an unusable `df`).
+pub fn t_quantile(df: f64) -> f64 {
+    StudentsT::new(0.0, 1.0, df)
+        .map(|t| t.inverse_cdf(1.0 - (1.0 - LEVEL) / 2.0))
+        .unwrap_or(1.959_963_984_540_054)
+}
+
 /// The interval of the mean of `diffs` (one per round); None with fewer
 /// than 2 rounds or a non-finite value.
 pub fn paired(diffs: &[f64]) -> Option<Interval> {
+    paired_floored(diffs, 0.0)
+}
+
+/// As [`paired`], with the per-round spread taken as at least `floor_sd`:
+/// the machine's own per-round noise, measured apart (calibration), is a
+/// variance component a few rounds that happen to agree cannot talk away.
+pub fn paired_floored(diffs: &[f64], floor_sd: f64) -> Option<Interval> {
     let (nf, mean, var) = sample(diffs)?;
     let n = diffs.len();
-    let t = StudentsT::new(0.0, 1.0, nf - 1.0)
-        .ok()?
-        .inverse_cdf(1.0 - (1.0 - LEVEL) / 2.0);
-    let half = t * (var / nf).sqrt();
+    let t = t_quantile(nf - 1.0);
+    let half = t * (var.max(floor_sd * floor_sd) / nf).sqrt();
     let (mut lo, mut hi) = (mean - half, mean + half);
     let mut method = Method::T;
     if let Some((a, b)) = signed_rank(diffs) {
@@ -137,10 +150,7 @@ pub fn welch(base: &[f64], cand: &[f64]) -> Option<Interval> {
     let mean = mc - mb;
     let half = if se2 > 0.0 {
         let df = se2 * se2 / (qb * qb / (nb - 1.0) + qc * qc / (nc - 1.0));
-        let t = StudentsT::new(0.0, 1.0, df)
-            .ok()?
-            .inverse_cdf(1.0 - (1.0 - LEVEL) / 2.0);
-        t * se2.sqrt()
+        t_quantile(df) * se2.sqrt()
     } else {
         0.0
     };

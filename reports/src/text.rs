@@ -172,8 +172,11 @@ fn percentile_table(c: &ClassResult) -> String {
 /// tell from 0 (calibration) is marked.
 fn added_line(summary: &Summary, a: &Added) -> String {
     let mut s = String::new();
+    let interval = |p: &str| a.interval.as_ref().and_then(|i| i.at(p));
     let signed = |p: &str, v: i64| match &summary.calibration {
-        Some(c) if c.within_noise(p, v) => format!("{} (within noise)", fmt_signed_ns(v)),
+        Some(c) if c.within_noise(p, v, interval(p)) => {
+            format!("{} (within noise)", fmt_signed_ns(v))
+        }
         _ => fmt_signed_ns(v),
     };
     let _ = writeln!(

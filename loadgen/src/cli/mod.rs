@@ -362,6 +362,7 @@ fn execute(run: &RunArgs, scenario: &Scenario, stop: Arc<AtomicBool>) -> anyhow:
         &data,
     );
     summary.calibration = calibration;
+    summary.floor_intervals();
     crate::measure::summarize::write(&out_dir, &summary, &data)?;
     let exit = finish(
         &out_dir,

@@ -2,8 +2,9 @@
 //! run of the builtin mock upstream on loopback, measured as two targets
 //! (`a`, the baseline, and `b`, the same mock) in interleaved rounds, as a
 //! gateway is measured against its baseline:
-//! - `b − a` per round at p50/p90/p99 is pure noise; [`COVERAGE`] times
-//!   its largest magnitude is the resolution;
+//! - `b − a` per round at p50/p90/p99 is pure noise: its root mean square
+//!   is the machine's per-round floor, and t(0.975, rounds) times that the
+//!   resolution (`reports::calibration`);
 //! - request classes with known delays programmed into the mock (0, 200 µs,
 //!   1 ms, 10 ms) are read back over the floor;
 //! - a faster phase gives the generator's schedule lag at a second rate;
@@ -28,15 +29,6 @@ use crate::scenario::Scenario;
 const RATE: u32 = 2000;
 const FAST_RATE: u32 = 5000;
 const ROUNDS: u32 = 4;
-/// The resolution is this many times the largest |B − A| of the rounds. The
-/// largest of n A/A differences alone is exceeded by the next one one time
-/// in n + 1 (exchangeability: one in five at 4 rounds), so an identical
-/// target would be ranked as different that often (docs/BENCHMARKS.md has a
-/// run that met it). Three times the largest is above the two-sided
-/// 95 % prediction bound of a fourth-round normal noise (2.78 × the rounds'
-/// RMS, and the RMS is at most the largest), with room for this machine's
-/// heavier tails: "within noise" errs on the side of not ranking.
-pub const COVERAGE: i64 = 3;
 /// The delays read back, besides none.
 const DELAYS: [(&str, u64); 3] = [("200us", 200_000), ("1ms", 1_000_000), ("10ms", 10_000_000)];
 /// What `loadgen run` spends on its own calibration.
@@ -136,20 +128,13 @@ pub fn from_summary(s: &Summary) -> Result<Calibration, CalibrateError> {
     if rounds_diff.is_empty() {
         return Err(CalibrateError::NoRound);
     }
-    let worst = |f: fn(&Resolution) -> i64| {
-        COVERAGE * rounds_diff.iter().map(|d| f(d).abs()).max().unwrap_or(0)
-    };
-    let resolution = Resolution {
-        p50: worst(|d| d.p50),
-        p90: worst(|d| d.p90),
-        p99: worst(|d| d.p99),
-    };
-    let floor = a.latency.p50 as i64;
+    let (floor, resolution) = Resolution::of_rounds(&rounds_diff);
+    let loopback_p50 = a.latency.p50 as i64;
     let delays = DELAYS
         .iter()
         .map(|(name, programmed)| {
             let c = class(s, "a", &format!("d{name}"), "steady")?;
-            let read = c.latency.p50 as i64 - floor;
+            let read = c.latency.p50 as i64 - loopback_p50;
             Ok(KnownDelay {
                 programmed_ns: *programmed,
                 read_ns: read,
@@ -181,6 +166,12 @@ pub fn from_summary(s: &Summary) -> Result<Calibration, CalibrateError> {
         loopback: a.latency,
         delays,
         rounds_diff,
+        floor,
+        level: Resolution {
+            p50: a.latency.p50 as i64,
+            p90: a.latency.p90 as i64,
+            p99: a.latency.p99 as i64,
+        },
         resolution,
     })
 }

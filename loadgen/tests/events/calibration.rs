@@ -85,6 +85,8 @@ fn a_known_200us_delay_is_resolvable_and_an_identical_target_is_within_noise() {
             .total
     };
     let (same, slow_added) = (added("same"), added("slow"));
+    // The calibration's resolution alone (the terminal and the report use a
+    // figure's interval instead where it has one).
     // On a machine that is not stalling (1 ms sleeps wake at most 1 ms late
     // at p99), the 200 us delay reads back within the resolution (plus the
     // mock's timer); and where the resolution is below 150 us, it is
@@ -103,7 +105,7 @@ fn a_known_200us_delay_is_resolvable_and_an_identical_target_is_within_noise() {
     }
     if quiet && r.p50 < 150_000 {
         assert!(
-            !c.within_noise("p50", slow_added.p50) && slow_added.p50 > 150_000,
+            !c.within_noise("p50", slow_added.p50, None) && slow_added.p50 > 150_000,
             "the 200 us target adds {} ns at p50, resolution {} ns",
             slow_added.p50,
             r.p50
@@ -114,14 +116,18 @@ fn a_known_200us_delay_is_resolvable_and_an_identical_target_is_within_noise() {
             c.timer_late.p99, r.p50
         );
         assert!(
-            c.within_noise("p50", slow_added.p50) || slow_added.p50 > 0,
+            c.within_noise("p50", slow_added.p50, None) || slow_added.p50 > 0,
             "the 200 us target ranked as adding {} ns at p50, resolution {} ns",
             slow_added.p50,
             r.p50
         );
     }
+    // The resolution is a 95 % bound on one round's A/A difference, so an
+    // identical target exceeds it now and then by design; twice it is a
+    // bound the whole run's pooled difference (3 rounds) exceeds far less
+    // than once in a thousand runs for normal noise.
     assert!(
-        c.within_noise("p50", same.p50),
+        same.p50.unsigned_abs() as f64 <= 2.0 * c.resolution_at("p50"),
         "the identical target adds {} ns at p50, resolution {} ns",
         same.p50,
         r.p50

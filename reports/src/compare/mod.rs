@@ -57,10 +57,7 @@ fn resolution(s: &Summary, metric: &str) -> f64 {
     if !matches!(kind, "latency" | "added" | "service") || p == "max" {
         return 0.0;
     }
-    c.resolution
-        .at(p)
-        .unwrap_or(c.resolution.p99)
-        .unsigned_abs() as f64
+    c.resolution_at(p)
 }
 
 fn rule_for<'a>(rules: &'a [Rule], target: &str, metric: &str) -> Option<&'a Rule> {

@@ -110,11 +110,9 @@ fn added(runs: &Runs<'_>, doc: &mut Vec<Block>) {
                 ("p99", a.total.p99),
                 ("p99.9", a.total.p99_9),
             ] {
-                let noise = run
-                    .summary
-                    .calibration
-                    .as_ref()
-                    .is_some_and(|c| c.within_noise(p, v));
+                let noise = run.summary.calibration.as_ref().is_some_and(|c| {
+                    c.within_noise(p, v, a.interval.as_ref().and_then(|i| i.at(p)))
+                });
                 row.push(if noise {
                     format!("{} (within noise)", fmt_signed_ns(v))
                 } else {
@@ -191,7 +189,7 @@ fn resolution_notes(runs: &Runs<'_>, doc: &mut Vec<Block>) {
         if let Some(c) = &run.summary.calibration {
             let r = &c.resolution;
             doc.push(Block::Para(format!(
-                "{}This machine's resolution when the run began (`loadgen calibrate`: one mock measured as two targets in {} interleaved rounds; the largest difference between the copies): p50 {}, p90 {}, p99 {}. A figure within it is marked \"within noise\": the machine could have produced it from nothing.",
+                "{}This machine's resolution when the run began (`loadgen calibrate`: one mock measured as two targets in {} interleaved rounds; t(0.975, rounds) times the root mean square of the differences between the copies): p50 {}, p90 {}, p99 {}. The same per-round noise is the least spread the added intervals are computed with; a figure whose interval holds 0 (or, without one, that is within the resolution) is marked \"within noise\": the machine could have produced it from nothing.",
                 if runs.several { format!("{}: ", run.label) } else { String::new() },
                 c.rounds,
                 fmt_ns(r.p50.unsigned_abs()),

@@ -287,19 +287,55 @@ impl Summary {
     }
 }
 
+impl Summary {
+    /// Takes the calibration's floor into each added interval: at each
+    /// percentile the per-round spread is at least the machine's own
+    /// (`Calibration::noise_at`), a variance component measured apart from
+    /// the run. Without a calibration the intervals stay as the rounds alone
+    /// make them.
+    pub fn floor_intervals(&mut self) {
+        let Some(c) = self.calibration.clone() else {
+            return;
+        };
+        let per_round: Vec<Vec<AddedPercentiles>> = self
+            .targets
+            .iter()
+            .map(|t| self.added_per_round(t))
+            .collect();
+        for (t, rounds) in self.targets.iter_mut().zip(per_round) {
+            if let Some(a) = &mut t.added {
+                a.interval = AddedIntervals::floored(&rounds, |p| c.noise_at(p));
+            }
+        }
+    }
+}
+
 impl AddedIntervals {
     /// The intervals of `per_round` differences; None with fewer than 2.
     pub fn of(per_round: &[AddedPercentiles]) -> Option<AddedIntervals> {
-        let at = |f: fn(&AddedPercentiles) -> i64| {
-            let d: Vec<f64> = per_round.iter().map(|r| f(r) as f64).collect();
-            crate::interval::paired(&d)
+        Self::floored(per_round, |_| 0.0)
+    }
+
+    /// As [`AddedIntervals::of`], with `floor(percentile)` the least
+    /// per-round spread (the machine's, from its calibration).
+    pub fn floored(
+        per_round: &[AddedPercentiles],
+        floor: impl Fn(&str) -> f64,
+    ) -> Option<AddedIntervals> {
+        let at = |p: &str| {
+            let d: Vec<f64> = per_round
+                .iter()
+                .filter_map(|r| r.at(p))
+                .map(|v| v as f64)
+                .collect();
+            crate::interval::paired_floored(&d, floor(p))
         };
         Some(AddedIntervals {
-            p50: at(|r| r.p50)?,
-            p90: at(|r| r.p90)?,
-            p99: at(|r| r.p99)?,
-            p99_9: at(|r| r.p99_9)?,
-            p99_99: at(|r| r.p99_99)?,
+            p50: at("p50")?,
+            p90: at("p90")?,
+            p99: at("p99")?,
+            p99_9: at("p99.9")?,
+            p99_99: at("p99.99")?,
         })
     }
 
