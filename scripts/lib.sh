@@ -43,14 +43,21 @@ start_mock() {
     local out=$1; shift
     "${MOCK_BIN:-$ROOT/target/release/mock-upstream}" --listen 127.0.0.1:0 "$@" >"$out" 2>"$out.err" &
     echo $! >"$out.pid"
-    for _ in $(seq 100); do
-        if grep -q '^listening on ' "$out" 2>/dev/null; then
-            sed -n 's/^listening on //p' "$out" | head -1
+    await_url "$out" 'listening on ' mock-upstream
+}
+
+# await_url OUT PREFIX WHAT: waits (10 s at most) for a server that was
+# started with its stdout in OUT to print `PREFIXURL`, and prints the URL.
+await_url() {
+    local out=$1 prefix=$2 what=$3
+    for _ in $(seq 200); do
+        if grep -q "^$prefix" "$out" 2>/dev/null; then
+            sed -n "s/^$prefix//p" "$out" | head -1
             return 0
         fi
         sleep 0.05
     done
-    echo "mock-upstream did not start: $(cat "$out.err")" >&2
+    echo "$what did not start: $(cat "$out.err")" >&2
     return 1
 }
 
@@ -61,15 +68,7 @@ start_gateway() {
     "$bin" --config "$config" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
         --state "$out.state.json" "$@" >"$out" 2>"$out.err" &
     echo $! >"$out.pid"
-    for _ in $(seq 200); do
-        if grep -q '^proxy listening on ' "$out" 2>/dev/null; then
-            sed -n 's/^proxy listening on //p' "$out" | head -1
-            return 0
-        fi
-        sleep 0.05
-    done
-    echo "$bin did not start: $(cat "$out.err")" >&2
-    return 1
+    await_url "$out" 'proxy listening on ' "$bin"
 }
 
 # start_nginx_ok DIR PORT: nginx 1.22, one worker, `return 200 "ok"` (as the peers' reference).

@@ -239,10 +239,15 @@ impl Calibration {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn calibration(floor: Resolution, resolution: Resolution, rounds: u32) -> Calibration {
+    /// A calibration of `rounds` with this floor and resolution.
+    pub(crate) fn calibration(
+        floor: Resolution,
+        resolution: Resolution,
+        rounds: u32,
+    ) -> Calibration {
         Calibration {
             duration_s: 1.0,
             rounds,

@@ -111,46 +111,31 @@ fn added_latency_per_percentile_and_round_range() {
 /// of 10 µs per round widens it to t(0.975, 3) · 10 µs / √4.
 #[test]
 fn the_calibration_floor_widens_added_intervals() {
-    use crate::calibration::{Calibration, Resolution};
+    use crate::calibration::Resolution;
     let mut s = run(vec![
         target("direct", &[100_000, 110_000, 90_000, 105_000]),
         target("gw", &[150_000, 160_000, 140_000, 155_000]),
     ]);
-    let i = s.targets[1]
-        .added
-        .as_ref()
-        .unwrap()
-        .interval
-        .clone()
-        .unwrap();
+    // The gateway's added intervals.
+    let intervals = |s: &Summary| {
+        s.targets[1]
+            .added
+            .as_ref()
+            .unwrap()
+            .interval
+            .clone()
+            .unwrap()
+    };
+    let i = intervals(&s);
     assert_eq!((i.p50.lo, i.p50.hi), (50_000.0, 50_000.0));
     let floor = Resolution {
         p50: 10_000,
         p90: 10_000,
         p99: 10_000,
     };
-    s.calibration = Some(Calibration {
-        duration_s: 3.0,
-        rounds: 4,
-        round_s: 0.3,
-        rate: 2000.0,
-        timer_late: Percentiles::default(),
-        schedule_lag: vec![],
-        loopback: Percentiles::default(),
-        delays: vec![],
-        rounds_diff: vec![],
-        floor,
-        level: Resolution::default(),
-        resolution: floor,
-    });
+    s.calibration = Some(crate::calibration::tests::calibration(floor, floor, 4));
     s.floor_intervals();
-    let i = s.targets[1]
-        .added
-        .as_ref()
-        .unwrap()
-        .interval
-        .clone()
-        .unwrap();
+    let i = intervals(&s);
     let half = crate::interval::t_quantile(3.0) * 10_000.0 / 2.0;
     assert!((i.p50.half_width() - half).abs() < 1e-6, "{:?}", i.p50);
     assert_eq!(i.p50.mean, 50_000.0);
