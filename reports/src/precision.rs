@@ -72,11 +72,19 @@ pub fn widest<'a>(
 }
 
 impl Precision {
-    /// Whether the run may stop after `rounds` with `widest` as it stands.
-    pub fn enough(&self, rounds: u32, widest: Option<&Widest>) -> bool {
-        rounds >= self.max_rounds
-            || (rounds >= self.min_rounds
-                && widest.is_some_and(|w| w.half_width_ns <= self.half_width_ns as f64))
+    /// Where the run stands after `rounds`: the widest asked-for interval,
+    /// and whether it is narrow enough.
+    pub fn record(&mut self, rounds: u32, widest: Option<Widest>) {
+        self.reached = widest
+            .as_ref()
+            .is_some_and(|w| w.half_width_ns <= self.half_width_ns as f64);
+        self.rounds = rounds;
+        self.widest = widest;
+    }
+
+    /// Whether the run may stop where it stands.
+    pub fn enough(&self) -> bool {
+        self.rounds >= self.max_rounds || (self.rounds >= self.min_rounds && self.reached)
     }
 
     /// Where the rounds stand, for the progress line after each.
@@ -163,14 +171,19 @@ mod tests {
         };
         let narrow = widest(figures("a", &steady[..3])).unwrap();
         assert!(narrow.half_width_ns > 5.0);
-        assert!(!p.enough(3, Some(&narrow)));
+        let enough = |rounds, w: Option<&Widest>| {
+            let mut q = p.clone();
+            q.record(rounds, w.cloned());
+            q.enough()
+        };
+        assert!(!enough(3, Some(&narrow)));
         let tight = Widest {
             half_width_ns: 4.0,
             ..narrow.clone()
         };
-        assert!(p.enough(3, Some(&tight)));
+        assert!(enough(3, Some(&tight)));
         // Not before the floor, always at the ceiling.
-        assert!(!p.enough(2, Some(&tight)));
-        assert!(p.enough(20, None));
+        assert!(!enough(2, Some(&tight)));
+        assert!(enough(20, None));
     }
 }

@@ -345,7 +345,7 @@ impl Rounds<'_> {
             if let Some(p) = &mut precision {
                 let done = round + 1;
                 self.measure_precision(p, done, totals);
-                if p.enough(done, p.widest.as_ref()) {
+                if p.enough() {
                     break;
                 }
             }
@@ -365,12 +365,8 @@ impl Rounds<'_> {
                 (*t, at.as_str(), diffs.collect())
             })
         });
-        p.widest = reports::precision::widest(figures);
-        p.rounds = done;
-        p.reached = p
-            .widest
-            .as_ref()
-            .is_some_and(|w| w.half_width_ns <= p.half_width_ns as f64);
+        let widest = reports::precision::widest(figures);
+        p.record(done, widest);
         if self.opts.progress {
             eprintln!("loadgen: after round {done}: {}", p.describe_progress());
         }

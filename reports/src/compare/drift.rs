@@ -23,13 +23,13 @@ pub fn drift(base: &Summary, cand: &Summary) -> Option<Drift> {
         .targets
         .iter()
         .find(|t| t.baseline && t.name == bt.name)?;
+    // The per-round latency.p50 that compare itself judges by.
     let p50 = |t: &TargetResult| -> Vec<f64> {
-        t.total
-            .rounds
-            .iter()
-            .filter(|r| r.count > 0)
-            .map(|r| r.p50 as f64)
-            .collect()
+        crate::metric::metrics(&t.total, None)
+            .into_iter()
+            .find(|m| m.name == "latency.p50")
+            .map(|m| m.per_round)
+            .unwrap_or_default()
     };
     Some(Drift {
         target: bt.name.clone(),
