@@ -420,11 +420,15 @@ rate = 300
         .expect("precision in summary.json");
     assert_eq!((p.min_rounds, p.max_rounds), (3, 30));
     assert_eq!(p.at, ["p50"]);
+    // It stops once the interval is narrow enough: usually at the floor of
+    // 3 rounds, later when the test binary's own load spreads the rounds
+    // (seen in the full workspace run), never before the floor.
+    assert!(p.rounds >= 3, "{p:?}");
+    assert_eq!(r.target("slow").total.rounds.len() as u32, p.rounds);
     if !crate::support::busy(&r.summary) {
-        assert!(p.reached && p.rounds == 3, "{p:?}");
+        assert!(p.reached, "{p:?}");
         let w = p.widest.as_ref().unwrap();
-        assert!(w.half_width_ns <= 300_000.0 && w.n == 3, "{w:?}");
-        assert_eq!(r.target("slow").total.rounds.len(), 3);
+        assert!(w.half_width_ns <= 300_000.0 && w.n == p.rounds, "{w:?}");
     }
     assert!(reports::text::render(&r.summary).contains("precision: ±300us at added.p50"));
 
