@@ -6,9 +6,9 @@
 #
 #   scripts/verdict-power.sh [--quick] [verdict_power.py flags...]
 #
-# The full version (the defaults: an interleaved run of 40 rounds of 3 s
-# over two A/A pairs and two effects, 14 triples of separate runs, the
-# CPU-hog case) takes about 35 minutes.
+# The full version (the defaults: an interleaved run of 180 rounds of 1 s
+# over two A/A pairs and two effects, 21 triples of separate runs of 5
+# rounds, the CPU-hog case) takes about 40 minutes.
 # --quick is what .ci/run runs (about 30 s): the debug build, one
 # interleaved run of 6 short rounds, checking that a +1 ms effect is caught
 # (the debug build on a shared runner spreads rounds by ~150 us, so +200 us

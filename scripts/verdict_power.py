@@ -16,6 +16,13 @@ A detection is exit 1 from `loadgen compare ... --max-regression
 added.p50=0`: the whole 95 % interval of the change lies above 0. So the
 A/A false-alarm rate should be near 2.5 % (one side of a 95 % interval).
 
+Rounds are 1 s per target (100 ms warm-up, 900 ms measured): measured on
+this machine, the per-round p50 difference of two identical targets spread
+35 us with rounds of 3 s, and 14 us over the mean of three consecutive 1 s
+rounds (the same 3 s per target) -- the machine drifts over seconds, and
+shorter slots let the pairing cancel more of it. So 15 rounds of 1 s stand
+for 5 rounds of 3 s, and 60 for 20.
+
 Besides the counts it prints, per block size, the power a t test would
 have at the per-round spread measured (Kalibera & Jones's way of choosing
 repetitions), so that a table from few blocks has a model beside it.
@@ -151,7 +158,8 @@ def t_power(effect_ns, sd_ns, n):
 # t(0.975, df), as the interval uses.
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
         9: 2.262, 10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131,
-        16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093, 20: 2.086, 25: 2.060, 29: 2.045}
+        16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093, 20: 2.086, 25: 2.060, 29: 2.045,
+        59: 2.001}
 
 
 def interleaved(lg, work, a, rows):
@@ -222,8 +230,8 @@ def hogged(lg, work, a):
     the CPU: compare with its default gates must call it a regression."""
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
     try:
-        base, _ = run(lg, work, "hog-base", scenario("hog", 3, [("gw", delay(0))], a.warmup, a.steady, a.rate))
-        cand, _ = run(lg, work, "hog-cand", scenario("hog", 3, [("gw", "fixed:2ms")], a.warmup, a.steady, a.rate))
+        base, _ = run(lg, work, "hog-base", scenario("hog", 3, [("gw", delay(0))], "500ms", "2500ms", a.rate))
+        cand, _ = run(lg, work, "hog-cand", scenario("hog", 3, [("gw", "fixed:2ms")], "500ms", "2500ms", a.rate))
     finally:
         for h in hogs:
             h.kill()
@@ -277,15 +285,15 @@ def table(rows):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--loadgen", default=os.path.join(ROOT, "target/release/loadgen"))
-    p.add_argument("--rounds", type=int, default=40, help="rounds of the interleaved run")
+    p.add_argument("--rounds", type=int, default=180, help="rounds of the interleaved run")
     p.add_argument("--aa-pairs", type=int, default=2, help="independent A/A pairs in the interleaved run")
     p.add_argument("--effects", default="10,25", help="extra delays (us) on candidates of the interleaved run")
-    p.add_argument("--blocks", default="3,8,20", help="rounds per compare, cut from the interleaved run")
-    p.add_argument("--triples", type=int, default=14, help="separate runs: triples (0, 0, +effect)")
-    p.add_argument("--sep-rounds", type=int, default=3, help="rounds of each separate run")
+    p.add_argument("--blocks", default="5,15,60", help="rounds per compare, cut from the interleaved run")
+    p.add_argument("--triples", type=int, default=21, help="separate runs: triples (0, 0, +effect)")
+    p.add_argument("--sep-rounds", type=int, default=5, help="rounds of each separate run")
     p.add_argument("--separate-effect", type=int, default=50)
-    p.add_argument("--warmup", default="500ms")
-    p.add_argument("--steady", default="2500ms")
+    p.add_argument("--warmup", default="100ms")
+    p.add_argument("--steady", default="900ms")
     p.add_argument("--rate", type=int, default=2000)
     p.add_argument("--hog", action="store_true", help="also the +2 ms change under three CPU hogs")
     p.add_argument("--expect-detected", type=int, metavar="US",

@@ -284,7 +284,7 @@ struct Rounds<'a> {
 }
 
 impl Rounds<'_> {
-    /// Every round, every target in it (the order rotated each round), until
+    /// Every round, every target in it (in [`slot_target`]'s order), until
     /// the end or Ctrl-C.
     fn run(&self, totals: &mut [TargetTotals], hlogs: &mut [OpenHlog]) -> Result<Ran, RunError> {
         let (scenario, opts) = (self.scenario, self.opts);
@@ -322,7 +322,7 @@ impl Rounds<'_> {
                     ran.precision = precision;
                     return Ok(ran);
                 }
-                let ti = (k + round as usize) % n;
+                let ti = slot_target(round, n, k);
                 let target = &scenario.targets[ti];
                 let label = format!("round {}/{of} {}", round + 1, target.name);
                 let slot = round as usize * n + k;
@@ -407,6 +407,18 @@ impl Rounds<'_> {
     }
 }
 
+/// The target that runs `k`-th of `n` in `round`: the order rotated every
+/// two rounds and reversed in the odd ones. Every two rounds then run each
+/// pair of targets once in each order, so a drift within rounds (the later
+/// slot slower, say) cancels from their paired differences; a plain rotation
+/// runs neighbours in the same order in n−1 rounds of n, which biases an
+/// A/B of base and candidate run after the baseline. For 3 targets six
+/// rounds run every permutation.
+fn slot_target(round: u32, n: usize, k: usize) -> usize {
+    let k = if round % 2 == 1 { n - 1 - k } else { k };
+    (k + (round / 2) as usize) % n
+}
+
 /// What `[precision]` asks of the rounds, before any ran.
 fn asked_precision(scenario: &Scenario) -> Option<Precision> {
     scenario.precision.as_ref().map(|p| Precision {
@@ -445,5 +457,44 @@ fn signed_ns(a: SystemTime, b: SystemTime) -> i64 {
     match a.duration_since(b) {
         Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
         Err(e) => -i64::try_from(e.duration().as_nanos()).unwrap_or(i64::MAX),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slot_target;
+
+    fn order(round: u32, n: usize) -> Vec<usize> {
+        (0..n).map(|k| slot_target(round, n, k)).collect()
+    }
+
+    #[test]
+    fn every_two_rounds_run_each_pair_of_targets_once_in_each_order() {
+        for n in 1..=7 {
+            for pair in 0..4u32 {
+                let (a, b) = (order(2 * pair, n), order(2 * pair + 1, n));
+                for o in [&a, &b] {
+                    let mut sorted = o.clone();
+                    sorted.sort_unstable();
+                    assert_eq!(sorted, (0..n).collect::<Vec<_>>(), "{o:?}");
+                }
+                let before = |o: &[usize], x, y| {
+                    o.iter().position(|&t| t == x) < o.iter().position(|&t| t == y)
+                };
+                for x in 0..n {
+                    for y in (x + 1)..n {
+                        assert_ne!(before(&a, x, y), before(&b, x, y), "n={n} {a:?} {b:?}");
+                    }
+                }
+            }
+        }
+        // Three targets (baseline, base, candidate): six rounds run all six orders.
+        let mut seen: Vec<_> = (0..6).map(|r| order(r, 3)).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 6);
+        // Each target leads equally often.
+        let leads: Vec<_> = (0..6).map(|r| order(r, 3)[0]).collect();
+        assert!((0..3).all(|t| leads.iter().filter(|&&l| l == t).count() == 2));
     }
 }

@@ -351,7 +351,7 @@ rate = 300
     let a = r.target("slow").added.clone().expect("an added figure");
     let i = a.interval.expect("an interval over 6 rounds");
     assert_eq!(i.p50.n, 6);
-    assert_eq!(i.p50.method, reports::interval::Method::TSignedRank);
+    assert_eq!(i.p50.method, reports::interval::Method::SignedRank);
     for p in ["p50", "p90", "p99", "p99.9"] {
         let x = i.at(p).unwrap();
         assert!(x.lo <= x.mean && x.mean <= x.hi, "{p}: {x:?}");

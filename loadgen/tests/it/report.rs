@@ -501,9 +501,10 @@ rate = 1000
     if !crate::support::busy(&s) {
         assert_eq!(o.status.code(), Some(1), "{stdout}");
         assert!(rows.iter().all(|r| r.contains("REGRESSION")), "{stdout}");
-        // The paired interval of the p50 change tells it from 0 and meets
-        // the programmed 80 µs (allowing the ~10 µs more a loaded 2-core
-        // machine reads: docs/BENCHMARKS.md).
+        // The paired interval of the p50 change tells it from 0 and holds
+        // the programmed 80 µs (the spun delay reads back within a few µs
+        // of itself; a loaded 2-core machine adds up to ~10 µs:
+        // docs/BENCHMARKS.md).
         let r = reports::compare::compare_within(
             &s,
             ("base", "cand"),
@@ -521,7 +522,10 @@ rate = 1000
             .find(|r| r.metric == "latency.p50")
             .and_then(|r| r.change_interval)
             .unwrap();
-        assert!(i.lo > 0.0 && i.lo < 95_000.0 && i.hi > 70_000.0, "{i:?}");
+        assert!(
+            i.lo > 0.0 && i.lo <= 90_000.0 && i.hi >= 75_000.0,
+            "the interval of a +80 us change: {i:?}\n{stdout}"
+        );
     }
     // A target against itself is a usage error, as is an unknown one.
     for pair in ["base,base", "base,nope", "base"] {
