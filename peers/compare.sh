@@ -151,7 +151,7 @@ if [ "$capacity" = 1 ]; then
     "$lg" capacity "$scenario" "${order[@]}" "${urls[@]/--target/--url}" \
         --slo "${CAPACITY_SLO:-added.p90<=1ms}" --slo 'errors<=0.1%' \
         --min "${CAPACITY_MIN:-1000}" --max 64000 --step "${CAPACITY_STEP:-4s}" --warmup 1s \
-        --rounds 2 --precision 5% --quiet --out "$results"
+        --rounds 3 --max-rounds 6 --precision 5% --quiet --out "$results"
     rc=$?
     set -e
     echo "capacity: $results/summary.json, chart $results/capacity.png"

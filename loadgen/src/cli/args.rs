@@ -164,9 +164,15 @@ pub struct CapacityArgs {
     /// Warm-up before each step's recorded part (default: `[capacity] warmup`, else 2s).
     #[arg(long, value_parser = mock_upstream::spec::parse_duration)]
     pub warmup: Option<std::time::Duration>,
-    /// Rounds per step, targets interleaved, order rotated (default: `[capacity] rounds`, else 2).
+    /// Rounds a step starts with, targets interleaved, order balanced
+    /// (default: `[capacity] rounds`, else 3). Each SLO term is judged on its
+    /// 95 % interval over them.
     #[arg(long)]
     pub rounds: Option<u32>,
+    /// A step whose interval straddles a limit runs again with twice the
+    /// rounds, up to this (default: `[capacity] max_rounds`, else 4 × --rounds).
+    #[arg(long)]
+    pub max_rounds: Option<u32>,
     /// Results directory (default results/<scenario>-capacity-<UTC timestamp>).
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -416,6 +416,7 @@ fn capacity(c: &CapacityArgs, stop: Arc<AtomicBool>) -> Exit {
         step: c.step,
         warmup: c.warmup,
         rounds: c.rounds,
+        max_rounds: c.max_rounds,
         quiet: c.quiet,
     };
     let search = match crate::commands::capacity::settings(&s, &flags, out.clone()) {

@@ -1,7 +1,11 @@
 //! `loadgen capacity`: the highest arrival rate at which a target meets an
 //! SLO. Each step is a short open-loop run of the scenario's requests at one
 //! rate (a warm-up, then `step` recorded, in `rounds` rounds with the
-//! baseline interleaved when a term is `added.*`). The rate doubles from
+//! baseline interleaved when a term is `added.*`). A step is decided by the
+//! 95 % interval of each term over its rounds (`slo`): it passes when every
+//! interval lies within its limit, fails when one lies beyond, and otherwise
+//! runs again with twice the rounds, up to `max_rounds`; still undecided
+//! there, it counts as not passing, marked inconclusive. The rate doubles from
 //! `min` until a step fails, then bisects until the highest passing and the
 //! lowest failing rate are within `precision`. A step whose run was invalid
 //! (the generator was late) stops the search: the capacity found so far is
@@ -12,9 +16,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use reports::capacity::{Capacity, CapacityStep, RULE, TargetCapacity};
-use reports::summary::{Percentiles, Summary, TargetResult};
+use reports::capacity::{Capacity, CapacityStep, Decision, RULE, TargetCapacity};
+use reports::summary::{Percentiles, Summary};
 
+use super::slo;
 use crate::engine::{self, RunOptions};
 use crate::measure::totals::ResultsError;
 use crate::scenario::{Dur, Phase, Rate, Scenario, Term, parse_percent};
@@ -31,6 +36,8 @@ pub enum CapacityError {
     MinMax,
     #[error("--step must be above 0")]
     Step,
+    #[error("--max-rounds ({max}) must be at least --rounds ({rounds})")]
+    MaxRounds { rounds: u32, max: u32 },
     #[error("{0}: an added.* term needs a baseline target (baseline = true) to interleave")]
     NeedsBaseline(String),
     #[error("--target {target:?}: no such target in {file}")]
@@ -59,6 +66,7 @@ pub struct Flags {
     pub step: Option<Duration>,
     pub warmup: Option<Duration>,
     pub rounds: Option<u32>,
+    pub max_rounds: Option<u32>,
     pub quiet: bool,
 }
 
@@ -82,6 +90,7 @@ pub fn settings(s: &Scenario, flags: &Flags, out: PathBuf) -> Result<Search, Cap
         (None, Some(p)) => parse_percent(p)?,
         (None, None) => 0.05,
     };
+    let rounds = flags.rounds.or(spec.rounds).unwrap_or(3).max(1);
     let search = Search {
         slo,
         targets: flags.targets.clone(),
@@ -96,7 +105,8 @@ pub fn settings(s: &Scenario, flags: &Flags, out: PathBuf) -> Result<Search, Cap
             .warmup
             .or(spec.warmup.map(|d| d.0))
             .unwrap_or(Duration::from_secs(2)),
-        rounds: flags.rounds.or(spec.rounds).unwrap_or(2).max(1),
+        rounds,
+        max_rounds: flags.max_rounds.or(spec.max_rounds).unwrap_or(4 * rounds),
         out,
         quiet: flags.quiet,
     };
@@ -106,6 +116,12 @@ pub fn settings(s: &Scenario, flags: &Flags, out: PathBuf) -> Result<Search, Cap
     if search.step.is_zero() {
         return Err(CapacityError::Step);
     }
+    if search.max_rounds < search.rounds {
+        return Err(CapacityError::MaxRounds {
+            rounds: search.rounds,
+            max: search.max_rounds,
+        });
+    }
     Ok(search)
 }
 
@@ -113,40 +129,6 @@ impl Term {
     fn added(&self) -> bool {
         self.metric.starts_with("added.")
     }
-
-    /// The term's value in a step, at its worst round: `(value, shown)`.
-    fn worst(&self, t: &TargetResult) -> Option<(f64, String)> {
-        let q = self.metric.split_once('.').map(|(_, q)| q);
-        match (self.metric.split('.').next(), q) {
-            (Some("latency"), Some(q)) => {
-                let pick = |p: &Percentiles| p.at(q).unwrap_or(0);
-                let worst = t
-                    .total
-                    .rounds
-                    .iter()
-                    .filter(|r| r.count > 0)
-                    .map(pick)
-                    .max()
-                    .unwrap_or_else(|| pick(&t.total.latency));
-                Some((worst as f64, reports::fmt_ns(worst)))
-            }
-            (Some("added"), Some(q)) => {
-                let a = t.added.as_ref()?;
-                let worst = a.rounds_max.at(q).unwrap_or(0);
-                Some((worst as f64, reports::fmt_signed_ns(worst)))
-            }
-            _ => {
-                let e = errors_percent(t);
-                Some((e, format!("{e:.3}%")))
-            }
-        }
-    }
-}
-
-fn errors_percent(t: &TargetResult) -> f64 {
-    let k = &t.total.counts;
-    let failed = (k.errors + k.unexpected + k.dropped + k.unfinished) as f64;
-    100.0 * failed / k.scheduled.max(1) as f64
 }
 
 /// How to search.
@@ -161,7 +143,10 @@ pub struct Search {
     pub precision: f64,
     pub step: Duration,
     pub warmup: Duration,
+    /// Rounds a step starts with; an undecided one doubles them up to
+    /// `max_rounds`.
     pub rounds: u32,
+    pub max_rounds: u32,
     pub out: PathBuf,
     pub quiet: bool,
 }
@@ -178,14 +163,14 @@ fn step_scenario(
     s: &Scenario,
     target: &str,
     baseline: Option<&str>,
-    rate: f64,
+    (rate, rounds): (f64, u32),
     search: &Search,
 ) -> Scenario {
     let mut v = s.clone();
     v.targets
         .retain(|t| t.name == target || Some(t.name.as_str()) == baseline);
     v.events.clear();
-    v.rounds = Some(search.rounds);
+    v.rounds = Some(rounds);
     // A step runs its own rounds; a run's [precision] is not a step's.
     v.precision = None;
     let phase = |name: &str, d: Duration, record: bool| Phase {
@@ -237,6 +222,7 @@ pub fn search(
         precision: search.precision,
         step_s: search.step.as_secs_f64(),
         rounds: search.rounds,
+        max_rounds: search.max_rounds,
         targets: out,
     };
     let summary = combined(&capacity, at_capacity)?;
@@ -302,18 +288,12 @@ impl OneSearch<'_> {
         let mut best: Option<Summary> = None;
         let mut last: Option<Summary> = None;
         let mut rate = search.min;
+        let mut hi_undecided = false;
         let (ended_by, note) = loop {
             if self.stop.load(Ordering::Relaxed) {
                 break ("interrupted".to_owned(), "interrupted".to_owned());
             }
-            *n += 1;
-            let dir = format!("steps/{n:02}-{target}-{rate:.0}rps", n = *n);
-            let v = step_scenario(self.s, target, self.base, rate, search);
-            let summary = run_quiet(&v, &search.out.join(&dir), self.stop)?;
-            let step = judge(&summary, target, rate, &search.slo, dir);
-            if !search.quiet {
-                eprintln!("{}", step_line(target, rate, &step));
-            }
+            let (summary, step) = self.step(n, rate)?;
             let (valid, passed) = (step.valid, step.passed);
             steps.push(step);
             // A step cut short, or one the generator could not keep, is no
@@ -335,9 +315,10 @@ impl OneSearch<'_> {
                 best = Some(summary);
             } else {
                 hi = Some(rate);
+                hi_undecided = steps.last().is_some_and(|s| s.inconclusive);
                 last = Some(summary);
             }
-            match next_rate(lo, hi, search) {
+            match next_rate(lo, (hi, hi_undecided), search) {
                 Ok(next) => rate = next,
                 Err(ended) => break ended,
             }
@@ -353,6 +334,30 @@ impl OneSearch<'_> {
         };
         found.knee_rps = found.knee();
         Ok((found, best.or(last)))
+    }
+
+    /// One rate: its rounds, doubled while a term is undecided, up to
+    /// `max_rounds`. Each run is its own step directory; the step is the
+    /// last run's.
+    fn step(&self, n: &mut usize, rate: f64) -> Result<(Summary, CapacityStep), CapacityError> {
+        let (target, search) = (self.target, self.search);
+        let mut rounds = search.rounds;
+        loop {
+            *n += 1;
+            let dir = format!("steps/{n:02}-{target}-{rate:.0}rps", n = *n);
+            let v = step_scenario(self.s, target, self.base, (rate, rounds), search);
+            let summary = run_quiet(&v, &search.out.join(&dir), self.stop)?;
+            let last = rounds >= search.max_rounds || self.stop.load(Ordering::Relaxed);
+            let step = judge(&summary, target, (rate, rounds), &search.slo, dir, last);
+            if !search.quiet {
+                eprintln!("{}", step_line(target, rate, &step));
+            }
+            let undecided = step.valid && !step.passed && step.broke.is_empty();
+            if last || !undecided {
+                return Ok((summary, step));
+            }
+            rounds = rounds.saturating_mul(2).min(search.max_rounds);
+        }
     }
 
     fn generator_limit(&self, rate: f64, lo: Option<f64>) -> Ended {
@@ -373,30 +378,45 @@ impl OneSearch<'_> {
 /// The progress line of one step.
 fn step_line(target: &str, rate: f64, step: &CapacityStep) -> String {
     format!(
-        "capacity {target}: {rate:.0} req/s {} (p99 {}{})",
+        "capacity {target}: {rate:.0} req/s, {} rounds: {} (p99 {}{})",
+        step.rounds,
         if !step.valid {
             "GENERATOR LIMIT"
         } else if step.passed {
             "pass"
+        } else if step.inconclusive {
+            "inconclusive, counted as not passing"
+        } else if step.broke.is_empty() {
+            "undecided, more rounds"
         } else {
             "fail"
         },
         reports::fmt_ns(step.latency.p99),
-        if step.broke.is_empty() {
-            String::new()
-        } else {
-            format!("; broke {}", step.broke.join(", "))
+        match (step.broke.is_empty(), step.inconclusive) {
+            (true, _) => String::new(),
+            (false, true) => format!("; undecided {}", step.broke.join(", ")),
+            (false, false) => format!("; broke {}", step.broke.join(", ")),
         }
     )
 }
 
 /// The next rate to try, from the highest that passed and the lowest that
-/// failed; or why the search is over.
-fn next_rate(lo: Option<f64>, hi: Option<f64>, search: &Search) -> Result<f64, Ended> {
+/// did not (`undecided`: it was inconclusive rather than failed); or why
+/// the search is over.
+fn next_rate(
+    lo: Option<f64>,
+    (hi, undecided): (Option<f64>, bool),
+    search: &Search,
+) -> Result<f64, Ended> {
+    let broke = if undecided {
+        "could not be shown to meet"
+    } else {
+        "broke"
+    };
     match (lo, hi) {
         (None, Some(_)) => Err((
             "min".into(),
-            format!("even {:.0} req/s (--min) broke the SLO", search.min),
+            format!("even {:.0} req/s (--min) {broke} the SLO", search.min),
         )),
         (Some(l), None) if l >= search.max => Err((
             "max".into(),
@@ -406,7 +426,7 @@ fn next_rate(lo: Option<f64>, hi: Option<f64>, search: &Search) -> Result<f64, E
         (Some(l), Some(h)) if (h - l) / l <= search.precision => Err((
             "precision".into(),
             format!(
-                "{l:.0} req/s (the next rate tried, {h:.0}, broke it; within {:.0}%)",
+                "{l:.0} req/s (the next rate tried, {h:.0}, {broke} it; within {:.0}%)",
                 search.precision * 100.0
             ),
         )),
@@ -440,34 +460,54 @@ pub(crate) fn run_quiet(
     Ok(summary)
 }
 
-/// Whether a step met every term, by the stated rule.
-fn judge(s: &Summary, target: &str, rate: f64, slo: &[Term], dir: String) -> CapacityStep {
+/// Whether a step met every term, by the stated rule. `last`: no more
+/// rounds will be run, so a step still undecided is inconclusive; before
+/// that, an undecided step has no broken term and is not passed.
+fn judge(
+    s: &Summary,
+    target: &str,
+    (rate, rounds): (f64, u32),
+    slo: &[Term],
+    dir: String,
+    last: bool,
+) -> CapacityStep {
     let t = s.targets.iter().find(|t| t.name == target);
     let valid = s.valid;
-    let mut broke = Vec::new();
-    if let Some(t) = t {
-        for term in slo {
-            match term.worst(t) {
-                Some((v, shown)) if v > term.limit => {
-                    broke.push(format!("{} ({shown})", term.text))
-                }
-                Some(_) => {}
-                None => broke.push(format!("{} (no value)", term.text)),
-            }
-        }
+    let terms: Vec<_> = t.map_or(Vec::new(), |t| {
+        slo.iter().map(|term| slo::judge(term, t)).collect()
+    });
+    let with = |d: Decision| {
+        terms
+            .iter()
+            .filter(|x| x.decision == d)
+            .map(slo::shown)
+            .collect::<Vec<_>>()
+    };
+    let mut broke = with(Decision::Breaks);
+    let undecided = with(Decision::Undecided);
+    let inconclusive = valid && broke.is_empty() && !undecided.is_empty() && last;
+    if inconclusive {
+        broke = undecided.clone();
     }
     let zero = Percentiles::default();
     CapacityStep {
         rate,
-        passed: valid && t.is_some() && broke.is_empty(),
+        passed: valid && t.is_some() && broke.is_empty() && undecided.is_empty(),
         valid,
         achieved_rps: t.map_or(0.0, |t| t.total.achieved_rps),
         latency: t.map_or(zero, |t| t.total.latency),
         added_p50: t.and_then(|t| t.added.as_ref()).map(|a| a.total.p50),
         added_p99: t.and_then(|t| t.added.as_ref()).map(|a| a.total.p99),
-        errors_percent: t.map_or(0.0, errors_percent),
-        broke,
+        errors_percent: t.map_or(0.0, slo::errors_percent),
+        broke: if t.is_none() {
+            vec![format!("{target}: no result")]
+        } else {
+            broke
+        },
         dir,
+        rounds,
+        inconclusive,
+        terms,
     }
 }
 

@@ -6,3 +6,4 @@ pub mod calibrate;
 pub mod capacity;
 pub mod merge;
 pub mod provision;
+pub mod slo;

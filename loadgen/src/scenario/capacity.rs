@@ -24,8 +24,10 @@ pub struct CapacitySpec {
     pub step: Option<Dur>,
     /// Warm-up before each step (default 2s).
     pub warmup: Option<Dur>,
-    /// Rounds per step (default 2).
+    /// Rounds a step starts with (default 3).
     pub rounds: Option<u32>,
+    /// Rounds an undecided step may grow to (default 4 × rounds).
+    pub max_rounds: Option<u32>,
 }
 
 /// One SLO term: `METRIC<=VALUE`.
