@@ -16,6 +16,14 @@ A detection is exit 1 from `loadgen compare ... --max-regression
 added.p50=0`: the whole 95 % interval of the change lies above 0. So the
 A/A false-alarm rate should be near 2.5 % (one side of a 95 % interval).
 
+Every gateway path asks the mock for a base delay (40 us) and an effect is
+added to it (+10 us: 50 us). The mock's delay runs from the request's
+arrival, so part of a small delay over none overlaps the mock's own work
+before it sleeps: measured here, 0 against +10 us through the gateway read
+-0.3 to -3.3 us (medians over 180 rounds) and +25 us read +31 us. Between
+two delayed paths (both spun: under 100 us) the difference is the one
+programmed.
+
 Rounds are 1 s per target (100 ms warm-up, 900 ms measured): measured on
 this machine, the per-round p50 difference of two identical targets spread
 35 us with rounds of 3 s, and 14 us over the mean of three consecutive 1 s
@@ -91,8 +99,9 @@ def scenario(name, rounds, targets, warmup, steady, rate):
     return "\n".join(lines) + "\n"
 
 
-def delay(us):
-    return "0us" if us == 0 else f"fixed:{us}us"
+def delay(us, base=0):
+    """The mock delay of a path `us` slower than the base path."""
+    return "0us" if base + us == 0 else f"fixed:{base + us}us"
 
 
 def run(lg, work, name, text, extra=()):
@@ -165,7 +174,8 @@ T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8
 def interleaved(lg, work, a, rows):
     effects = [int(e) for e in a.effects.split(",")]
     aa = [f"a{k + 1}" for k in range(2 * a.aa_pairs)]
-    targets = [(t, delay(0)) for t in aa] + [(f"e{e}", delay(e)) for e in effects]
+    b = a.base_delay
+    targets = [(t, delay(0, b)) for t in aa] + [(f"e{e}", delay(e, b)) for e in effects]
     text = scenario("interleaved", a.rounds, targets, a.warmup, a.steady, a.rate)
     t0 = time.time()
     out, s = run(lg, work, "interleaved", text)
@@ -206,9 +216,9 @@ def separate(lg, work, a, rows):
     diffs = []
     t0 = time.time()
     for i in range(a.triples):
-        za, _ = run(lg, work, f"z{i}a", scenario("sep", a.sep_rounds, [("gw", delay(0))], a.warmup, a.steady, a.rate))
-        zb, sb = run(lg, work, f"z{i}b", scenario("sep", a.sep_rounds, [("gw", delay(0))], a.warmup, a.steady, a.rate))
-        e, se = run(lg, work, f"e{i}", scenario("sep", a.sep_rounds, [("gw", delay(effect))], a.warmup, a.steady, a.rate))
+        za, _ = run(lg, work, f"z{i}a", scenario("sep", a.sep_rounds, [("gw", delay(0, a.base_delay))], a.warmup, a.steady, a.rate))
+        zb, sb = run(lg, work, f"z{i}b", scenario("sep", a.sep_rounds, [("gw", delay(0, a.base_delay))], a.warmup, a.steady, a.rate))
+        e, se = run(lg, work, f"e{i}", scenario("sep", a.sep_rounds, [("gw", delay(effect, a.base_delay))], a.warmup, a.steady, a.rate))
         zeros += [za, zb]
         hits_ab += compare(lg, [zb, e])
         n_ab += 1
@@ -292,6 +302,8 @@ def main():
     p.add_argument("--triples", type=int, default=21, help="separate runs: triples (0, 0, +effect)")
     p.add_argument("--sep-rounds", type=int, default=5, help="rounds of each separate run")
     p.add_argument("--separate-effect", type=int, default=50)
+    p.add_argument("--base-delay", type=int, default=40,
+                   help="us of mock delay on every path; effects are added to it")
     p.add_argument("--warmup", default="100ms")
     p.add_argument("--steady", default="900ms")
     p.add_argument("--rate", type=int, default=2000)

@@ -36,7 +36,9 @@ pub enum CapacityError {
     MinMax,
     #[error("--step must be above 0")]
     Step,
-    #[error("--max-rounds ({max}) must be at least --rounds ({rounds})")]
+    #[error(
+        "--max-rounds ({max}) must be at least --rounds ({rounds}) (or [capacity] max_rounds and rounds)"
+    )]
     MaxRounds { rounds: u32, max: u32 },
     #[error("{0}: an added.* term needs a baseline target (baseline = true) to interleave")]
     NeedsBaseline(String),
@@ -106,7 +108,10 @@ pub fn settings(s: &Scenario, flags: &Flags, out: PathBuf) -> Result<Search, Cap
             .or(spec.warmup.map(|d| d.0))
             .unwrap_or(Duration::from_secs(2)),
         rounds,
-        max_rounds: flags.max_rounds.or(spec.max_rounds).unwrap_or(4 * rounds),
+        max_rounds: flags
+            .max_rounds
+            .or(spec.max_rounds)
+            .unwrap_or(rounds.saturating_mul(4)),
         out,
         quiet: flags.quiet,
     };
