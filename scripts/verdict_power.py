@@ -303,6 +303,14 @@ def table(rows):
     return "\n".join(out)
 
 
+def missed(rows, effect):
+    """Whether `effect` (us; None: no check) was missed in some interleaved compare."""
+    if effect is None:
+        return False
+    r = [r for r in rows if r["design"] == "interleaved" and r["effect_us"] == effect]
+    return not r or any(x["detected"] < x["compares"] for x in r)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--loadgen", default=os.path.join(ROOT, "target/release/loadgen"))
@@ -325,9 +333,23 @@ def main():
     a = p.parse_args()
     work = tempfile.mkdtemp(prefix="verdict-power-")
     try:
-        rows = []
-        took, valid = interleaved(a.loadgen, work, a, rows)
-        print(f"interleaved: {a.rounds} rounds in {took:.0f} s (run valid: {valid})", file=sys.stderr)
+        # With --expect-detected (CI's check), a run the machine stalled
+        # (invalid: the generator itself was late) is no evidence either
+        # way: it is run again, up to three times, and skipped with a
+        # warning if every attempt stalled. A valid run that misses the
+        # effect fails.
+        for attempt in range(3 if a.expect_detected is not None else 1):
+            rows = []
+            took, valid = interleaved(a.loadgen, work, a, rows)
+            print(f"interleaved: {a.rounds} rounds in {took:.0f} s (run valid: {valid})", file=sys.stderr)
+            if valid or not missed(rows, a.expect_detected):
+                break
+        else:
+            print(table(pooled(rows)))
+            print("verdict-power: WARNING: SKIPPED: the machine stalled through three runs "
+                  "(each invalid: the generator was late); the check is not made this time",
+                  file=sys.stderr)
+            return
         if a.triples:
             took = separate(a.loadgen, work, a, rows)
             print(f"separate: {3 * a.triples} runs in {took:.0f} s", file=sys.stderr)
@@ -339,10 +361,8 @@ def main():
         if a.markdown:
             with open(a.markdown, "w") as f:
                 f.write(text + "\n")
-        if a.expect_detected is not None:
-            r = [r for r in rows if r["design"] == "interleaved" and r["effect_us"] == a.expect_detected]
-            if not r or any(x["detected"] < x["compares"] for x in r):
-                sys.exit(f"verdict-power: +{a.expect_detected} us was not detected in every compare")
+        if missed(rows, a.expect_detected):
+            sys.exit(f"verdict-power: +{a.expect_detected} us was not detected in every compare")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
