@@ -180,6 +180,16 @@ pub async fn mock_program(program: mock_upstream::Program) -> mock_upstream::Han
     .await
 }
 
+/// A mock upstream that answers after `latency` (the mock's spec syntax:
+/// `fixed:10ms`, `uniform:1ms..41ms`).
+pub async fn mock_latency(latency: &str) -> mock_upstream::Handle {
+    mock_program(mock_upstream::Program {
+        latency: latency.parse().unwrap(),
+        ..mock_upstream::Program::default()
+    })
+    .await
+}
+
 /// Every run's `summary.json` must validate against the committed
 /// `docs/summary.schema.json` (which a reports test keeps equal to the types).
 pub fn check_summary_schema(summary: &serde_json::Value) {

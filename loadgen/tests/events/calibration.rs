@@ -9,7 +9,7 @@ use clap::Parser as _;
 use reports::summary::Summary;
 
 use crate::serial;
-use crate::support::mock;
+use crate::support::{mock, mock_latency};
 
 fn run(args: &[&str]) -> loadgen::cli::Exit {
     let args: Vec<String> = std::iter::once("loadgen")
@@ -27,14 +27,7 @@ fn a_known_200us_delay_is_resolvable_and_an_identical_target_is_within_noise() {
     let _s = serial();
     let rt = crate::server_runtime();
     let (plain, slow) = rt.block_on(async {
-        let slow = mock(mock_upstream::Config {
-            program: mock_upstream::Program {
-                latency: "fixed:200us".parse().unwrap(),
-                ..mock_upstream::Program::default()
-            },
-            ..mock_upstream::Config::default()
-        })
-        .await;
+        let slow = mock_latency("fixed:200us").await;
         (mock(mock_upstream::Config::default()).await, slow)
     });
     let dir = tempfile::tempdir().unwrap();

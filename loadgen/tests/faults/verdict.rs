@@ -12,7 +12,7 @@ use mock_upstream::{Config, Program};
 use reports::summary::Summary;
 
 use crate::serial;
-use crate::support::{Run, mock, run, stalled};
+use crate::support::{Run, mock, mock_latency, run, stalled};
 
 const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
 
@@ -161,13 +161,7 @@ fn a_2s_target_stall_is_a_valid_run_with_a_connection_wait_warning() {
 fn a_connection_starved_rate_is_valid_and_the_warning_says_what_carries_it() {
     let _s = serial();
     let rt = runtime();
-    let server = rt.block_on(mock(Config {
-        program: Program {
-            latency: "fixed:10ms".parse().unwrap(),
-            ..Program::default()
-        },
-        ..Config::default()
-    }));
+    let server = rt.block_on(mock_latency("fixed:10ms"));
     // 8 connections × 10 ms carry 800 req/s; the schedule asks for 1,200.
     let r = run(&scenario(server.base_url(), 8, "2s", 1200), &[]);
     let t = &r.target("t").total;
@@ -287,13 +281,7 @@ fn accounted(s: &Summary) {
 fn requests_on_the_wire_when_the_grace_period_ends_are_counted_unfinished() {
     let _s = serial();
     let rt = runtime();
-    let server = rt.block_on(mock(Config {
-        program: Program {
-            latency: "fixed:3s".parse().unwrap(),
-            ..Program::default()
-        },
-        ..Config::default()
-    }));
+    let server = rt.block_on(mock_latency("fixed:3s"));
     // Ten sends in the first second, all still waiting for their 3 s
     // response when the 300 ms grace ends (after the 1 s tick).
     let text = scenario(server.base_url(), 16, "1s", 10).replace("5s", "300ms");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use loadgen::cli::Exit;
 use mock_upstream::{Config, Program, TlsConfig};
 
-use crate::support::{mock, mock_program, open_phase, run_bg, scenario};
+use crate::support::{mock, mock_latency, mock_program, open_phase, run_bg, scenario};
 
 const STEADY: &str = "\n[[phase]]\nname = \"steady\"\nduration = \"2s\"\nrate = 1000\n";
 
@@ -91,11 +91,7 @@ async fn a_stall_shows_in_corrected_latency_not_in_service_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outside_upstream_subtracts_server_timing() {
-    let program = Program {
-        latency: "fixed:5ms".parse().unwrap(),
-        ..Program::default()
-    };
-    let server = mock_program(program).await;
+    let server = mock_latency("fixed:5ms").await;
     let url = server.base_url().to_owned();
     let phases = &open_phase("1s", 200);
     let r = run_bg(scenario(&url, phases, ""), &[]).await;
@@ -317,11 +313,7 @@ rate = 400
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_known_added_delay_comes_with_its_interval_and_rounds() {
     let direct = mock(Config::default()).await;
-    let slow = mock_program(Program {
-        latency: "fixed:1ms".parse().unwrap(),
-        ..Program::default()
-    })
-    .await;
+    let slow = mock_latency("fixed:1ms").await;
     let text = format!(
         r#"
 name = "interval"
@@ -382,11 +374,7 @@ rate = 300
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn precision_adds_rounds_until_the_interval_is_narrow_enough() {
     let direct = mock(Config::default()).await;
-    let slow = mock_program(Program {
-        latency: "fixed:200us".parse().unwrap(),
-        ..Program::default()
-    })
-    .await;
+    let slow = mock_latency("fixed:200us").await;
     let text = format!(
         r#"
 name = "precise"
