@@ -248,8 +248,9 @@ The allowed change is the threshold: percent of the baseline value (for
 errors, percentage points of the error rate). Where both sides have at least
 2 rounds of a metric (latency.*, added.*), the change gets a 95 % confidence
 interval from the rounds (rounds are the unit, requests within a round are
-not independent: Welch's t between runs, the paired per-round differences
-within one), and the verdict is:
+not independent: between runs the Mann-Whitney interval of the shift, Welch's
+t below 5 rounds a side; within one, the paired per-round differences), and
+the verdict is:
   regression    the whole interval is worse than the allowed change
   ok            the whole interval is within it
   inconclusive  it straddles the allowed change; the table says about how

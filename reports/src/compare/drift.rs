@@ -3,7 +3,7 @@
 
 use super::render::signed_value;
 use super::verdict::{Row, Verdict};
-use crate::interval::{Interval, welch};
+use crate::interval::{Interval, two_sample};
 use crate::summary::{Summary, TargetResult};
 
 /// How far the machine moved between two runs, as the baseline (direct)
@@ -33,7 +33,7 @@ pub fn drift(base: &Summary, cand: &Summary) -> Option<Drift> {
     };
     Some(Drift {
         target: bt.name.clone(),
-        change: welch(&p50(bt), &p50(ct))?,
+        change: two_sample(&p50(bt), &p50(ct))?,
     })
 }
 

@@ -1,7 +1,8 @@
 //! Comparing for CI: the same metrics of a baseline and a candidate, per
 //! target (and per request class), judged by the interval the rounds put on
-//! each change. The two sides are either two runs (target by target, Welch's
-//! t on their rounds) or two targets of one run ([`compare_within`]: two
+//! each change. The two sides are either two runs (target by target, the
+//! Mann–Whitney interval on their rounds, Welch's t below 5 rounds a side)
+//! or two targets of one run ([`compare_within`]: two
 //! builds of one gateway whose rounds interleaved, so round k of each pairs
 //! and the machine's drift cancels).
 //!
@@ -27,7 +28,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::interval::{paired, welch};
+use crate::interval::{paired, two_sample};
 use crate::metric::{Metric, metrics};
 use crate::percentiles::PERCENTILES;
 use crate::summary::{Added, AddedPercentiles, ClassResult, Summary, TargetResult};
@@ -279,7 +280,7 @@ impl Runs<'_> {
                     .collect();
                 paired(&diffs)
             } else {
-                welch(&m.per_round, &cmetric.per_round)
+                two_sample(&m.per_round, &cmetric.per_round)
             };
             rows.push(Row::judged(
                 (&ct.name, class, &m.name, m.unit),

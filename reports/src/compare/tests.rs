@@ -122,7 +122,7 @@ fn metric_names() {
 
 /// Two targets of one run pair round by round: a +10 on every round of a
 /// noisy (but shared) baseline is a certain regression within the run, while
-/// the same numbers as two runs (Welch) cannot tell.
+/// the same numbers as two runs (Mann–Whitney) cannot tell.
 #[test]
 fn within_one_run_rounds_pair_and_drift_cancels() {
     use crate::summary::tests::{run, target};
@@ -162,7 +162,7 @@ fn within_one_run_rounds_pair_and_drift_cancels() {
     assert_eq!(gw.verdict, Verdict::Inconclusive);
     assert_eq!(
         gw.change_interval.unwrap().method,
-        crate::interval::Method::Welch
+        crate::interval::Method::MannWhitney
     );
     // Naming a target the run lacks, or one target twice, is an error.
     assert!(matches!(

@@ -24,7 +24,8 @@ pub struct Row {
     pub limit: Option<f64>,
     /// The 95 % confidence interval of `cand − base` from the rounds, where
     /// both sides have at least 2: paired per-round differences for two
-    /// targets of one run, Welch's t for two runs.
+    /// targets of one run, Mann–Whitney (Welch below 5 rounds a side) for
+    /// two runs.
     pub change_interval: Option<Interval>,
     /// For an inconclusive verdict: about how many rounds per run would
     /// likely settle it, at the spread seen.
