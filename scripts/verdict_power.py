@@ -42,6 +42,7 @@ import argparse
 import json
 import math
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -216,26 +217,71 @@ def interleaved(lg, work, a, rows):
                 "read_us": mean / 1000,
                 "sd_us": sd / 1000,
             })
+            if a.subsample and n < len(diffs):
+                # Disjoint blocks are few when n is large: K random sets of
+                # n of the run's rounds estimate the power at n from the
+                # rounds seen (an m-out-of-n bootstrap without
+                # replacement; the sets overlap, so they are not
+                # independent compares).
+                rng = random.Random(n * 1000 + effect)
+                picks = [sorted(rng.sample(range(len(diffs)), n)) for _ in range(a.subsample)]
+                rows.append({
+                    "design": "interleaved, subsampled",
+                    "effect_us": effect,
+                    "rounds": n,
+                    "compares": len(picks),
+                    "detected": sum(
+                        compare(lg, [block(s, b, work), "--within", f"{base},{cand}"]) for b in picks
+                    ),
+                    "model": float("nan"),
+                    "read_us": float("nan"),
+                    "sd_us": float("nan"),
+                })
     return took, valid
+
+
+def welch_detects(base, cand):
+    """1 when Welch's t interval of the change in per-round added p50 (the
+    interval compare used between runs before Mann-Whitney) lies above 0."""
+    b, c = (p50_diffs(s, "direct", "gw") for s in (base, cand))
+    vb, vc = statistics.variance(b) / len(b), statistics.variance(c) / len(c)
+    se2 = vb + vc
+    if se2 == 0:
+        return int(statistics.mean(c) > statistics.mean(b))
+    df = se2 * se2 / (vb * vb / (len(b) - 1) + vc * vc / (len(c) - 1))
+    return int(statistics.mean(c) - statistics.mean(b) - t975(df) * math.sqrt(se2) > 0)
+
+
+def t975(df):
+    """t(0.975, df) by the Cornish-Fisher expansion (within 0.03 from df 3)."""
+    z = 1.959964
+    return (z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+            + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3))
 
 
 def separate(lg, work, a, rows):
     """Triples of runs (0, 0, +effect): A/A between consecutive zero runs,
-    A/B between each triple's second zero run and its effect run."""
+    A/B between each triple's second zero run and its effect run. Returns
+    the seconds taken and what Welch's t would have said of the same runs
+    (A/A detections, A/B detections)."""
     effect = a.separate_effect
     zeros, hits_ab, n_ab = [], 0, 0
+    sums, welch_ab = [], 0
     diffs = []
     t0 = time.time()
     for i in range(a.triples):
-        za, _ = run(lg, work, f"z{i}a", scenario("sep", a.sep_rounds, [("gw", delay(0, a.base_delay))], a.warmup, a.steady, a.rate))
+        za, sa = run(lg, work, f"z{i}a", scenario("sep", a.sep_rounds, [("gw", delay(0, a.base_delay))], a.warmup, a.steady, a.rate))
         zb, sb = run(lg, work, f"z{i}b", scenario("sep", a.sep_rounds, [("gw", delay(0, a.base_delay))], a.warmup, a.steady, a.rate))
         e, se = run(lg, work, f"e{i}", scenario("sep", a.sep_rounds, [("gw", delay(effect, a.base_delay))], a.warmup, a.steady, a.rate))
         zeros += [za, zb]
+        sums += [sa, sb]
         hits_ab += compare(lg, [zb, e])
+        welch_ab += welch_detects(sb, se)
         n_ab += 1
         added = lambda s: next(t for t in s["targets"] if t["name"] == "gw")["added"]["total"]["p50"]
         diffs.append(added(se) - added(sb))
     hits_aa = sum(compare(lg, [x, y]) for x, y in zip(zeros, zeros[1:]))
+    welch_aa = sum(welch_detects(x, y) for x, y in zip(sums, sums[1:]))
     rows.append({"design": "separate", "effect_us": 0, "rounds": a.sep_rounds,
                  "compares": len(zeros) - 1, "detected": hits_aa, "model": 0.025,
                  "read_us": float("nan"), "sd_us": float("nan")})
@@ -243,7 +289,7 @@ def separate(lg, work, a, rows):
                  "compares": n_ab, "detected": hits_ab, "model": float("nan"),
                  "read_us": statistics.median(diffs) / 1000 if diffs else float("nan"),
                  "sd_us": robust_sd(diffs) / 1000 if len(diffs) > 1 else float("nan")})
-    return time.time() - t0
+    return time.time() - t0, (welch_aa, welch_ab)
 
 
 def hogged(lg, work, a):
@@ -311,13 +357,31 @@ def missed(rows, effect):
     return not r or any(x["detected"] < x["compares"] for x in r)
 
 
+def interleaved_valid(a, work, rows):
+    """The interleaved run into `rows`. With --expect-detected (CI's check),
+    a run the machine stalled (invalid: the generator itself was late) that
+    missed the effect is no evidence either way: it is run again, up to
+    three times; False when every attempt stalled so. A valid run that
+    misses the effect fails later, in main."""
+    for _ in range(3 if a.expect_detected is not None else 1):
+        rows.clear()
+        took, valid = interleaved(a.loadgen, work, a, rows)
+        print(f"interleaved: {a.rounds} rounds in {took:.0f} s (run valid: {valid})", file=sys.stderr)
+        if valid or not missed(rows, a.expect_detected):
+            return True
+    return False
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--loadgen", default=os.path.join(ROOT, "target/release/loadgen"))
-    p.add_argument("--rounds", type=int, default=180, help="rounds of the interleaved run")
+    p.add_argument("--rounds", type=int, default=180,
+                   help="rounds of the interleaved run (0: no interleaved run)")
     p.add_argument("--aa-pairs", type=int, default=2, help="independent A/A pairs in the interleaved run")
     p.add_argument("--effects", default="10,25", help="extra delays (us) on candidates of the interleaved run")
     p.add_argument("--blocks", default="5,15,60", help="rounds per compare, cut from the interleaved run")
+    p.add_argument("--subsample", type=int, default=0, metavar="K",
+                   help="also K random sets of each block size's rounds per pair (overlapping)")
     p.add_argument("--triples", type=int, default=21, help="separate runs: triples (0, 0, +effect)")
     p.add_argument("--sep-rounds", type=int, default=5, help="rounds of each separate run")
     p.add_argument("--separate-effect", type=int, default=50)
@@ -333,27 +397,21 @@ def main():
     a = p.parse_args()
     work = tempfile.mkdtemp(prefix="verdict-power-")
     try:
-        # With --expect-detected (CI's check), a run the machine stalled
-        # (invalid: the generator itself was late) is no evidence either
-        # way: it is run again, up to three times, and skipped with a
-        # warning if every attempt stalled. A valid run that misses the
-        # effect fails.
-        for attempt in range(3 if a.expect_detected is not None else 1):
-            rows = []
-            took, valid = interleaved(a.loadgen, work, a, rows)
-            print(f"interleaved: {a.rounds} rounds in {took:.0f} s (run valid: {valid})", file=sys.stderr)
-            if valid or not missed(rows, a.expect_detected):
-                break
-        else:
+        rows = []
+        if a.rounds and not interleaved_valid(a, work, rows):
             print(table(pooled(rows)))
             print("verdict-power: WARNING: SKIPPED: the machine stalled through three runs "
                   "(each invalid: the generator was late); the check is not made this time",
                   file=sys.stderr)
             return
+        text_welch = ""
         if a.triples:
-            took = separate(a.loadgen, work, a, rows)
+            took, (waa, wab) = separate(a.loadgen, work, a, rows)
             print(f"separate: {3 * a.triples} runs in {took:.0f} s", file=sys.stderr)
-        text = table(pooled(rows))
+            text_welch = (f"\n\nThe same separate runs judged by Welch's t on their rounds: "
+                          f"A/A {waa} of {2 * a.triples - 1}, +{a.separate_effect} us "
+                          f"{wab} of {a.triples}")
+        text = table(pooled(rows)) + text_welch
         if a.hog:
             rc, line = hogged(a.loadgen, work, a)
             text += f"\n\n+2 ms between separate runs under 3 CPU hogs, default gates: exit {rc}\n`{line}`"
