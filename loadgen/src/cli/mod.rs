@@ -153,7 +153,7 @@ fn calibrate(c: &args::CalibrateArgs, stop: &Arc<AtomicBool>) -> Exit {
 /// to (body files, `[auth]` key files, checked against their algorithms) loads.
 fn validate(file: &std::path::Path, files: bool) -> anyhow::Result<String> {
     let s = Scenario::load(file)?;
-    crate::engine::plan::Plan::new(&s)?;
+    crate::engine::plan::Plan::check(&s)?;
     if files {
         let list: Vec<String> = s.files().iter().map(|f| f.display().to_string()).collect();
         return Ok(list.join("\n"));

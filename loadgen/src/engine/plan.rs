@@ -11,7 +11,9 @@ use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 
 use super::endpoint::Endpoint;
-use crate::scenario::{Field, Phase, RequestSpec, Scenario, ScenarioError, TokenClass, header_map};
+use crate::scenario::{
+    Field, MAX_BODY, Phase, RequestSpec, Scenario, ScenarioError, TokenClass, body_len, header_map,
+};
 use crate::schedule::Schedule;
 use crate::seed::mix;
 use crate::template::Template;
@@ -71,12 +73,14 @@ pub struct Plan {
 }
 
 impl ReqPlan {
-    /// Request class `i` of `s`, its body read or generated and its token resolved.
+    /// Request class `i` of `s`, its body read or generated (checked only,
+    /// not built, for [`Bodies::Check`]) and its token resolved.
     fn new(
         s: &Scenario,
         i: usize,
         r: &RequestSpec,
         tokens: Option<&Tokens>,
+        bodies: Bodies,
     ) -> Result<ReqPlan, ScenarioError> {
         let invalid = |key: &str, msg: String| s.error_at(Field::new("request", Some(i), key), msg);
         let headers = header_map(&r.headers).map_err(|e| invalid("headers", e.0))?;
@@ -84,17 +88,32 @@ impl ReqPlan {
             Bytes::from(b.clone())
         } else if let Some(f) = &r.body_file {
             let path = s.dir().join(f);
-            let bytes = std::fs::read(&path)
-                .map_err(|e| invalid("body_file", format!("{}: {e}", path.display())))?;
-            Bytes::from(bytes)
+            let bad = |e: String| invalid("body_file", format!("{}: {e}", path.display()));
+            let meta = std::fs::metadata(&path).map_err(|e| bad(e.to_string()))?;
+            if !meta.is_file() {
+                return Err(bad("not a regular file".into()));
+            }
+            if meta.len() > MAX_BODY {
+                return Err(bad(format!(
+                    "{} bytes; a request body is at most 256 MiB ({MAX_BODY} bytes)",
+                    meta.len()
+                )));
+            }
+            match bodies {
+                Bodies::Build => Bytes::from(std::fs::read(&path).map_err(|e| bad(e.to_string()))?),
+                Bodies::Check => Bytes::new(),
+            }
         } else if let Some(size) = &r.body_size {
-            let n = size
-                .parse::<mock_upstream::Size>()
-                .map_err(|e| invalid("body_size", e.to_string()))?
-                .0;
-            let mut v = vec![0u8; usize::try_from(n).unwrap_or(0)];
-            SmallRng::seed_from_u64(mix(&[s.seed, i as u64])).fill_bytes(&mut v);
-            Bytes::from(v)
+            let n = body_len(size).map_err(|e| invalid("body_size", e))?;
+            match bodies {
+                Bodies::Build => {
+                    // n <= MAX_BODY, which fits a usize on every target.
+                    let mut v = vec![0u8; n as usize];
+                    SmallRng::seed_from_u64(mix(&[s.seed, i as u64])).fill_bytes(&mut v);
+                    Bytes::from(v)
+                }
+                Bodies::Check => Bytes::new(),
+            }
         } else {
             Bytes::new()
         };
@@ -145,6 +164,13 @@ impl PhasePlan {
     }
 }
 
+/// Whether a plan's bodies are built or only checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bodies {
+    Build,
+    Check,
+}
+
 impl Plan {
     /// Phases × requests as the result files record them.
     pub fn layout(&self) -> Layout {
@@ -176,6 +202,17 @@ impl Plan {
     /// Resolves what the scenario refers to (body files, `[auth]` keys,
     /// relative to the scenario's directory); errors are located in its file.
     pub fn new(s: &Scenario) -> Result<Plan, ScenarioError> {
+        Plan::with_bodies(s, Bodies::Build)
+    }
+
+    /// As [`Plan::new`], for `loadgen validate`: every body is checked (its
+    /// size, its file's kind and length) but none is read or generated, so
+    /// validating a scenario allocates no body.
+    pub fn check(s: &Scenario) -> Result<(), ScenarioError> {
+        Plan::with_bodies(s, Bodies::Check).map(drop)
+    }
+
+    fn with_bodies(s: &Scenario, bodies: Bodies) -> Result<Plan, ScenarioError> {
         let tokens = if s.token_classes().is_empty() {
             None
         } else {
@@ -188,7 +225,7 @@ impl Plan {
             .requests
             .iter()
             .enumerate()
-            .map(|(i, r)| ReqPlan::new(s, i, r, tokens.as_deref()))
+            .map(|(i, r)| ReqPlan::new(s, i, r, tokens.as_deref(), bodies))
             .collect::<Result<Vec<_>, _>>()?;
         let cumulative = s
             .requests

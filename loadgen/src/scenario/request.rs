@@ -28,7 +28,8 @@ pub struct RequestSpec {
     pub body: Option<String>,
     /// Body read from a file (relative to the scenario file).
     pub body_file: Option<PathBuf>,
-    /// Random body of this many bytes (`1KiB`), generated once from the seed.
+    /// Random body of this many bytes (`1KiB`), generated once from the seed;
+    /// at most [`MAX_BODY`].
     pub body_size: Option<String>,
     /// Expected status (default: any 2xx; with `token`, the class's status: 200 for
     /// valid and oversized, 401 for the invalid classes).
@@ -38,6 +39,27 @@ pub struct RequestSpec {
     /// Sign for this `[auth]` consumer only (default: spread over all consumers).
     pub consumer: Option<String>,
 }
+
+/// A `body_size` in bytes, within [`MAX_BODY`].
+pub fn body_len(s: &str) -> Result<u64, String> {
+    let n = s
+        .parse::<mock_upstream::Size>()
+        .map_err(|e| e.to_string())?
+        .0;
+    if n > MAX_BODY {
+        return Err(format!(
+            "{s:?} is {n} bytes; a request body is at most 256 MiB ({MAX_BODY} bytes)"
+        ));
+    }
+    Ok(n)
+}
+
+/// The largest request body loadgen sends (`body_size`, `body_file`):
+/// 256 MiB. A body is held in memory once per request class and copied into
+/// each request's write buffer, so a typo (`64GiB`) must be an error naming
+/// the field, not an allocation that aborts the process; anything larger is
+/// an upload benchmark, not a gateway's.
+pub const MAX_BODY: u64 = 256 << 20;
 
 /// What a request carries: a valid token, or one a gateway must refuse for a
 /// known reason.
@@ -133,8 +155,7 @@ impl RequestSpec {
             return Err(("body", "give one of body, body_file, body_size".into()));
         }
         if let Some(s) = &self.body_size {
-            s.parse::<mock_upstream::Size>()
-                .map_err(|e| ("body_size", e.to_string()))?;
+            body_len(s).map_err(|e| ("body_size", e))?;
         }
         if let Some(s) = self.expect
             && !(100..=599).contains(&s)

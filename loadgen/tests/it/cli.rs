@@ -54,6 +54,60 @@ fn a_bad_scenario_names_file_line_and_field() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// A body loadgen cannot hold is an error naming the field, and validating
+/// the largest it can hold allocates no body: under a 160 MiB address-space
+/// limit (`prlimit --as`), `validate` passes a 256 MiB `body_size` and a
+/// 200 MiB sparse `body_file`, and refuses 64 GiB, 257 MiB and a directory.
+#[test]
+fn bodies_are_checked_at_validate_and_never_built_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.bin");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(200 << 20)
+        .unwrap();
+    let validate = |body: &str| {
+        let p = dir.path().join("b.toml");
+        std::fs::write(
+            &p,
+            format!(
+                "name = \"x\"\n[[target]]\nname = \"t\"\nurl = \"builtin:upstream\"\n\
+                 [[request]]\nname = \"up\"\nmethod = \"POST\"\npath = \"/\"\n{body}\n\
+                 [[phase]]\nname = \"p\"\nduration = \"1s\"\nrate = 1\n"
+            ),
+        )
+        .unwrap();
+        let out = Command::new("prlimit")
+            .arg(format!("--as={}", 160u64 << 20))
+            .arg(BIN)
+            .arg("validate")
+            .arg(&p)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for ok in ["body_size = \"256MiB\"", "body_file = \"big.bin\""] {
+        let (code, err) = validate(ok);
+        assert_eq!(code, Some(0), "{ok}: {err}");
+    }
+    for (bad, says) in [
+        ("body_size = \"64GiB\"", "at most 256 MiB"),
+        ("body_size = \"257MiB\"", "at most 256 MiB"),
+        ("body_file = \".\"", "not a regular file"),
+        ("body_file = \"missing.bin\"", "missing.bin"),
+    ] {
+        let (code, err) = validate(bad);
+        assert_eq!(code, Some(2), "{bad}: {err}");
+        assert!(
+            err.contains("request[0].body_") && err.contains(says),
+            "{bad}: {err}"
+        );
+    }
+}
+
 #[test]
 fn schema_is_json() {
     let out = Command::new(BIN).arg("schema").output().unwrap();
