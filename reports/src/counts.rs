@@ -21,6 +21,17 @@ macro_rules! counters {
                 $(self.$f = self.$f.saturating_add(other.$f);)*
             }
         }
+
+        impl $name {
+            /// The first counter whose sum with `other`'s would not fit a
+            /// `u64` (where `+=` would saturate), if any.
+            pub fn overflow_with(&self, other: &$name) -> Option<&'static str> {
+                $(if self.$f.checked_add(other.$f).is_none() {
+                    return Some(stringify!($f));
+                })*
+                None
+            }
+        }
     };
 }
 
@@ -130,5 +141,17 @@ mod tests {
             ..Counts::default()
         };
         assert_eq!(a.scheduled, u64::MAX);
+    }
+
+    #[test]
+    fn an_overflow_names_its_counter() {
+        let big = Counts {
+            bytes: u64::MAX,
+            ..every_field(1)
+        };
+        assert_eq!(big.overflow_with(&every_field(1)), Some("bytes"));
+        assert_eq!(big.overflow_with(&Counts::default()), None);
+        let c: Counts = every_field(u64::MAX / 2);
+        assert_eq!(c.overflow_with(&c), None);
     }
 }

@@ -53,6 +53,46 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.commit()
 }
 
+/// The largest result file gatebench reads (1 GiB): a run's biggest file,
+/// `totals.json`, holds a few histograms per target, class and round, tens
+/// of MB for a long run with many classes.
+pub const MAX_INPUT_BYTES: u64 = 1 << 30;
+
+/// Reads a result file that may be anything a user points at: only a
+/// regular file (a FIFO would block forever, `/dev/zero` never ends) of at
+/// most [`MAX_INPUT_BYTES`] (a huge file is refused before it is read).
+pub fn read_input(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error, ErrorKind, Read as _};
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let too_big = |n: u64| {
+        Error::new(
+            ErrorKind::InvalidData,
+            format!("{n} bytes; a result file is at most {MAX_INPUT_BYTES} bytes"),
+        )
+    };
+    if meta.len() > MAX_INPUT_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // A file that grows while it is read stops at the bound too.
+    std::fs::File::open(path)?
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// [`read_input`] as UTF-8 text.
+pub fn read_input_text(path: &Path) -> std::io::Result<String> {
+    String::from_utf8(read_input(path)?)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 /// `123us`, `4.56ms`, `1.20s`: wrk2's units (µs below 850 µs).
 pub fn fmt_ns(ns: u64) -> String {
     let us = ns as f64 / 1e3;

@@ -92,7 +92,7 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
             report_outcome("loadgen keys gen", generated, Exit::Usage)
         }
         Command::Compare(c) => compare::compare(&c),
-        Command::Merge(m) => merge(&m),
+        Command::Merge(m) => merge(&m, &stop),
         Command::Calibrate(c) => calibrate(&c, &stop),
         Command::Run(run) => match load_for_run(&run) {
             Err(e) => {
@@ -452,12 +452,16 @@ fn capacity(c: &CapacityArgs, stop: Arc<AtomicBool>) -> Exit {
 }
 
 /// `loadgen merge`: input problems exit 2; then as `run` would for the merged run.
-fn merge(m: &MergeArgs) -> Exit {
-    let (inputs, missing) = match crate::commands::merge::read(&m.dirs, m.allow_missing) {
+fn merge(m: &MergeArgs, stop: &AtomicBool) -> Exit {
+    use crate::commands::merge::{MergeError, read};
+    let (inputs, missing) = match read(&m.dirs, (m.allow_missing, m.out.as_deref()), stop) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("loadgen merge: {e}");
-            return Exit::Usage;
+            return match e {
+                MergeError::Interrupted => Exit::Interrupted,
+                _ => Exit::Usage,
+            };
         }
     };
     let out = m.out.clone().unwrap_or_else(|| {

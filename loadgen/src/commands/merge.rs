@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
@@ -41,14 +42,27 @@ pub enum MergeError {
         "shard(s) {missing} of {n} missing (--allow-missing merges what is there and marks the result partial)"
     )]
     Missing { missing: String, n: u32 },
+    #[error("--out {out} is the input {dir} or inside it: the merge would overwrite a shard")]
+    OutIsInput { out: PathBuf, dir: PathBuf },
+    #[error("{dir}: {field} {what}")]
+    Value {
+        dir: PathBuf,
+        field: String,
+        what: String,
+    },
+    #[error("interrupted while reading the shards: nothing was written")]
+    Interrupted,
 }
 
-/// One input: its totals and its own summary.
+/// One input: its totals, its own summary and each target's interval log
+/// (in the order of `data.targets`), all read and parsed before anything
+/// is written.
 #[derive(Debug)]
 pub struct Input {
     dir: PathBuf,
     data: RunData,
     summary: Summary,
+    hlogs: Vec<Vec<reports::hlog::Interval>>,
 }
 
 impl Input {
@@ -64,11 +78,112 @@ fn load(dir: &Path) -> Result<Input, MergeError> {
     };
     let data = RunData::load(dir).map_err(|e| unreadable(format!("{e:#}")))?;
     let summary = reports::report::load(dir).map_err(|e| unreadable(e.to_string()))?;
+    let hlogs = data
+        .targets
+        .iter()
+        .map(|t| {
+            let path = dir.join(format!("{}.hlog", t.name));
+            let bytes = reports::read_input(&path)
+                .map_err(|e| unreadable(format!("{}: {e}", path.display())))?;
+            reports::hlog::read(&bytes).map_err(|e| unreadable(format!("{}: {e}", path.display())))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Input {
         dir: dir.to_owned(),
         data,
         summary: summary.summary,
+        hlogs,
     })
+}
+
+/// Values no run writes, which would make the merge wrong while it exits 0:
+/// a share of the schedule outside (0, 1], an elapsed time longer than the
+/// layout's phases could take, and counters whose sum over the shards does
+/// not fit a `u64`.
+fn check_values(inputs: &[Input]) -> Result<(), MergeError> {
+    let bad = |i: &Input, field: String, what: String| MergeError::Value {
+        dir: i.dir.clone(),
+        field,
+        what,
+    };
+    for i in inputs {
+        let d = &i.data;
+        if !(d.schedule_share > 0.0 && d.schedule_share <= 1.0) {
+            let what = format!("{} is outside (0, 1]", d.schedule_share);
+            return Err(bad(i, "schedule_share".into(), what));
+        }
+        // Every target runs every phase in every round, one after another
+        // at most; an hour on top for grace periods and events.
+        let phases: f64 = d.layout.phases.iter().map(|p| p.duration_s).sum();
+        let rounds = d
+            .targets
+            .iter()
+            .map(|t| t.rounds_run)
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let most = phases * f64::from(rounds) * d.targets.len().max(1) as f64 + 3600.0;
+        if d.elapsed.as_secs_f64() > most {
+            let what = format!(
+                "{:.0} s is longer than the run's phases could take ({most:.0} s)",
+                d.elapsed.as_secs_f64()
+            );
+            return Err(bad(i, "elapsed".into(), what));
+        }
+    }
+    let first = &inputs[0].data;
+    for (t, target) in first.targets.iter().enumerate() {
+        for c in 0..target.classes.len() {
+            let mut sum = crate::measure::record::ClassStats::default();
+            for i in inputs {
+                let Some(x) = i.data.targets.get(t).and_then(|t| t.classes.get(c)) else {
+                    continue;
+                };
+                if let Some(f) = sum.overflow_with(x) {
+                    let field = format!("targets[{t}].classes[{c}].{f}");
+                    let what = "does not fit a 64-bit count when added to the other shards'".into();
+                    return Err(bad(i, field, what));
+                }
+                sum.add(x);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an `out` that is one of the inputs or inside one.
+fn check_out(dirs: &[PathBuf], out: &Path) -> Result<(), MergeError> {
+    let out_c = resolve(out);
+    for d in dirs {
+        let d_c = resolve(d);
+        if out_c.starts_with(&d_c) {
+            return Err(MergeError::OutIsInput {
+                out: out.to_owned(),
+                dir: d.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `p` with symlinks and `..` resolved as far as it exists (a directory not
+/// yet made keeps its remaining components).
+fn resolve(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    let mut rest = Vec::new();
+    let mut at = abs.as_path();
+    loop {
+        if let Ok(c) = at.canonicalize() {
+            return rest.iter().rev().fold(c, |acc, r| acc.join(r));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                at = parent;
+            }
+            _ => return abs,
+        }
+    }
 }
 
 /// What differs between two shards that must be of the same run, if anything.
@@ -285,24 +400,19 @@ fn row(i: &Input) -> ShardRow {
     }
 }
 
-/// Adds the interval logs of one target on the common time base.
+/// Adds the interval logs of target `t` (`target`) on the common time base.
 fn merge_hlog(
     inputs: &[Input],
-    target: &str,
+    (t, target): (usize, &str),
     start: std::time::SystemTime,
 ) -> anyhow::Result<Vec<u8>> {
     // (start in ms, tag) → (length, histogram), in the order first seen.
     let mut order: Vec<(i64, Option<String>)> = Vec::new();
     let mut sums: BTreeMap<(i64, Option<String>), (f64, Histogram<u64>)> = BTreeMap::new();
     for i in inputs {
-        let path = i.dir.join(format!("{target}.hlog"));
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let intervals =
-            reports::hlog::read(&bytes).with_context(|| format!("{}", path.display()))?;
         // This shard's log starts at its own start; place it on the merged one's.
         let shift = crate::shard::unix_s(i.data.start) - crate::shard::unix_s(start);
-        for iv in intervals {
+        for iv in i.hlogs.get(t).into_iter().flatten().cloned() {
             let key = (((iv.start + shift) * 1e3).round() as i64, iv.tag.clone());
             match sums.get_mut(&key) {
                 Some((_, h)) => {
@@ -343,13 +453,28 @@ pub struct Merged {
     pub data: RunData,
 }
 
-/// Reads and checks the shards in `dirs` (input errors are [`MergeError`]s).
-pub fn read(dirs: &[PathBuf], allow_missing: bool) -> Result<(Vec<Input>, Vec<u32>), MergeError> {
-    let inputs = dirs
-        .iter()
-        .map(|d| load(d))
-        .collect::<Result<Vec<_>, _>>()?;
+/// Reads and checks the shards in `dirs`, to be merged into `out` (a new
+/// directory when None): every
+/// file read, parsed and its values checked before anything is written
+/// (input errors are [`MergeError`]s). `stop` (Ctrl-C, SIGTERM) ends the
+/// reading between shards.
+pub fn read(
+    dirs: &[PathBuf],
+    (allow_missing, out): (bool, Option<&Path>),
+    stop: &AtomicBool,
+) -> Result<(Vec<Input>, Vec<u32>), MergeError> {
+    if let Some(out) = out {
+        check_out(dirs, out)?;
+    }
+    let mut inputs = Vec::with_capacity(dirs.len());
+    for d in dirs {
+        if stop.load(Ordering::Relaxed) {
+            return Err(MergeError::Interrupted);
+        }
+        inputs.push(load(d)?);
+    }
     let missing = check(&inputs, allow_missing)?;
+    check_values(&inputs)?;
     Ok((inputs, missing))
 }
 
@@ -380,8 +505,8 @@ pub fn write(inputs: &[Input], missing: &[u32], out: &Path) -> anyhow::Result<Me
     }
     summary.valid = summary.invalid_reasons.is_empty();
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    for t in &data.targets {
-        let log = merge_hlog(inputs, &t.name, data.start)?;
+    for (i, t) in data.targets.iter().enumerate() {
+        let log = merge_hlog(inputs, (i, &t.name), data.start)?;
         reports::write_atomic(&out.join(format!("{}.hlog", t.name)), &log)?;
     }
     crate::measure::summarize::write(out, &summary, &data)?;

@@ -186,12 +186,30 @@ impl ClassStats {
         let _ = self.outside.add(&other.outside);
         self.breakdown.add(&other.breakdown);
         for (a, b) in self.status.iter_mut().zip(&other.status) {
-            *a += b;
+            *a = a.saturating_add(*b);
         }
         for (a, b) in self.errors.iter_mut().zip(&other.errors) {
-            *a += b;
+            *a = a.saturating_add(*b);
         }
         self.counts += &other.counts;
+    }
+
+    /// The first counter whose sum with `other`'s would not fit a `u64`
+    /// (`counts.sent`, `status[200]`, `errors[3]`), where [`ClassStats::add`]
+    /// would saturate: a merge refuses such inputs instead.
+    pub fn overflow_with(&self, other: &ClassStats) -> Option<String> {
+        if let Some(f) = self.counts.overflow_with(&other.counts) {
+            return Some(format!("counts.{f}"));
+        }
+        let over = |a: &[u64], b: &[u64]| {
+            a.iter()
+                .zip(b)
+                .position(|(x, y)| x.checked_add(*y).is_none())
+        };
+        if let Some(code) = over(&self.status, &other.status) {
+            return Some(format!("status[{code}]"));
+        }
+        over(&self.errors, &other.errors).map(|i| format!("errors[{i}]"))
     }
 
     /// Zeroes everything, keeping the allocations.

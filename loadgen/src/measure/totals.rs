@@ -282,7 +282,7 @@ impl RunData {
     /// Reads the `totals.json` of a results directory.
     pub fn load(dir: &Path) -> Result<RunData, ResultsError> {
         let path = dir.join(TOTALS_FILE);
-        let bytes = std::fs::read(&path).map_err(|source| ResultsError::Read {
+        let bytes = reports::read_input(&path).map_err(|source| ResultsError::Read {
             path: path.clone(),
             source,
         })?;

@@ -7,5 +7,6 @@
     reason = "tests time their own deadlines; the send-path rule is for the library"
 )]
 
+mod hostile;
 mod shards;
 use loadgen_test_support as support;

@@ -303,6 +303,8 @@ async fn shards_merge_exactly_into_the_one_machine_schedule() {
         "{:?}",
         partial.invalid_reasons
     );
+    // Shards it must not trust: the hostile-shard table.
+    crate::hostile::hostile_shards_are_refused(&dir, &shards);
     drop(server);
 }
 

@@ -35,7 +35,7 @@ pub fn load(dir: &Path) -> Result<RunData, ReportError> {
         path: path.clone(),
         message,
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| input(e.to_string()))?;
+    let text = crate::read_input_text(&path).map_err(|e| input(e.to_string()))?;
     let summary: Summary = serde_json::from_str(&text).map_err(|e| input(e.to_string()))?;
     if summary.schema_version != crate::summary::SCHEMA_VERSION {
         return Err(input(format!(
@@ -47,7 +47,7 @@ pub fn load(dir: &Path) -> Result<RunData, ReportError> {
     let mut spectra = Vec::new();
     for t in &summary.targets {
         let hgrm = dir.join(format!("{}.hgrm", t.name));
-        match std::fs::read_to_string(&hgrm) {
+        match crate::read_input_text(&hgrm) {
             Ok(text) => {
                 let rows = crate::hgrm::read(&text).map_err(|e| ReportError::Input {
                     path: hgrm.clone(),
