@@ -53,19 +53,32 @@ pub async fn send(
     let req = req
         .body(Full::new(bytes))
         .map_err(|e| failed(e.to_string()))?;
-    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
+    // One deadline for the whole exchange: an Admin API that sends its
+    // head and then stalls in the body (a Content-Length it never fills)
+    // must not hang the run.
+    let exchange = async {
+        let resp = client
+            .request(req)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER)
+            .collect()
+            .await
+            .map_err(|e| failed(format!("HTTP {status}, reading the body: {e}")))?
+            .to_bytes();
+        Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+    };
+    tokio::time::timeout(TIMEOUT, exchange)
         .await
-        .map_err(|_| failed("no answer within 10 s".into()))?
-        .map_err(|e| failed(e.to_string()))?;
-    let status = resp.status().as_u16();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+        .map_err(|_| failed(format!("no complete answer within {TIMEOUT:?}")))?
 }
+
+/// How long one Admin API exchange, request and whole answer, may take.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest Admin API answer read (a page of Kong's list is well under).
+const MAX_ANSWER: usize = 16 << 20;
 
 pub fn seg(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()

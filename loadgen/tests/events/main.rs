@@ -8,6 +8,7 @@
     reason = "tests time their own deadlines; the send-path rule is for the library"
 )]
 
+mod admin_faults;
 mod breakdown;
 mod calibration;
 mod capacity;

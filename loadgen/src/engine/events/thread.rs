@@ -131,13 +131,17 @@ pub enum EventError {
     },
 }
 
-/// Left changed by this run's events, to undo afterwards.
+/// Left changed by this run's events, or possibly changed (an Admin API
+/// that answered 5xx or not at all may have applied the call), to undo
+/// afterwards.
 #[derive(Default)]
 struct Changed {
-    /// Consumers whose credential is deleted (revoked, not restored).
+    /// Consumers whose credential is, or may be, deleted (revoked, not
+    /// restored).
     revoked: Vec<usize>,
-    /// Rotations done: consumer, whether the old credential was removed.
-    rotated: Vec<(usize, bool)>,
+    /// Rotations begun: the consumer, the new credential (added, or maybe),
+    /// and whether the old one is, or may be, removed.
+    rotated: Vec<(usize, Consumer, bool)>,
     /// JWKS files rewritten, with their original text.
     jwks: Vec<(usize, PathBuf, String)>,
 }
@@ -201,8 +205,20 @@ impl Ctx {
         c: &Consumer,
         calls: &mut Vec<EventCall>,
     ) -> Result<(), EventError> {
+        self.put_back(admin, c, success, calls).await
+    }
+
+    /// `POST /consumers/{c}/jwt` with the consumer's credential, answered
+    /// as `ok` says.
+    async fn put_back(
+        &self,
+        admin: &str,
+        c: &Consumer,
+        ok: impl Fn(u16) -> bool,
+        calls: &mut Vec<EventCall>,
+    ) -> Result<(), EventError> {
         let path = format!("/consumers/{}/jwt", seg(&c.name));
-        self.must(admin, ("POST", path), Some(&credential(c)), success, calls)
+        self.must(admin, ("POST", path), Some(&credential(c)), ok, calls)
             .await
     }
 
@@ -221,6 +237,25 @@ impl Ctx {
 
 fn success(s: u16) -> bool {
     (200..300).contains(&s)
+}
+
+/// Whether a failed call may still have been applied: it got no answer
+/// (a timeout, a connection closed after the request went out) or a 5xx.
+/// Such a change is undone as if it had been made.
+fn maybe_applied(e: &EventError) -> bool {
+    match e {
+        EventError::Admin(AdminError::Request { .. }) => true,
+        EventError::Status { status, .. } => *status >= 500,
+        _ => false,
+    }
+}
+
+/// `r`, after noting with `note` the change it made or may have made.
+fn noting<T>(r: Result<T, EventError>, note: impl FnOnce()) -> Result<T, EventError> {
+    if r.as_ref().err().is_none_or(maybe_applied) {
+        note();
+    }
+    r
 }
 
 async fn run(ctx: SlotEvents, done: mpsc::Receiver<()>) -> (Vec<Occurrence>, Vec<String>) {
@@ -303,10 +338,11 @@ async fn act(
             let ci = consumer.ok_or(EventError::NoConsumer)?;
             let cur = current(ci).ok_or(EventError::NoAuth)?;
             if e.spec.action == Action::Revoke {
-                c.delete_credential(admin_of()?, &cur, success, calls)
-                    .await?;
-                changed.revoked.push(ci);
+                let r = c.delete_credential(admin_of()?, &cur, success, calls).await;
+                noting(r, || changed.revoked.push(ci))?;
             } else {
+                // A restore that failed stays revoked, to be restored by
+                // the undo (which takes 409, already there, as restored).
                 c.post_credential(admin_of()?, &cur, calls).await?;
                 changed.revoked.retain(|x| *x != ci);
             }
@@ -353,18 +389,19 @@ async fn rotate(
         return Err(EventError::NoNewKey);
     };
     let old = tokens.current(ci);
-    c.post_credential(admin, next, calls).await?;
-    changed.rotated.push((ci, false));
+    let r = c.post_credential(admin, next, calls).await;
+    noting(r, || changed.rotated.push((ci, next.clone(), false)))?;
     tokens.switch(ci, Some(next.clone()));
     watch.set_effective(i, Instant::now());
     if !sleep_until(Instant::now() + e.spec.overlap(), &ctx.stop).await {
         return Ok(());
     }
-    c.delete_credential(admin, &old, success, calls).await?;
-    if let Some(r) = changed.rotated.iter_mut().find(|r| r.0 == ci) {
-        r.1 = true;
-    }
-    Ok(())
+    let r = c.delete_credential(admin, &old, success, calls).await;
+    noting(r, || {
+        if let Some(r) = changed.rotated.iter_mut().find(|r| r.0 == ci) {
+            r.2 = true;
+        }
+    })
 }
 
 /// A JWKS rotation: the new key added to the file, tokens switched to it,
@@ -464,15 +501,18 @@ async fn undo(c: &Ctx, ctx: &SlotEvents, changed: Changed) -> Vec<String> {
             ctx.target
         ));
     };
-    for (ci, old_removed) in changed.rotated {
+    // A change that may not have happened is undone all the same: a
+    // credential put back that is still there answers 409, one removed
+    // that is already gone 404; both mean "as before".
+    let gone = |s| success(s) || s == 404;
+    let back = |s| success(s) || s == 409;
+    for (ci, next, old_removed) in changed.rotated {
         let Some(admin) = admin_for(ci) else { continue };
-        let next = tokens.current(ci);
         tokens.switch(ci, None);
         let old = tokens.current(ci);
-        if old_removed && let Err(e) = c.post_credential(&admin, &old, &mut calls).await {
+        if old_removed && let Err(e) = c.put_back(&admin, &old, back, &mut calls).await {
             fail(format!("{e:#}"));
         }
-        let gone = |s| success(s) || s == 404;
         if let Err(e) = c.delete_credential(&admin, &next, gone, &mut calls).await {
             fail(format!("{e:#}"));
         }
@@ -480,7 +520,7 @@ async fn undo(c: &Ctx, ctx: &SlotEvents, changed: Changed) -> Vec<String> {
     for ci in changed.revoked {
         let Some(admin) = admin_for(ci) else { continue };
         if let Err(e) = c
-            .post_credential(&admin, &tokens.current(ci), &mut calls)
+            .put_back(&admin, &tokens.current(ci), back, &mut calls)
             .await
         {
             fail(format!("{e:#}"));
