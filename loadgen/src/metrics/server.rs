@@ -36,6 +36,15 @@ impl Server {
     /// Listens on `addr` (port 0: any free port) and serves `metrics`.
     /// Fails with the address it could not listen on.
     pub fn start(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<Server, ListenError> {
+        Server::start_with(addr, metrics, limits())
+    }
+
+    /// [`Server::start`] with other connection limits (tests: short timeouts).
+    pub(super) fn start_with(
+        addr: SocketAddr,
+        metrics: Arc<Metrics>,
+        limits: conn_guard::Limits,
+    ) -> Result<Server, ListenError> {
         let fail = |source| ListenError { addr, source };
         let listener = std::net::TcpListener::bind(addr).map_err(fail)?;
         listener.set_nonblocking(true).map_err(fail)?;
@@ -47,7 +56,7 @@ impl Server {
         let (tx, rx) = oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("loadgen-metrics".into())
-            .spawn(move || rt.block_on(serve(listener, metrics, rx)))
+            .spawn(move || rt.block_on(serve(listener, metrics, rx, limits)))
             .map_err(fail)?;
         Ok(Server {
             addr,
@@ -73,31 +82,50 @@ impl Drop for Server {
     }
 }
 
+/// The endpoint's connection limits: the servers' header and keep-alive
+/// timeouts (a slowloris client is closed, not kept until the run ends),
+/// and few connections (a Prometheus or two scrape it).
+pub(super) fn limits() -> conn_guard::Limits {
+    conn_guard::Limits {
+        max_connections: 64,
+        ..conn_guard::Limits::defaults(1)
+    }
+}
+
 async fn serve(
     listener: std::net::TcpListener,
     metrics: Arc<Metrics>,
     mut stop: oneshot::Receiver<()>,
+    limits: conn_guard::Limits,
 ) {
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
         return;
     };
+    let gate = conn_guard::Gate::new(limits.max_connections, "loadgen metrics");
     loop {
-        tokio::select! {
+        let place = tokio::select! {
+            p = gate.admit() => p,
             _ = &mut stop => break,
-            accepted = listener.accept() => {
-                let Ok((io, _)) = accepted else { continue };
-                let m = metrics.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let m = m.clone();
-                        async move { Ok::<_, Infallible>(respond(&m, req.method(), req.uri().path())) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(io), svc)
-                        .await;
-                });
-            }
-        }
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = &mut stop => break,
+        };
+        let Ok((io, _)) = accepted else { continue };
+        let m = metrics.clone();
+        tokio::spawn(async move {
+            let (io, conn) = conn_guard::guard(io, limits);
+            let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let flight = conn.request();
+                let r = respond(&m, req.method(), req.uri().path());
+                drop(flight);
+                async move { Ok::<_, Infallible>(r) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(io), svc)
+                .await;
+            drop(place);
+        });
     }
 }
 

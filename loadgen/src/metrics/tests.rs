@@ -118,18 +118,19 @@ fn the_endpoint_serves_metrics_and_refuses_other_paths() {
     let m = Metrics::new(Shard::default());
     m.plan(&["a"], &[("steady", true)], &["r"], 1);
     let server = Server::start("127.0.0.1:0".parse().unwrap(), m).unwrap();
-    let get = |path: &str| {
+    let call = |method: &str, path: &str| {
         use std::io::{Read as _, Write as _};
         let mut s = std::net::TcpStream::connect(server.addr()).unwrap();
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         )
         .unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         out
     };
+    let get = |path: &str| call("GET", path);
     let r = get("/metrics");
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
     assert!(
@@ -141,11 +142,46 @@ fn the_endpoint_serves_metrics_and_refuses_other_paths() {
         "{r}"
     );
     assert!(get("/nope").starts_with("HTTP/1.1 404"));
+    assert!(call("PUT", "/metrics").starts_with("HTTP/1.1 405"));
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let err = Server::start(taken.local_addr().unwrap(), Metrics::new(Shard::default()))
         .err()
         .unwrap();
     assert!(format!("{err:#}").contains("--metrics-listen"), "{err:#}");
+}
+
+/// A client that starts a request head and never ends it gets 408 and is
+/// closed at the header timeout, as the servers' clients are; one that
+/// sends nothing is closed without an answer.
+#[test]
+fn the_endpoint_closes_slow_heads_at_the_header_timeout() {
+    use std::io::{Read as _, Write as _};
+    let limits = conn_guard::Limits {
+        header_timeout: std::time::Duration::from_millis(300),
+        keepalive_timeout: std::time::Duration::from_millis(300),
+        ..super::server::limits()
+    };
+    let server = Server::start_with(
+        "127.0.0.1:0".parse().unwrap(),
+        Metrics::new(Shard::default()),
+        limits,
+    )
+    .unwrap();
+    let mut slow = std::net::TcpStream::connect(server.addr()).unwrap();
+    slow.write_all(b"GET /metrics HTTP/1.1\r\nHo").unwrap();
+    let mut silent = std::net::TcpStream::connect(server.addr()).unwrap();
+    // The reads' own bound: without the endpoint's timeouts they would
+    // fail here, not block.
+    for s in [&slow, &silent] {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+    }
+    let mut out = String::new();
+    slow.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 408"), "{out}");
+    let mut nothing = Vec::new();
+    silent.read_to_end(&mut nothing).unwrap();
+    assert!(nothing.is_empty());
 }
 
 #[test]
