@@ -196,16 +196,41 @@ pub(super) fn string_field(body: &Map<String, Value>, name: &str) -> Result<Opti
 /// ours (one write's memory stays small; 1,000 is far above any real use).
 pub(super) const MAX_TAGS: usize = 1000;
 
+/// The longest `username`, `custom_id` and tag, in characters: Kong's
+/// schema (128).
+pub(super) const MAX_NAME: usize = 128;
+
+/// The longest of any other string field (keys, secrets, public keys), in
+/// bytes: Kong's schema sets none, so this bound is ours. Every Admin write
+/// copies and saves the whole state, so one 10 MB field made every later
+/// write slow; 64 KiB is far above any real key (an RSA-16384 public key in
+/// PEM is about 3 KB).
+pub(super) const MAX_FIELD: usize = 64 * 1024;
+
 /// What an entity's body may hold: `fields` (besides `id`, `tags`,
 /// `created_at`, `updated_at` and `consumer`, which every entity has). An
-/// unknown field, an `id` that is not a UUID, or a bad tag is Kong's schema
-/// violation naming the field.
+/// unknown field, an `id` that is not a UUID, a string longer than
+/// [`MAX_NAME`] or [`MAX_FIELD`], or a bad tag is Kong's schema violation
+/// naming the field.
 pub(super) fn check_fields(body: &Map<String, Value>, fields: &[&str]) -> Result<(), Resp> {
     const COMMON: [&str; 5] = ["id", "tags", "created_at", "updated_at", "consumer"];
     let mut bad = Map::new();
-    for k in body.keys() {
+    for (k, v) in body {
         if !fields.contains(&k.as_str()) && !COMMON.contains(&k.as_str()) {
             bad.insert(k.clone(), json!("unknown field"));
+            continue;
+        }
+        let Some(s) = v.as_str() else { continue };
+        if matches!(k.as_str(), "username" | "custom_id") && s.chars().count() > MAX_NAME {
+            bad.insert(
+                k.clone(),
+                json!(format!("length must be at most {MAX_NAME}")),
+            );
+        } else if s.len() > MAX_FIELD {
+            bad.insert(
+                k.clone(),
+                json!(format!("length must be at most {MAX_FIELD} bytes")),
+            );
         }
     }
     match body.get("id") {
@@ -221,10 +246,13 @@ pub(super) fn check_fields(body: &Map<String, Value>, fields: &[&str]) -> Result
             bad.insert("tags".into(), json!(format!("at most {MAX_TAGS} tags")));
         }
         Some(Value::Array(a)) => {
-            // Kong's tag: a non-empty string without ',' or '/' (or control characters).
+            // Kong's tag: a non-empty string of at most 128 characters,
+            // without ',' or '/' (or control characters).
             let ok = |t: &Value| {
                 t.as_str().is_some_and(|t| {
-                    !t.is_empty() && !t.chars().any(|c| c == ',' || c == '/' || c.is_control())
+                    !t.is_empty()
+                        && t.chars().count() <= MAX_NAME
+                        && !t.chars().any(|c| c == ',' || c == '/' || c.is_control())
                 })
             };
             if let Some(t) = a.iter().find(|t| !ok(t)) {

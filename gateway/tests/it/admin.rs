@@ -728,6 +728,61 @@ async fn hostile_bodies_are_refused_by_field_and_size() {
         (s, &b["fields"]["tags"]),
         (StatusCode::BAD_REQUEST, &json!("at most 1000 tags"))
     );
+    // Field lengths: Kong's 128 characters for names and tags, our 64 KiB
+    // for any other string, so one write cannot slow every later one.
+    let long = |field: &str, n: usize| json!({ field: "é".repeat(n) });
+    for (body, field, says) in [
+        (
+            long("custom_id", 129),
+            "custom_id",
+            json!("length must be at most 128"),
+        ),
+        (
+            long("username", 129),
+            "username",
+            json!("length must be at most 128"),
+        ),
+    ] {
+        let (s, b) = call(&e.c, "PATCH", format!("{a}/consumers/u"), Some(body), &[]).await;
+        assert_eq!(
+            (s, &b["fields"][field]),
+            (StatusCode::BAD_REQUEST, &says),
+            "{b}"
+        );
+    }
+    let (s, b) = call(
+        &e.c,
+        "PATCH",
+        format!("{a}/consumers/u"),
+        Some(long("custom_id", 128)),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = call(
+        &e.c,
+        "PATCH",
+        format!("{a}/consumers/u"),
+        Some(json!({"tags": ["t".repeat(129)]})),
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    let (s, b) = call(
+        &e.c,
+        "POST",
+        format!("{a}/consumers/u/jwt"),
+        Some(json!({"key": "big", "secret": "s".repeat(64 * 1024 + 1)})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (s, &b["fields"]["secret"]),
+        (
+            StatusCode::BAD_REQUEST,
+            &json!("length must be at most 65536 bytes")
+        )
+    );
     // A body over 10 MiB is 413, whatever it holds.
     let huge = json!({"username": "x", "custom_id": "y".repeat(10 * 1024 * 1024)});
     let (s, b) = call(&e.c, "POST", format!("{a}/consumers"), Some(huge), &[]).await;
