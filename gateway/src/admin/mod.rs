@@ -275,6 +275,11 @@ impl Admin {
                 );
                 r
             }
+            // The page exists; only reading it does (Kong answers 405 so).
+            ["metrics"] => reply(
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({"message": "Method not allowed"}),
+            ),
             ["consumers"] if m == Method::GET => {
                 list(&parts.uri, store.iter().map(consumer_json).collect())
             }

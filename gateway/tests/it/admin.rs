@@ -569,6 +569,9 @@ async fn metrics_count_routes_statuses_failures_and_upstream_latency() {
             "missing {line:?} in\n{text}"
         );
     }
+    // Only reading it is allowed.
+    let (s, b) = call(&c, "PUT", format!("{admin}/metrics"), None, &[]).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED, "{b}");
 }
 
 #[tokio::test]

@@ -136,6 +136,33 @@ impl Rate {
         if all.iter().all(|r| *r == 0.0) {
             return Err("the rate is zero throughout");
         }
+        // A rate of 1e-300 would still send the request at t = 0 and
+        // report "1.0 req/s": refuse a phase that cannot ask for one.
+        let most = all.iter().copied().fold(0.0, f64::max);
+        if most * duration.as_secs_f64() < 1.0 {
+            return Err(
+                "even the highest rate asks for less than one request in the phase \
+                 (rate × duration < 1): raise the rate or lengthen the phase",
+            );
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_must_ask_for_at_least_one_request() {
+        let s = Duration::from_secs(1);
+        assert!(Rate::Constant(1e-300).validate(s).is_err());
+        assert!(Rate::Constant(0.9).validate(s).is_err());
+        assert!(Rate::Constant(1.0).validate(s).is_ok());
+        assert!(Rate::Constant(0.5).validate(2 * s).is_ok());
+        // A ramp is judged by its highest rate.
+        let ramp = |from, to| Rate::Ramp(Ramp { from, to });
+        assert!(ramp(0.0, 1e-300).validate(s).is_err());
+        assert!(ramp(0.0, 10.0).validate(s).is_ok());
     }
 }
