@@ -104,7 +104,7 @@ impl ReqPlan {
                 Bodies::Check => Bytes::new(),
             }
         } else if let Some(size) = &r.body_size {
-            let n = body_len(size).map_err(|e| invalid("body_size", e))?;
+            let n = body_len(size).map_err(|e| invalid("body_size", e.0))?;
             match bodies {
                 Bodies::Build => {
                     // n <= MAX_BODY, which fits a usize on every target.

@@ -41,15 +41,15 @@ pub struct RequestSpec {
 }
 
 /// A `body_size` in bytes, within [`MAX_BODY`].
-pub fn body_len(s: &str) -> Result<u64, String> {
+pub fn body_len(s: &str) -> Result<u64, BadValue> {
     let n = s
         .parse::<mock_upstream::Size>()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| BadValue(e.to_string()))?
         .0;
     if n > MAX_BODY {
-        return Err(format!(
+        return Err(BadValue(format!(
             "{s:?} is {n} bytes; a request body is at most 256 MiB ({MAX_BODY} bytes)"
-        ));
+        )));
     }
     Ok(n)
 }
@@ -155,7 +155,7 @@ impl RequestSpec {
             return Err(("body", "give one of body, body_file, body_size".into()));
         }
         if let Some(s) = &self.body_size {
-            body_len(s).map_err(|e| ("body_size", e))?;
+            body_len(s).map_err(|e| ("body_size", e.0))?;
         }
         if let Some(s) = self.expect
             && !(100..=599).contains(&s)
