@@ -438,10 +438,12 @@ fn compare_says_inconclusive_when_the_rounds_cannot_tell() {
 }
 
 /// Base and candidate in one run: the same upstream, the candidate's path
-/// 80 µs slower (its target header asks the mock for it, and the mock spins
-/// delays that small, so they read back as themselves). `compare --within`
-/// pairs their interleaved rounds: a regression at a 0 % allowance, with an
-/// interval that holds the +80 µs; the base against itself is not.
+/// 80 µs slower (target headers ask the mock for 10 µs and 90 µs: both
+/// under 100 µs, so both are spun and their difference reads back as
+/// itself; a delay over none would overlap the mock's own work and read
+/// short — a CI run read +68 µs that way). `compare --within` pairs their
+/// interleaved rounds: a regression at a 0 % allowance, with an interval
+/// near +80 µs; the base against itself is not.
 #[test]
 fn compare_within_one_run_reads_back_a_known_small_effect() {
     let tmp = tempfile::tempdir().unwrap();
@@ -458,12 +460,12 @@ connections = 8
 name = "base"
 url = "builtin:upstream"
 connections = 8
-headers = { "x-mock-latency" = "0us" }
+headers = { "x-mock-latency" = "fixed:10us" }
 [[target]]
 name = "cand"
 url = "builtin:upstream"
 connections = 8
-headers = { "x-mock-latency" = "fixed:80us" }
+headers = { "x-mock-latency" = "fixed:90us" }
 [[request]]
 name = "get"
 path = "/"
@@ -501,10 +503,11 @@ rate = 1000
     if !crate::support::busy(&s) {
         assert_eq!(o.status.code(), Some(1), "{stdout}");
         assert!(rows.iter().all(|r| r.contains("REGRESSION")), "{stdout}");
-        // The paired interval of the p50 change tells it from 0 and holds
-        // the programmed 80 µs (the spun delay reads back within a few µs
-        // of itself; a loaded 2-core machine adds up to ~10 µs:
-        // docs/BENCHMARKS.md).
+        // The paired interval of the p50 change tells it from 0 and lies
+        // within 15 µs of holding the programmed 80 µs: a 95 % interval
+        // misses its truth 1 time in 20 by construction, and spun delays
+        // read back within a few µs of themselves (a loaded 2-core machine
+        // adds up to ~10 µs: docs/BENCHMARKS.md).
         let r = reports::compare::compare_within(
             &s,
             ("base", "cand"),
@@ -523,7 +526,7 @@ rate = 1000
             .and_then(|r| r.change_interval)
             .unwrap();
         assert!(
-            i.lo > 0.0 && i.lo <= 90_000.0 && i.hi >= 75_000.0,
+            i.lo > 0.0 && i.lo <= 95_000.0 && i.hi >= 65_000.0,
             "the interval of a +80 us change: {i:?}\n{stdout}"
         );
     }
