@@ -263,6 +263,20 @@ impl Plan {
         })
     }
 
+    /// The per-request token sources the requests draw from: each request's
+    /// (class slot, pinned consumer), once each, in request order.
+    pub fn token_sources(&self) -> Vec<crate::token::Source> {
+        let mut v = Vec::new();
+        for r in &self.requests {
+            if let Some((slot, _)) = r.token
+                && !v.contains(&(slot, r.consumer))
+            {
+                v.push((slot, r.consumer));
+            }
+        }
+        v
+    }
+
     /// Request classes × phases.
     pub fn classes(&self) -> usize {
         self.requests.len() * self.phases.len()

@@ -547,14 +547,14 @@ async fn token(
     let Some(feed) = ctx.feed.as_ref() else {
         return (ci, tokens.pooled(slot, ci, seq), Duration::ZERO);
     };
-    if let Some((ci, t)) = tokens.try_next(feed, slot) {
+    if let Some((ci, t)) = tokens.try_next(feed, slot, r.consumer) {
         return (ci, Arc::new(t), Duration::ZERO);
     }
     tokens.note_behind();
     let began = Instant::now();
     let deadline = began + Duration::from_secs(5);
     while Instant::now() < deadline {
-        if let Some((ci, t)) = tokens.try_next(feed, slot) {
+        if let Some((ci, t)) = tokens.try_next(feed, slot, r.consumer) {
             return (ci, Arc::new(t), began.elapsed());
         }
         tokio::task::yield_now().await;

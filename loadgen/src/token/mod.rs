@@ -25,5 +25,5 @@ pub use consumers::{Consumer, consumer_json};
 pub use error::TokenError;
 pub use place::Put;
 pub use pool::refresher;
-pub use signer::Feed;
+pub use signer::{Feed, Source};
 pub use tokens::{Carried, Clock, ManualClock, SignStats, SystemClock, Tokens};

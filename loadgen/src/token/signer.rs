@@ -13,32 +13,47 @@ use std::time::{Duration, Instant};
 
 use super::tokens::{Carried, Tokens};
 
+/// What one queue of a feed holds: tokens of class slot `.0`, for the
+/// consumer `.1` a request pins, or spread over all consumers (None).
+pub type Source = (usize, Option<usize>);
+
 impl Tokens {
-    /// Per-request: a signer thread feeding one worker, one queue per class.
-    pub fn feed(self: &Arc<Self>, seed: u64, capacity: usize) -> Feed {
+    /// Per-request: a signer thread feeding one worker, one queue per
+    /// source (class, and the consumer a request pins, if any).
+    pub fn feed(self: &Arc<Self>, seed: u64, capacity: usize, sources: &[Source]) -> Feed {
         let mut senders = Vec::new();
         let mut receivers = Vec::new();
-        for _ in &self.classes {
+        for _ in sources {
             let (tx, rx) = sync_channel::<(usize, Carried)>(capacity.max(1));
             senders.push(tx);
             receivers.push(rx);
         }
         let tokens = self.clone();
+        let queued = sources.to_vec();
         let thread = std::thread::Builder::new()
             .name("loadgen-signer".into())
-            .spawn(move || signer(tokens, senders, (seed, capacity.max(1))))
+            .spawn(move || signer(tokens, (senders, queued), (seed, capacity.max(1))))
             .ok();
         Feed {
+            sources: sources.to_vec(),
             receivers,
             _thread: thread,
         }
     }
 
-    /// Per-request: the next token of class `slot` from the worker's feed,
-    /// with its consumer. Empty means the signer is behind: the caller waits,
-    /// without blocking its event loop, and that wait shows as send lag.
-    pub fn try_next(&self, feed: &Feed, slot: usize) -> Option<(usize, Carried)> {
-        feed.receivers[slot].try_recv().ok()
+    /// Per-request: the next token of class `slot` for `consumer` (pinned,
+    /// or None: any) from the worker's feed, with its consumer. Empty means
+    /// the signer is behind: the caller waits, without blocking its event
+    /// loop, and that wait shows as send lag.
+    pub fn try_next(
+        &self,
+        feed: &Feed,
+        slot: usize,
+        consumer: Option<usize>,
+    ) -> Option<(usize, Carried)> {
+        // A handful of sources: a scan is cheaper than a map.
+        let i = feed.sources.iter().position(|s| *s == (slot, consumer))?;
+        feed.receivers[i].try_recv().ok()
     }
 
     /// Counts one send that had to wait for its signer.
@@ -47,9 +62,10 @@ impl Tokens {
     }
 }
 
-/// A worker's per-request token queues.
+/// A worker's per-request token queues, one per source.
 #[derive(Debug)]
 pub struct Feed {
+    sources: Vec<Source>,
     receivers: Vec<Receiver<(usize, Carried)>>,
     _thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -64,7 +80,8 @@ enum Queue {
     Closed,
 }
 
-/// Keeps every queue full; consumers picked by a seeded sequence per class.
+/// Keeps every queue full; consumers pinned, or picked by a seeded sequence
+/// per queue.
 /// It works in batches: each wake-up refills every queue to the brim, then
 /// sleeps for about the time the workers take to use half of the smallest
 /// queue at the rate they just used tokens (0.1–10 ms). At 1,000 req/s and
@@ -74,7 +91,7 @@ enum Queue {
 /// the builtin gateway with a wake-up per token).
 fn signer(
     tokens: Arc<Tokens>,
-    senders: Vec<SyncSender<(usize, Carried)>>,
+    (senders, sources): (Vec<SyncSender<(usize, Carried)>>, Vec<Source>),
     (seed, capacity): (u64, usize),
 ) {
     let mut pending: Vec<Option<(usize, Carried)>> = vec![None; senders.len()];
@@ -97,11 +114,12 @@ fn signer(
                     break Queue::Open;
                 }
                 let item = pending[slot].take().unwrap_or_else(|| {
-                    let ci = tokens.consumer_of(None, seed ^ slot as u64, n[slot]);
+                    let (class, pinned) = sources[slot];
+                    let ci = tokens.consumer_of(pinned, seed ^ slot as u64, n[slot]);
                     n[slot] += 1;
                     (
                         ci,
-                        tokens.mint(tokens.classes[slot], ci, tokens.clock.now()).0,
+                        tokens.mint(tokens.classes[class], ci, tokens.clock.now()).0,
                     )
                 });
                 match tx.try_send(item) {

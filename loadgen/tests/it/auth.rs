@@ -207,6 +207,35 @@ fn per_request_rs256_keeps_schedule_lag_within_the_engines_bound() {
     );
 }
 
+/// A request that pins its consumer gets that consumer's tokens from the
+/// per-request signer too (it used to spread them over all consumers): the
+/// gateway here knows only `mobile-app`, so a token of `web-app` would be
+/// refused.
+#[test]
+fn per_request_tokens_honour_a_pinned_consumer() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(dir.path(), "per-request", &["valid"], 200);
+    let text = std::fs::read_to_string(&file).unwrap().replacen(
+        "token = \"valid\"\n",
+        "token = \"valid\"\nconsumer = \"mobile-app\"\n",
+        1,
+    );
+    std::fs::write(&file, text).unwrap();
+    let gw = dir.path().join("gw.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&gw).unwrap()).unwrap();
+    let consumers = config["consumers"].as_array_mut().unwrap();
+    let before = consumers.len();
+    consumers.retain(|c| c["username"] != "web-app");
+    assert_eq!(consumers.len(), before - 1, "{config}");
+    std::fs::write(&gw, serde_json::to_vec(&config).unwrap()).unwrap();
+    let s = run(&file, &dir.path().join("out"));
+    let t = &s.targets[0];
+    assert!(t.total.counts.completed > 100, "{:?}", t.total.counts);
+    assert_eq!(t.total.counts.unexpected, 0, "{:?}", t.classes[0].status);
+    assert_eq!(s.auth.as_ref().unwrap().source, "per-request");
+}
+
 /// A loopback server that records each request and answers from a script.
 async fn capture(
     script: fn(&str, &str) -> (u16, &'static str),
