@@ -454,10 +454,9 @@ pub struct Merged {
 }
 
 /// Reads and checks the shards in `dirs`, to be merged into `out` (a new
-/// directory when None): every
-/// file read, parsed and its values checked before anything is written
-/// (input errors are [`MergeError`]s). `stop` (Ctrl-C, SIGTERM) ends the
-/// reading between shards.
+/// directory when None): every file read, parsed and its values checked
+/// before anything is written (input errors are [`MergeError`]s). `stop`
+/// (Ctrl-C, SIGTERM) ends the reading between shards.
 pub fn read(
     dirs: &[PathBuf],
     (allow_missing, out): (bool, Option<&Path>),

@@ -12,7 +12,8 @@ use rand::{RngCore, SeedableRng};
 
 use super::endpoint::Endpoint;
 use crate::scenario::{
-    Field, MAX_BODY, Phase, RequestSpec, Scenario, ScenarioError, TokenClass, body_len, header_map,
+    Field, Phase, RequestSpec, Scenario, ScenarioError, TokenClass, body_len, header_map,
+    within_max_body,
 };
 use crate::schedule::Schedule;
 use crate::seed::mix;
@@ -32,6 +33,9 @@ pub struct ReqPlan {
     pub token: Option<(usize, TokenClass)>,
     /// `[auth]`: a fixed consumer index.
     pub consumer: Option<usize>,
+    /// `[auth]`: the per-request signer's queue this request draws from,
+    /// an index into [`Plan::token_sources`].
+    pub source: Option<usize>,
 }
 
 /// Open or closed loop.
@@ -57,6 +61,9 @@ pub struct PhasePlan {
 pub struct Plan {
     pub seed: u64,
     pub requests: Vec<ReqPlan>,
+    /// The per-request signer's queues: each (class slot, pinned consumer)
+    /// the requests draw from, once, in request order.
+    pub token_sources: Vec<crate::token::Source>,
     /// Cumulative weights of `requests`.
     cumulative: Vec<u64>,
     pub phases: Vec<PhasePlan>,
@@ -93,12 +100,7 @@ impl ReqPlan {
             if !meta.is_file() {
                 return Err(bad("not a regular file".into()));
             }
-            if meta.len() > MAX_BODY {
-                return Err(bad(format!(
-                    "{} bytes; a request body is at most 256 MiB ({MAX_BODY} bytes)",
-                    meta.len()
-                )));
-            }
+            within_max_body(meta.len()).map_err(|e| bad(e.0))?;
             match bodies {
                 Bodies::Build => Bytes::from(std::fs::read(&path).map_err(|e| bad(e.to_string()))?),
                 Bodies::Check => Bytes::new(),
@@ -137,6 +139,7 @@ impl ReqPlan {
                 .consumer
                 .as_ref()
                 .and_then(|c| tokens?.consumers.iter().position(|x| &x.name == c)),
+            source: None,
         })
     }
 }
@@ -162,6 +165,21 @@ impl PhasePlan {
             record: p.recorded(),
         }
     }
+}
+
+/// The per-request signer's queues the requests draw from: each (class
+/// slot, pinned consumer), once; each request told its queue's index.
+fn sources(requests: &mut [ReqPlan]) -> Vec<crate::token::Source> {
+    let mut v = Vec::new();
+    for r in requests {
+        let Some((slot, _)) = r.token else { continue };
+        let source = (slot, r.consumer);
+        r.source = Some(v.iter().position(|s| *s == source).unwrap_or_else(|| {
+            v.push(source);
+            v.len() - 1
+        }));
+    }
+    v
 }
 
 /// Whether a plan's bodies are built or only checked.
@@ -221,12 +239,13 @@ impl Plan {
                 std::sync::Arc::new(SystemClock),
             )?))
         };
-        let requests = s
+        let mut requests: Vec<ReqPlan> = s
             .requests
             .iter()
             .enumerate()
             .map(|(i, r)| ReqPlan::new(s, i, r, tokens.as_deref(), bodies))
             .collect::<Result<Vec<_>, _>>()?;
+        let token_sources = sources(&mut requests);
         let cumulative = s
             .requests
             .iter()
@@ -251,6 +270,7 @@ impl Plan {
         Ok(Plan {
             seed: s.seed,
             requests,
+            token_sources,
             cumulative,
             phases,
             timeout: s.timeout.map_or(Duration::from_secs(10), |d| d.0),
@@ -261,20 +281,6 @@ impl Plan {
             tokens,
             events,
         })
-    }
-
-    /// The per-request token sources the requests draw from: each request's
-    /// (class slot, pinned consumer), once each, in request order.
-    pub fn token_sources(&self) -> Vec<crate::token::Source> {
-        let mut v = Vec::new();
-        for r in &self.requests {
-            if let Some((slot, _)) = r.token
-                && !v.contains(&(slot, r.consumer))
-            {
-                v.push((slot, r.consumer));
-            }
-        }
-        v
     }
 
     /// Request classes × phases.

@@ -190,7 +190,7 @@ impl Slot<'_> {
                         id as u64,
                         u64::from(self.shard.k),
                     ];
-                    a.feed(crate::seed::mix(&seed), 256, &plan.token_sources())
+                    a.feed(crate::seed::mix(&seed), 256, &plan.token_sources)
                 }),
             };
             threads.push(

@@ -544,17 +544,18 @@ async fn token(
     seq: u64,
 ) -> (usize, Arc<Carried>, Duration) {
     let ci = tokens.consumer_of(r.consumer, ctx.plan.seed, seq);
-    let Some(feed) = ctx.feed.as_ref() else {
+    // The plan gives every request that carries a token its queue.
+    let (Some(feed), Some(source)) = (ctx.feed.as_ref(), r.source) else {
         return (ci, tokens.pooled(slot, ci, seq), Duration::ZERO);
     };
-    if let Some((ci, t)) = tokens.try_next(feed, slot, r.consumer) {
+    if let Some((ci, t)) = tokens.try_next(feed, source) {
         return (ci, Arc::new(t), Duration::ZERO);
     }
     tokens.note_behind();
     let began = Instant::now();
     let deadline = began + Duration::from_secs(5);
     while Instant::now() < deadline {
-        if let Some((ci, t)) = tokens.try_next(feed, slot, r.consumer) {
+        if let Some((ci, t)) = tokens.try_next(feed, source) {
             return (ci, Arc::new(t), began.elapsed());
         }
         tokio::task::yield_now().await;

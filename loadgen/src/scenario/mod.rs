@@ -48,7 +48,7 @@ pub use event::{Action, DEFAULT_OVERLAP, EventSpec};
 pub use locate::Field;
 pub use phase::{Phase, Ramp, Rate, Spike, Steps};
 pub use precision::{DEFAULT_MAX_ROUNDS, PrecisionSpec};
-pub use request::{CLASSES, MAX_BODY, RequestSpec, TokenClass, body_len};
+pub use request::{CLASSES, MAX_BODY, RequestSpec, TokenClass, body_len, within_max_body};
 pub use target::{ConnMode, GatewaySpec, HttpVersion, Target, TargetUrl, TlsSpec, UpstreamSpec};
 pub use value::{BadValue, header_map};
 

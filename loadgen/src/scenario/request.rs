@@ -46,9 +46,15 @@ pub fn body_len(s: &str) -> Result<u64, BadValue> {
         .parse::<mock_upstream::Size>()
         .map_err(|e| BadValue(e.to_string()))?
         .0;
+    within_max_body(n).map_err(|e| BadValue(format!("{s:?} is {}", e.0)))
+}
+
+/// `n` bytes, if a request body may be that long (`body_size`, and a
+/// `body_file`'s length).
+pub fn within_max_body(n: u64) -> Result<u64, BadValue> {
     if n > MAX_BODY {
         return Err(BadValue(format!(
-            "{s:?} is {n} bytes; a request body is at most 256 MiB ({MAX_BODY} bytes)"
+            "{n} bytes; a request body is at most 256 MiB ({MAX_BODY} bytes)"
         )));
     }
     Ok(n)

@@ -29,31 +29,23 @@ impl Tokens {
             receivers.push(rx);
         }
         let tokens = self.clone();
-        let queued = sources.to_vec();
+        let sources = sources.to_vec();
         let thread = std::thread::Builder::new()
             .name("loadgen-signer".into())
-            .spawn(move || signer(tokens, (senders, queued), (seed, capacity.max(1))))
+            .spawn(move || signer(tokens, (senders, sources), (seed, capacity.max(1))))
             .ok();
         Feed {
-            sources: sources.to_vec(),
             receivers,
             _thread: thread,
         }
     }
 
-    /// Per-request: the next token of class `slot` for `consumer` (pinned,
-    /// or None: any) from the worker's feed, with its consumer. Empty means
-    /// the signer is behind: the caller waits, without blocking its event
-    /// loop, and that wait shows as send lag.
-    pub fn try_next(
-        &self,
-        feed: &Feed,
-        slot: usize,
-        consumer: Option<usize>,
-    ) -> Option<(usize, Carried)> {
-        // A handful of sources: a scan is cheaper than a map.
-        let i = feed.sources.iter().position(|s| *s == (slot, consumer))?;
-        feed.receivers[i].try_recv().ok()
+    /// Per-request: the next token of queue `source` (an index into the
+    /// sources the feed was made for) from the worker's feed, with its
+    /// consumer. Empty means the signer is behind: the caller waits,
+    /// without blocking its event loop, and that wait shows as send lag.
+    pub fn try_next(&self, feed: &Feed, source: usize) -> Option<(usize, Carried)> {
+        feed.receivers.get(source)?.try_recv().ok()
     }
 
     /// Counts one send that had to wait for its signer.
@@ -65,7 +57,6 @@ impl Tokens {
 /// A worker's per-request token queues, one per source.
 #[derive(Debug)]
 pub struct Feed {
-    sources: Vec<Source>,
     receivers: Vec<Receiver<(usize, Carried)>>,
     _thread: Option<std::thread::JoinHandle<()>>,
 }
