@@ -1,7 +1,6 @@
 //! A consumer as the request path sees it: identity, ACL groups and the
 //! `X-Consumer-*` headers, built once per configuration.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A consumer as the proxy sees it.
@@ -46,5 +45,5 @@ impl Consumer {
     }
 }
 
-/// Consumers by id and by username.
-pub type Consumers = HashMap<String, Arc<Consumer>>;
+/// Consumers by id and by username (sharded like the credentials).
+pub type Consumers = crate::shards::ShardedMap<Arc<Consumer>>;

@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod plugins;
 pub mod reject;
 pub mod server;
+pub mod shards;
 pub mod snapshot;
 pub mod upstream;
 

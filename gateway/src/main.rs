@@ -30,7 +30,11 @@ struct Args {
     /// second stdout line is `admin listening on http://ADDR`.
     #[arg(long, default_value = "127.0.0.1:8001")]
     admin_listen: SocketAddr,
-    /// Where Admin API changes persist (default: beside the config, `<config>.state.json`).
+    /// Where Admin API changes persist: an SQLite database, created with the
+    /// config's consumers and loaded instead of them when it exists (default:
+    /// beside the config, `<config>.state.db`; a JSON state file from an
+    /// earlier version, given here or found at `<config>.state.json`, is
+    /// migrated into it).
     #[arg(long)]
     state: Option<PathBuf>,
     /// Terminate TLS on the proxy port with this PEM certificate chain (ALPN h2, http/1.1).
@@ -79,11 +83,25 @@ fn main() -> ExitCode {
         eprintln!("jwt-gateway: {}: {e}", args.config.display());
         return ExitCode::from(2);
     }
-    let state = args.state.clone().unwrap_or_else(|| {
+    let beside = |suffix: &str| {
         let mut name = args.config.file_name().unwrap_or_default().to_os_string();
-        name.push(".state.json");
+        name.push(suffix);
         args.config.with_file_name(name)
-    });
+    };
+    let state = match &args.state {
+        Some(s) => s.clone(),
+        None => {
+            let (db, legacy) = (beside(".state.db"), beside(".state.json"));
+            if !db.exists()
+                && legacy.exists()
+                && let Err(e) = gateway::admin::db::migrate(&legacy, &db)
+            {
+                eprintln!("jwt-gateway: {e}");
+                return ExitCode::from(1);
+            }
+            db
+        }
+    };
     let opts = gateway::Options {
         config,
         listen: args.listen,

@@ -31,6 +31,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error("the Admin state: {0}")]
+    State(#[from] crate::admin::db::StateError),
     #[error("TLS: {0}")]
     Tls(String),
 }
@@ -62,7 +64,9 @@ pub struct Options {
     pub listen: SocketAddr,
     /// The Admin API's address (keep it on loopback); None: no Admin API.
     pub admin_listen: Option<SocketAddr>,
-    /// Where Admin API changes persist; loaded instead of the config's consumers when it exists.
+    /// Where Admin API changes persist (an SQLite database, created with the
+    /// config's consumers; a JSON state from an earlier version is
+    /// migrated); loaded instead of the config's consumers when it exists.
     pub state_file: Option<std::path::PathBuf>,
     /// Terminate TLS on the proxy port: PEM certificate chain and key (ALPN h2, http/1.1).
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
@@ -89,13 +93,23 @@ pub fn limits() -> conn_guard::Limits {
 
 /// Starts the proxy and, if asked, the Admin API.
 pub async fn start(opts: Options) -> Result<Handle, ServeError> {
-    let consumers = match &opts.state_file {
-        Some(p) if p.exists() => crate::config::Declarative::load(p)?.consumers,
-        _ => opts.config.consumers.clone(),
+    use crate::admin::{Admin, db::Db};
+    // The state is opened (and seeded, or migrated) only with an Admin API:
+    // without one nothing can change.
+    let (db, rows) = match (&opts.state_file, opts.admin_listen) {
+        (Some(p), Some(_)) => {
+            let (db, rows) = Db::open(p, || Admin::normalize(opts.config.consumers.clone()))?;
+            (Some(db), rows)
+        }
+        _ => {
+            let rows = Admin::normalize(opts.config.consumers.clone());
+            (None, (0..).zip(rows).collect())
+        }
     };
-    let consumers = crate::admin::Admin::normalize(consumers);
-    let (credentials, by_key) = crate::config::compile_consumers(&consumers)?;
-    let snapshot = opts.config.compile_with(credentials, by_key)?;
+    let (credentials, by_key) = crate::config::compile_consumers(rows.iter().map(|(_, c)| c))?;
+    let snapshot = opts
+        .config
+        .compile_with(credentials.clone(), by_key.clone())?;
     let routes = snapshot.routes.clone();
     let tls = match &opts.tls {
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
@@ -103,11 +117,12 @@ pub async fn start(opts: Options) -> Result<Handle, ServeError> {
     };
     let mut handle = serve(snapshot, opts.listen, tls, opts.limits).await?;
     if let Some(addr) = opts.admin_listen {
-        let admin = Arc::new(crate::admin::Admin::new(
-            consumers,
+        let admin = Arc::new(Admin::new(
+            rows,
+            (credentials, by_key),
             routes,
             handle.live.clone(),
-            opts.state_file.clone(),
+            db,
             opts.admin_apply_delay,
         ));
         let listener = TcpListener::bind(addr)

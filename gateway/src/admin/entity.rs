@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use super::reply::{
     Resp, id_or_new, list, not_found, reply, schema_violation, string_field, tags, unique_violation,
 };
+use super::store::{Edits, Seq, Store, Work};
 use crate::clock::unix_now as now;
 use crate::config::{AclSpec, ConsumerSpec, JwtSecretSpec};
 use crate::consumer::Consumer;
@@ -27,6 +28,8 @@ pub(super) trait SubEntity: Clone + Sized {
     fn top_level_named(&self, key: &str) -> bool {
         self.named(key)
     }
+    /// Who owns the entity `key` names at the top level (from the store's index).
+    fn top_level_owner(store: &Store, key: &str) -> Option<Seq>;
     /// The body and URL key a top-level PUT of an unknown `key` creates with.
     fn top_level_new(
         key: &str,
@@ -44,59 +47,59 @@ pub(super) trait SubEntity: Clone + Sized {
         item: Option<&str>,
         m: &Method,
     ) -> Result<(), Resp>;
-    /// Checks the changed entity against everything (`next`: the whole store after the change).
-    fn check(&self, next: &[ConsumerSpec], owner: usize) -> Result<(), Resp>;
+    /// Checks the changed entity against everything, as the change leaves it.
+    fn check(&self, work: &Work<'_>, owner: Seq) -> Result<(), Resp>;
 }
 
 /// What a request does to the store.
 pub(super) enum Change {
     /// Nothing: the answer as it is.
     None(Resp),
-    /// Commit `next`, answer 204.
-    Delete(Vec<ConsumerSpec>),
-    /// Commit `next`, answer 201 (created) or 200 with `body`.
+    /// Commit the edits, answer 204.
+    Delete(Edits),
+    /// Commit the edits, answer 201 (created) or 200 with `body`.
     Save {
-        next: Vec<ConsumerSpec>,
+        edits: Edits,
         created: bool,
         body: Value,
     },
 }
 
-/// One request on consumer `ci`'s entities of kind `E`.
+/// One request on consumer `ci`'s entities of kind `E`, as a change to `work`.
+// long: one exhaustive match over method and item, each arm Kong's status
 pub(super) fn crud<E: SubEntity>(
-    store: &[ConsumerSpec],
-    ci: usize,
+    mut work: Work<'_>,
+    ci: Seq,
     (m, uri): (&Method, &http::Uri),
     item: Option<&str>,
     body: &Map<String, Value>,
 ) -> Change {
-    let find = |store: &[ConsumerSpec], k: &str| E::all(&store[ci]).iter().position(|e| e.named(k));
+    let Some(owner) = work.get(ci) else {
+        return Change::None(not_found());
+    };
+    let existing = item.and_then(|k| E::all(owner).iter().position(|e| e.named(k)));
     let reply = match (m.as_str(), item) {
-        ("GET", None) => list(
-            uri,
-            E::all(&store[ci])
-                .iter()
-                .map(|e| e.json(&store[ci]))
-                .collect(),
-        ),
-        ("GET", Some(k)) => find(store, k).map_or_else(not_found, |i| {
-            reply(StatusCode::OK, E::all(&store[ci])[i].json(&store[ci]))
+        ("GET", None) => list(uri, E::all(owner).iter(), |e| e.json(owner)),
+        ("GET", Some(_)) => existing.map_or_else(not_found, |i| {
+            reply(StatusCode::OK, E::all(owner)[i].json(owner))
         }),
-        ("DELETE", Some(k)) => match find(store, k) {
+        ("DELETE", Some(_)) => match existing {
             None => not_found(),
             Some(i) => {
-                let mut next = store.to_vec();
-                E::all_mut(&mut next[ci]).remove(i);
-                return Change::Delete(next);
+                if let Some(c) = work.get_mut(ci) {
+                    E::all_mut(c).remove(i);
+                }
+                return Change::Delete(work.edits);
             }
         },
         ("POST", None) | ("PUT", Some(_)) | ("PATCH", Some(_)) => {
-            let existing = item.and_then(|k| find(store, k));
             if m == Method::PATCH && existing.is_none() {
                 return Change::None(not_found());
             }
-            let mut next = store.to_vec();
-            let all = E::all_mut(&mut next[ci]);
+            let Some(c) = work.get_mut(ci) else {
+                return Change::None(not_found());
+            };
+            let all = E::all_mut(c);
             let i = match existing {
                 Some(i) => i,
                 None => match E::create(item, body, m) {
@@ -111,12 +114,12 @@ pub(super) fn crud<E: SubEntity>(
                 return Change::None(r);
             }
             let me = all[i].clone();
-            if let Err(r) = me.check(&next, ci) {
+            if let Err(r) = me.check(&work, ci) {
                 return Change::None(r);
             }
-            let body = me.json(&next[ci]);
+            let body = work.get(ci).map_or(Value::Null, |c| me.json(c));
             return Change::Save {
-                next,
+                edits: work.edits,
                 created: existing.is_none() && m != Method::PUT,
                 body,
             };
@@ -145,6 +148,10 @@ impl SubEntity for JwtSecretSpec {
 
     fn named(&self, k: &str) -> bool {
         self.id.as_deref() == Some(k) || self.key.as_deref() == Some(k)
+    }
+
+    fn top_level_owner(store: &Store, k: &str) -> Option<Seq> {
+        store.jwt_owner(k)
     }
 
     fn json(&self, c: &ConsumerSpec) -> Value {
@@ -207,7 +214,7 @@ impl SubEntity for JwtSecretSpec {
 
     /// The same validation as the config file, with Kong's field errors;
     /// keys unique across all consumers.
-    fn check(&self, next: &[ConsumerSpec], _: usize) -> Result<(), Resp> {
+    fn check(&self, work: &Work<'_>, _: Seq) -> Result<(), Resp> {
         let probe = Arc::new(Consumer::new(String::new(), None, None, vec![]));
         if let Err((field, msg)) = crate::auth::jwt::Credential::new(self.credential(), probe) {
             return Err(schema_violation(
@@ -215,12 +222,7 @@ impl SubEntity for JwtSecretSpec {
             ));
         }
         let key = self.key.clone().unwrap_or_default();
-        let uses = next
-            .iter()
-            .flat_map(|c| c.jwt_secrets.iter())
-            .filter(|j| j.key.as_deref() == Some(key.as_str()))
-            .count();
-        if uses > 1 {
+        if work.jwt_key_uses(&key) > 1 {
             return Err(unique_violation("key", &key));
         }
         Ok(())
@@ -256,6 +258,10 @@ impl SubEntity for AclSpec {
 
     fn top_level_named(&self, k: &str) -> bool {
         self.id.as_deref() == Some(k)
+    }
+
+    fn top_level_owner(store: &Store, k: &str) -> Option<Seq> {
+        store.acl_owner(k)
     }
 
     /// `PUT /acls/{id}` creates the ACL with that id; the group must be in the body.
@@ -306,14 +312,9 @@ impl SubEntity for AclSpec {
     }
 
     /// Groups unique within the consumer.
-    fn check(&self, next: &[ConsumerSpec], owner: usize) -> Result<(), Resp> {
-        if next[owner]
-            .acls
-            .iter()
-            .filter(|a| a.group == self.group)
-            .count()
-            > 1
-        {
+    fn check(&self, work: &Work<'_>, owner: Seq) -> Result<(), Resp> {
+        let mine = work.get(owner).map_or(&[][..], |c| &c.acls[..]);
+        if mine.iter().filter(|a| a.group == self.group).count() > 1 {
             return Err(unique_violation("group", &self.group));
         }
         Ok(())

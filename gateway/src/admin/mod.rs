@@ -1,8 +1,11 @@
 //! A Kong-compatible Admin API subset (JSON or form bodies): consumers, their
 //! jwt credentials and ACL groups, with Kong's status codes and error bodies.
 //! Every change builds a new snapshot that the very next proxied request sees
-//! (so revoking is a DELETE) and is written atomically to a state file, which
-//! is reloaded on restart. With an apply delay (`--admin-apply-delay`) the
+//! (so revoking is a DELETE) and is stored durably ([`db`]) before the
+//! answer; the store is reloaded on restart. A change costs what it touches:
+//! the consumers it names are found by index ([`store`]), copied and
+//! recompiled, and the snapshot's maps share everything else
+//! ([`crate::shards`]). With an apply delay (`--admin-apply-delay`) the
 //! proxy sees each change that much after the answer, as a Kong node sees
 //! another's change only at its next `db_update_frequency` poll.
 
@@ -14,12 +17,12 @@
     reason = "the apply delay: when a committed change is due at the proxy"
 )]
 
+pub mod db;
 mod entity;
 mod reply;
+pub mod store;
 mod top;
 
-use std::io::Write as _;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,14 +31,18 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{Map, Value, json};
 
+use crate::auth::jwt::Credentials;
 use crate::clock::unix_now as now;
-use crate::config::{AclSpec, ConsumerSpec, JwtSecretSpec, compile_consumers};
+use crate::config::{AclSpec, ConsumerSpec, JwtSecretSpec, compile_consumer, remove_consumer};
+use crate::consumer::Consumers;
 use crate::snapshot::{Live, Route, Snapshot};
+use db::Db;
 use entity::{Change, SubEntity, crud};
 use reply::{
     Resp, check_fields, id_or_new, list, new_id, not_found, parse_body, reply, reply_empty,
     schema_violation, string_field, tags, unique_violation,
 };
+use store::{Edits, Index, Seq, Store, Work};
 
 /// The largest request body the Admin API reads (Kong's Admin API:
 /// nginx's `client_max_body_size 10m`); more is 413.
@@ -59,13 +66,22 @@ fn delayed_applier(proxy: Arc<Live>) -> std::sync::mpsc::Sender<(Instant, Snapsh
     tx
 }
 
+/// What the Admin API changes, under one lock: the consumers, their
+/// compiled form (the next snapshot's maps), and where they persist.
+#[derive(Debug)]
+pub(crate) struct State {
+    store: Store,
+    credentials: Credentials,
+    consumers: Consumers,
+    db: Option<Db>,
+}
+
 /// The Admin API's state.
 #[derive(Debug)]
 pub struct Admin {
-    consumers: Mutex<Vec<ConsumerSpec>>,
+    state: Mutex<State>,
     routes: Arc<Vec<Route>>,
     proxy: Arc<Live>,
-    state_file: Option<PathBuf>,
     /// With an apply delay: committed snapshots, applied in order when due.
     delayed: Option<Mutex<std::sync::mpsc::Sender<(Instant, Snapshot)>>>,
     delay: Duration,
@@ -76,26 +92,34 @@ fn consumer_json(c: &ConsumerSpec) -> Value {
 }
 
 impl Admin {
-    /// `consumers` as [`Admin::normalize`]d; `routes` and `proxy` are the running proxy's.
+    /// `rows`: the consumers as [`Admin::normalize`]d, with their places;
+    /// `credentials` and `consumers` their compiled form, as the proxy's
+    /// snapshot holds it; `routes` and `proxy` are the running proxy's.
     pub fn new(
-        consumers: Vec<ConsumerSpec>,
+        rows: Vec<(Seq, ConsumerSpec)>,
+        (credentials, consumers): (Credentials, Consumers),
         routes: Arc<Vec<Route>>,
         proxy: Arc<Live>,
-        state_file: Option<PathBuf>,
+        db: Option<Db>,
         apply_delay: Duration,
     ) -> Admin {
         let delayed = (!apply_delay.is_zero()).then(|| Mutex::new(delayed_applier(proxy.clone())));
         Admin {
-            consumers: Mutex::new(consumers),
+            state: Mutex::new(State {
+                store: Store::new(rows),
+                credentials,
+                consumers,
+                db,
+            }),
             routes,
             proxy,
-            state_file,
             delayed,
             delay: apply_delay,
         }
     }
 
-    /// Fills in ids and timestamps (as Kong does on insert), so they stay stable.
+    /// Fills in ids, jwt keys and timestamps (as Kong does on insert), so
+    /// they stay stable.
     pub fn normalize(mut consumers: Vec<ConsumerSpec>) -> Vec<ConsumerSpec> {
         let t = now();
         for c in &mut consumers {
@@ -103,6 +127,7 @@ impl Admin {
             c.created_at.get_or_insert(t);
             for j in &mut c.jwt_secrets {
                 j.id.get_or_insert_with(new_id);
+                j.key.get_or_insert_with(crate::auth::jwt::random_string);
                 j.created_at.get_or_insert(t);
             }
             for a in &mut c.acls {
@@ -113,31 +138,55 @@ impl Admin {
         consumers
     }
 
-    /// The consumers with their ids, for the first snapshot.
-    pub fn consumers(&self) -> Vec<ConsumerSpec> {
-        self.consumers
+    /// How many consumers the Admin API holds.
+    pub fn len(&self) -> usize {
+        self.state
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .store
+            .len()
     }
 
-    /// Rebuilds the proxy's snapshot and persists; on a compile error nothing changes.
-    fn commit(&self, next: Vec<ConsumerSpec>, store: &mut Vec<ConsumerSpec>) -> Result<(), Resp> {
-        let (credentials, consumers) = compile_consumers(&next)
-            .map_err(|e| schema_violation(json!({"@entity": [e.to_string()]})))?;
-        if let Some(path) = &self.state_file {
-            let doc = json!({"_format_version": "3.0", "consumers": next});
-            let bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
-            let written = atomic_write_file::AtomicWriteFile::open(path)
-                .and_then(|mut f| f.write_all(&bytes).and_then(|()| f.commit()));
-            if let Err(e) = written {
-                tracing::error!(path = %path.display(), error = %e, "cannot persist the admin state");
-                return Err(reply(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({"message": "An unexpected error occurred"}),
-                ));
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Recompiles the consumers `edits` touches over the current maps,
+    /// stores the change, and hands the proxy its next snapshot; on a
+    /// compile or storage error nothing changes.
+    fn commit(&self, state: &mut State, edits: Edits) -> Result<(), Resp> {
+        let (mut credentials, mut consumers) = (state.credentials.clone(), state.consumers.clone());
+        // Every old entry out before any new one goes in: a change may move
+        // a credential from one consumer to another.
+        for seq in edits.keys() {
+            if let Some(old) = state.store.get(*seq) {
+                remove_consumer(old, &mut credentials, &mut consumers);
             }
         }
+        for (seq, c) in &edits {
+            if let Some(c) = c {
+                compile_consumer(
+                    c,
+                    &format!("consumers[{seq}]"),
+                    &mut credentials,
+                    &mut consumers,
+                )
+                .map_err(|e| schema_violation(json!({"@entity": [e.to_string()]})))?;
+            }
+        }
+        if let Some(db) = &mut state.db
+            && let Err(e) = db.write(&edits)
+        {
+            tracing::error!(error = %e, "cannot persist the admin state");
+            return Err(reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"message": "An unexpected error occurred"}),
+            ));
+        }
+        state.store.apply(edits);
+        state.credentials = credentials.clone();
+        state.consumers = consumers.clone();
         let snapshot = Snapshot {
             routes: self.routes.clone(),
             credentials,
@@ -154,19 +203,12 @@ impl Admin {
             }
             None => self.proxy.replace(snapshot),
         }
-        *store = next;
         Ok(())
     }
 
     /// Commits a create (201) or an update (200) and answers with the entity.
-    fn save(
-        &self,
-        next: Vec<ConsumerSpec>,
-        store: &mut Vec<ConsumerSpec>,
-        created: bool,
-        body: Value,
-    ) -> Resp {
-        match self.commit(next, store) {
+    fn save(&self, state: &mut State, edits: Edits, created: bool, body: Value) -> Resp {
+        match self.commit(state, edits) {
             Ok(()) => reply(
                 if created {
                     StatusCode::CREATED
@@ -180,21 +222,21 @@ impl Admin {
     }
 
     /// Carries out what a sub-entity request asked for.
-    fn apply(&self, change: Change, store: &mut Vec<ConsumerSpec>) -> Resp {
+    fn apply(&self, change: Change, state: &mut State) -> Resp {
         match change {
             Change::None(r) => r,
-            Change::Delete(next) => self.delete(next, store),
+            Change::Delete(edits) => self.delete(state, edits),
             Change::Save {
-                next,
+                edits,
                 created,
                 body,
-            } => self.save(next, store, created, body),
+            } => self.save(state, edits, created, body),
         }
     }
 
     /// Commits a removal and answers 204.
-    fn delete(&self, next: Vec<ConsumerSpec>, store: &mut Vec<ConsumerSpec>) -> Resp {
-        self.commit(next, store)
+    fn delete(&self, state: &mut State, edits: Edits) -> Resp {
+        self.commit(state, edits)
             .err()
             .unwrap_or_else(|| reply_empty(StatusCode::NO_CONTENT))
     }
@@ -258,8 +300,9 @@ impl Admin {
                 return r;
             }
         }
-        let mut guard = self.consumers.lock().unwrap_or_else(|p| p.into_inner());
-        let store = &mut *guard;
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let state = &mut *guard;
+        let store = &state.store;
         match segs.as_slice() {
             [] => reply(
                 StatusCode::OK,
@@ -281,44 +324,38 @@ impl Admin {
                 json!({"message": "Method not allowed"}),
             ),
             ["consumers"] if m == Method::GET => {
-                list(&parts.uri, store.iter().map(consumer_json).collect())
+                list(&parts.uri, store.iter().map(|(_, c)| c), consumer_json)
             }
-            ["consumers"] if m == Method::POST => self.upsert_consumer(store, None, &body),
-            ["consumers", c] => {
-                let idx = store
-                    .iter()
-                    .position(|x| x.id.as_deref() == Some(*c) || x.username.as_deref() == Some(*c));
-                match (m.as_str(), idx) {
-                    ("GET", Some(i)) => reply(StatusCode::OK, consumer_json(&store[i])),
-                    ("PATCH", Some(i)) => self.upsert_consumer(store, Some(i), &body),
-                    ("PUT", Some(i)) => self.upsert_consumer(store, Some(i), &body),
-                    ("PUT", None) => {
-                        let mut b = body.clone();
-                        b.entry("username").or_insert(json!(c));
-                        self.upsert_consumer(store, None, &b)
-                    }
-                    ("DELETE", Some(i)) => {
-                        let mut next = store.clone();
-                        next.remove(i);
-                        self.delete(next, store)
-                    }
-                    _ => not_found(),
+            ["consumers"] if m == Method::POST => self.upsert_consumer(state, None, &body),
+            ["consumers", c] => match (m.as_str(), store.find(c)) {
+                ("GET", Some(i)) => store
+                    .get(i)
+                    .map_or_else(not_found, |c| reply(StatusCode::OK, consumer_json(c))),
+                ("PATCH" | "PUT", Some(i)) => self.upsert_consumer(state, Some(i), &body),
+                ("PUT", None) => {
+                    let mut b = body.clone();
+                    b.entry("username").or_insert(json!(c));
+                    self.upsert_consumer(state, None, &b)
                 }
-            }
+                ("DELETE", Some(i)) => {
+                    let mut work = Work::new(store);
+                    work.remove(i);
+                    let edits = work.edits;
+                    self.delete(state, edits)
+                }
+                _ => not_found(),
+            },
             ["consumers", c, kind @ ("jwt" | "acls"), rest @ ..] => {
-                let Some(ci) = store
-                    .iter()
-                    .position(|x| x.id.as_deref() == Some(*c) || x.username.as_deref() == Some(*c))
-                else {
+                let Some(ci) = store.find(c) else {
                     return not_found();
                 };
                 let (request, item) = ((m, &parts.uri), rest.first().copied());
                 let change = if *kind == "jwt" {
-                    crud::<JwtSecretSpec>(store, ci, request, item, &body)
+                    crud::<JwtSecretSpec>(Work::new(store), ci, request, item, &body)
                 } else {
-                    crud::<AclSpec>(store, ci, request, item, &body)
+                    crud::<AclSpec>(Work::new(store), ci, request, item, &body)
                 };
-                self.apply(change, store)
+                self.apply(change, state)
             }
             ["jwts", rest @ ..] if !(m == Method::GET && rest.is_empty()) => {
                 let (item, owner_path) = match rest {
@@ -327,7 +364,7 @@ impl Admin {
                     [k, "consumer"] => (Some(*k), true),
                     _ => return not_found(),
                 };
-                self.top_level::<JwtSecretSpec>(store, (m, &parts.uri), item, owner_path, &body)
+                self.top_level::<JwtSecretSpec>(state, (m, &parts.uri), item, owner_path, &body)
             }
             ["acls", rest @ ..] if !(m == Method::GET && rest.is_empty()) => {
                 let (item, owner_path) = match rest {
@@ -336,21 +373,21 @@ impl Admin {
                     [k, "consumer"] => (Some(*k), true),
                     _ => return not_found(),
                 };
-                self.top_level::<AclSpec>(store, (m, &parts.uri), item, owner_path, &body)
+                self.top_level::<AclSpec>(state, (m, &parts.uri), item, owner_path, &body)
             }
             ["jwts"] if m == Method::GET => list(
                 &parts.uri,
                 store
                     .iter()
-                    .flat_map(|c| c.jwt_secrets.iter().map(move |j| j.json(c)))
-                    .collect(),
+                    .flat_map(|(_, c)| c.jwt_secrets.iter().map(move |j| (j, c))),
+                |(j, c)| j.json(c),
             ),
             ["acls"] if m == Method::GET => list(
                 &parts.uri,
                 store
                     .iter()
-                    .flat_map(|c| c.acls.iter().map(move |a| a.json(c)))
-                    .collect(),
+                    .flat_map(|(_, c)| c.acls.iter().map(move |a| (a, c))),
+                |(a, c)| a.json(c),
             ),
             _ => not_found(),
         }
@@ -358,8 +395,8 @@ impl Admin {
 
     fn upsert_consumer(
         &self,
-        store: &mut Vec<ConsumerSpec>,
-        at: Option<usize>,
+        state: &mut State,
+        at: Option<Seq>,
         body: &Map<String, Value>,
     ) -> Resp {
         let (username, custom_id) = match (
@@ -369,15 +406,15 @@ impl Admin {
             (Ok(u), Ok(c)) => (u, c),
             (Err(r), _) | (_, Err(r)) => return r,
         };
-        let mut next = store.clone();
-        let c = match at {
-            Some(i) => &mut next[i],
+        let mut work = Work::new(&state.store);
+        let seq = match at {
+            Some(i) => i,
             None => {
                 let id = id_or_new(body);
-                if store.iter().any(|c| c.id.as_deref() == Some(id.as_str())) {
+                if state.store.by_id(&id).is_some() {
                     return unique_violation("id", &id);
                 }
-                next.push(ConsumerSpec {
+                work.push(ConsumerSpec {
                     created_at: Some(now()),
                     username: None,
                     custom_id: None,
@@ -385,10 +422,11 @@ impl Admin {
                     tags: Vec::new(),
                     jwt_secrets: Vec::new(),
                     acls: Vec::new(),
-                });
-                let last = next.len() - 1;
-                &mut next[last]
+                })
             }
+        };
+        let Some(c) = work.get_mut(seq) else {
+            return not_found();
         };
         if username.is_some() {
             c.username = username;
@@ -407,16 +445,17 @@ impl Admin {
             );
         }
         let me = c.clone();
-        let index = at.unwrap_or(next.len() - 1);
-        for (i, o) in next.iter().enumerate().filter(|(i, _)| *i != index) {
-            if me.username.is_some() && o.username == me.username {
-                return unique_violation("username", me.username.as_deref().unwrap_or(""));
-            }
-            if me.custom_id.is_some() && o.custom_id == me.custom_id {
-                let _ = i;
-                return unique_violation("custom_id", me.custom_id.as_deref().unwrap_or(""));
-            }
+        if let Some(u) = &me.username
+            && work.taken(Index::Username, u, seq)
+        {
+            return unique_violation("username", u);
         }
-        self.save(next, store, at.is_none(), consumer_json(&me))
+        if let Some(id) = &me.custom_id
+            && work.taken(Index::CustomId, id, seq)
+        {
+            return unique_violation("custom_id", id);
+        }
+        let edits = work.edits;
+        self.save(state, edits, at.is_none(), consumer_json(&me))
     }
 }

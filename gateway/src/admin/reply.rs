@@ -83,7 +83,12 @@ pub(super) fn new_id() -> String {
 
 /// A page of a list, as Kong pages: `size` (default 100, at most 1000) and an
 /// opaque `offset` from the previous page's `offset`/`next`.
-pub(super) fn list(uri: &http::Uri, data: Vec<Value>) -> Resp {
+/// `json` renders an item: only the page's items are rendered.
+pub(super) fn list<T>(
+    uri: &http::Uri,
+    data: impl Iterator<Item = T>,
+    json: impl Fn(T) -> Value,
+) -> Resp {
     let mut size = 100usize;
     let mut start = 0usize;
     for pair in uri
@@ -123,9 +128,16 @@ pub(super) fn list(uri: &http::Uri, data: Vec<Value>) -> Resp {
             _ => {}
         }
     }
-    let end = start.saturating_add(size).min(data.len());
-    let more = end < data.len();
-    let page: Vec<Value> = data.into_iter().skip(start).take(size).collect();
+    // One more than the page: whether there is a next page, without
+    // building the rest of the list.
+    let mut page: Vec<Value> = data
+        .skip(start)
+        .take(size.saturating_add(1))
+        .map(json)
+        .collect();
+    let more = page.len() > size;
+    page.truncate(size);
+    let end = start.saturating_add(size);
     if !more {
         return reply(StatusCode::OK, json!({"data": page, "next": null}));
     }

@@ -9,19 +9,19 @@ use serde_json::{Map, Value, json};
 
 use super::entity::{Change, SubEntity, crud};
 use super::reply::{Resp, not_found, reply, schema_violation};
-use super::{Admin, consumer_json};
-use crate::config::ConsumerSpec;
+use super::store::{Seq, Store, Work};
+use super::{Admin, State, consumer_json};
 
 /// Where the body says the entity belongs.
 enum Owner {
     /// No `consumer` in the body.
     Missing,
-    /// The consumer's index in the store.
-    At(usize),
+    /// The consumer's place in the store.
+    At(Seq),
 }
 
 /// Reads the body's `consumer` reference: Kong's foreign key, by id.
-fn owner_of(body: &Map<String, Value>, store: &[ConsumerSpec]) -> Result<Owner, Resp> {
+fn owner_of(body: &Map<String, Value>, store: &Store) -> Result<Owner, Resp> {
     let id = match body.get("consumer") {
         None | Some(Value::Null) => return Ok(Owner::Missing),
         Some(Value::Object(o)) => match o.get("id") {
@@ -39,7 +39,7 @@ fn owner_of(body: &Map<String, Value>, store: &[ConsumerSpec]) -> Result<Owner, 
         },
         Some(_) => return Err(schema_violation(json!({"consumer": "expected a record"}))),
     };
-    match store.iter().position(|c| c.id.as_deref() == Some(id)) {
+    match store.by_id(id) {
         Some(i) => Ok(Owner::At(i)),
         None => Err(reply(
             StatusCode::BAD_REQUEST,
@@ -60,26 +60,22 @@ fn consumer_missing() -> Resp {
 /// The consumer owning the entity `item` names, and its index there. At the
 /// top level a jwt is named by id or key; an ACL by id only (a group is
 /// unique per consumer, not across them).
-fn find<E: SubEntity>(store: &[ConsumerSpec], item: &str) -> Option<(usize, usize)> {
-    store.iter().enumerate().find_map(|(ci, c)| {
-        E::all(c)
-            .iter()
-            .position(|e| E::top_level_named(e, item))
-            .map(|i| (ci, i))
-    })
+fn find<E: SubEntity>(store: &Store, item: &str) -> Option<(Seq, usize)> {
+    let ci = E::top_level_owner(store, item)?;
+    let i = E::all(store.get(ci)?)
+        .iter()
+        .position(|e| E::top_level_named(e, item))?;
+    Some((ci, i))
 }
 
-/// `store` with entity `i` of consumer `from` moved to consumer `to`.
-fn moved<E: SubEntity>(
-    store: &[ConsumerSpec],
-    from: usize,
-    i: usize,
-    to: usize,
-) -> Vec<ConsumerSpec> {
-    let mut next = store.to_vec();
-    let e = E::all_mut(&mut next[from]).remove(i);
-    E::all_mut(&mut next[to]).push(e);
-    next
+/// A change that moves entity `i` of consumer `from` to consumer `to`.
+fn moved<E: SubEntity>(store: &Store, from: Seq, i: usize, to: Seq) -> Work<'_> {
+    let mut work = Work::new(store);
+    let e = work.get_mut(from).map(|c| E::all_mut(c).remove(i));
+    if let (Some(e), Some(c)) = (e, work.get_mut(to)) {
+        E::all_mut(c).push(e);
+    }
+    work
 }
 
 impl Admin {
@@ -87,16 +83,19 @@ impl Admin {
     /// `owner_path`: the request ends in `/consumer`).
     pub(super) fn top_level<E: SubEntity>(
         &self,
-        store: &mut Vec<ConsumerSpec>,
+        state: &mut State,
         (m, uri): (&Method, &http::Uri),
         item: Option<&str>,
         owner_path: bool,
         body: &Map<String, Value>,
     ) -> Resp {
+        let store = &state.store;
         let found = item.and_then(|k| find::<E>(store, k));
         if owner_path {
             return match (m.as_str(), found) {
-                ("GET", Some((ci, _))) => reply(StatusCode::OK, consumer_json(&store[ci])),
+                ("GET", Some((ci, _))) => store
+                    .get(ci)
+                    .map_or_else(not_found, |c| reply(StatusCode::OK, consumer_json(c))),
                 _ => not_found(),
             };
         }
@@ -108,31 +107,31 @@ impl Admin {
             _ => Owner::Missing,
         };
         let change = match (m.as_str(), item, found, owner) {
-            ("POST", None, _, Owner::At(to)) => crud::<E>(store, to, (m, uri), None, body),
+            ("POST", None, _, Owner::At(to)) => {
+                crud::<E>(Work::new(store), to, (m, uri), None, body)
+            }
             ("POST" | "PUT", _, _, Owner::Missing) => return consumer_missing(),
             ("GET" | "DELETE" | "PATCH", Some(k), Some((ci, i)), owner) => {
                 // A PATCH naming another consumer moves the entity there.
                 match owner {
                     Owner::At(to) if to != ci => {
-                        let next = moved::<E>(store, ci, i, to);
-                        crud::<E>(&next, to, (m, uri), Some(k), body)
+                        crud::<E>(moved::<E>(store, ci, i, to), to, (m, uri), Some(k), body)
                     }
-                    _ => crud::<E>(store, ci, (m, uri), Some(k), body),
+                    _ => crud::<E>(Work::new(store), ci, (m, uri), Some(k), body),
                 }
             }
             ("PUT", Some(k), Some((ci, i)), Owner::At(to)) => {
-                let next = moved::<E>(store, ci, i, to);
-                crud::<E>(&next, to, (m, uri), Some(k), body)
+                crud::<E>(moved::<E>(store, ci, i, to), to, (m, uri), Some(k), body)
             }
             ("PUT", Some(k), None, Owner::At(to)) => {
                 let (body, item) = match E::top_level_new(k, body) {
                     Ok(new) => new,
                     Err(r) => return r,
                 };
-                match crud::<E>(store, to, (m, uri), item.as_deref(), &body) {
+                match crud::<E>(Work::new(store), to, (m, uri), item.as_deref(), &body) {
                     // A PUT that creates answers 200, as nested PUTs do.
-                    Change::Save { next, body, .. } => Change::Save {
-                        next,
+                    Change::Save { edits, body, .. } => Change::Save {
+                        edits,
                         created: false,
                         body,
                     },
@@ -141,6 +140,6 @@ impl Admin {
             }
             _ => return not_found(),
         };
-        self.apply(change, store)
+        self.apply(change, state)
     }
 }

@@ -3,7 +3,6 @@
 //! exact 401 bodies; the key claim from the payload, then the header; the
 //! credential's algorithm and key; `claims_to_verify`; `maximum_expiration`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -40,7 +39,8 @@ pub struct Credential {
 /// Credentials by key, looked up on every request. foldhash (randomly
 /// seeded) instead of SipHash: ~15 ns less per lookup; keys come from the
 /// config and the Admin API, so requests can only probe, not fill, the table.
-pub type Credentials = HashMap<String, Arc<Credential>, foldhash::fast::RandomState>;
+/// Sharded, so that an Admin write copies 1/256 of it, not all of it.
+pub type Credentials = crate::shards::ShardedMap<Arc<Credential>>;
 
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -2,7 +2,6 @@
 //! name the entity and field, as Kong's do), plugins resolved per route
 //! (route beats service beats global), credentials and consumers indexed.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -132,7 +131,7 @@ impl Declarative {
         upstream: Arc<Upstream>,
         service: Option<&ServiceSpec>,
         entity: &str,
-        consumers: &HashMap<String, Arc<Consumer>>,
+        consumers: &Consumers,
     ) -> Result<Route, ConfigError> {
         let name = r.name.clone().unwrap_or_else(|| entity.to_owned());
         let methods = route_methods(r, entity)?;
@@ -179,66 +178,97 @@ impl Declarative {
 }
 
 /// Checks consumers with their credentials and ACLs and builds the lookup maps.
-pub fn compile_consumers(specs: &[ConsumerSpec]) -> Result<(Credentials, Consumers), ConfigError> {
-    let mut consumers = HashMap::new();
+pub fn compile_consumers<'a>(
+    specs: impl IntoIterator<Item = &'a ConsumerSpec>,
+) -> Result<(Credentials, Consumers), ConfigError> {
+    let mut consumers = Consumers::default();
     let mut credentials = Credentials::default();
-    for (i, c) in specs.iter().enumerate() {
-        let entity = format!("consumers[{i}]");
-        if c.username.as_deref().unwrap_or("").is_empty()
-            && c.custom_id.as_deref().unwrap_or("").is_empty()
-        {
+    for (i, c) in specs.into_iter().enumerate() {
+        compile_consumer(
+            c,
+            &format!("consumers[{i}]"),
+            &mut credentials,
+            &mut consumers,
+        )?;
+    }
+    Ok((credentials, consumers))
+}
+
+/// Adds one consumer and its credentials to the indexes (`entity`: how
+/// errors name it). The Admin API calls it for the consumers a write
+/// changed, after taking out their old entries ([`remove_consumer`]).
+pub fn compile_consumer(
+    c: &ConsumerSpec,
+    entity: &str,
+    credentials: &mut Credentials,
+    consumers: &mut Consumers,
+) -> Result<(), ConfigError> {
+    if c.username.as_deref().unwrap_or("").is_empty()
+        && c.custom_id.as_deref().unwrap_or("").is_empty()
+    {
+        return Err(invalid(
+            entity,
+            "@entity",
+            "at least one of these fields must be non-empty: 'custom_id', 'username'",
+        ));
+    }
+    let mut groups: Vec<String> = Vec::new();
+    for (j, a) in c.acls.iter().enumerate() {
+        if groups.contains(&a.group) {
             return Err(invalid(
-                entity,
-                "@entity",
-                "at least one of these fields must be non-empty: 'custom_id', 'username'",
+                format!("{entity}.acls[{j}]"),
+                "group",
+                format!("UNIQUE violation: group {:?} twice", a.group),
             ));
         }
-        let mut groups: Vec<String> = Vec::new();
-        for (j, a) in c.acls.iter().enumerate() {
-            if groups.contains(&a.group) {
-                return Err(invalid(
-                    format!("{entity}.acls[{j}]"),
-                    "group",
-                    format!("UNIQUE violation: group {:?} twice", a.group),
-                ));
-            }
-            groups.push(a.group.clone());
-        }
-        let consumer = Arc::new(Consumer::new(
-            c.id.clone()
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-            c.username.clone(),
-            c.custom_id.clone(),
-            groups,
-        ));
-        for key in [Some(&consumer.id), consumer.username.as_ref()]
-            .into_iter()
-            .flatten()
-        {
-            if consumers.insert(key.clone(), consumer.clone()).is_some() {
-                return Err(invalid(
-                    entity,
-                    "username",
-                    format!("UNIQUE violation detected on {key:?}"),
-                ));
-            }
-        }
-        for (j, s) in c.jwt_secrets.iter().enumerate() {
-            let entity = format!("{entity}.jwt_secrets[{j}]");
-            let cred = Credential::new(s.credential(), consumer.clone())
-                .map_err(|(field, msg)| invalid(&entity, field, msg))?;
-            let key = cred.key.clone();
-            if credentials.insert(key.clone(), Arc::new(cred)).is_some() {
-                return Err(invalid(
-                    entity,
-                    "key",
-                    format!("UNIQUE violation detected on '{{key=\"{key}\"}}'"),
-                ));
-            }
+        groups.push(a.group.clone());
+    }
+    let consumer = Arc::new(Consumer::new(
+        c.id.clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        c.username.clone(),
+        c.custom_id.clone(),
+        groups,
+    ));
+    for key in [Some(&consumer.id), consumer.username.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        if consumers.insert(key.clone(), consumer.clone()).is_some() {
+            return Err(invalid(
+                entity,
+                "username",
+                format!("UNIQUE violation detected on {key:?}"),
+            ));
         }
     }
+    for (j, s) in c.jwt_secrets.iter().enumerate() {
+        let entity = format!("{entity}.jwt_secrets[{j}]");
+        let cred = Credential::new(s.credential(), consumer.clone())
+            .map_err(|(field, msg)| invalid(&entity, field, msg))?;
+        let key = cred.key.clone();
+        if credentials.insert(key.clone(), Arc::new(cred)).is_some() {
+            return Err(invalid(
+                entity,
+                "key",
+                format!("UNIQUE violation detected on '{{key=\"{key}\"}}'"),
+            ));
+        }
+    }
+    Ok(())
+}
 
-    Ok((credentials, consumers))
+/// Takes a compiled consumer's entries out of the indexes (the inverse of
+/// [`compile_consumer`] for a consumer that compiled).
+pub fn remove_consumer(c: &ConsumerSpec, credentials: &mut Credentials, consumers: &mut Consumers) {
+    for key in [c.id.as_ref(), c.username.as_ref()].into_iter().flatten() {
+        consumers.remove(key);
+    }
+    for s in &c.jwt_secrets {
+        if let Some(k) = &s.key {
+            credentials.remove(k);
+        }
+    }
 }
 
 fn upstream(s: &ServiceSpec, i: usize) -> Result<Upstream, ConfigError> {

@@ -5,7 +5,7 @@
 pub mod compile;
 pub mod spec;
 
-pub use compile::compile_consumers;
+pub use compile::{compile_consumer, compile_consumers, remove_consumer};
 pub use spec::{
     AclSpec, ConfigError, ConsumerSpec, Declarative, EntityRef, JwtSecretSpec, PluginSpec,
     RouteSpec, ServiceSpec,

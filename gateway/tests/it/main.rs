@@ -7,4 +7,5 @@ mod parity;
 mod props;
 mod proxy;
 mod semantics;
+mod state;
 mod support;
