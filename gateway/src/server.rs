@@ -98,11 +98,13 @@ pub async fn start(opts: Options) -> Result<Handle, ServeError> {
     // without one nothing can change.
     let (db, rows) = match (&opts.state_file, opts.admin_listen) {
         (Some(p), Some(_)) => {
-            let (db, rows) = Db::open(p, || Admin::normalize(opts.config.consumers.clone()))?;
+            let (db, rows) = Db::open(p, || {
+                crate::admin::store::normalize(opts.config.consumers.clone())
+            })?;
             (Some(db), rows)
         }
         _ => {
-            let rows = Admin::normalize(opts.config.consumers.clone());
+            let rows = crate::admin::store::normalize(opts.config.consumers.clone());
             (None, (0..).zip(rows).collect())
         }
     };

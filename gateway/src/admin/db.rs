@@ -213,7 +213,7 @@ pub fn migrate(from: &Path, to: &Path) -> Result<(), StateError> {
         path: from.display().to_string(),
         source,
     })?;
-    let consumers = super::Admin::normalize(legacy.consumers);
+    let consumers = super::store::normalize(legacy.consumers);
     let with = |suffix: &str| {
         let mut s = to.as_os_str().to_owned();
         s.push(suffix);

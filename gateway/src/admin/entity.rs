@@ -66,7 +66,6 @@ pub(super) enum Change {
 }
 
 /// One request on consumer `ci`'s entities of kind `E`, as a change to `work`.
-// long: one exhaustive match over method and item, each arm Kong's status
 pub(super) fn crud<E: SubEntity>(
     mut work: Work<'_>,
     ci: Seq,

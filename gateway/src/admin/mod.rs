@@ -39,7 +39,7 @@ use crate::snapshot::{Live, Route, Snapshot};
 use db::Db;
 use entity::{Change, SubEntity, crud};
 use reply::{
-    Resp, check_fields, id_or_new, list, new_id, not_found, parse_body, reply, reply_empty,
+    Resp, check_fields, id_or_new, list, not_found, parse_body, reply, reply_empty,
     schema_violation, string_field, tags, unique_violation,
 };
 use store::{Edits, Index, Seq, Store, Work};
@@ -92,7 +92,7 @@ fn consumer_json(c: &ConsumerSpec) -> Value {
 }
 
 impl Admin {
-    /// `rows`: the consumers as [`Admin::normalize`]d, with their places;
+    /// `rows`: the consumers as [`store::normalize`]d, with their places;
     /// `credentials` and `consumers` their compiled form, as the proxy's
     /// snapshot holds it; `routes` and `proxy` are the running proxy's.
     pub fn new(
@@ -116,26 +116,6 @@ impl Admin {
             delayed,
             delay: apply_delay,
         }
-    }
-
-    /// Fills in ids, jwt keys and timestamps (as Kong does on insert), so
-    /// they stay stable.
-    pub fn normalize(mut consumers: Vec<ConsumerSpec>) -> Vec<ConsumerSpec> {
-        let t = now();
-        for c in &mut consumers {
-            c.id.get_or_insert_with(new_id);
-            c.created_at.get_or_insert(t);
-            for j in &mut c.jwt_secrets {
-                j.id.get_or_insert_with(new_id);
-                j.key.get_or_insert_with(crate::auth::jwt::random_string);
-                j.created_at.get_or_insert(t);
-            }
-            for a in &mut c.acls {
-                a.id.get_or_insert_with(new_id);
-                a.created_at.get_or_insert(t);
-            }
-        }
-        consumers
     }
 
     /// How many consumers the Admin API holds.

@@ -6,7 +6,29 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::reply::new_id;
+use crate::clock::unix_now as now;
 use crate::config::ConsumerSpec;
+
+/// Fills in ids, jwt keys and timestamps (as Kong does on insert), so that
+/// they stay stable across restarts and changes.
+pub fn normalize(mut consumers: Vec<ConsumerSpec>) -> Vec<ConsumerSpec> {
+    let t = now();
+    for c in &mut consumers {
+        c.id.get_or_insert_with(new_id);
+        c.created_at.get_or_insert(t);
+        for j in &mut c.jwt_secrets {
+            j.id.get_or_insert_with(new_id);
+            j.key.get_or_insert_with(crate::auth::jwt::random_string);
+            j.created_at.get_or_insert(t);
+        }
+        for a in &mut c.acls {
+            a.id.get_or_insert_with(new_id);
+            a.created_at.get_or_insert(t);
+        }
+    }
+    consumers
+}
 
 /// A consumer's place: insertion order, stable for its life (listing order,
 /// and the row's key in the database).
