@@ -69,7 +69,7 @@ cat >"$run/rust-noauth.json" <<JSON
 JSON
 start_gateway() { # NAME CONFIG PORT
     target/release/jwt-gateway --config "$2" --listen "127.0.0.1:$3" --admin-listen 127.0.0.1:0 \
-        --state "$run/$1.state.json" --workers 1 >"$run/$1.out" 2>&1 &
+        --state "$run/$1.state.db" --workers 1 >"$run/$1.out" 2>&1 &
     echo $! >"$run/$1.pid"
     for _ in $(seq 100); do grep -q "proxy listening" "$run/$1.out" && return 0; sleep 0.05; done
     echo "jwt-gateway $1 did not start: $(cat "$run/$1.out")" >&2

@@ -23,7 +23,7 @@ for rep in $(seq "$REPS"); do
     "$lg" provision rust-gateway --scenario "$sc" --upstream "$up_url" --out "$run/gw.json" >/dev/null
     port=$(free_port) aport=$(free_port)
     "${GATEWAY:-$ROOT/target/release/jwt-gateway}" --config "$run/gw.json" --listen "127.0.0.1:$port" \
-        --admin-listen "127.0.0.1:$aport" --state "$run/state.json" --workers 1 >"$run/gw.out" 2>&1 &
+        --admin-listen "127.0.0.1:$aport" --state "$run/state.db" --workers 1 >"$run/gw.out" 2>&1 &
     echo $! >"$run/gw.pid"
     for _ in $(seq 100); do grep -q "proxy listening" "$run/gw.out" && break; sleep 0.05; done
     python3 - "$sc" "$run/s.toml" "$port" <<'PY'

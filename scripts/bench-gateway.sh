@@ -78,7 +78,7 @@ consumers:
   jwt_secrets:
   - { key: bench-key, algorithm: HS256, secret: $SECRET }
 YML
-"$ROOT/target/release/jwt-gateway" --config "$run/kong.yml" --listen "127.0.0.1:$gport" --admin-listen 127.0.0.1:0 --state "$run/state.json" --workers 1 >"$run/gw.out" 2>&1 &
+"$ROOT/target/release/jwt-gateway" --config "$run/kong.yml" --listen "127.0.0.1:$gport" --admin-listen 127.0.0.1:0 --state "$run/state.db" --workers 1 >"$run/gw.out" 2>&1 &
 echo $! >"$run/gw.pid"
 cat >"$run/plain.yml" <<YML
 _format_version: "3.0"
@@ -89,7 +89,7 @@ services:
   - name: all
     paths: ["/"]
 YML
-"$ROOT/target/release/jwt-gateway" --config "$run/plain.yml" --listen "127.0.0.1:$gnport" --admin-listen 127.0.0.1:0 --state "$run/plain-state.json" --workers 1 >"$run/gwn.out" 2>&1 &
+"$ROOT/target/release/jwt-gateway" --config "$run/plain.yml" --listen "127.0.0.1:$gnport" --admin-listen 127.0.0.1:0 --state "$run/plain-state.db" --workers 1 >"$run/gwn.out" 2>&1 &
 echo $! >"$run/gwn.pid"
 for out in gw gwn; do
     for _ in $(seq 100); do grep -q "proxy listening" "$run/$out.out" 2>/dev/null && break; sleep 0.05; done

@@ -66,7 +66,7 @@ await_url() {
 start_gateway() {
     local out=$1 bin=$2 config=$3; shift 3
     "$bin" --config "$config" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-        --state "$out.state.json" "$@" >"$out" 2>"$out.err" &
+        --state "$out.state.db" "$@" >"$out" 2>"$out.err" &
     echo $! >"$out.pid"
     await_url "$out" 'proxy listening on ' "$bin"
 }

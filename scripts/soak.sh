@@ -25,7 +25,7 @@ mock=$(cat "$run/mock.out.pid")
 "$lg" provision rust-gateway --scenario "$sc" --upstream "$up_url" --out "$run/gw.json" >/dev/null
 port=$(free_port)
 "$ROOT/target/release/jwt-gateway" --config "$run/gw.json" --listen "127.0.0.1:$port" \
-    --admin-listen 127.0.0.1:0 --state "$run/state.json" --workers 1 >"$run/gw.out" 2>&1 &
+    --admin-listen 127.0.0.1:0 --state "$run/state.db" --workers 1 >"$run/gw.out" 2>&1 &
 gw=$!; echo $gw >"$run/gw.pid"
 for _ in $(seq 100); do grep -q "proxy listening" "$run/gw.out" && break; sleep 0.05; done
 
