@@ -173,13 +173,16 @@ pub async fn forward(
     caller_headers(h, route, admitted);
     let sent = std::time::Instant::now();
     let upstream = &route.upstream;
-    let (resp, failure) = upstream::forward(
+    let (resp, outcome) = upstream::forward(
         &upstream.client,
         Request::from_parts(parts, body),
         upstream.read_timeout,
     )
     .await;
-    match failure {
+    if outcome.resent {
+        live.metrics.upstream_resend();
+    }
+    match outcome.failure {
         Some(f) => live.metrics.forward_failure(f),
         None => route.stats.upstream(sent.elapsed()),
     }

@@ -99,6 +99,8 @@ pub struct Metrics {
     pub unmatched: RouteStats,
     failures: [AtomicU64; Reason::ALL.len()],
     forward_failures: [AtomicU64; ForwardFailure::ALL.len()],
+    /// Requests resent on a fresh connection after a reused one failed.
+    resends: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -107,6 +109,7 @@ impl Default for Metrics {
             unmatched: RouteStats::default(),
             failures: std::array::from_fn(|_| AtomicU64::new(0)),
             forward_failures: std::array::from_fn(|_| AtomicU64::new(0)),
+            resends: AtomicU64::new(0),
         }
     }
 }
@@ -117,6 +120,11 @@ impl Metrics {
         if let Some(i) = ForwardFailure::ALL.iter().position(|x| *x == f) {
             self.forward_failures[i].fetch_add(1, Relaxed);
         }
+    }
+
+    /// Counts one request resent after its reused connection failed.
+    pub fn upstream_resend(&self) {
+        self.resends.fetch_add(1, Relaxed);
     }
 
     /// Counts one request refused for `reason`.
@@ -153,6 +161,12 @@ impl Metrics {
                 c.load(Relaxed)
             );
         }
+        out.push_str("# HELP gateway_upstream_retries_total Requests sent again on a fresh upstream connection after a reused one failed before any response (the upstream closed it as the request went out).\n# TYPE gateway_upstream_retries_total counter\n");
+        let _ = writeln!(
+            out,
+            "gateway_upstream_retries_total {}",
+            self.resends.load(Relaxed)
+        );
         out.push_str("# HELP gateway_upstream_latency_seconds Time from forwarding to the upstream's response head.\n# TYPE gateway_upstream_latency_seconds histogram\n");
         for (name, s) in routes {
             s.write_latency(name, &mut out);

@@ -241,6 +241,13 @@ impl Handle {
         self.proxy_addr
     }
 
+    /// The `/metrics` text (as the Admin API serves it).
+    pub fn metrics_text(&self) -> String {
+        let snapshot = self.live.load();
+        let routes = snapshot.routes.iter().map(|r| (r.name.as_str(), &r.stats));
+        self.live.metrics.render(routes)
+    }
+
     /// The Admin API's address, when started with one.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin_addr

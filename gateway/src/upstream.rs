@@ -7,7 +7,7 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -20,9 +20,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::reject::Rejection;
 
-type Sender = http1::SendRequest<Incoming>;
-type Idle = std::sync::Arc<std::sync::Mutex<Vec<Sender>>>;
-type H2Sender = http2::SendRequest<Incoming>;
+type Sender = http1::SendRequest<UpBody>;
+/// Idle connections with when each went idle, most recent last.
+type Idle = std::sync::Arc<std::sync::Mutex<Vec<(Sender, Instant)>>>;
+type H2Sender = http2::SendRequest<UpBody>;
 
 /// How a client reaches its upstream.
 #[derive(Clone)]
@@ -57,13 +58,84 @@ pub enum Protocol {
 /// its end (a body dropped half-read closes its connection); one uncontended
 /// lock per request and no per-request task hop beyond hyper's own. h2c: one
 /// shared connection, re-dialled when it closes.
+///
+/// An upstream closes keep-alive connections it finds idle (Node after 5 s,
+/// nginx after 75 s); a request sent just as it does fails with no response.
+/// Two defences, as Kong's nginx has: a connection idle for the pool's own
+/// idle timeout is retired, not reused (set it below the upstream's and the
+/// race cannot happen), and a request that fails on a reused connection
+/// before any response is sent again on a fresh one, if it can be: hyper
+/// hands it back unsent, or it is idempotent and bodyless so that its head
+/// can be sent again (Kong's `retries`: 0 turns this off).
 #[derive(Debug, Clone)]
 pub struct Client {
     dial: Dial,
     protocol: Protocol,
     connect_timeout: Duration,
+    idle_timeout: Duration,
+    retries: u32,
     idle: Idle,
     h2: std::sync::Arc<tokio::sync::Mutex<Option<H2Sender>>>,
+}
+
+/// A connection idle this long may be being closed by the upstream as we
+/// send: only then is a copy of the request's head kept for a resend (a
+/// connection reused within this is in the upstream's active use).
+const RESEND_AFTER_IDLE: Duration = Duration::from_millis(100);
+
+/// Methods whose request may be sent twice (RFC 9110 §9.2.2).
+fn idempotent(m: &http::Method) -> bool {
+    use http::Method as M;
+    [M::GET, M::HEAD, M::OPTIONS, M::TRACE, M::PUT, M::DELETE].contains(m)
+}
+
+/// The body sent upstream: the client's, streamed, or none (a resent head).
+#[derive(Debug)]
+pub enum UpBody {
+    Client(Incoming),
+    Empty,
+}
+
+impl http_body::Body for UpBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            UpBody::Client(b) => Pin::new(b).poll_frame(cx),
+            UpBody::Empty => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            UpBody::Client(b) => b.is_end_stream(),
+            UpBody::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            UpBody::Client(b) => b.size_hint(),
+            UpBody::Empty => SizeHint::with_exact(0),
+        }
+    }
+}
+
+/// A copy of a bodyless idempotent request's head, to send it again.
+fn resendable(req: &Request<UpBody>) -> Option<Request<UpBody>> {
+    if !idempotent(req.method()) || !req.body().is_end_stream() {
+        return None;
+    }
+    let mut copy = Request::new(UpBody::Empty);
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    Some(copy)
 }
 
 /// Most idle connections kept per upstream.
@@ -87,12 +159,35 @@ fn drive<F: std::future::Future<Output = Result<(), hyper::Error>> + Send + 'sta
     });
 }
 
+/// How a client treats its connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Pooling {
+    pub connect_timeout: Duration,
+    /// A connection idle this long is closed, not reused (Kong's
+    /// `upstream_keepalive_idle_timeout`, 60 s).
+    pub idle_timeout: Duration,
+    /// 0: never resend (Kong's `retries`, 5; we resend at most once).
+    pub retries: u32,
+}
+
+impl Default for Pooling {
+    fn default() -> Self {
+        Pooling {
+            connect_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(60),
+            retries: 5,
+        }
+    }
+}
+
 impl Client {
-    pub fn new(dial: Dial, protocol: Protocol, connect_timeout: Duration) -> Client {
+    pub fn new(dial: Dial, protocol: Protocol, pooling: Pooling) -> Client {
         Client {
             dial,
             protocol,
-            connect_timeout,
+            connect_timeout: pooling.connect_timeout,
+            idle_timeout: pooling.idle_timeout,
+            retries: pooling.retries,
             idle: Idle::default(),
             h2: Default::default(),
         }
@@ -100,7 +195,15 @@ impl Client {
 
     /// The same upstream reached another way (fresh, empty pools).
     pub fn with_dial(&self, dial: Dial) -> Client {
-        Client::new(dial, self.protocol, self.connect_timeout)
+        Client::new(
+            dial,
+            self.protocol,
+            Pooling {
+                connect_timeout: self.connect_timeout,
+                idle_timeout: self.idle_timeout,
+                retries: self.retries,
+            },
+        )
     }
 
     /// A new connection's byte stream.
@@ -122,19 +225,59 @@ impl Client {
         Ok(TokioIo::new(io))
     }
 
-    async fn sender(&self) -> Result<Sender, Failure> {
+    /// A pooled connection with how long it was idle, or a new one (None).
+    async fn sender(&self) -> Result<(Sender, Option<Duration>), Failure> {
         loop {
             let next = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let Some(mut s) = next else { break };
-            if s.ready().await.is_ok() {
-                return Ok(s);
+            let Some((mut s, since)) = next else { break };
+            let idle = since.elapsed();
+            // Past the idle timeout: dropped, which closes it.
+            if idle < self.idle_timeout && s.ready().await.is_ok() {
+                return Ok((s, Some(idle)));
             }
         }
+        Ok((self.connect().await?, None))
+    }
+
+    async fn connect(&self) -> Result<Sender, Failure> {
         let (sender, conn) = http1::handshake(self.dial().await?)
             .await
             .map_err(Failure::Http)?;
         drive(conn);
         Ok(sender)
+    }
+
+    /// Sends on a pooled connection; on a failure there before any
+    /// response, once more on a fresh one when the request can be resent
+    /// (see [`Client`]). Returns the response, its connection, and whether
+    /// it was resent.
+    async fn send_h1(
+        &self,
+        req: Request<UpBody>,
+    ) -> Result<(Response<Incoming>, Sender, bool), Failure> {
+        let (mut sender, idle) = self.sender().await?;
+        let may_resend = self.retries > 0 && idle.is_some();
+        let copy = if may_resend && idle >= Some(RESEND_AFTER_IDLE) {
+            resendable(&req)
+        } else {
+            None
+        };
+        match sender.try_send_request(req).await {
+            Ok(resp) => Ok((resp, sender, false)),
+            Err(mut e) => {
+                // A user error is the client's body failing: not the connection's fault.
+                let again = (may_resend && !e.error().is_user())
+                    .then(|| e.take_message().or(copy))
+                    .flatten();
+                let Some(req) = again else {
+                    return Err(Failure::Http(e.into_error()));
+                };
+                tracing::debug!(error = %e.error(), "a reused upstream connection failed: resending on a fresh one");
+                let mut fresh = self.connect().await?;
+                let resp = fresh.send_request(req).await.map_err(Failure::Http)?;
+                Ok((resp, fresh, true))
+            }
+        }
     }
 
     /// The shared h2c connection, dialled when there is none or it closed.
@@ -151,12 +294,13 @@ impl Client {
         Ok(sender)
     }
 
-    async fn request(&self, mut req: Request<Incoming>) -> Result<Response<GwBody>, Failure> {
-        let (resp, back) = match self.protocol {
+    /// The response, and whether the request had to be resent.
+    async fn request(&self, req: Request<Incoming>) -> Result<(Response<GwBody>, bool), Failure> {
+        let mut req = req.map(UpBody::Client);
+        let (resp, back, resent) = match self.protocol {
             Protocol::Http1 => {
-                let mut sender = self.sender().await?;
-                let resp = sender.send_request(req).await.map_err(Failure::Http)?;
-                (resp, Some((sender, self.idle.clone())))
+                let (resp, sender, resent) = self.send_h1(req).await?;
+                (resp, Some((sender, self.idle.clone())), resent)
             }
             Protocol::H2c => {
                 let mut sender = self.h2_sender().await?;
@@ -171,13 +315,17 @@ impl Client {
                 })?;
                 *req.version_mut() = http::Version::HTTP_2;
                 sender.ready().await.map_err(Failure::Http)?;
-                (sender.send_request(req).await.map_err(Failure::Http)?, None)
+                let resp = sender.send_request(req).await.map_err(Failure::Http)?;
+                (resp, None, false)
             }
         };
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         parts.version = http::Version::HTTP_11;
-        Ok(Response::from_parts(parts, GwBody::Upstream { body, back }))
+        Ok((
+            Response::from_parts(parts, GwBody::Upstream { body, back }),
+            resent,
+        ))
     }
 }
 
@@ -205,11 +353,15 @@ impl std::fmt::Debug for GwBody {
 }
 
 /// Returns a finished exchange's connection to its pool.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "when a connection went idle, for the pool's idle timeout"
+)]
 fn release(back: &mut Option<(Sender, Idle)>) {
     if let Some((sender, idle)) = back.take() {
         let mut idle = idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < MAX_IDLE {
-            idle.push(sender);
+            idle.push((sender, Instant::now()));
         }
     }
 }
@@ -368,20 +520,42 @@ impl ForwardFailure {
     }
 }
 
+/// What became of a forward, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub failure: Option<ForwardFailure>,
+    /// Resent on a fresh connection after a reused one failed.
+    pub resent: bool,
+}
+
 /// Sends `req` upstream within `read_timeout`; a failure becomes Kong's
 /// status and body, and is returned to be counted.
 pub async fn forward(
     client: &Client,
     req: Request<Incoming>,
     read_timeout: Duration,
-) -> (Response<GwBody>, Option<ForwardFailure>) {
+) -> (Response<GwBody>, Outcome) {
     let failure = match tokio::time::timeout(read_timeout, client.request(req)).await {
-        Ok(Ok(resp)) => return (resp, None),
+        Ok(Ok((resp, resent))) => {
+            return (
+                resp,
+                Outcome {
+                    failure: None,
+                    resent,
+                },
+            );
+        }
         Err(_) => ForwardFailure::ReadTimeout,
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "upstream request failed");
             ForwardFailure::of(&e)
         }
     };
-    (rejection(&failure.rejection()), Some(failure))
+    (
+        rejection(&failure.rejection()),
+        Outcome {
+            failure: Some(failure),
+            resent: false,
+        },
+    )
 }

@@ -319,7 +319,11 @@ fn upstream(s: &ServiceSpec, i: usize) -> Result<Upstream, ConfigError> {
     let client = crate::upstream::Client::new(
         crate::upstream::Dial::Tcp(authority.clone()),
         protocol,
-        ms(s.connect_timeout),
+        crate::upstream::Pooling {
+            connect_timeout: ms(s.connect_timeout),
+            idle_timeout: ms(s.keepalive_idle_timeout),
+            retries: s.retries.unwrap_or(5),
+        },
     );
     Ok(Upstream {
         name: s.name.clone().unwrap_or_else(|| entity.clone()),

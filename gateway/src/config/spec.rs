@@ -76,7 +76,17 @@ pub struct ServiceSpec {
     pub connect_timeout: Option<u64>,
     pub read_timeout: Option<u64>,
     pub write_timeout: Option<u64>,
+    /// Kong's default 5. Here: whether a request that fails on a reused
+    /// keep-alive connection before any response is sent once more on a
+    /// fresh one (0: never).
     pub retries: Option<u32>,
+    /// Milliseconds an upstream connection may sit idle in the pool before
+    /// it is closed instead of reused (default 60000, Kong's
+    /// `upstream_keepalive_idle_timeout`, which Kong sets for all services;
+    /// ours is per service). Set it below the upstream's own keep-alive
+    /// timeout (Node's is 5 s) and the upstream never closes a connection
+    /// as a request goes out.
+    pub keepalive_idle_timeout: Option<u64>,
     pub enabled: Option<bool>,
     #[serde(default)]
     pub tags: Vec<String>,

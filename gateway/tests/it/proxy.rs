@@ -215,3 +215,128 @@ async fn in_memory_without_network() {
         r.into_body().collect().await.unwrap();
     }
 }
+
+/// An HTTP/1.1 upstream that closes a keep-alive connection idle for 1 s
+/// or more when the next request arrives on it, unanswered: the race a
+/// real upstream's idle timeout makes (it closes just as the gateway sends),
+/// made certain. Answers `ok` otherwise. Returns its base URL.
+async fn lazily_closing_upstream() -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let (mut buf, mut last) = (Vec::new(), std::time::Instant::now());
+                loop {
+                    let mut chunk = [0u8; 4096];
+                    let Ok(n @ 1..) = s.read(&mut chunk).await else {
+                        return;
+                    };
+                    buf.extend_from_slice(&chunk[..n]);
+                    // Heads only (the test sends no bodies on reused connections it expects served).
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                        let body_len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or(0);
+                        if buf.len() < end + 4 + body_len {
+                            break;
+                        }
+                        buf.drain(..end + 4 + body_len);
+                        if last.elapsed() >= std::time::Duration::from_secs(1) {
+                            return; // closed, unanswered
+                        }
+                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if s.write_all(ok).await.is_err() {
+                            return;
+                        }
+                        last = std::time::Instant::now();
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// Bursts of 8 concurrent requests (`method`) with gaps swept across 0.9–1.1 s;
+/// the failures, described.
+async fn bursts(url: &str, method: &str) -> (usize, Vec<String>) {
+    let c = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let (mut sent, mut failed) = (0, Vec::new());
+    for gap_ms in [900, 1000, 1100] {
+        let burst: Vec<_> = (0..8)
+            .map(|i| {
+                let body = if method == "POST" { "x" } else { "" };
+                let req = http::Request::builder()
+                    .method(method)
+                    .uri(format!("{url}/b{i}"))
+                    .body(Full::new(Bytes::from(body)))
+                    .unwrap();
+                tokio::spawn(c.request(req))
+            })
+            .collect();
+        for r in burst {
+            sent += 1;
+            match r.await.unwrap() {
+                Ok(r) if r.status() == StatusCode::OK => {}
+                Ok(r) => failed.push(format!("gap {gap_ms} ms: {}", r.status())),
+                Err(e) => failed.push(format!("gap {gap_ms} ms: {e}")),
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(gap_ms)).await;
+    }
+    (sent, failed)
+}
+
+/// An upstream closes idle keep-alive connections after 1 s (Node's default
+/// is 5 s, nginx's 75 s) and requests come in bursts whose gaps sweep
+/// across that second. An idempotent request that meets a connection being
+/// closed is sent again on a fresh one (Kong's `retries`), so none fails; a
+/// POST cannot be, unless the pool's idle timeout is set below the
+/// upstream's, which retires the connection first.
+#[tokio::test]
+async fn an_upstream_closing_idle_connections_fails_no_request() {
+    let up = lazily_closing_upstream().await;
+    let service = |name: &str, extra: &str| {
+        format!(
+            "- name: {name}\n  url: {up}\n{extra}  routes: [{{ name: {name}, paths: [\"/{name}\"] }}]\n"
+        )
+    };
+    let yaml = format!(
+        "_format_version: \"3.0\"\nservices:\n{}{}{}",
+        service("plain", ""),
+        service("noretry", "  retries: 0\n"),
+        service("short", "  keepalive_idle_timeout: 800\n"),
+    );
+    let gw = crate::support::spawn_yaml(&yaml).await;
+    let base = gw.proxy_url();
+    let (sent, failed) = bursts(&format!("{base}/plain"), "GET").await;
+    assert!(
+        failed.is_empty(),
+        "{} of {sent} failed: {failed:?}",
+        failed.len()
+    );
+    let (sent, failed) = bursts(&format!("{base}/short"), "POST").await;
+    assert!(
+        failed.is_empty(),
+        "{} of {sent} failed: {failed:?}",
+        failed.len()
+    );
+    // The race is real: without the retry, requests fail.
+    let (_, failed) = bursts(&format!("{base}/noretry"), "GET").await;
+    assert!(
+        failed.iter().all(|f| f.ends_with("502 Bad Gateway")) && failed.len() >= 8,
+        "{failed:?}"
+    );
+    let m = gw.metrics_text();
+    let retries: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("gateway_upstream_retries_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(retries >= 8, "{m}");
+}
