@@ -51,6 +51,12 @@ pub struct AuthSpec {
     pub claims: BTreeMap<String, serde_json::Value>,
     /// Size of tokens of class `oversized` (default 16KiB).
     pub oversize: Option<String>,
+    /// How requests that pin no consumer spread over the consumers:
+    /// `uniform` (default), `zipf:S` (the consumer of rank k, in the order
+    /// listed, gets a share ∝ 1/k^S; S in (0, 10]) or `hot:P%:Q%` (the first
+    /// P % of consumers get Q % of requests, uniformly within each part).
+    /// Seeded: the same consumer per request on every target and shard.
+    pub popularity: Option<Popularity>,
     #[serde(default, rename = "consumer")]
     pub consumer: Vec<ConsumerSpec>,
     #[serde(default, rename = "consumers")]
@@ -147,6 +153,69 @@ impl TokenSource {
         }
     }
 }
+
+/// How unpinned requests spread over the consumers (`[auth] popularity`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Popularity {
+    #[default]
+    Uniform,
+    /// The consumer of rank k (1-based, in the order listed) with weight 1/k^s.
+    Zipf(f64),
+    /// The first `share` of consumers (a fraction) get `traffic` of the requests.
+    Hot { share: f64, traffic: f64 },
+}
+
+impl FromStr for Popularity {
+    type Err = BadValue;
+    fn from_str(s: &str) -> Result<Popularity, BadValue> {
+        let bad = |why: &str| {
+            BadValue(format!(
+                "{s:?}: {why}expected uniform, zipf:S (0 < S <= 10) or hot:P%:Q% (0 < P < 100, 0 <= Q <= 100)"
+            ))
+        };
+        let percent = |v: &str| {
+            v.strip_suffix('%')
+                .and_then(|n| n.parse::<f64>().ok())
+                .filter(|n| n.is_finite())
+        };
+        match s.split(':').collect::<Vec<_>>().as_slice() {
+            ["uniform"] => Ok(Popularity::Uniform),
+            ["zipf", e] => match e.parse::<f64>() {
+                Ok(e) if e > 0.0 && e <= 10.0 => Ok(Popularity::Zipf(e)),
+                _ => Err(bad("the exponent is out of range; ")),
+            },
+            ["hot", p, q] => match (percent(p), percent(q)) {
+                (Some(p), Some(q)) if p > 0.0 && p < 100.0 && (0.0..=100.0).contains(&q) => {
+                    Ok(Popularity::Hot {
+                        share: p / 100.0,
+                        traffic: q / 100.0,
+                    })
+                }
+                _ => Err(bad("the percentages are out of range; ")),
+            },
+            _ => Err(bad("")),
+        }
+    }
+}
+
+impl fmt::Display for Popularity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Popularity::Uniform => f.write_str("uniform"),
+            Popularity::Zipf(e) => write!(f, "zipf:{e}"),
+            Popularity::Hot { share, traffic } => {
+                write!(f, "hot:{}%:{}%", share * 100.0, traffic * 100.0)
+            }
+        }
+    }
+}
+
+super::value::string_serde!(
+    Popularity,
+    "Popularity",
+    "`uniform`, `zipf:S` or `hot:P%:Q%`",
+    "^(uniform|zipf:[0-9.]+|hot:[0-9.]+%:[0-9.]+%)$"
+);
 
 /// Where the token goes in the request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

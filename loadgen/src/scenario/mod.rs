@@ -41,7 +41,9 @@ use std::sync::Arc;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use auth::{Aud, AuthSpec, ConsumerSpec, GeneratedSpec, Placement, Profile, TokenSource};
+pub use auth::{
+    Aud, AuthSpec, ConsumerSpec, GeneratedSpec, Placement, Popularity, Profile, TokenSource,
+};
 pub use capacity::{CapacitySpec, Term, parse_percent};
 pub use dur::Dur;
 pub use event::{Action, DEFAULT_OVERLAP, EventSpec};

@@ -19,6 +19,7 @@ mod mint;
 mod place;
 mod pool;
 mod signer;
+mod spread;
 mod tokens;
 
 pub use consumers::{Consumer, consumer_json};

@@ -112,6 +112,8 @@ pub struct Tokens {
     /// Per consumer: the key it signs with now, when an `[[event]]` rotated it.
     pub(super) rotated: Vec<arc_swap::ArcSwapOption<Consumer>>,
     pub(super) counter: AtomicU64,
+    /// How unpinned requests spread over the consumers.
+    spread: super::spread::Spread,
     pub clock: Arc<dyn Clock>,
     pub stats: Mutex<SignStats>,
 }
@@ -199,6 +201,8 @@ impl Tokens {
     ) -> Result<Tokens, TokenError> {
         let settings = Settings::of(spec)?;
         let consumers = consumers::resolve(spec, dir)?;
+        let spread =
+            super::spread::Spread::new(spec.popularity.unwrap_or_default(), consumers.len());
         consumers::check(&consumers, settings.profile, &settings.key_claim, classes)?;
         // Keys for the classes that need them, prepared only when used: a
         // fresh RSA key takes ~0.2 s, and thousands of generated consumers
@@ -252,6 +256,7 @@ impl Tokens {
             pool: std::sync::OnceLock::new(),
             rotated,
             counter: AtomicU64::new(0),
+            spread,
             clock,
             stats: Mutex::new(SignStats {
                 // 1 ns to 60 s at 3 significant digits: valid bounds.
@@ -274,11 +279,10 @@ impl Tokens {
         self.classes.iter().position(|c| *c == class)
     }
 
-    /// The consumer of request `seq`: fixed, or spread over all by the seed.
+    /// The consumer of request `seq`: fixed, or spread over all by the seed
+    /// as `[auth] popularity` says.
     pub fn consumer_of(&self, fixed: Option<usize>, seed: u64, seq: u64) -> usize {
-        fixed.unwrap_or_else(|| {
-            (crate::seed::mix(&[seed, seq, 0xC0_5E]) % self.consumers.len() as u64) as usize
-        })
+        fixed.unwrap_or_else(|| self.spread.pick(crate::seed::mix(&[seed, seq, 0xC0_5E])))
     }
 
     /// The consumer `ci` as it signs now (rotated by an event, or as configured).

@@ -733,6 +733,10 @@ fn auth_mistakes_are_located_at_their_line_and_column() {
             "[auth]\nsource = \"pool\"\n[[auth.consumers]]\ncount = 3\nalg = \"RS256\"\n",
             "15:1: auth.consumers[0].key_file: ",
         ),
+        (
+            "[auth]\npopularity = \"zipf:0\"\n[[auth.consumer]]\nname = \"c\"\nsecret = \"s\"\n",
+            "14:1: auth.popularity: ",
+        ),
     ];
     for (auth, at) in cases {
         let file = dir.path().join("bad.toml");
