@@ -193,6 +193,12 @@ pub enum ProvisionCommand {
         scenario: PathBuf,
         #[arg(long)]
         teardown: bool,
+        /// Consumers provisioned at once (each one's calls in order).
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+        concurrency: u16,
+        /// Print every Admin API call (default: a count per call and status).
+        #[arg(long)]
+        verbose: bool,
     },
     /// Write a Kong declarative config for jwt-gateway / builtin:gateway with
     /// the scenario's consumers and a jwt-protected route to the upstream.

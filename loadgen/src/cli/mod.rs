@@ -183,19 +183,54 @@ fn provision(p: ProvisionCommand) -> anyhow::Result<()> {
             admin,
             scenario,
             teardown,
+            concurrency,
+            verbose,
         } => {
             let tokens = scenario_tokens(&scenario, &[])?;
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let calls = rt.block_on(crate::commands::provision::kong(&tokens, &admin, teardown))?;
+            let total = tokens.consumers.len();
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix} {pos}/{len} consumers, {per_sec}, {eta} left",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_prefix(if teardown { "removing" } else { "provisioning" });
+            let opts = crate::commands::provision::Options {
+                teardown,
+                concurrency: usize::from(concurrency),
+            };
+            #[allow(
+                clippy::disallowed_methods,
+                reason = "how long provisioning took, for the user"
+            )]
+            let started = std::time::Instant::now();
+            let calls = rt.block_on(crate::commands::provision::kong(
+                &tokens,
+                &admin,
+                opts,
+                &|done| bar.set_position(done as u64),
+            ));
+            bar.finish_and_clear();
+            let calls = calls?;
+            let took = started.elapsed().as_secs_f64();
+            let mut counts: std::collections::BTreeMap<(&str, u16), usize> = Default::default();
             for c in &calls {
-                println!("{} {} -> {}", c.method, c.path, c.status);
+                if verbose {
+                    println!("{} {} -> {}", c.method, c.path, c.status);
+                }
+                *counts.entry((c.method.as_str(), c.status)).or_default() += 1;
+            }
+            for ((method, status), n) in &counts {
+                println!("{n} {method} -> {status}");
             }
             println!(
-                "{} {} consumers at {admin}",
+                "{} {total} consumers at {admin} in {took:.1} s ({:.0}/s, {concurrency} at once)",
                 if teardown { "removed" } else { "provisioned" },
-                tokens.consumers.len()
+                total as f64 / took.max(1e-9),
             );
             Ok(())
         }

@@ -4,6 +4,8 @@
 //!   (on 409, `PATCH /consumers/{c}/jwt/{key}`), `POST /consumers/{c}/acls`
 //!   (409: the group is already there). Re-running updates in place.
 //!   `--teardown` deletes the consumers, which removes their credentials.
+//!   Consumers go `--concurrency` at a time (each one's calls in order), so
+//!   100,000 partners take seconds to minutes, not an hour of round trips.
 //! - `rust-gateway`: writes a Kong declarative config for `jwt-gateway` or
 //!   `builtin:gateway` with the consumers, a route and the jwt plugin set up
 //!   for the scenario's placement and key claim.
@@ -24,76 +26,152 @@ pub struct Call {
     pub status: u16,
 }
 
-/// Provisions every consumer of `auth` through the Admin API at `admin`
-/// (`http://host:port`), or with `teardown` removes them. Fails on the
-/// first answer that is neither success nor an expected 409/404, naming it.
-pub async fn kong(tokens: &Tokens, admin: &str, teardown: bool) -> Result<Vec<Call>, AdminError> {
-    if !admin.starts_with("http://") {
-        return Err(AdminError::AdminUrl(admin.to_owned()));
+/// How `kong` provisions: calls at once, and who hears of progress.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub teardown: bool,
+    /// Consumers provisioned at once (each consumer's calls in order).
+    pub concurrency: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            teardown: false,
+            concurrency: 16,
+        }
     }
-    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    let mut calls = Vec::new();
-    let mut call = |method: &str, path: String, status: u16| {
-        calls.push(Call {
-            method: method.to_owned(),
-            path,
-            status,
-        })
-    };
-    let fail = |call: &str, status: u16, body: Value| AdminError::Status {
+}
+
+fn fail(call: &str, status: u16, body: Value) -> AdminError {
+    AdminError::Status {
         call: call.to_owned(),
         status,
         body,
+    }
+}
+
+/// One consumer's calls, in order: PUT the consumer, POST its credential
+/// (409: PATCH it), POST its groups (409: there already); or DELETE it.
+async fn one(
+    client: &HttpClient,
+    admin: &str,
+    c: &crate::token::Consumer,
+    teardown: bool,
+) -> Result<Vec<Call>, AdminError> {
+    let mut calls = Vec::new();
+    let mut call = |method: &str, path: &str, status: u16| {
+        calls.push(Call {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            status,
+        })
     };
-    for c in &tokens.consumers {
-        let user = seg(&c.name);
-        if teardown {
-            let path = format!("/consumers/{user}");
-            let (status, body) = send(&client, admin, "DELETE", &path, None).await?;
-            call("DELETE", path.clone(), status);
-            if status != 204 && status != 404 {
-                return Err(fail(&format!("DELETE {path}"), status, body));
-            }
-            continue;
+    let user = seg(&c.name);
+    let path = format!("/consumers/{user}");
+    if teardown {
+        let (status, body) = send(client, admin, "DELETE", &path, None).await?;
+        call("DELETE", &path, status);
+        if status != 204 && status != 404 {
+            return Err(fail(&format!("DELETE {path}"), status, body));
         }
-        let path = format!("/consumers/{user}");
-        let (status, body) = send(
-            &client,
-            admin,
-            "PUT",
-            &path,
-            Some(&json!({ "username": c.name })),
-        )
-        .await?;
-        call("PUT", path.clone(), status);
+        return Ok(calls);
+    }
+    let named = json!({ "username": c.name });
+    let (status, body) = send(client, admin, "PUT", &path, Some(&named)).await?;
+    call("PUT", &path, status);
+    if !(200..300).contains(&status) {
+        return Err(fail(&format!("PUT {path}"), status, body));
+    }
+    let path = format!("/consumers/{user}/jwt");
+    let cred = credential(c);
+    let (status, body) = send(client, admin, "POST", &path, Some(&cred)).await?;
+    call("POST", &path, status);
+    if status == 409 {
+        let path = format!("/consumers/{user}/jwt/{}", seg(&c.key));
+        let (status, body) = send(client, admin, "PATCH", &path, Some(&cred)).await?;
+        call("PATCH", &path, status);
         if !(200..300).contains(&status) {
-            return Err(fail(&format!("PUT {path}"), status, body));
+            return Err(fail(&format!("PATCH {path}"), status, body));
         }
-        let path = format!("/consumers/{user}/jwt");
-        let cred = credential(c);
-        let (status, body) = send(&client, admin, "POST", &path, Some(&cred)).await?;
-        call("POST", path.clone(), status);
-        if status == 409 {
-            let path = format!("/consumers/{user}/jwt/{}", seg(&c.key));
-            let (status, body) = send(&client, admin, "PATCH", &path, Some(&cred)).await?;
-            call("PATCH", path.clone(), status);
-            if !(200..300).contains(&status) {
-                return Err(fail(&format!("PATCH {path}"), status, body));
-            }
-        } else if !(200..300).contains(&status) {
+    } else if !(200..300).contains(&status) {
+        return Err(fail(&format!("POST {path}"), status, body));
+    }
+    for g in &c.groups {
+        let path = format!("/consumers/{user}/acls");
+        let (status, body) =
+            send(client, admin, "POST", &path, Some(&json!({ "group": g }))).await?;
+        call("POST", &path, status);
+        if status != 409 && !(200..300).contains(&status) {
             return Err(fail(&format!("POST {path}"), status, body));
-        }
-        for g in &c.groups {
-            let path = format!("/consumers/{user}/acls");
-            let (status, body) =
-                send(&client, admin, "POST", &path, Some(&json!({ "group": g }))).await?;
-            call("POST", path.clone(), status);
-            if status != 409 && !(200..300).contains(&status) {
-                return Err(fail(&format!("POST {path}"), status, body));
-            }
         }
     }
     Ok(calls)
+}
+
+/// Provisions every consumer of `auth` through the Admin API at `admin`
+/// (`http://host:port`), `concurrency` consumers at a time, or with
+/// `teardown` removes them; `progress(done)` after each consumer. Stops at
+/// the first answer that is neither success nor an expected 409/404 and
+/// returns it, named (consumers already in flight finish first). The calls
+/// made, consumer by consumer in the scenario's order.
+pub async fn kong(
+    tokens: &Tokens,
+    admin: &str,
+    opts: Options,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<Call>, AdminError> {
+    if !admin.starts_with("http://") {
+        return Err(AdminError::AdminUrl(admin.to_owned()));
+    }
+    let client: HttpClient = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(opts.concurrency)
+        .build_http();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let consumers = &tokens.consumers;
+    // A fixed set of lanes, each taking the next consumer: bounded, in
+    // order within a consumer, no task per consumer.
+    let lane = || async {
+        let mut mine: Vec<(usize, Vec<Call>)> = Vec::new();
+        loop {
+            use std::sync::atomic::Ordering::Relaxed;
+            let i = next.fetch_add(1, Relaxed);
+            if i >= consumers.len() || stop.load(Relaxed) {
+                return Ok(mine);
+            }
+            match one(&client, admin, &consumers[i], opts.teardown).await {
+                Ok(calls) => mine.push((i, calls)),
+                Err(e) => {
+                    stop.store(true, Relaxed);
+                    return Err((i, e));
+                }
+            }
+            progress(done.fetch_add(1, Relaxed) + 1);
+        }
+    };
+    let lanes: Vec<_> = (0..opts.concurrency.clamp(1, consumers.len().max(1)))
+        .map(|_| lane())
+        .collect();
+    let results = futures_util::future::join_all(lanes).await;
+    let mut all: Vec<(usize, Vec<Call>)> = Vec::new();
+    let mut first_error: Option<(usize, AdminError)> = None;
+    for r in results {
+        match r {
+            Ok(mine) => all.extend(mine),
+            Err((i, e)) => {
+                if first_error.as_ref().is_none_or(|(j, _)| i < *j) {
+                    first_error = Some((i, e));
+                }
+            }
+        }
+    }
+    if let Some((_, e)) = first_error {
+        return Err(e);
+    }
+    all.sort_by_key(|(i, _)| *i);
+    Ok(all.into_iter().flat_map(|(_, calls)| calls).collect())
 }
 
 /// A Kong declarative config (JSON, which is YAML) for our gateway: one

@@ -13,4 +13,5 @@ mod cli;
 mod engine;
 mod props;
 mod report;
+mod scale;
 mod tokens;
