@@ -174,6 +174,21 @@ pub async fn kong(
     Ok(all.into_iter().flat_map(|(_, calls)| calls).collect())
 }
 
+/// The consumers of `auth` as a Kong declarative file lists them: username,
+/// the jwt credential, the ACL groups.
+pub fn consumer_docs(auth: &Tokens) -> Vec<Value> {
+    auth.consumers
+        .iter()
+        .map(|c| {
+            let mut v = json!({ "username": c.name, "jwt_secrets": [credential(c)] });
+            if !c.groups.is_empty() {
+                v["acls"] = c.groups.iter().map(|g| json!({ "group": g })).collect();
+            }
+            v
+        })
+        .collect()
+}
+
 /// A Kong declarative config (JSON, which is YAML) for our gateway: one
 /// service to `upstream` with a route on `/` whose jwt plugin reads the
 /// token where the scenario puts it, verifies exp and nbf, and knows every
@@ -196,17 +211,7 @@ pub fn rust_gateway(auth: &Tokens, upstream: &str, allow: &[String]) -> Value {
     if !allow.is_empty() {
         plugins.push(json!({ "name": "acl", "config": { "allow": allow } }));
     }
-    let consumers: Vec<Value> = auth
-        .consumers
-        .iter()
-        .map(|c| {
-            let mut v = json!({ "username": c.name, "jwt_secrets": [credential(c)] });
-            if !c.groups.is_empty() {
-                v["acls"] = c.groups.iter().map(|g| json!({ "group": g })).collect();
-            }
-            v
-        })
-        .collect();
+    let consumers = consumer_docs(auth);
     json!({
         "_format_version": "3.0",
         "services": [{

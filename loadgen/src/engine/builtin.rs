@@ -27,7 +27,12 @@ fn runtime(name: &str, threads: usize) -> Result<tokio::runtime::Runtime, RunErr
 }
 
 impl Builtins {
-    pub(super) fn start(s: &Scenario, scenario_dir: &Path) -> Result<Builtins, RunError> {
+    /// `tokens`: the scenario's `[auth]`, for `[gateway] provision`.
+    pub(super) fn start(
+        s: &Scenario,
+        scenario_dir: &Path,
+        tokens: Option<&crate::token::Tokens>,
+    ) -> Result<Builtins, RunError> {
         let urls: Vec<TargetUrl> = s.targets.iter().flat_map(Target::url_list).collect();
         let wants_gateway = urls.contains(&TargetUrl::BuiltinGateway);
         let mut b = Builtins {
@@ -70,6 +75,15 @@ impl Builtins {
             for svc in &mut decl.services {
                 if svc.url.as_deref() == Some(builtin) {
                     svc.url = Some(upstream_url.clone());
+                }
+            }
+            if let (Some(true), Some(tokens)) = (spec.provision, tokens) {
+                for doc in crate::commands::provision::consumer_docs(tokens) {
+                    let c = serde_json::from_value(doc).map_err(|e| RunError::Io {
+                        what: "cannot provision the builtin gateway".into(),
+                        source: std::io::Error::other(e),
+                    })?;
+                    decl.consumers.push(c);
                 }
             }
             decl.compile().map_err(config_error)?;

@@ -64,7 +64,7 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunData, RunError> 
     if let Some(a) = plan.tokens.as_ref().filter(|_| pooled) {
         a.fill_pool();
     }
-    let builtins = Builtins::start(scenario, scenario.dir())?;
+    let builtins = Builtins::start(scenario, scenario.dir(), plan.tokens.as_deref())?;
     let endpoints: Vec<Vec<Endpoint>> = scenario
         .targets
         .iter()

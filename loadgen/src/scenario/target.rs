@@ -175,6 +175,10 @@ pub struct GatewaySpec {
     pub config: PathBuf,
     /// Gateway worker threads (default 1).
     pub workers: Option<usize>,
+    /// Add the scenario's `[auth]` consumers to the config's, as `loadgen
+    /// provision rust-gateway` writes them (default false): 100,000
+    /// generated partners without a 10 MB config file.
+    pub provision: Option<bool>,
     /// Its Admin API answers a change at once and the proxy applies it this
     /// much later (default 0): a known stale window, as a Kong node polling
     /// every `db_update_frequency` has.

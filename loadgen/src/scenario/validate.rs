@@ -50,6 +50,12 @@ impl Scenario {
                 }
                 _ => {}
             }
+            if g.provision == Some(true) && self.auth.is_none() {
+                return Err((
+                    gateway("provision"),
+                    "needs an [auth] section: its consumers are what it provisions".into(),
+                ));
+            }
         }
         if let Some(a) = &self.auth {
             let auth = |(key, msg): (&'static str, String)| (Field::new("auth", None, key), msg);
