@@ -6,8 +6,13 @@ answers, its RSS, and the latency of Admin writes (PAIRS POST + DELETE pairs
 of a credential on one keep-alive connection, each write timed alone).
 
   scripts/admin_scale.py [--sizes 100,10000,100000] [--pairs 100] [--gateway BIN] [--reps 1]
+  scripts/admin_scale.py --crash [--sizes 100000]
 
-Prints one Markdown row per size and repetition. Loopback only; the
+Prints one Markdown row per size and repetition. With --crash, per size:
+1,000 credential writes one after another, SIGKILL after the 300th
+acknowledgement, a restart on the same state, and how many acknowledged
+writes the restarted gateway has (all of them, or the row says how many
+were lost). Loopback only; the
 gateway is killed when its size is done.
 """
 import argparse
@@ -98,14 +103,79 @@ def one(binary, n, pairs, workdir):
                 pass
 
 
+def start(binary, config, state):
+    port, aport = free_port(), free_port()
+    t0 = time.perf_counter()
+    gw = subprocess.Popen(
+        [binary, "--config", config, "--listen", f"127.0.0.1:{port}",
+         "--admin-listen", f"127.0.0.1:{aport}", "--state", state, "--workers", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for _ in range(2):
+        if not gw.stdout.readline():
+            sys.exit("the gateway did not start")
+    return gw, aport, time.perf_counter() - t0
+
+
+def crash(binary, n, workdir):
+    import threading
+    config = os.path.join(workdir, f"kong-{n}.yml")
+    if not os.path.exists(config):
+        write_config(config, n)
+    state = os.path.join(workdir, f"crash-{n}.db")
+    gw, aport, _ = start(binary, config, state)
+    acked = []
+
+    def writer():
+        for i in range(1000):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", aport, timeout=30)
+                c.request("POST", f"/consumers/partner-{(i * 7919) % n}/jwt",
+                          json.dumps({"key": f"crash-{i}", "secret": "x"}),
+                          {"Content-Type": "application/json"})
+                r = c.getresponse()
+                r.read()
+            except OSError:
+                return
+            if r.status != 201:
+                sys.exit(f"write {i}: {r.status}")
+            acked.append(i)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    while len(acked) < 300:
+        time.sleep(0.001)
+    gw.kill()
+    gw.wait()
+    t.join()
+    gw, aport, started = start(binary, config, state)
+    c = http.client.HTTPConnection("127.0.0.1", aport, timeout=30)
+    lost = 0
+    for i in acked:
+        c.request("GET", f"/jwts/crash-{i}")
+        r = c.getresponse()
+        r.read()
+        lost += r.status != 200
+    gw.kill()
+    gw.wait()
+    print(f"| {n:,} | killed after {len(acked)} acknowledged writes | restarted in {started:.2f} s | lost {lost} |", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="100,10000,100000")
     ap.add_argument("--pairs", type=int, default=100)
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--gateway", default=os.path.join(ROOT, "target/release/jwt-gateway"))
+    ap.add_argument("--crash", action="store_true")
     a = ap.parse_args()
     sizes = [int(s) for s in a.sizes.split(",")]
+    if a.crash:
+        print("| consumers | kill -9 | restart | acknowledged writes lost |")
+        print("|---|---|---|---|")
+        with tempfile.TemporaryDirectory() as d:
+            for n in sizes:
+                crash(a.gateway, n, d)
+        return
     print("| rep | consumers | start to Admin up | RSS at start | RSS after writes | write p50 | write p90 | write p99 | write max |")
     print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as d:

@@ -5,7 +5,7 @@
 //!   ECDSA / Ed25519 verification of the same bytes with ring, and ES512 and
 //!   EdDSA over Ed448 (OpenSSL-signed fixture tokens) vs bare `p521` and
 //!   `ed448-goldilocks-plus`;
-//! - credential lookup among 10 and 10,000 credentials;
+//! - credential lookup among 10, 10,000 and 100,000 credentials (sharded maps);
 //! - claims checks on and off.
 
 use std::hint::black_box;
@@ -274,6 +274,18 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("HS256/10000_credentials", |b| {
         b.iter(|| black_box(authenticate(&conf, &big.credentials, None, &hb, now).is_ok()))
+    });
+    drop(big);
+    let huge = snapshot(100_000);
+    let t = token(
+        Algorithm::HS256,
+        "key-77777",
+        &EncodingKey::from_secret(b"secret-77777"),
+    );
+    let hh = headers(&t);
+    assert!(authenticate(&conf, &huge.credentials, None, &hh, now).is_ok());
+    g.bench_function("HS256/100000_credentials", |b| {
+        b.iter(|| black_box(authenticate(&conf, &huge.credentials, None, &hh, now).is_ok()))
     });
     g.finish();
 
