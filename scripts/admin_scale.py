@@ -46,6 +46,14 @@ def write_config(path, n):
             f.write(f"- username: partner-{i}\n  jwt_secrets:\n  - key: pk-{i}\n    secret: s{i}\n")
 
 
+def config_for(n, workdir):
+    """The declarative file with n consumers in workdir (written once)."""
+    config = os.path.join(workdir, f"kong-{n}.yml")
+    if not os.path.exists(config):
+        write_config(config, n)
+    return config
+
+
 def rss_mib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -59,22 +67,24 @@ def pct(xs, q):
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
-def one(binary, n, pairs, workdir):
-    config = os.path.join(workdir, f"kong-{n}.yml")
-    if not os.path.exists(config):
-        write_config(config, n)
-    state = os.path.join(workdir, f"state-{n}-{time.time_ns()}.db")
+def start(binary, config, state):
     port, aport = free_port(), free_port()
     t0 = time.perf_counter()
     gw = subprocess.Popen(
         [binary, "--config", config, "--listen", f"127.0.0.1:{port}",
          "--admin-listen", f"127.0.0.1:{aport}", "--state", state, "--workers", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for _ in range(2):
+        if not gw.stdout.readline():
+            sys.exit("the gateway did not start")
+    return gw, aport, time.perf_counter() - t0
+
+
+def one(binary, n, pairs, workdir):
+    config = config_for(n, workdir)
+    state = os.path.join(workdir, f"state-{n}-{time.time_ns()}.db")
+    gw, aport, started = start(binary, config, state)
     try:
-        for _ in range(2):
-            if not gw.stdout.readline():
-                sys.exit(f"the gateway did not start at {n} consumers")
-        started = time.perf_counter() - t0
         rss = rss_mib(gw.pid)
         c = http.client.HTTPConnection("127.0.0.1", aport, timeout=60)
         lat = []
@@ -103,24 +113,9 @@ def one(binary, n, pairs, workdir):
                 pass
 
 
-def start(binary, config, state):
-    port, aport = free_port(), free_port()
-    t0 = time.perf_counter()
-    gw = subprocess.Popen(
-        [binary, "--config", config, "--listen", f"127.0.0.1:{port}",
-         "--admin-listen", f"127.0.0.1:{aport}", "--state", state, "--workers", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    for _ in range(2):
-        if not gw.stdout.readline():
-            sys.exit("the gateway did not start")
-    return gw, aport, time.perf_counter() - t0
-
-
 def crash(binary, n, workdir):
     import threading
-    config = os.path.join(workdir, f"kong-{n}.yml")
-    if not os.path.exists(config):
-        write_config(config, n)
+    config = config_for(n, workdir)
     state = os.path.join(workdir, f"crash-{n}.db")
     gw, aport, _ = start(binary, config, state)
     acked = []

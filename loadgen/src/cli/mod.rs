@@ -538,7 +538,7 @@ fn finish(
     verdict(summary, interrupted)
 }
 
-/// The exit status of a run's verdict (the README's decision table).
+/// The exit status of a run's verdict (the decision table in docs/scenario.md).
 pub fn verdict(summary: &reports::summary::Summary, interrupted: bool) -> Exit {
     if interrupted {
         Exit::Interrupted

@@ -1,4 +1,4 @@
-//! The documented range of every numeric field of a scenario (the README's
+//! The documented range of every numeric field of a scenario (docs/scenario.md's
 //! "Limits" table lists the same), checked by `validate` and `run` before
 //! anything starts, and the machine's own limit on open files.
 

@@ -422,7 +422,7 @@ fn a_failed_admin_call_exits_4_with_its_status_and_body() {
         ),
     );
     let o = run(&text);
-    // A run that is invalid outranks failed expectations (the README's exit
+    // A run that is invalid outranks failed expectations (docs/scenario.md's exit
     // table): on a machine that stalled, the verdict is 3, with the same faults.
     assert!(
         o.code == Exit::Expectations || (o.code == Exit::Invalid && stalled(&o.summary)),
