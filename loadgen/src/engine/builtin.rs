@@ -26,6 +26,40 @@ fn runtime(name: &str, threads: usize) -> Result<tokio::runtime::Runtime, RunErr
     })
 }
 
+/// The builtin gateway's declarative file, checked: `url: builtin:upstream`
+/// services pointed at the builtin upstream, and with `provision` the
+/// scenario's `[auth]` consumers added.
+fn gateway_config(
+    spec: &crate::scenario::GatewaySpec,
+    scenario_dir: &Path,
+    upstream_url: &str,
+    tokens: Option<&crate::token::Tokens>,
+) -> Result<gateway::config::Declarative, RunError> {
+    let path = scenario_dir.join(&spec.config);
+    let config_error = |source| RunError::GatewayConfig {
+        path: path.clone(),
+        source,
+    };
+    let mut decl = gateway::config::Declarative::load(&path).map_err(config_error)?;
+    let builtin = TargetUrl::BuiltinUpstream.as_str();
+    for svc in &mut decl.services {
+        if svc.url.as_deref() == Some(builtin) {
+            svc.url = Some(upstream_url.to_owned());
+        }
+    }
+    if let (Some(true), Some(tokens)) = (spec.provision, tokens) {
+        for doc in crate::commands::provision::consumer_docs(tokens) {
+            let c = serde_json::from_value(doc).map_err(|e| RunError::Io {
+                what: "cannot provision the builtin gateway".into(),
+                source: std::io::Error::other(e),
+            })?;
+            decl.consumers.push(c);
+        }
+    }
+    decl.compile().map_err(config_error)?;
+    Ok(decl)
+}
+
 impl Builtins {
     /// `tokens`: the scenario's `[auth]`, for `[gateway] provision`.
     pub(super) fn start(
@@ -64,29 +98,7 @@ impl Builtins {
         b._runtimes.push(rt);
         if wants_gateway {
             let spec = s.gateway.as_ref().ok_or(RunError::NoGatewaySection)?;
-            let path = scenario_dir.join(&spec.config);
-            let config_error = |source| RunError::GatewayConfig {
-                path: path.clone(),
-                source,
-            };
-            let mut decl = gateway::config::Declarative::load(&path).map_err(config_error)?;
-            // `url: builtin:upstream` in the gateway's services points at the builtin upstream.
-            let builtin = TargetUrl::BuiltinUpstream.as_str();
-            for svc in &mut decl.services {
-                if svc.url.as_deref() == Some(builtin) {
-                    svc.url = Some(upstream_url.clone());
-                }
-            }
-            if let (Some(true), Some(tokens)) = (spec.provision, tokens) {
-                for doc in crate::commands::provision::consumer_docs(tokens) {
-                    let c = serde_json::from_value(doc).map_err(|e| RunError::Io {
-                        what: "cannot provision the builtin gateway".into(),
-                        source: std::io::Error::other(e),
-                    })?;
-                    decl.consumers.push(c);
-                }
-            }
-            decl.compile().map_err(config_error)?;
+            let decl = gateway_config(spec, scenario_dir, &upstream_url, tokens)?;
             let rt = runtime("builtin-gateway", spec.workers.unwrap_or(1))?;
             let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
             // With its Admin API (in memory: no state file), for `[[event]]`s.

@@ -449,10 +449,6 @@ rate = 100
                 GOOD.replace("path = ", "expect = 99\npath = "),
                 "s.toml:8:1: request[0].expect: 99 is not an HTTP status",
             ),
-            (
-                format!("{GOOD}[gateway]\nconfig = \"g.yml\"\nprovision = true\n"),
-                "s.toml:15:1: gateway.provision: needs an [auth] section: its consumers are what it provisions",
-            ),
         ];
         for (text, want) in cases {
             assert_eq!(err(&text), want, "{text}");

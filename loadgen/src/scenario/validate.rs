@@ -36,27 +36,7 @@ impl Scenario {
                 return Err(top(key, "must be at least 1ms"));
             }
         }
-        if let Some(g) = &self.gateway {
-            let gateway = |key| Field::new("gateway", None, key);
-            limits::GATEWAY_WORKERS
-                .check(n(g.workers))
-                .map_err(|(key, msg)| (gateway(key), msg))?;
-            match (&g.tls_cert, &g.tls_key) {
-                (Some(_), None) => {
-                    return Err((gateway("tls_key"), "missing: tls_cert needs it".into()));
-                }
-                (None, Some(_)) => {
-                    return Err((gateway("tls_cert"), "missing: tls_key needs it".into()));
-                }
-                _ => {}
-            }
-            if g.provision == Some(true) && self.auth.is_none() {
-                return Err((
-                    gateway("provision"),
-                    "needs an [auth] section: its consumers are what it provisions".into(),
-                ));
-            }
-        }
+        self.validate_gateway()?;
         if let Some(a) = &self.auth {
             let auth = |(key, msg): (&'static str, String)| (Field::new("auth", None, key), msg);
             limits::POOL_SIZE.check(n(a.pool_size)).map_err(auth)?;
@@ -170,6 +150,33 @@ impl Scenario {
     /// The targets an event without `target` applies to: those that check tokens.
     pub fn event_targets(&self) -> Vec<&Target> {
         self.targets.iter().filter(|t| t.takes_events()).collect()
+    }
+
+    /// `[gateway]`: its workers, TLS in pairs, and `provision` with an `[auth]`.
+    fn validate_gateway(&self) -> Result<(), Violation> {
+        let Some(g) = &self.gateway else {
+            return Ok(());
+        };
+        let gateway = |key| Field::new("gateway", None, key);
+        limits::GATEWAY_WORKERS
+            .check(n(g.workers))
+            .map_err(|(key, msg)| (gateway(key), msg))?;
+        match (&g.tls_cert, &g.tls_key) {
+            (Some(_), None) => {
+                return Err((gateway("tls_key"), "missing: tls_cert needs it".into()));
+            }
+            (None, Some(_)) => {
+                return Err((gateway("tls_cert"), "missing: tls_key needs it".into()));
+            }
+            _ => {}
+        }
+        if g.provision == Some(true) && self.auth.is_none() {
+            return Err((
+                gateway("provision"),
+                "needs an [auth] section: its consumers are what it provisions".into(),
+            ));
+        }
+        Ok(())
     }
 
     fn validate_upstream(&self) -> Result<(), Violation> {
@@ -291,5 +298,20 @@ impl Scenario {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn gateway_provision_needs_auth() {
+        let text = "name = \"t\"\n[[target]]\nname = \"g\"\nurl = \"builtin:gateway\"\n[[request]]\nname = \"r\"\npath = \"/\"\n[[phase]]\nname = \"p\"\nduration = \"1s\"\nrate = 1\n[gateway]\nconfig = \"g.yml\"\nprovision = true\n";
+        let e = super::Scenario::parse(text, "s.toml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "s.toml:14:1: gateway.provision: needs an [auth] section: its consumers are what it provisions"
+        );
     }
 }

@@ -134,27 +134,6 @@ mod tests {
     }
 
     #[test]
-    fn tokens_pick_consumers_by_the_scenario_s_popularity() {
-        let spec: crate::scenario::AuthSpec = toml::from_str(
-            "popularity = \"hot:10%:100%\"\n[[consumers]]\ncount = 50\nsecret = \"s{n}\"\n",
-        )
-        .unwrap();
-        let tokens = crate::token::Tokens::new(
-            &spec,
-            &[crate::scenario::TokenClass::Valid],
-            std::path::Path::new("."),
-            std::sync::Arc::new(crate::token::SystemClock),
-        )
-        .unwrap();
-        let picked: std::collections::BTreeSet<usize> = (0..2_000)
-            .map(|seq| tokens.consumer_of(None, 3, seq))
-            .collect();
-        // All traffic to the first 5 of 50, all 5 of them used; a pin still wins.
-        assert_eq!(picked, (0..5).collect());
-        assert_eq!(tokens.consumer_of(Some(42), 3, 0), 42);
-    }
-
-    #[test]
     fn popularity_reads_and_refuses() {
         for (s, ok) in [
             ("uniform", true),

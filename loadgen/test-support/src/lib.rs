@@ -180,6 +180,23 @@ pub async fn mock_program(program: mock_upstream::Program) -> mock_upstream::Han
     .await
 }
 
+/// Our gateway on 127.0.0.1:0 serving `kong` (a Kong declarative file as
+/// text), with its Admin API and an SQLite state in `dir`.
+pub async fn gateway_with_admin(kong: &str, dir: &Path) -> gateway::Handle {
+    let loopback: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+    gateway::start(gateway::Options {
+        config: gateway::config::Declarative::parse(kong, "k.yml").unwrap(),
+        listen: loopback,
+        admin_listen: Some(loopback),
+        state_file: Some(dir.join("state.db")),
+        tls: None,
+        limits: gateway::limits(),
+        admin_apply_delay: std::time::Duration::ZERO,
+    })
+    .await
+    .unwrap()
+}
+
 /// A mock upstream that answers after `latency` (the mock's spec syntax:
 /// `fixed:10ms`, `uniform:1ms..41ms`).
 pub async fn mock_latency(latency: &str) -> mock_upstream::Handle {

@@ -13,7 +13,7 @@ use loadgen::cli::Exit;
 use reports::summary::Summary;
 
 use crate::serial;
-use crate::support::mock;
+use crate::support::{gateway_with_admin, mock};
 
 /// A fake server on loopback: each connection's request is read whole, then
 /// `answer` serves it (the request's bytes, the connection).
@@ -69,17 +69,7 @@ fn gateway(
             "_format_version: \"3.0\"\nservices:\n- name: up\n  url: {}\n  routes: [{{ name: all, paths: [\"/\"], plugins: [{{ name: jwt }}] }}]\nconsumers:\n- username: partner\n  jwt_secrets:\n  - {{ key: partner, algorithm: HS256, secret: partner-secret }}\n",
             up.base_url()
         );
-        let gw = gateway::start(gateway::Options {
-            config: gateway::config::Declarative::parse(&kong, "k.yml").unwrap(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_listen: Some("127.0.0.1:0".parse().unwrap()),
-            state_file: Some(dir.join("state.json")),
-            tls: None,
-            limits: gateway::limits(),
-            admin_apply_delay: Duration::ZERO,
-        })
-        .await
-        .unwrap();
+        let gw = gateway_with_admin(&kong, dir).await;
         (gw.proxy_url(), gw.admin_addr().unwrap(), (up, gw))
     })
 }

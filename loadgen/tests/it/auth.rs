@@ -379,17 +379,7 @@ async fn provision_kong_end_to_end_against_our_gateway() {
         "_format_version: \"3.0\"\nservices:\n- name: up\n  url: {}\n  routes: [{{ name: all, paths: [\"/\"], plugins: [{{ name: jwt, config: {{ claims_to_verify: [exp] }} }}, {{ name: acl, config: {{ allow: [mobile] }} }}] }}]\n",
         up.base_url()
     );
-    let gw = gateway::start(gateway::Options {
-        config: gateway::config::Declarative::parse(&kong, "k.yml").unwrap(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
-        state_file: Some(dir.path().join("state.json")),
-        tls: None,
-        limits: gateway::limits(),
-        admin_apply_delay: std::time::Duration::ZERO,
-    })
-    .await
-    .unwrap();
+    let gw = crate::support::gateway_with_admin(&kong, dir.path()).await;
     let d = dir.path().to_owned();
     let admin = format!("http://{}", gw.admin_addr().unwrap());
     let proxy = gw.proxy_url();

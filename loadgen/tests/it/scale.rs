@@ -24,17 +24,7 @@ async fn provision_kong_thousands_of_consumers_at_once() {
         "_format_version: \"3.0\"\nservices:\n- name: up\n  url: {}\n  routes: [{{ name: all, paths: [\"/\"], plugins: [{{ name: jwt }}] }}]\n",
         up.base_url()
     );
-    let gw = gateway::start(gateway::Options {
-        config: gateway::config::Declarative::parse(&kong, "k.yml").unwrap(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
-        state_file: Some(dir.path().join("state.db")),
-        tls: None,
-        limits: gateway::limits(),
-        admin_apply_delay: std::time::Duration::ZERO,
-    })
-    .await
-    .unwrap();
+    let gw = crate::support::gateway_with_admin(&kong, dir.path()).await;
     let file = dir.path().join("partners.toml");
     std::fs::write(
         &file,
