@@ -49,6 +49,11 @@ pub struct Limits {
     /// A connection with nothing in service and no traffic for this long is
     /// closed. Default 60 s.
     pub keepalive_timeout: Duration,
+    /// A request body that sends nothing for this long gets 408 and the
+    /// connection closes (nginx's `client_body_timeout`: between two reads,
+    /// not for the whole body). Default 60 s. Enforced by the service that
+    /// reads the body; kept here with the other timeouts.
+    pub body_timeout: Duration,
     /// Open connections at most (see [`Gate`]).
     pub max_connections: usize,
     /// The JSON body of the server's own error responses.
@@ -63,6 +68,7 @@ impl Limits {
         Limits {
             header_timeout: Duration::from_secs(60),
             keepalive_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(60),
             max_connections: auto_max_connections(fds_per_connection),
             body: json_message,
         }

@@ -20,6 +20,7 @@ fn limits(header_ms: u64, idle_ms: u64) -> Limits {
     Limits {
         header_timeout: Duration::from_millis(header_ms),
         keepalive_timeout: Duration::from_millis(idle_ms),
+        body_timeout: Duration::from_secs(60),
         max_connections: 16,
         body: json_message,
     }

@@ -176,7 +176,7 @@ pub async fn forward(
     let (resp, outcome) = upstream::forward(
         &upstream.client,
         Request::from_parts(parts, body),
-        upstream.read_timeout,
+        (upstream.read_timeout, live.body_timeout),
     )
     .await;
     if outcome.resent {

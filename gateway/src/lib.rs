@@ -30,6 +30,7 @@ pub mod reject;
 pub mod server;
 pub mod shards;
 pub mod snapshot;
+pub mod upbody;
 pub mod upstream;
 
 pub use server::{Handle, Options, ServeError, limits, spawn, spawn_with, start};

@@ -53,6 +53,11 @@ struct Args {
     /// An idle keep-alive connection is closed after this (Kong's `keepalive_timeout`).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     keepalive_timeout: std::time::Duration,
+    /// A request body that sends nothing for this long gets 408 and the
+    /// connection closes; its upstream connection is released (Kong's
+    /// `client_body_timeout`; the Admin API too).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    client_body_timeout: std::time::Duration,
     /// Open client connections at most, per listener (default: what the
     /// open-file limit holds at two descriptors each, after raising the soft
     /// limit to the hard one); at the cap new connections wait in the backlog.
@@ -112,6 +117,7 @@ fn main() -> ExitCode {
             let mut l = gateway::limits();
             l.header_timeout = args.client_header_timeout;
             l.keepalive_timeout = args.keepalive_timeout;
+            l.body_timeout = args.client_body_timeout;
             if let Some(n) = args.max_connections {
                 l.max_connections = n.get();
             }

@@ -112,6 +112,8 @@ pub enum Rejection {
     NoRoute,
     /// The request cannot be forwarded as written.
     BadRequest,
+    /// The client's request body sent nothing for the body timeout.
+    ClientBodyTimeout,
     /// The upstream did not answer within the read timeout.
     UpstreamTimeout,
     /// The upstream could not be reached or answered badly.
@@ -289,6 +291,14 @@ impl Rejection {
                 Www::None,
             ),
             BadRequest => d(StatusCode::BAD_REQUEST, None, msg("Bad request"), Www::None),
+            // nginx's own 408 through Kong's error template, as conn-guard's
+            // for a late head.
+            ClientBodyTimeout => d(
+                StatusCode::REQUEST_TIMEOUT,
+                None,
+                Body::Template("Request timeout"),
+                Www::None,
+            ),
             UpstreamTimeout => d(
                 StatusCode::GATEWAY_TIMEOUT,
                 None,

@@ -125,7 +125,7 @@ pub async fn start(opts: Options) -> Result<Handle, ServeError> {
             routes,
             handle.live.clone(),
             db,
-            opts.admin_apply_delay,
+            (opts.admin_apply_delay, opts.limits.body_timeout),
         ));
         let listener = TcpListener::bind(addr)
             .await
@@ -327,7 +327,9 @@ async fn serve(
         addr: listen,
         source,
     })?;
-    let live = Arc::new(Live::new(snapshot, proxy_addr.port(), tls.is_some()));
+    let mut live = Live::new(snapshot, proxy_addr.port(), tls.is_some());
+    live.body_timeout = limits.body_timeout;
+    let live = Arc::new(live);
     let serving = conn_guard::Serving::spawn({
         let live = live.clone();
         |stop| accept_loop(listener, live, stop, tls, limits)

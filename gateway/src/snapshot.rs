@@ -119,6 +119,8 @@ pub struct Live {
     pub port: http::HeaderValue,
     /// Whether the proxy terminates TLS, for `X-Forwarded-Proto`.
     pub https: bool,
+    /// A client's request body that sends nothing for this long: 408.
+    pub body_timeout: Duration,
 }
 
 impl Live {
@@ -128,6 +130,7 @@ impl Live {
             metrics: Metrics::default(),
             port: http::HeaderValue::from(port),
             https,
+            body_timeout: Duration::from_secs(60),
         }
     }
 

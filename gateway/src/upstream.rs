@@ -19,6 +19,7 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::reject::Rejection;
+use crate::upbody::{BodyTimeout, UpBody, resendable};
 
 type Sender = http1::SendRequest<UpBody>;
 /// Idle connections with when each went idle, most recent last.
@@ -82,61 +83,6 @@ pub struct Client {
 /// send: only then is a copy of the request's head kept for a resend (a
 /// connection reused within this is in the upstream's active use).
 const RESEND_AFTER_IDLE: Duration = Duration::from_millis(100);
-
-/// Methods whose request may be sent twice (RFC 9110 §9.2.2).
-fn idempotent(m: &http::Method) -> bool {
-    use http::Method as M;
-    [M::GET, M::HEAD, M::OPTIONS, M::TRACE, M::PUT, M::DELETE].contains(m)
-}
-
-/// The body sent upstream: the client's, streamed, or none (a resent head).
-#[derive(Debug)]
-pub enum UpBody {
-    Client(Incoming),
-    Empty,
-}
-
-impl http_body::Body for UpBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.get_mut() {
-            UpBody::Client(b) => Pin::new(b).poll_frame(cx),
-            UpBody::Empty => Poll::Ready(None),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            UpBody::Client(b) => b.is_end_stream(),
-            UpBody::Empty => true,
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            UpBody::Client(b) => b.size_hint(),
-            UpBody::Empty => SizeHint::with_exact(0),
-        }
-    }
-}
-
-/// A copy of a bodyless idempotent request's head, to send it again.
-fn resendable(req: &Request<UpBody>) -> Option<Request<UpBody>> {
-    if !idempotent(req.method()) || !req.body().is_end_stream() {
-        return None;
-    }
-    let mut copy = Request::new(UpBody::Empty);
-    *copy.method_mut() = req.method().clone();
-    *copy.uri_mut() = req.uri().clone();
-    *copy.version_mut() = req.version();
-    *copy.headers_mut() = req.headers().clone();
-    Some(copy)
-}
 
 /// Most idle connections kept per upstream.
 const MAX_IDLE: usize = 1024;
@@ -295,8 +241,12 @@ impl Client {
     }
 
     /// The response, and whether the request had to be resent.
-    async fn request(&self, req: Request<Incoming>) -> Result<(Response<GwBody>, bool), Failure> {
-        let mut req = req.map(UpBody::Client);
+    async fn request(
+        &self,
+        req: Request<Incoming>,
+        body_timeout: Duration,
+    ) -> Result<(Response<GwBody>, bool), Failure> {
+        let mut req = req.map(|b| UpBody::of(b, body_timeout));
         let (resp, back, resent) = match self.protocol {
             Protocol::Http1 => {
                 let (resp, sender, resent) = self.send_h1(req).await?;
@@ -465,6 +415,8 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
 pub enum ForwardFailure {
     /// The client's request body was malformed (a bad chunk) or cut short: 400.
     ClientBody,
+    /// The client's request body sent nothing for the body timeout: 408.
+    ClientBodyTimeout,
     /// No TCP connection within the service's `connect_timeout`: 504.
     ConnectTimeout,
     /// No response head within the service's `read_timeout`: 504.
@@ -474,8 +426,9 @@ pub enum ForwardFailure {
 }
 
 impl ForwardFailure {
-    pub const ALL: [ForwardFailure; 4] = [
+    pub const ALL: [ForwardFailure; 5] = [
         ForwardFailure::ClientBody,
+        ForwardFailure::ClientBodyTimeout,
         ForwardFailure::ConnectTimeout,
         ForwardFailure::ReadTimeout,
         ForwardFailure::Upstream,
@@ -485,16 +438,23 @@ impl ForwardFailure {
     pub fn labels(self) -> (&'static str, &'static str) {
         match self {
             ForwardFailure::ClientBody => ("client", "malformed or incomplete request body"),
+            ForwardFailure::ClientBodyTimeout => ("client", "request body timeout"),
             ForwardFailure::ConnectTimeout => ("upstream", "connect timeout"),
             ForwardFailure::ReadTimeout => ("upstream", "read timeout"),
             ForwardFailure::Upstream => ("upstream", "invalid response or connection failure"),
         }
     }
 
+    /// Whether the client is at fault.
+    fn side_is_client(self) -> bool {
+        self.labels().0 == "client"
+    }
+
     /// What the client is answered (Kong's status and body).
     pub fn rejection(self) -> Rejection {
         match self {
             ForwardFailure::ClientBody => Rejection::BadRequest,
+            ForwardFailure::ClientBodyTimeout => Rejection::ClientBodyTimeout,
             ForwardFailure::ConnectTimeout | ForwardFailure::ReadTimeout => {
                 Rejection::UpstreamTimeout
             }
@@ -508,13 +468,13 @@ impl ForwardFailure {
                 ForwardFailure::ConnectTimeout
             }
             // hyper's client reports the request body's own error as a
-            // "user" error whose cause is the server side's body error.
-            Failure::Http(e)
-                if e.is_user()
-                    && std::error::Error::source(e).is_some_and(|s| s.is::<hyper::Error>()) =>
-            {
-                ForwardFailure::ClientBody
-            }
+            // "user" error whose cause is the body's error: our timeout, or
+            // the server side's error reading the client's body.
+            Failure::Http(e) if e.is_user() => match std::error::Error::source(e) {
+                Some(s) if s.is::<BodyTimeout>() => ForwardFailure::ClientBodyTimeout,
+                Some(s) if s.is::<hyper::Error>() => ForwardFailure::ClientBody,
+                _ => ForwardFailure::Upstream,
+            },
             _ => ForwardFailure::Upstream,
         }
     }
@@ -533,9 +493,10 @@ pub struct Outcome {
 pub async fn forward(
     client: &Client,
     req: Request<Incoming>,
-    read_timeout: Duration,
+    (read_timeout, body_timeout): (Duration, Duration),
 ) -> (Response<GwBody>, Outcome) {
-    let failure = match tokio::time::timeout(read_timeout, client.request(req)).await {
+    let failure = match tokio::time::timeout(read_timeout, client.request(req, body_timeout)).await
+    {
         Ok(Ok((resp, resent))) => {
             return (
                 resp,
@@ -551,8 +512,15 @@ pub async fn forward(
             ForwardFailure::of(&e)
         }
     };
+    let mut resp = rejection(&failure.rejection());
+    if failure.side_is_client() {
+        // The rest of a bad or stalled body may still come: it must not be
+        // read as the next request, so the connection ends here (as nginx).
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     (
-        rejection(&failure.rejection()),
+        resp,
         Outcome {
             failure: Some(failure),
             resent: false,

@@ -75,6 +75,9 @@ pub struct Config {
     pub header_timeout: Duration,
     /// An idle keep-alive connection closes after this (60 s, as Kong).
     pub keepalive_timeout: Duration,
+    /// A request body that sends nothing for this long gets 408 and the
+    /// connection closes (60 s, nginx's `client_body_timeout`).
+    pub body_timeout: Duration,
     /// Open connections at most (default: what the open-file limit holds).
     pub max_connections: Option<usize>,
 }
@@ -90,6 +93,7 @@ impl Default for Config {
             drain_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(60),
             keepalive_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(60),
             max_connections: None,
         }
     }

@@ -86,6 +86,10 @@ struct Args {
     /// An idle keep-alive connection is closed after this.
     #[arg(long, default_value = "60s", value_parser = parse_positive_duration)]
     keepalive_timeout: Duration,
+    /// A request body that sends nothing for this long gets 408 and the
+    /// connection closes (nginx's `client_body_timeout`).
+    #[arg(long, default_value = "60s", value_parser = parse_positive_duration)]
+    client_body_timeout: Duration,
     /// Open connections at most (default: what the open-file limit holds,
     /// after raising the soft limit to the hard one).
     #[arg(long)]
@@ -126,6 +130,7 @@ impl From<Args> for Config {
             drain_timeout: a.drain_timeout,
             header_timeout: a.client_header_timeout,
             keepalive_timeout: a.keepalive_timeout,
+            body_timeout: a.client_body_timeout,
             max_connections: a.max_connections.map(|n| n.get()),
         }
     }

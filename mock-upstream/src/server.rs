@@ -118,11 +118,13 @@ pub async fn spawn(config: Config) -> Result<Handle, ServeError> {
         stall: Stall::new(Instant::now(), config.stall),
         jwks: config.jwks,
         base_url: base_url.clone(),
+        body_timeout: config.body_timeout,
     });
     let defaults = conn_guard::Limits::defaults(1);
     let limits = conn_guard::Limits {
         header_timeout: config.header_timeout,
         keepalive_timeout: config.keepalive_timeout,
+        body_timeout: config.body_timeout,
         max_connections: config.max_connections.unwrap_or(defaults.max_connections),
         ..defaults
     };

@@ -50,6 +50,8 @@ pub struct Shared {
     pub jwks: Option<JwksConfig>,
     /// `http://ADDR` or `https://ADDR`.
     pub base_url: String,
+    /// A request body that sends nothing for this long: 408, connection closed.
+    pub body_timeout: Duration,
 }
 
 /// Per-connection state.
@@ -72,38 +74,56 @@ pub async fn handle(
     let path = parts.uri.path();
     let consumer = parts.headers.get(&H_CONSUMER).and_then(|v| v.to_str().ok());
 
-    let (mut resp, bytes_in) = match (path, &parts.method) {
-        ("/healthz", _) => (text(StatusCode::OK, "ok"), drain(body).await),
-        ("/stats", _) => (
-            json(StatusCode::OK, &shared.stats.snapshot()),
-            drain(body).await,
-        ),
-        ("/_mock/stall", &Method::POST) => {
-            (trigger_stall(&parts.uri, &shared.stall), drain(body).await)
-        }
-        ("/_mock/stall", _) => (
-            text(StatusCode::METHOD_NOT_ALLOWED, "use POST\n"),
-            drain(body).await,
-        ),
-        ("/.well-known/jwks.json", _) if shared.jwks.is_some() => {
-            (serve_jwks(&shared).await, drain(body).await)
-        }
+    let t = shared.body_timeout;
+    let routed = match (path, &parts.method) {
+        ("/healthz", _) => drain(body, t)
+            .await
+            .map(|n| (text(StatusCode::OK, "ok"), n)),
+        ("/stats", _) => drain(body, t)
+            .await
+            .map(|n| (json(StatusCode::OK, &shared.stats.snapshot()), n)),
+        ("/_mock/stall", &Method::POST) => drain(body, t)
+            .await
+            .map(|n| (trigger_stall(&parts.uri, &shared.stall), n)),
+        ("/_mock/stall", _) => drain(body, t)
+            .await
+            .map(|n| (text(StatusCode::METHOD_NOT_ALLOWED, "use POST\n"), n)),
+        ("/.well-known/jwks.json", _) if shared.jwks.is_some() => match drain(body, t).await {
+            Ok(n) => Ok((serve_jwks(&shared).await, n)),
+            Err(e) => Err(e),
+        },
         ("/.well-known/openid-configuration", _) if shared.jwks.is_some() => {
-            (serve_discovery(&shared).await, drain(body).await)
+            match drain(body, t).await {
+                Ok(n) => Ok((serve_discovery(&shared).await, n)),
+                Err(e) => Err(e),
+            }
         }
         _ => match Overrides::from_headers(&parts.headers) {
-            Err(bad) => (bad.into_response(), drain(body).await),
+            Err(bad) => drain(body, t).await.map(|n| (bad.into_response(), n)),
             Ok(ov) => {
                 let _in_flight = shared.stats.in_flight();
-                let bytes_in = drain(body).await;
-                let echo = (path == "/echo" || path.starts_with("/echo/"))
-                    .then(|| EchoDoc::new(&parts, bytes_in));
-                let resp =
-                    programmed(&shared, &ov, received, nth_on_conn, parts.version, echo).await;
-                (resp, bytes_in)
+                match drain(body, t).await {
+                    Ok(bytes_in) => {
+                        let echo = (path == "/echo" || path.starts_with("/echo/"))
+                            .then(|| EchoDoc::new(&parts, bytes_in));
+                        let resp =
+                            programmed(&shared, &ov, received, nth_on_conn, parts.version, echo)
+                                .await;
+                        Ok((resp, bytes_in))
+                    }
+                    Err(e) => Err(e),
+                }
             }
         },
     };
+    let (mut resp, bytes_in) = routed.unwrap_or_else(|BodyTimedOut(n)| {
+        // nginx's client_body_timeout: 408, and the connection closes (the
+        // rest of the body may still come; it must not be read as a request).
+        let mut r = text(StatusCode::REQUEST_TIMEOUT, "request body timeout\n");
+        r.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        (r, n)
+    });
     let bytes_out = resp.body().size_hint().exact().unwrap_or(0);
     shared
         .stats
@@ -245,16 +265,21 @@ impl BadHeader {
     }
 }
 
-/// Reads and discards a request body; returns its length in bytes.
-async fn drain(mut body: hyper::body::Incoming) -> u64 {
+/// A request body sent nothing for the body timeout (the bytes read so far).
+struct BodyTimedOut(u64);
+
+/// Reads and discards a request body; returns its length in bytes, or
+/// [`BodyTimedOut`] when `timeout` passes with nothing new (nginx's
+/// `client_body_timeout`: between two reads, not for the whole body).
+async fn drain(mut body: hyper::body::Incoming, timeout: Duration) -> Result<u64, BodyTimedOut> {
     let mut n = 0;
-    while let Some(frame) = body.frame().await {
-        match frame {
-            Ok(f) => n += f.data_ref().map_or(0, |d| d.len() as u64),
-            Err(_) => break,
+    loop {
+        match tokio::time::timeout(timeout, body.frame()).await {
+            Err(_) => return Err(BodyTimedOut(n)),
+            Ok(None | Some(Err(_))) => return Ok(n),
+            Ok(Some(Ok(f))) => n += f.data_ref().map_or(0, |d| d.len() as u64),
         }
     }
-    n
 }
 
 /// `upstream;dur=<ms with 3 decimals>`: microsecond precision.

@@ -85,6 +85,68 @@ pub struct Admin {
     /// With an apply delay: committed snapshots, applied in order when due.
     delayed: Option<Mutex<std::sync::mpsc::Sender<(Instant, Snapshot)>>>,
     delay: Duration,
+    /// A request body that sends nothing for this long: 408.
+    body_timeout: Duration,
+}
+
+/// Why a request body could not be read.
+enum BodyFault {
+    TooLarge,
+    TimedOut,
+    Unreadable,
+}
+
+/// Reads a request body of at most `max` bytes, each read due within
+/// `timeout` of the last (nginx's `client_body_timeout`).
+async fn read_body(
+    body: &mut hyper::body::Incoming,
+    max: usize,
+    timeout: Duration,
+) -> Result<Bytes, BodyFault> {
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        match tokio::time::timeout(timeout, body.frame()).await {
+            Err(_) => return Err(BodyFault::TimedOut),
+            Ok(None) => return Ok(buf.freeze()),
+            Ok(Some(Err(_))) => return Err(BodyFault::Unreadable),
+            Ok(Some(Ok(f))) => {
+                if let Some(d) = f.data_ref() {
+                    if buf.len() + d.len() > max {
+                        return Err(BodyFault::TooLarge);
+                    }
+                    buf.extend_from_slice(d);
+                }
+            }
+        }
+    }
+}
+
+/// Reads and discards what is left of a refused body in the background
+/// (at most 64 MiB, 5 s without a byte ends it), so that a client still
+/// writing it is not cut off with a reset before it reads the answer:
+/// nginx's lingering close.
+fn linger(mut body: hyper::body::Incoming) {
+    tokio::spawn(async move {
+        let mut left: usize = 64 << 20;
+        while let Ok(Some(Ok(f))) = tokio::time::timeout(Duration::from_secs(5), body.frame()).await
+        {
+            left = left.saturating_sub(f.data_ref().map_or(0, |d| d.len()));
+            if left == 0 {
+                break;
+            }
+        }
+    });
+}
+
+/// An answer after which the connection ends: the rest of the body may
+/// still come and must not be read as a request.
+fn closing(status: StatusCode, message: &str) -> Resp {
+    let mut r = reply(status, json!({ "message": message }));
+    r.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    r
 }
 
 fn consumer_json(c: &ConsumerSpec) -> Value {
@@ -101,7 +163,7 @@ impl Admin {
         routes: Arc<Vec<Route>>,
         proxy: Arc<Live>,
         db: Option<Db>,
-        apply_delay: Duration,
+        (apply_delay, body_timeout): (Duration, Duration),
     ) -> Admin {
         let delayed = (!apply_delay.is_zero()).then(|| Mutex::new(delayed_applier(proxy.clone())));
         Admin {
@@ -115,6 +177,7 @@ impl Admin {
             proxy,
             delayed,
             delay: apply_delay,
+            body_timeout,
         }
     }
 
@@ -224,20 +287,27 @@ impl Admin {
     /// Answers one Admin API request.
     // long: the Admin API's route table, one exhaustive match over method and path
     pub async fn handle(&self, req: Request<hyper::body::Incoming>) -> Resp {
-        let (parts, body) = req.into_parts();
-        let body = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                return reply(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    json!({"message": "Payload too large"}),
-                );
+        let (parts, mut body) = req.into_parts();
+        // A declared length over the cap is refused before any of it is read.
+        let declared = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY as u64) {
+            linger(body);
+            return closing(StatusCode::PAYLOAD_TOO_LARGE, "Payload too large");
+        }
+        let body = match read_body(&mut body, MAX_BODY, self.body_timeout).await {
+            Ok(b) => b,
+            Err(BodyFault::TooLarge) => {
+                linger(body);
+                return closing(StatusCode::PAYLOAD_TOO_LARGE, "Payload too large");
             }
-            Err(_) => {
-                return reply(
-                    StatusCode::BAD_REQUEST,
-                    json!({"message": "Cannot read body"}),
-                );
+            Err(BodyFault::TimedOut) => {
+                return closing(StatusCode::REQUEST_TIMEOUT, "Request timeout");
+            }
+            Err(BodyFault::Unreadable) => {
+                return closing(StatusCode::BAD_REQUEST, "Cannot read body");
             }
         };
         let ct = parts

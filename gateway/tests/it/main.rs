@@ -1,5 +1,6 @@
 #![allow(clippy::disallowed_methods, reason = "tests time their own deadlines")]
 mod admin;
+mod bodies;
 mod cli;
 mod limits;
 mod oidc;
