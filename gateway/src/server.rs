@@ -243,9 +243,7 @@ impl Handle {
 
     /// The `/metrics` text (as the Admin API serves it).
     pub fn metrics_text(&self) -> String {
-        let snapshot = self.live.load();
-        let routes = snapshot.routes.iter().map(|r| (r.name.as_str(), &r.stats));
-        self.live.metrics.render(routes)
+        self.live.metrics_text()
     }
 
     /// The Admin API's address, when started with one.

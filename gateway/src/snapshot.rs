@@ -139,6 +139,13 @@ impl Live {
         self.snapshot.load_full()
     }
 
+    /// The `/metrics` text: the gateway's counters and each route's.
+    pub fn metrics_text(&self) -> String {
+        let snapshot = self.load();
+        let routes = snapshot.routes.iter().map(|r| (r.name.as_str(), &r.stats));
+        self.metrics.render(routes)
+    }
+
     /// Replaces the snapshot; the next request sees the new one.
     pub fn replace(&self, snapshot: Snapshot) {
         self.snapshot.store(Arc::new(snapshot));

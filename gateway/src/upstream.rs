@@ -72,9 +72,7 @@ pub enum Protocol {
 pub struct Client {
     dial: Dial,
     protocol: Protocol,
-    connect_timeout: Duration,
-    idle_timeout: Duration,
-    retries: u32,
+    pooling: Pooling,
     idle: Idle,
     h2: std::sync::Arc<tokio::sync::Mutex<Option<H2Sender>>>,
 }
@@ -131,9 +129,7 @@ impl Client {
         Client {
             dial,
             protocol,
-            connect_timeout: pooling.connect_timeout,
-            idle_timeout: pooling.idle_timeout,
-            retries: pooling.retries,
+            pooling,
             idle: Idle::default(),
             h2: Default::default(),
         }
@@ -141,15 +137,7 @@ impl Client {
 
     /// The same upstream reached another way (fresh, empty pools).
     pub fn with_dial(&self, dial: Dial) -> Client {
-        Client::new(
-            dial,
-            self.protocol,
-            Pooling {
-                connect_timeout: self.connect_timeout,
-                idle_timeout: self.idle_timeout,
-                retries: self.retries,
-            },
-        )
+        Client::new(dial, self.protocol, self.pooling)
     }
 
     /// A new connection's byte stream.
@@ -157,7 +145,7 @@ impl Client {
         let io: Box<dyn Io> = match &self.dial {
             Dial::Tcp(authority) => {
                 let stream = tokio::time::timeout(
-                    self.connect_timeout,
+                    self.pooling.connect_timeout,
                     tokio::net::TcpStream::connect(authority.as_str()),
                 )
                 .await
@@ -178,7 +166,7 @@ impl Client {
             let Some((mut s, since)) = next else { break };
             let idle = since.elapsed();
             // Past the idle timeout: dropped, which closes it.
-            if idle < self.idle_timeout && s.ready().await.is_ok() {
+            if idle < self.pooling.idle_timeout && s.ready().await.is_ok() {
                 return Ok((s, Some(idle)));
             }
         }
@@ -202,7 +190,7 @@ impl Client {
         req: Request<UpBody>,
     ) -> Result<(Response<Incoming>, Sender, bool), Failure> {
         let (mut sender, idle) = self.sender().await?;
-        let may_resend = self.retries > 0 && idle.is_some();
+        let may_resend = self.pooling.retries > 0 && idle.is_some();
         let copy = if may_resend && idle >= Some(RESEND_AFTER_IDLE) {
             resendable(&req)
         } else {

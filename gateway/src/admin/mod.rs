@@ -359,9 +359,7 @@ impl Admin {
                 json!({"tagline": "Welcome to jwt-gateway", "version": env!("CARGO_PKG_VERSION")}),
             ),
             ["metrics"] if m == Method::GET => {
-                let routes = self.routes.iter().map(|r| (r.name.as_str(), &r.stats));
-                let mut r =
-                    Response::new(Full::new(Bytes::from(self.proxy.metrics.render(routes))));
+                let mut r = Response::new(Full::new(Bytes::from(self.proxy.metrics_text())));
                 r.headers_mut().insert(
                     http::header::CONTENT_TYPE,
                     http::HeaderValue::from_static("text/plain; version=0.0.4"),

@@ -39,12 +39,8 @@ pub type Seq = u64;
 pub struct Store {
     rows: BTreeMap<Seq, ConsumerSpec>,
     next: Seq,
-    by_id: HashMap<String, Seq>,
-    by_username: HashMap<String, Seq>,
-    by_custom_id: HashMap<String, Seq>,
-    jwt_by_key: HashMap<String, Seq>,
-    jwt_by_id: HashMap<String, Seq>,
-    acl_by_id: HashMap<String, Seq>,
+    /// One map from value to owner per [`Index`], in its order.
+    indexes: [HashMap<String, Seq>; 6],
 }
 
 /// A change's new version of each consumer it touches (None: removed).
@@ -81,28 +77,26 @@ impl Store {
 
     /// The consumer a URL names: by id, else by username (Kong's order).
     pub fn find(&self, id_or_name: &str) -> Option<Seq> {
-        self.by_id
-            .get(id_or_name)
-            .or_else(|| self.by_username.get(id_or_name))
-            .copied()
+        self.by_id(id_or_name)
+            .or_else(|| self.map(Index::Username).get(id_or_name).copied())
     }
 
     /// The consumer with this id.
     pub fn by_id(&self, id: &str) -> Option<Seq> {
-        self.by_id.get(id).copied()
+        self.map(Index::Id).get(id).copied()
     }
 
     /// Who owns the jwt credential with this id or key.
     pub fn jwt_owner(&self, id_or_key: &str) -> Option<Seq> {
-        self.jwt_by_id
+        self.map(Index::JwtId)
             .get(id_or_key)
-            .or_else(|| self.jwt_by_key.get(id_or_key))
+            .or_else(|| self.map(Index::JwtKey).get(id_or_key))
             .copied()
     }
 
     /// Who owns the ACL with this id.
     pub fn acl_owner(&self, id: &str) -> Option<Seq> {
-        self.acl_by_id.get(id).copied()
+        self.map(Index::AclId).get(id).copied()
     }
 
     /// Carries out a committed change.
@@ -142,20 +136,13 @@ impl Store {
         ]
     }
 
-    fn map(&mut self, i: Index) -> &mut HashMap<String, Seq> {
-        match i {
-            Index::Id => &mut self.by_id,
-            Index::Username => &mut self.by_username,
-            Index::CustomId => &mut self.by_custom_id,
-            Index::JwtKey => &mut self.jwt_by_key,
-            Index::JwtId => &mut self.jwt_by_id,
-            Index::AclId => &mut self.acl_by_id,
-        }
+    fn map(&self, i: Index) -> &HashMap<String, Seq> {
+        &self.indexes[i as usize]
     }
 
     fn index(&mut self, seq: Seq, c: &ConsumerSpec) {
         for (i, keys) in Self::keys(c) {
-            let map = self.map(i);
+            let map = &mut self.indexes[i as usize];
             for k in keys {
                 map.insert(k.clone(), seq);
             }
@@ -164,7 +151,7 @@ impl Store {
 
     fn unindex(&mut self, seq: Seq, c: &ConsumerSpec) {
         for (i, keys) in Self::keys(c) {
-            let map = self.map(i);
+            let map = &mut self.indexes[i as usize];
             for k in keys {
                 // Only our own entry: a duplicate elsewhere keeps its own.
                 if map.get(k) == Some(&seq) {
@@ -176,21 +163,14 @@ impl Store {
 
     /// Who else holds `value` under `index`, ignoring the consumers `edits` replaces.
     fn holder(&self, index: Index, value: &str, edits: &Edits) -> Option<Seq> {
-        let map = match index {
-            Index::Id => &self.by_id,
-            Index::Username => &self.by_username,
-            Index::CustomId => &self.by_custom_id,
-            Index::JwtKey => &self.jwt_by_key,
-            Index::JwtId => &self.jwt_by_id,
-            Index::AclId => &self.acl_by_id,
-        };
-        map.get(value)
+        self.map(index)
+            .get(value)
             .copied()
             .filter(|seq| !edits.contains_key(seq))
     }
 }
 
-/// What the store indexes.
+/// What the store indexes (the position of its map in `Store::indexes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Index {
     Id,
