@@ -214,6 +214,31 @@ pub enum ProvisionCommand {
         #[arg(long = "allow", value_name = "GROUP")]
         allow: Vec<String>,
     },
+    /// Write an Envoy bootstrap (DIR/envoy.yaml) whose jwt_authn filter knows
+    /// the scenario's consumers, and their keys as DIR/jwks.json. Run it with
+    /// `envoy -c DIR/envoy.yaml --concurrency 1 --disable-hot-restart`.
+    Envoy {
+        #[arg(long)]
+        scenario: PathBuf,
+        /// The directory to write (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// The upstream's origin, http://host:port (or https://).
+        #[arg(long)]
+        upstream: String,
+        /// Where the JWT listener binds.
+        #[arg(long, default_value = "127.0.0.1:10000")]
+        listen: String,
+        /// Also a plain-proxy listener (no auth) here, to measure Envoy without jwt_authn.
+        #[arg(long, value_name = "HOST:PORT")]
+        noauth_listen: Option<String>,
+        /// Envoy's admin interface (/stats, /ready) here.
+        #[arg(long, value_name = "HOST:PORT")]
+        admin: Option<String>,
+        /// Only consumers in these groups pass, as Kong's acl plugin (RBAC; 403 otherwise; repeatable).
+        #[arg(long = "allow", value_name = "GROUP")]
+        allow: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

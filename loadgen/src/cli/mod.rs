@@ -247,6 +247,44 @@ fn provision(p: ProvisionCommand) -> anyhow::Result<()> {
             println!("{}", out.display());
             Ok(())
         }
+        ProvisionCommand::Envoy {
+            scenario,
+            out,
+            upstream,
+            listen,
+            noauth_listen,
+            admin,
+            allow,
+        } => {
+            let tokens = scenario_tokens(&scenario, &[])?;
+            let opts = crate::commands::envoy::EnvoyOptions {
+                upstream,
+                listen,
+                noauth_listen,
+                admin,
+                allow,
+            };
+            let envoy = crate::commands::envoy::envoy(&tokens, &opts)?;
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            let yaml = format!(
+                "# Envoy bootstrap from {} (loadgen provision envoy).\n\
+                 # Run: envoy -c envoy.yaml --concurrency 1 --disable-hot-restart\n\
+                 # Holds the HS* consumers' secrets (as oct JWKs): keep it private.\n{}",
+                scenario.display(),
+                serde_yaml_ng::to_string(&envoy.bootstrap)?
+            );
+            for (name, bytes) in [
+                ("envoy.yaml", yaml.into_bytes()),
+                ("jwks.json", format!("{:#}\n", envoy.jwks).into_bytes()),
+            ] {
+                let path = out.join(name);
+                reports::write_atomic(&path, &bytes)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                println!("{}", path.display());
+            }
+            Ok(())
+        }
     }
 }
 

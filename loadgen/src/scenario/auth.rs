@@ -121,6 +121,8 @@ pub enum Profile {
     Kong,
     RustGateway,
     AwsHttpApi,
+    /// Envoy's jwt_authn as `loadgen provision envoy` sets it up.
+    Envoy,
 }
 
 impl Profile {
@@ -130,6 +132,7 @@ impl Profile {
             Profile::Kong => "kong",
             Profile::RustGateway => "rust-gateway",
             Profile::AwsHttpApi => "aws-http-api",
+            Profile::Envoy => "envoy",
         }
     }
 }

@@ -274,6 +274,16 @@ impl Tokens {
         &self.key_claim
     }
 
+    /// The `iss` every token carries (`[auth] issuer`), if set.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
+    /// The `aud` every token carries (`[auth] aud`), if set.
+    pub fn audience(&self) -> Option<&Value> {
+        self.aud.as_ref()
+    }
+
     /// The class slot of `class` in [`Tokens::classes`].
     pub fn slot(&self, class: TokenClass) -> Option<usize> {
         self.classes.iter().position(|c| *c == class)

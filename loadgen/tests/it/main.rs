@@ -11,6 +11,7 @@ use loadgen_test_support as support;
 mod auth;
 mod cli;
 mod engine;
+mod envoy;
 mod props;
 mod report;
 mod scale;
