@@ -185,14 +185,26 @@ pub struct CapacityArgs {
 pub enum ProvisionCommand {
     /// Create (or update) consumers, jwt credentials and acl groups through
     /// Kong's Admin API (or jwt-gateway's); idempotent. --teardown removes them.
+    /// With --out instead of --admin: write a DB-less Kong declarative config
+    /// (KONG_DECLARATIVE_CONFIG) with the consumers and a jwt-protected route
+    /// to --upstream.
     Kong {
         /// The Admin API, e.g. http://127.0.0.1:8001
-        #[arg(long)]
-        admin: String,
+        #[arg(long, required_unless_present = "out", conflicts_with = "out")]
+        admin: Option<String>,
         #[arg(long)]
         scenario: PathBuf,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "out")]
         teardown: bool,
+        /// Write a declarative config here instead of calling an Admin API.
+        #[arg(long, requires = "upstream")]
+        out: Option<PathBuf>,
+        /// With --out: the service URL, as Kong reaches it (http://upstream:8081).
+        #[arg(long, requires = "out")]
+        upstream: Option<String>,
+        /// With --out: add an acl plugin allowing these groups (repeatable).
+        #[arg(long = "allow", value_name = "GROUP", requires = "out")]
+        allow: Vec<String>,
         /// Consumers provisioned at once (each one's calls in order).
         #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
         concurrency: u16,

@@ -180,12 +180,26 @@ fn scenario_tokens(file: &std::path::Path, classes: &[TokenClass]) -> anyhow::Re
 fn provision(p: ProvisionCommand) -> anyhow::Result<()> {
     match p {
         ProvisionCommand::Kong {
+            out: Some(out),
+            upstream,
+            scenario,
+            allow,
+            ..
+        } => declarative(
+            &scenario,
+            &out,
+            upstream.as_deref().unwrap_or("builtin:upstream"),
+            &allow,
+        ),
+        ProvisionCommand::Kong {
             admin,
             scenario,
             teardown,
             concurrency,
             verbose,
+            ..
         } => {
+            let admin = admin.context("--admin or --out")?;
             let tokens = scenario_tokens(&scenario, &[])?;
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -239,14 +253,7 @@ fn provision(p: ProvisionCommand) -> anyhow::Result<()> {
             out,
             upstream,
             allow,
-        } => {
-            let tokens = scenario_tokens(&scenario, &[])?;
-            let doc = crate::commands::provision::rust_gateway(&tokens, &upstream, &allow);
-            reports::write_atomic(&out, format!("{doc:#}\n").as_bytes())
-                .with_context(|| format!("cannot write {}", out.display()))?;
-            println!("{}", out.display());
-            Ok(())
-        }
+        } => declarative(&scenario, &out, &upstream, &allow),
         ProvisionCommand::Envoy {
             scenario,
             out,
@@ -286,6 +293,22 @@ fn provision(p: ProvisionCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Writes the Kong declarative config for `scenario`'s consumers (Kong
+/// DB-less and our gateway read the same file).
+fn declarative(
+    scenario: &std::path::Path,
+    out: &std::path::Path,
+    upstream: &str,
+    allow: &[String],
+) -> anyhow::Result<()> {
+    let tokens = scenario_tokens(scenario, &[])?;
+    let doc = crate::commands::provision::declarative(&tokens, upstream, allow);
+    reports::write_atomic(out, format!("{doc:#}\n").as_bytes())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!("{}", out.display());
+    Ok(())
 }
 
 /// One token of `class` for `consumer` (default the first), as a request would carry it:

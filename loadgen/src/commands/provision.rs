@@ -6,9 +6,9 @@
 //!   `--teardown` deletes the consumers, which removes their credentials.
 //!   Consumers go `--concurrency` at a time (each one's calls in order), so
 //!   100,000 partners take seconds to minutes, not an hour of round trips.
-//! - `rust-gateway`: writes a Kong declarative config for `jwt-gateway` or
-//!   `builtin:gateway` with the consumers, a route and the jwt plugin set up
-//!   for the scenario's placement and key claim.
+//! - `kong --out` and `rust-gateway`: write a Kong declarative config (Kong
+//!   DB-less, `jwt-gateway`, `builtin:gateway`) with the consumers, a route
+//!   and the jwt plugin set up for the scenario's placement and key claim.
 
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -189,11 +189,11 @@ pub fn consumer_docs(auth: &Tokens) -> Vec<Value> {
         .collect()
 }
 
-/// A Kong declarative config (JSON, which is YAML) for our gateway: one
-/// service to `upstream` with a route on `/` whose jwt plugin reads the
-/// token where the scenario puts it, verifies exp and nbf, and knows every
-/// consumer; an acl plugin allowing `allow` groups when given.
-pub fn rust_gateway(auth: &Tokens, upstream: &str, allow: &[String]) -> Value {
+/// A Kong declarative config (JSON, which is YAML) for Kong DB-less or our
+/// gateway: one service to `upstream` with a route on `/` whose jwt plugin
+/// reads the token where the scenario puts it, verifies exp and nbf, and
+/// knows every consumer; an acl plugin allowing `allow` groups when given.
+pub fn declarative(auth: &Tokens, upstream: &str, allow: &[String]) -> Value {
     let mut conf = json!({
         "key_claim_name": auth.key_claim_name(),
         "claims_to_verify": ["exp", "nbf"],
