@@ -134,6 +134,7 @@ impl Oidc {
                     | "PS512"
                     | "ES256"
                     | "ES384"
+                    | "ES512"
                     | "EdDSA"
             ) {
                 return Err(("config.algorithms", format!("{a:?} is not supported")));
@@ -201,6 +202,7 @@ impl Oidc {
             "PS512" => "PS512",
             "ES256" => "ES256",
             "ES384" => "ES384",
+            "ES512" => "ES512",
             _ => "EdDSA",
         };
         if !(key.verify)(
@@ -361,7 +363,8 @@ impl JwksError {
     }
 }
 
-/// Parses a JWK Set: RSA (`n`, `e`), EC P-256/P-384 (`x`, `y`) and OKP Ed25519 (`x`) keys.
+/// Parses a JWK Set: RSA (`n`, `e`), EC P-256/P-384/P-521 (`x`, `y`) and OKP
+/// Ed25519/Ed448 (`x`) keys; other keys are skipped.
 fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<Key>>, JwksError> {
     let doc: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| JwksError::new("key set", e))?;
@@ -372,48 +375,75 @@ fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<Key>>, JwksError> {
     let mut out = HashMap::new();
     for k in keys {
         let s = |name: &str| k.get(name).and_then(|v| v.as_str());
-        let bytes = |name: &str| s(name).and_then(b64);
         let kid = s("kid").unwrap_or("").to_owned();
         let alg = s("alg").map(str::to_owned);
-        let verify: VerifyFn = match (s("kty"), s("crv")) {
-            (Some("RSA"), _) => {
-                let (Some(n), Some(e)) = (bytes("n"), bytes("e")) else {
-                    continue;
-                };
-                let components = RsaPublicKeyComponents { n, e };
-                Box::new(move |alg, msg, sig| {
-                    let Some(params) = super::keys::rsa_params(alg) else {
-                        return false;
-                    };
-                    components.verify(params, msg, sig).is_ok()
-                })
-            }
-            (Some("EC"), Some(crv @ ("P-256" | "P-384"))) => {
-                let (Some(x), Some(y)) = (bytes("x"), bytes("y")) else {
-                    continue;
-                };
-                let mut point = vec![4u8];
-                point.extend_from_slice(&x);
-                point.extend_from_slice(&y);
-                let want = if crv == "P-256" { "ES256" } else { "ES384" };
-                let key = UnparsedPublicKey::new(
-                    if crv == "P-256" {
-                        &signature::ECDSA_P256_SHA256_FIXED
-                    } else {
-                        &signature::ECDSA_P384_SHA384_FIXED
-                    },
-                    point,
-                );
-                Box::new(move |alg, msg, sig| alg == want && key.verify(msg, sig).is_ok())
-            }
-            (Some("OKP"), Some("Ed25519")) => {
-                let Some(x) = bytes("x") else { continue };
-                let key = UnparsedPublicKey::new(&signature::ED25519, x);
-                Box::new(move |alg, msg, sig| alg == "EdDSA" && key.verify(msg, sig).is_ok())
-            }
-            _ => continue,
-        };
-        out.insert(kid, Arc::new(Key { alg, verify }));
+        if let Some(verify) = jwk_verifier(k) {
+            out.insert(kid, Arc::new(Key { alg, verify }));
+        }
     }
     Ok(out)
+}
+
+/// One JWK's verifier, taking the token's `alg`; None for a key type, curve
+/// or member this plugin does not verify with.
+fn jwk_verifier(k: &serde_json::Value) -> Option<VerifyFn> {
+    let s = |name: &str| k.get(name).and_then(|v| v.as_str());
+    let bytes = |name: &str| s(name).and_then(b64);
+    Some(match (s("kty"), s("crv")) {
+        (Some("RSA"), _) => {
+            let (n, e) = (bytes("n")?, bytes("e")?);
+            let components = RsaPublicKeyComponents { n, e };
+            Box::new(move |alg, msg, sig| {
+                let Some(params) = super::keys::rsa_params(alg) else {
+                    return false;
+                };
+                components.verify(params, msg, sig).is_ok()
+            })
+        }
+        (Some("EC"), Some(crv @ ("P-256" | "P-384"))) => {
+            let (x, y) = (bytes("x")?, bytes("y")?);
+            let mut point = vec![4u8];
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            let want = if crv == "P-256" { "ES256" } else { "ES384" };
+            let key = UnparsedPublicKey::new(
+                if crv == "P-256" {
+                    &signature::ECDSA_P256_SHA256_FIXED
+                } else {
+                    &signature::ECDSA_P384_SHA384_FIXED
+                },
+                point,
+            );
+            Box::new(move |alg, msg, sig| alg == want && key.verify(msg, sig).is_ok())
+        }
+        (Some("EC"), Some("P-521")) => {
+            let (x, y) = (bytes("x")?, bytes("y")?);
+            let mut point = vec![4u8];
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            let key = p521::ecdsa::VerifyingKey::from_sec1_bytes(&point).ok()?;
+            Box::new(move |alg, msg, sig| {
+                use p521::ecdsa::signature::Verifier as _;
+                alg == "ES512"
+                    && p521::ecdsa::Signature::from_slice(sig)
+                        .is_ok_and(|sig| key.verify(msg, &sig).is_ok())
+            })
+        }
+        (Some("OKP"), Some("Ed448")) => {
+            let x = bytes("x")?;
+            let bytes: &[u8; 57] = x.as_slice().try_into().ok()?;
+            let key = ed448_goldilocks_plus::VerifyingKey::from_bytes(bytes).ok()?;
+            Box::new(move |alg, msg, sig| {
+                alg == "EdDSA"
+                    && ed448_goldilocks_plus::Signature::try_from(sig)
+                        .is_ok_and(|sig| key.verify_raw(&sig, msg).is_ok())
+            })
+        }
+        (Some("OKP"), Some("Ed25519")) => {
+            let x = bytes("x")?;
+            let key = UnparsedPublicKey::new(&signature::ED25519, x);
+            Box::new(move |alg, msg, sig| alg == "EdDSA" && key.verify(msg, sig).is_ok())
+        }
+        _ => return None,
+    })
 }

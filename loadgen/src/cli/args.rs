@@ -258,7 +258,8 @@ pub enum KeysCommand {
     /// Write secret (HS*) or private.pem, public.pem (SPKI) and jwks.json, plus
     /// openid-configuration.json with --issuer. Existing files are kept unless --force.
     Gen {
-        /// HS256/384/512, RS256/384/512, PS256/384/512, ES256, ES384 or EdDSA.
+        /// HS256/384/512, RS256/384/512, PS256/384/512, ES256, ES384, ES512,
+        /// EdDSA (Ed25519) or Ed448 (EdDSA over Ed448).
         #[arg(long)]
         alg: String,
         /// The key id in jwks.json (and in tokens' headers).

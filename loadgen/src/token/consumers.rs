@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::error::TokenError;
 use crate::scenario::{AuthSpec, ConsumerSpec, Field, GeneratedSpec, Profile, TokenClass};
-use crate::token::jwt::{self, Alg, Key, KeyError};
+use crate::token::jwt::{Alg, Key, KeyError};
 
 /// One consumer, ready to sign for.
 #[derive(Debug, Clone)]
@@ -30,7 +30,7 @@ pub struct Consumer {
 /// An HMAC key nobody holds.
 pub(super) fn random_hmac() -> Key {
     // A non-empty secret always makes a key.
-    Key::hmac(Alg::HS256, jwt::random_secret().as_bytes()).expect("non-empty secret")
+    Key::hmac(Alg::HS256, super::keygen::random_secret().as_bytes()).expect("non-empty secret")
 }
 
 /// `alg-confusion`: HMAC-SHA256 keyed with the consumer's public key PEM.
@@ -83,9 +83,9 @@ pub(super) fn wrong_keys(consumers: &[Consumer]) -> Result<Vec<Key>, KeyError> {
                 return Ok(k.clone());
             }
             let k = if c.alg.is_hmac() {
-                Key::hmac(c.alg, jwt::random_secret().as_bytes())?
+                Key::hmac(c.alg, super::keygen::random_secret().as_bytes())?
             } else {
-                Key::from_pem(c.alg, &jwt::generate_private_pem(c.alg, 2048)?)?
+                Key::from_pem(c.alg, &super::keygen::generate_private_pem(c.alg, 2048)?)?
             };
             fresh.push((c.alg, k.clone()));
             Ok(k)
@@ -314,11 +314,11 @@ pub fn with_new_key(c: &Consumer, key: &str, key_in_kid: bool) -> Result<Consume
         next.kid = Some(key.to_owned());
     }
     if c.alg.is_hmac() {
-        let secret = jwt::random_secret();
+        let secret = super::keygen::random_secret();
         next.signing = Key::hmac(c.alg, secret.as_bytes())?;
         next.secret = Some(secret);
     } else {
-        next.signing = Key::from_pem(c.alg, &jwt::generate_private_pem(c.alg, 2048)?)?;
+        next.signing = Key::from_pem(c.alg, &super::keygen::generate_private_pem(c.alg, 2048)?)?;
         next.public_pem = next.signing.public_pem();
     }
     Ok(next)

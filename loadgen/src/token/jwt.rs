@@ -3,9 +3,9 @@
 //! deliberately invalid token classes gateways must refuse.
 //!
 //! Signing is ring's (HMAC, RSA PKCS#1 v1.5 and PSS, ECDSA P-256/P-384 fixed
-//! signatures, Ed25519). ring cannot generate RSA keys, so `keys gen` uses
-//! the `rsa` crate for that one step (key generation only: nothing is
-//! decrypted with it).
+//! signatures, Ed25519), and RustCrypto's for what ring lacks: ES512
+//! (`p521`) and EdDSA over Ed448 (`ed448-goldilocks-plus`), the crates the
+//! gateway verifies them with. Keys are made in `keygen`.
 
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// A key that could not be made, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -75,10 +75,11 @@ pub enum Alg {
     PS512,
     ES256,
     ES384,
+    ES512,
     EdDSA,
 }
 
-pub const ALGS: [Alg; 12] = [
+pub const ALGS: [Alg; 13] = [
     Alg::HS256,
     Alg::HS384,
     Alg::HS512,
@@ -90,6 +91,7 @@ pub const ALGS: [Alg; 12] = [
     Alg::PS512,
     Alg::ES256,
     Alg::ES384,
+    Alg::ES512,
     Alg::EdDSA,
 ];
 
@@ -107,6 +109,7 @@ impl Alg {
             Alg::PS512 => "PS512",
             Alg::ES256 => "ES256",
             Alg::ES384 => "ES384",
+            Alg::ES512 => "ES512",
             Alg::EdDSA => "EdDSA",
         }
     }
@@ -140,6 +143,10 @@ enum Signer {
     Rsa(Arc<RsaKeyPair>, &'static dyn signature::RsaEncoding),
     Ecdsa(Arc<EcdsaKeyPair>),
     Ed25519(Arc<Ed25519KeyPair>),
+    /// ES512: ring does not sign over P-521; RustCrypto's `p521` does.
+    P521(Box<p521::ecdsa::SigningKey>),
+    /// EdDSA over Ed448 (RFC 8032, empty context), which ring lacks too.
+    Ed448(Box<ed448_goldilocks_plus::SigningKey>),
 }
 
 /// A signing key with its algorithm, and for asymmetric keys the public part.
@@ -174,6 +181,15 @@ const SPKI_P384: [u8; 23] = [
 const SPKI_ED25519: [u8; 12] = [
     0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
 ];
+const SPKI_P521: [u8; 25] = [
+    0x30, 0x81, 0x9b, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05,
+    0x2b, 0x81, 0x04, 0x00, 0x23, 0x03, 0x81, 0x86, 0x00,
+];
+const SPKI_ED448: [u8; 12] = [
+    0x30, 0x43, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x71, 0x03, 0x3a, 0x00,
+];
+/// The Ed448 algorithm identifier (1.3.101.113) as it appears in PKCS#8.
+const OID_ED448: [u8; 5] = [0x06, 0x03, 0x2b, 0x65, 0x71];
 
 fn b64u(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
@@ -227,6 +243,9 @@ impl Key {
         let (signer, spki, jwk) = match alg {
             a if a.is_rsa() => rsa_parts(alg, &label, &der)?,
             Alg::ES256 | Alg::ES384 => ec_parts(alg, &der, &SystemRandom::new())?,
+            Alg::ES512 => p521_parts(alg, &der)?,
+            // EdDSA names both curves: the key's algorithm identifier tells.
+            _ if der.windows(OID_ED448.len()).any(|w| w == OID_ED448) => ed448_parts(alg, &der)?,
             _ => ed25519_parts(alg, &der)?,
         };
         Ok(Key {
@@ -253,6 +272,12 @@ impl Key {
                 .map(|s| s.as_ref().to_vec())
                 .unwrap_or_default(),
             Signer::Ed25519(pair) => pair.sign(message).as_ref().to_vec(),
+            Signer::P521(key) => {
+                use p521::ecdsa::signature::Signer as _;
+                let sig: p521::ecdsa::Signature = key.sign(message);
+                sig.to_bytes().to_vec()
+            }
+            Signer::Ed448(key) => key.sign_raw(message).to_bytes().to_vec(),
         }
     }
 
@@ -382,6 +407,59 @@ fn ed25519_parts(alg: Alg, der: &[u8]) -> Result<Parts, KeyError> {
     ))
 }
 
+/// ES512: P-521 in PKCS#8, fixed-size R||S (66 + 66 bytes) signatures.
+fn p521_parts(alg: Alg, der: &[u8]) -> Result<Parts, KeyError> {
+    use rsa::pkcs8::DecodePrivateKey as _;
+    let unusable = |reason: String| KeyError::Unusable {
+        what: "a P-521 private key",
+        alg,
+        reason,
+    };
+    let secret = p521::SecretKey::from_pkcs8_der(der).map_err(|e| unusable(e.to_string()))?;
+    let key = p521::ecdsa::SigningKey::from_slice(&secret.to_bytes())
+        .map_err(|e| unusable(e.to_string()))?;
+    let point = p521::ecdsa::VerifyingKey::from(&key).to_encoded_point(false);
+    let point = point.as_bytes();
+    let mut jwk = Map::new();
+    jwk.insert("kty".into(), "EC".into());
+    jwk.insert("crv".into(), "P-521".into());
+    jwk.insert("x".into(), b64u(&point[1..67]).into());
+    jwk.insert("y".into(), b64u(&point[67..]).into());
+    Ok((
+        Signer::P521(Box::new(key)),
+        [&SPKI_P521[..], point].concat(),
+        jwk,
+    ))
+}
+
+/// EdDSA: Ed448 in PKCS#8 (RFC 8410: the 57 key bytes in an inner OCTET
+/// STRING, as OpenSSL writes it). Read here, not by the crate's PKCS#8
+/// decoder, which expects the key bytes without that inner wrapping.
+fn ed448_parts(alg: Alg, der: &[u8]) -> Result<Parts, KeyError> {
+    let unusable = |reason: String| KeyError::Unusable {
+        what: "an Ed448 private key",
+        alg,
+        reason,
+    };
+    let info = rsa::pkcs8::PrivateKeyInfo::try_from(der).map_err(|e| unusable(e.to_string()))?;
+    let seed = match info.private_key {
+        [0x04, 57, seed @ ..] if seed.len() == 57 => seed,
+        _ => return Err(unusable("the private key is not 57 bytes".into())),
+    };
+    let key =
+        ed448_goldilocks_plus::SigningKey::try_from(seed).map_err(|e| unusable(e.to_string()))?;
+    let public = key.verifying_key().to_bytes();
+    let mut jwk = Map::new();
+    jwk.insert("kty".into(), "OKP".into());
+    jwk.insert("crv".into(), "Ed448".into());
+    jwk.insert("x".into(), b64u(&public).into());
+    Ok((
+        Signer::Ed448(Box::new(key)),
+        [&SPKI_ED448[..], &public[..]].concat(),
+        jwk,
+    ))
+}
+
 /// A compact JWS: `base64url(header).base64url(claims).base64url(signature)`.
 pub fn encode(header: &Map<String, Value>, claims: &Map<String, Value>, key: &Key) -> String {
     let mut token = signing_input(header, claims);
@@ -409,134 +487,4 @@ pub fn header(alg: &str, typ: Option<&str>, kid: Option<&str>) -> Map<String, Va
         h.insert("kid".into(), k.into());
     }
     h
-}
-
-/// What `keys gen` wrote.
-#[derive(Debug)]
-pub struct Generated {
-    pub files: Vec<std::path::PathBuf>,
-}
-
-/// A random secret of 64 characters `[A-Za-z0-9]` (Kong uses the secret's bytes).
-pub fn random_secret() -> String {
-    use rand::Rng as _;
-    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..64)
-        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
-        .collect()
-}
-
-/// A new private key for `alg` as PKCS#8 PEM (`bits` for RSA: 2048, 3072 or 4096).
-pub fn generate_private_pem(alg: Alg, bits: usize) -> Result<String, KeyError> {
-    let rng = SystemRandom::new();
-    let failed = |reason: String| KeyError::Generate { alg, reason };
-    let der = match alg {
-        a if a.is_hmac() => return Err(KeyError::NeedsSecret(a)),
-        a if a.is_rsa() => {
-            use rsa::pkcs8::EncodePrivateKey as _;
-            if ![2048, 3072, 4096].contains(&bits) {
-                return Err(KeyError::Bits(bits));
-            }
-            let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits)
-                .map_err(|e| failed(e.to_string()))?;
-            key.to_pkcs8_der()
-                .map_err(|e| failed(e.to_string()))?
-                .as_bytes()
-                .to_vec()
-        }
-        Alg::ES256 => {
-            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                .map_err(|e| failed(e.to_string()))?
-                .as_ref()
-                .to_vec()
-        }
-        Alg::ES384 => {
-            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, &rng)
-                .map_err(|e| failed(e.to_string()))?
-                .as_ref()
-                .to_vec()
-        }
-        _ => {
-            // ring writes PKCS#8 v2 (RFC 5958, with the public key), which
-            // OpenSSL 3.0 does not read: re-wrap the seed as v1 (RFC 8410).
-            let v2 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| failed(e.to_string()))?;
-            let seed = v2
-                .as_ref()
-                .get(16..48)
-                .ok_or_else(|| failed("unexpected PKCS#8 layout".into()))?;
-            let mut v1 = vec![
-                0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
-                0x04, 0x20,
-            ];
-            v1.extend_from_slice(seed);
-            v1
-        }
-    };
-    Ok(pem("PRIVATE KEY", &der))
-}
-
-/// `loadgen keys gen`: writes `secret` (HS*), or `private.pem`, `public.pem`
-/// and `jwks.json`, plus `openid-configuration.json` for an issuer URL.
-/// Existing files are kept unless `force`.
-pub fn keys_gen(
-    alg: Alg,
-    kid: Option<&str>,
-    bits: usize,
-    issuer: Option<&str>,
-    out: &std::path::Path,
-    force: bool,
-) -> Result<Generated, KeyError> {
-    let names: Vec<&str> = if alg.is_hmac() {
-        vec!["secret"]
-    } else {
-        let mut v = vec!["private.pem", "public.pem", "jwks.json"];
-        if issuer.is_some() {
-            v.push("openid-configuration.json");
-        }
-        v
-    };
-    if !force {
-        for n in &names {
-            let p = out.join(n);
-            if p.exists() {
-                return Err(KeyError::Exists(p));
-            }
-        }
-    }
-    std::fs::create_dir_all(out).map_err(|source| KeyError::Io {
-        path: out.to_owned(),
-        source,
-    })?;
-    let write = |name: &str, text: &str| -> Result<std::path::PathBuf, KeyError> {
-        let p = out.join(name);
-        reports::write_atomic(&p, text.as_bytes()).map_err(|source| KeyError::Io {
-            path: p.clone(),
-            source,
-        })?;
-        Ok(p)
-    };
-    let mut files = Vec::new();
-    if alg.is_hmac() {
-        files.push(write("secret", &format!("{}\n", random_secret()))?);
-        return Ok(Generated { files });
-    }
-    let private = generate_private_pem(alg, bits)?;
-    let key = Key::from_pem(alg, &private)?;
-    files.push(write("private.pem", &private)?);
-    files.push(write("public.pem", &key.public_pem().unwrap_or_default())?);
-    let jwks = json!({ "keys": [key.jwk(kid)] });
-    files.push(write("jwks.json", &format!("{jwks:#}\n"))?);
-    if let Some(iss) = issuer {
-        let iss = iss.trim_end_matches('/');
-        let doc = json!({
-            "issuer": iss,
-            "jwks_uri": format!("{iss}/.well-known/jwks.json"),
-            "id_token_signing_alg_values_supported": [alg.name()],
-            "response_types_supported": ["code"],
-            "subject_types_supported": ["public"],
-        });
-        files.push(write("openid-configuration.json", &format!("{doc:#}\n"))?);
-    }
-    Ok(Generated { files })
 }

@@ -15,6 +15,7 @@ mod class;
 mod consumers;
 mod error;
 pub mod jwt;
+pub mod keygen;
 mod mint;
 mod place;
 mod pool;

@@ -41,8 +41,9 @@ fn auth_for(
     classes: &[TokenClass],
 ) -> (Auth, DecodingKey, DecodingKey) {
     let out = dir.join(alg.name());
-    loadgen::token::jwt::keys_gen(
+    loadgen::token::keygen::keys_gen(
         alg,
+        false,
         Some("kid-1"),
         2048,
         Some("http://127.0.0.1:1/iss"),
@@ -109,7 +110,9 @@ fn now() -> u64 {
 #[test]
 fn every_algorithm_verifies_with_the_public_key_and_the_jwk() {
     let dir = tempfile::tempdir().unwrap();
-    for alg in ALGS {
+    // jsonwebtoken verifies no ES512 (P-521): curves.rs has it verified by
+    // our gateway, through a PEM and through a JWKS.
+    for alg in ALGS.into_iter().filter(|a| *a != Alg::ES512) {
         let (auth, pem_key, jwk_key) = auth_for(alg, dir.path(), &[TokenClass::Valid]);
         let t = one(auth.mint(TokenClass::Valid, 0, now()).0);
         for (how, key) in [("pem", &pem_key), ("jwk", &jwk_key)] {
