@@ -6,7 +6,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use loadgen::token::jwt::{ALGS, Key, encode, generate_private_pem, header};
+use loadgen::token::jwt::{ALGS, Key, encode, header};
+use loadgen::token::keygen::generate_private_pem;
 use serde_json::{Map, Value, json};
 
 fn bench(c: &mut Criterion) {
