@@ -13,6 +13,7 @@ mod cli;
 mod curves;
 mod engine;
 mod envoy;
+mod extremes;
 mod props;
 mod report;
 mod scale;
