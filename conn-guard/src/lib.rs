@@ -56,6 +56,12 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// Open connections at most (see [`Gate`]).
     pub max_connections: usize,
+    /// The longest request header line (name, `: ` and value) in bytes, and
+    /// four times that for all of a request's header lines: nginx's (and so
+    /// Kong's) `large_client_header_buffers 4 8k`. Default 8 KiB. Enforced
+    /// by the service, which sees the parsed head (hyper's own cap is on the
+    /// whole head buffer, hundreds of KB); the mock upstream does not cap.
+    pub max_header_line: usize,
     /// The JSON body of the server's own error responses.
     pub body: ErrorBody,
 }
@@ -70,6 +76,7 @@ impl Limits {
             keepalive_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(60),
             max_connections: auto_max_connections(fds_per_connection),
+            max_header_line: 8 << 10,
             body: json_message,
         }
     }

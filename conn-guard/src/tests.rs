@@ -22,6 +22,7 @@ fn limits(header_ms: u64, idle_ms: u64) -> Limits {
         keepalive_timeout: Duration::from_millis(idle_ms),
         body_timeout: Duration::from_secs(60),
         max_connections: 16,
+        max_header_line: 8 << 10,
         body: json_message,
     }
 }

@@ -58,6 +58,11 @@ struct Args {
     /// `client_body_timeout`; the Admin API too).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     client_body_timeout: std::time::Duration,
+    /// The longest request header line in bytes (name, `: `, value), and
+    /// four times that for all of them; longer gets 431 and the connection
+    /// closes (Kong's `large_client_header_buffers 4 8k`; 0: no cap).
+    #[arg(long, default_value_t = 8192)]
+    max_header_line: usize,
     /// Open client connections at most, per listener (default: what the
     /// open-file limit holds at two descriptors each, after raising the soft
     /// limit to the hard one); at the cap new connections wait in the backlog.
@@ -118,6 +123,7 @@ fn main() -> ExitCode {
             l.header_timeout = args.client_header_timeout;
             l.keepalive_timeout = args.keepalive_timeout;
             l.body_timeout = args.client_body_timeout;
+            l.max_header_line = args.max_header_line;
             if let Some(n) = args.max_connections {
                 l.max_connections = n.get();
             }

@@ -114,6 +114,8 @@ pub enum Rejection {
     BadRequest,
     /// The client's request body sent nothing for the body timeout.
     ClientBodyTimeout,
+    /// A header line, or all of them, longer than the server holds.
+    HeaderTooLarge,
     /// The upstream did not answer within the read timeout.
     UpstreamTimeout,
     /// The upstream could not be reached or answered badly.
@@ -297,6 +299,15 @@ impl Rejection {
                 StatusCode::REQUEST_TIMEOUT,
                 None,
                 Body::Template("Request timeout"),
+                Www::None,
+            ),
+            // Kong answers 400 here (nginx's "Request Header Or Cookie Too
+            // Large" page); 431 is the status HTTP has for it, with Kong's
+            // message through its template, as conn-guard's own 431.
+            HeaderTooLarge => d(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                None,
+                Body::Template("Request header or cookie too large"),
                 Www::None,
             ),
             UpstreamTimeout => d(

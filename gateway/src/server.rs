@@ -327,6 +327,7 @@ async fn serve(
     })?;
     let mut live = Live::new(snapshot, proxy_addr.port(), tls.is_some());
     live.body_timeout = limits.body_timeout;
+    live.max_header_line = limits.max_header_line;
     let live = Arc::new(live);
     let serving = conn_guard::Serving::spawn({
         let live = live.clone();
@@ -448,6 +449,24 @@ where
         .await
 }
 
+/// A header line longer than `line` bytes (name, `: `, value), or all of
+/// them together longer than four such lines: nginx's
+/// `large_client_header_buffers 4 8k` with `line` = 8 KiB (0: no cap).
+fn headers_too_large(headers: &http::HeaderMap, line: usize) -> bool {
+    if line == 0 {
+        return false;
+    }
+    let mut total = 0;
+    for (name, value) in headers {
+        let len = name.as_str().len() + 2 + value.len();
+        if len > line {
+            return true;
+        }
+        total += len + 2;
+    }
+    total > 4 * line
+}
+
 /// One request: route, plugins, then forwarding; every answer counted by
 /// route and status, every refusal by its reason.
 async fn handle(
@@ -455,6 +474,14 @@ async fn handle(
     live: &Live,
     peer: &crate::forward::Peer,
 ) -> Response<GwBody> {
+    if headers_too_large(req.headers(), live.max_header_line) {
+        live.metrics.unmatched.status(431);
+        let mut resp = upstream::rejection(&Rejection::HeaderTooLarge);
+        // nginx closes the connection after its 400 for a head it cannot hold.
+        resp.headers_mut()
+            .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+        return resp;
+    }
     let snap = live.load();
     let host = req
         .headers()

@@ -121,6 +121,8 @@ pub struct Live {
     pub https: bool,
     /// A client's request body that sends nothing for this long: 408.
     pub body_timeout: Duration,
+    /// The longest header line; four times this for all of them: 431.
+    pub max_header_line: usize,
 }
 
 impl Live {
@@ -131,6 +133,7 @@ impl Live {
             port: http::HeaderValue::from(port),
             https,
             body_timeout: Duration::from_secs(60),
+            max_header_line: 8 << 10,
         }
     }
 

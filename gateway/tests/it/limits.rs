@@ -333,6 +333,34 @@ services:
         assert!(got.contains("\"request_id\":\""), "{got}");
     }
 
+    // Kong's large_client_header_buffers 4 8k: a header line over 8 KiB, or
+    // all of them over 32 KiB, gets 431 with Kong's message and the
+    // connection closes; 8 KiB and 4 x 7 KiB pass.
+    let line = |n: usize| format!("X-big: {}\r\n", "v".repeat(n - "X-big: ".len()));
+    for (headers, want) in [
+        (line(8192), "HTTP/1.1 200 "),
+        (line(8193), "HTTP/1.1 431 Request Header Fields Too Large"),
+        (line(7000).repeat(4), "HTTP/1.1 200 "),
+        (
+            line(7000).repeat(5),
+            "HTTP/1.1 431 Request Header Fields Too Large",
+        ),
+    ] {
+        let got = raw(
+            proxy,
+            format!("GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n").as_bytes(),
+        )
+        .await;
+        assert!(got.starts_with(want), "{} bytes: {got:.200}", headers.len());
+        if want.contains("431") {
+            assert!(got.contains("Request header or cookie too large"), "{got}");
+            assert!(
+                got.to_ascii_lowercase().contains("connection: close"),
+                "{got}"
+            );
+        }
+    }
+
     // As many headers as the gateway accepts (100) pass through it and the
     // upstream, with the X-Forwarded-* it adds.
     let many: String = (0..98).map(|i| format!("X-h{i}: v\r\n")).collect();
