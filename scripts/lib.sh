@@ -48,6 +48,19 @@ envoy_bin() {
     echo "$p"
 }
 
+# scratch_dir WHAT: sets $work to a new temporary directory, removed at exit
+# with the servers whose pid files (*.pid) are in it stopped; fail MESSAGE
+# then exits 1 saying "WHAT: MESSAGE".
+scratch_dir() {
+    work=$(mktemp -d)
+    SCRATCH_WHAT=$1
+    trap 'for p in "$work"/*.pid; do stop_pidfile "$p"; done; rm -rf "$work"' EXIT
+}
+fail() {
+    echo "${SCRATCH_WHAT:-$0}: $*" >&2
+    exit 1
+}
+
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

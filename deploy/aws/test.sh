@@ -14,16 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
-work=$(mktemp -d)
-cleanup() {
-    for p in "$work"/*.pid; do stop_pidfile "$p"; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-    echo "aws deploy test: $*" >&2
-    exit 1
-}
+scratch_dir "aws deploy test"
 
 # 1. cfn-lint, and proof that it would fail.
 command -v cfn-lint >/dev/null || python3 -m pip install -q --disable-pip-version-check cfn-lint==1.58.0

@@ -16,16 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
-work=$(mktemp -d)
-cleanup() {
-    for p in "$work"/*.pid; do stop_pidfile "$p"; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-    echo "kong deploy test: $*" >&2
-    exit 1
-}
+scratch_dir "kong deploy test"
 
 # 1. The compose file against the Compose specification.
 spec=target/compose_spec.json

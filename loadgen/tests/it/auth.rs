@@ -5,18 +5,8 @@
 //! capturing server and against our gateway's Admin API.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
-
-fn loadgen(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use crate::cmd::{loadgen, ok};
 
 /// Every token class, by name.
 fn all_classes() -> Vec<&'static str> {

@@ -4,7 +4,7 @@ use std::io::Read as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
+use crate::cmd::BIN;
 
 #[test]
 fn every_shipped_scenario_validates() {

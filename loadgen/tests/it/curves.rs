@@ -3,34 +3,11 @@
 //! under load through the jwt plugin (Kong credentials with the public PEMs)
 //! and through the oidc plugin (a JWKS holding the P-521 and Ed448 keys).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
-
-fn loadgen(args: &[&str]) -> String {
-    let o = Command::new(BIN).args(args).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// `keys gen --alg ALG --kid KID`; its directory.
-fn keys(dir: &Path, alg: &str, kid: &str) -> PathBuf {
-    let out = dir.join(kid);
-    loadgen(&[
-        "keys",
-        "gen",
-        "--alg",
-        alg,
-        "--kid",
-        kid,
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    out
-}
+use crate::cmd::{keys, loadgen, ok};
 
 fn jwk(keys: &Path) -> Value {
     let set: Value =
@@ -113,14 +90,14 @@ fn es512_and_ed448_tokens_pass_our_gateways_jwt_and_oidc_plugins_under_load() {
     let provisioned = scenario(jwt_auth, &es, &ed, &kong, &["valid"]);
     let file = dir.path().join("s.toml");
     std::fs::write(&file, &provisioned).unwrap();
-    loadgen(&[
+    ok(&loadgen(&[
         "provision",
         "rust-gateway",
         "--scenario",
         file.to_str().unwrap(),
         "--out",
         kong.to_str().unwrap(),
-    ]);
+    ]));
     let classes = [
         "valid",
         "expired",

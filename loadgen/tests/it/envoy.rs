@@ -8,38 +8,14 @@ use std::process::{Child, Command, Output};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
-
-fn loadgen(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn keys(dir: &Path, alg: &str, kid: &str) -> PathBuf {
-    let out = dir.join(kid);
-    ok(&loadgen(&[
-        "keys",
-        "gen",
-        "--alg",
-        alg,
-        "--kid",
-        kid,
-        "--out",
-        out.to_str().unwrap(),
-    ]));
-    out.join("private.pem")
-}
+use crate::cmd::{keys, loadgen, ok};
 
 /// HS256 `web-app` (group web), RS256 `mobile-app` (mobile) and ES256
 /// `partner` (partner), with key files under `dir` named absolutely (the
 /// run writes its scenario elsewhere).
 fn consumers(dir: &Path) -> String {
-    let rs = keys(dir, "RS256", "mobile-1");
-    let es = keys(dir, "ES256", "partner-1");
+    let rs = keys(dir, "RS256", "mobile-1").join("private.pem");
+    let es = keys(dir, "ES256", "partner-1").join("private.pem");
     format!(
         r#"
 [auth]

@@ -13,7 +13,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
+use crate::cmd::BIN;
 
 const BASE: &str = r#"
 name = "x"

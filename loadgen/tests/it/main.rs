@@ -10,6 +10,7 @@ use loadgen_test_support as support;
 
 mod auth;
 mod cli;
+mod cmd;
 mod curves;
 mod engine;
 mod envoy;

@@ -1,18 +1,7 @@
 //! Partner scale: generated consumers provisioned into our gateway's Admin
 //! API many at a time, idempotently, and removed again.
 
-use std::process::{Command, Output};
-
-const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
-
-fn loadgen(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use crate::cmd::{loadgen, ok};
 
 #[tokio::test]
 async fn provision_kong_thousands_of_consumers_at_once() {
