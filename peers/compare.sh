@@ -27,7 +27,8 @@
 #    sets the order the searches run in (rotate it between sittings);
 # 7. stops everything by pid.
 # COMPARE_RATE, COMPARE_ROUNDS and COMPARE_DURATION override the scenario's
-# rate, rounds and phase length (e.g. COMPARE_RATE=5000 COMPARE_ROUNDS=8).
+# rate, rounds and phase length (e.g. COMPARE_RATE=5000 COMPARE_ROUNDS=8);
+# GATEWAY_CORE=hyper runs our gateway on hyper alone (default: the lean path).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -72,7 +73,7 @@ cat >"$run/rust-noauth.json" <<JSON
 JSON
 start_gateway() { # NAME CONFIG PORT
     target/release/jwt-gateway --config "$2" --listen "127.0.0.1:$3" --admin-listen 127.0.0.1:0 \
-        --state "$run/$1.state.db" --workers 1 >"$run/$1.out" 2>&1 &
+        --state "$run/$1.state.db" --workers 1 --core "${GATEWAY_CORE:-lean}" >"$run/$1.out" 2>&1 &
     echo $! >"$run/$1.pid"
     for _ in $(seq 100); do grep -q "proxy listening" "$run/$1.out" && return 0; sleep 0.05; done
     echo "jwt-gateway $1 did not start: $(cat "$run/$1.out")" >&2

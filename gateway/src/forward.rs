@@ -54,27 +54,38 @@ impl Peer {
 /// The upstream request target: the matched prefix stripped (`strip_path`),
 /// joined under the service's path, with the query.
 fn target(route: &Route, prefix: usize, uri: &http::Uri) -> String {
-    let upstream = &route.upstream;
-    let path = uri.path();
+    let mut target = Vec::with_capacity(route.upstream.path.len() + uri.path().len() + 16);
+    push_target(&mut target, route, prefix, uri.path(), uri.query());
+    // Built from the path and query's own `str`s and the service's path.
+    String::from_utf8(target).unwrap_or_default()
+}
+
+/// [`target`] appended to `out` (the lean path writes it straight into the head).
+pub fn push_target(
+    out: &mut Vec<u8>,
+    route: &Route,
+    prefix: usize,
+    path: &str,
+    query: Option<&str>,
+) {
+    let start = out.len();
     let rest = if route.strip_path {
-        &path[prefix.min(path.len())..]
+        path.get(prefix.min(path.len())..).unwrap_or("")
     } else {
         path
     };
-    let mut target = String::with_capacity(upstream.path.len() + rest.len() + 16);
-    target.push_str(&upstream.path);
+    out.extend_from_slice(route.upstream.path.as_bytes());
     if !rest.is_empty() && !rest.starts_with('/') {
-        target.push('/');
+        out.push(b'/');
     }
-    target.push_str(rest);
-    if target.is_empty() {
-        target.push('/');
+    out.extend_from_slice(rest.as_bytes());
+    if out.len() == start {
+        out.push(b'/');
     }
-    if let Some(q) = uri.query() {
-        target.push('?');
-        target.push_str(q);
+    if let Some(q) = query {
+        out.push(b'?');
+        out.extend_from_slice(q.as_bytes());
     }
-    target
 }
 
 /// `Host` and `X-Forwarded-*`.

@@ -24,6 +24,7 @@ pub mod clock;
 pub mod config;
 pub mod consumer;
 pub mod forward;
+pub mod lean;
 pub mod metrics;
 pub mod plugins;
 pub mod reject;
@@ -33,4 +34,4 @@ pub mod snapshot;
 pub mod upbody;
 pub mod upstream;
 
-pub use server::{Handle, Options, ServeError, limits, spawn, spawn_with, start};
+pub use server::{Core, Handle, Options, ServeError, limits, spawn, spawn_core, spawn_with, start};

@@ -73,6 +73,11 @@ struct Args {
     /// every `db_update_frequency` has (for measuring revocation; default 0).
     #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
     admin_apply_delay: std::time::Duration,
+    /// What serves plain-HTTP HTTP/1.1: `lean`, our own path (hyper takes
+    /// over a connection at its first request with a body, an upgrade,
+    /// HTTP/2 or anything unusual), or `hyper` for everything.
+    #[arg(long, value_enum, default_value_t = gateway::Core::Lean)]
+    core: gateway::Core,
 }
 
 fn main() -> ExitCode {
@@ -130,6 +135,7 @@ fn main() -> ExitCode {
             l
         },
         admin_apply_delay: args.admin_apply_delay,
+        core: args.core,
     };
     let rt = conn_guard::runtime(args.workers);
     let rt = match rt {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use http::Method;
 
-use crate::auth::jwt::Credential;
+use crate::auth::jwt::{Credential, HeaderSource};
 use crate::auth::oidc::Identity;
 use crate::consumer::Consumer;
 use crate::reject::Rejection;
@@ -52,20 +52,19 @@ pub struct Admitted {
 fn jwt(
     route: &Route,
     snap: &Snapshot,
-    parts: &http::request::Parts,
+    (method, query, headers): (&Method, Option<&str>, &(impl HeaderSource + ?Sized)),
 ) -> Result<Option<Caller>, Rejection> {
     let Some(jwt) = &route.jwt else {
         return Ok(None);
     };
-    if !jwt.run_on_preflight && parts.method == Method::OPTIONS {
+    if !jwt.run_on_preflight && method == Method::OPTIONS {
         return Ok(None);
     }
-    let q = parts.uri.query();
     match crate::auth::jwt::authenticate(
         jwt,
         &snap.credentials,
-        q,
-        &parts.headers,
+        query,
+        headers,
         crate::clock::unix_now,
     ) {
         Ok(a) => Ok(Some(Caller::Credential(a.credential))),
@@ -80,13 +79,28 @@ fn jwt(
     }
 }
 
+/// The acl plugin on who `jwt` let through: `X-Consumer-Groups`.
+fn acl(route: &Route, caller: Option<&Caller>) -> Result<Option<String>, Rejection> {
+    match &route.acl {
+        Some(acl) => {
+            let credential = caller.is_some_and(|c| c.credential().is_some());
+            acl.check(caller.map(Caller::consumer), credential)
+        }
+        None => Ok(None),
+    }
+}
+
 /// Runs the route's plugins on the request head.
 pub async fn admit(
     route: &Route,
     snap: &Snapshot,
     parts: &http::request::Parts,
 ) -> Result<Admitted, Rejection> {
-    let caller = jwt(route, snap, parts)?;
+    let caller = jwt(
+        route,
+        snap,
+        (&parts.method, parts.uri.query(), &parts.headers),
+    )?;
     let identity = match &route.oidc {
         Some(oidc) => Some(
             oidc.authorize(&parts.headers, crate::clock::unix_now())
@@ -94,16 +108,27 @@ pub async fn admit(
         ),
         None => None,
     };
-    let groups = match &route.acl {
-        Some(acl) => {
-            let credential = caller.as_ref().is_some_and(|c| c.credential().is_some());
-            acl.check(caller.as_ref().map(Caller::consumer), credential)?
-        }
-        None => None,
-    };
+    let groups = acl(route, caller.as_ref())?;
     Ok(Admitted {
         caller,
         groups,
         identity,
+    })
+}
+
+/// [`admit`] without awaiting, for a route with no `oidc` plugin (the only
+/// one that may wait on the network): the lean HTTP/1 path's.
+pub fn admit_now(
+    route: &Route,
+    snap: &Snapshot,
+    head: (&Method, Option<&str>, &(impl HeaderSource + ?Sized)),
+) -> Result<Admitted, Rejection> {
+    debug_assert!(route.oidc.is_none(), "oidc awaits: not for admit_now");
+    let caller = jwt(route, snap, head)?;
+    let groups = acl(route, caller.as_ref())?;
+    Ok(Admitted {
+        caller,
+        groups,
+        identity: None,
     })
 }

@@ -78,6 +78,19 @@ pub struct Options {
     /// default) does, so that a revocation's stale window can be measured
     /// against a known one.
     pub admin_apply_delay: Duration,
+    /// What serves plain-HTTP HTTP/1.1 connections ([`Core`]).
+    pub core: Core,
+}
+
+/// What serves plain-HTTP connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Core {
+    /// The lean HTTP/1 path ([`crate::lean`]), handing hyper whatever it
+    /// does not take (bodies, upgrades, HTTP/2, TLS…).
+    #[default]
+    Lean,
+    /// hyper for everything.
+    Hyper,
 }
 
 /// The gateway's connection limits by default: Kong's 60 s
@@ -117,7 +130,7 @@ pub async fn start(opts: Options) -> Result<Handle, ServeError> {
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
         None => None,
     };
-    let mut handle = serve(snapshot, opts.listen, tls, opts.limits).await?;
+    let mut handle = serve(snapshot, opts.listen, (tls, opts.core), opts.limits).await?;
     if let Some(addr) = opts.admin_listen {
         let admin = Arc::new(Admin::new(
             rows,
@@ -297,7 +310,7 @@ impl Drop for Handle {
 /// Binds `listen` and serves `snapshot` (plain HTTP) on the current tokio
 /// runtime, with the default [`limits`].
 pub async fn spawn(snapshot: Snapshot, listen: SocketAddr) -> Result<Handle, ServeError> {
-    serve(snapshot, listen, None, limits()).await
+    serve(snapshot, listen, (None, Core::default()), limits()).await
 }
 
 /// [`spawn`] with other connection limits.
@@ -306,13 +319,23 @@ pub async fn spawn_with(
     listen: SocketAddr,
     limits: conn_guard::Limits,
 ) -> Result<Handle, ServeError> {
-    serve(snapshot, listen, None, limits).await
+    serve(snapshot, listen, (None, Core::default()), limits).await
+}
+
+/// [`spawn_with`] on the given [`Core`] (hyper's, to compare the two).
+pub async fn spawn_core(
+    snapshot: Snapshot,
+    listen: SocketAddr,
+    limits: conn_guard::Limits,
+    core: Core,
+) -> Result<Handle, ServeError> {
+    serve(snapshot, listen, (None, core), limits).await
 }
 
 async fn serve(
     snapshot: Snapshot,
     listen: SocketAddr,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    (tls, core): (Option<tokio_rustls::TlsAcceptor>, Core),
     limits: conn_guard::Limits,
 ) -> Result<Handle, ServeError> {
     let listener = TcpListener::bind(listen)
@@ -331,7 +354,7 @@ async fn serve(
     let live = Arc::new(live);
     let serving = conn_guard::Serving::spawn({
         let live = live.clone();
-        |stop| accept_loop(listener, live, stop, tls, limits)
+        |stop| accept_loop(listener, live, stop, (tls, core), limits)
     });
     Ok(Handle {
         proxy_addr,
@@ -378,11 +401,14 @@ async fn accept_loop(
     listener: TcpListener,
     live: Arc<Live>,
     mut stop: oneshot::Receiver<()>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    (tls, core): (Option<tokio_rustls::TlsAcceptor>, Core),
     limits: conn_guard::Limits,
 ) {
     let builder = Arc::new(conn_builder());
     let graceful = GracefulShutdown::new();
+    // Lean connections hold a receiver: told to stop, the idle ones close,
+    // and the drain waits until every receiver is gone.
+    let (lean_stop, lean_rx) = tokio::sync::watch::channel(false);
     let gate = conn_guard::Gate::new(limits.max_connections, "proxy");
     loop {
         let place = tokio::select! {
@@ -403,11 +429,13 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let (live, builder, tls) = (live.clone(), builder.clone(), tls.clone());
         let watcher = graceful.watcher();
+        let lean = (tls.is_none() && core == Core::Lean).then(|| lean_rx.clone());
         tokio::spawn(async move {
             let ctx = (live, peer, &*builder, watcher, limits);
-            let result = match tls {
-                None => serve_guarded(stream, ctx).await,
-                Some(acceptor) => {
+            let result = match (tls, lean) {
+                (None, Some(stop)) => serve_lean(stream, ctx, stop).await,
+                (None, None) => serve_guarded(stream, ctx).await,
+                (Some(acceptor), _) => {
                     match conn_guard::handshake(&limits, acceptor.accept(stream)).await {
                         Some(s) => serve_guarded(s, ctx).await,
                         None => return,
@@ -420,10 +448,44 @@ async fn accept_loop(
             drop(place);
         });
     }
-    drop(listener);
+    drop((listener, lean_rx));
+    let _ = lean_stop.send(true);
     tokio::select! {
-        _ = graceful.shutdown() => {}
+        _ = async { tokio::join!(graceful.shutdown(), lean_stop.closed()) } => {}
         _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+    }
+}
+
+/// Serves one plain-HTTP connection on the lean path, and with hyper from
+/// the first request the lean path leaves to it.
+async fn serve_lean(
+    stream: tokio::net::TcpStream,
+    (live, peer, builder, watcher, limits): (
+        Arc<Live>,
+        SocketAddr,
+        &auto::Builder<TokioExecutor>,
+        hyper_util::server::graceful::Watcher,
+        conn_guard::Limits,
+    ),
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let (io, conn) = conn_guard::guard(stream, limits);
+    let mut ctx = crate::lean::Ctx {
+        live: live.clone(),
+        peer: crate::forward::Peer::new(peer),
+        conn: conn.clone(),
+        stop,
+    };
+    let end = crate::lean::serve(io, &mut ctx).await?;
+    drop(ctx);
+    match end {
+        crate::lean::End::Done => Ok(()),
+        crate::lean::End::Hyper(io) => {
+            let svc = service(live, peer, Some(conn));
+            watcher
+                .watch(builder.serve_connection(TokioIo::new(io), svc))
+                .await
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use http_body::{Body as _, Frame, SizeHint};
 use hyper::body::Incoming;
 
 /// Methods whose request may be sent twice (RFC 9110 §9.2.2).
-fn idempotent(m: &http::Method) -> bool {
+pub fn idempotent(m: &http::Method) -> bool {
     use http::Method as M;
     [M::GET, M::HEAD, M::OPTIONS, M::TRACE, M::PUT, M::DELETE].contains(m)
 }

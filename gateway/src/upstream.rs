@@ -75,7 +75,13 @@ pub struct Client {
     pooling: Pooling,
     idle: Idle,
     h2: std::sync::Arc<tokio::sync::Mutex<Option<H2Sender>>>,
+    /// The lean HTTP/1 path's idle connections ([`crate::lean`]): a client
+    /// connection holds one while it lives and puts it back at its end.
+    lean: LeanPool,
 }
+
+/// Idle TCP connections of the lean path, with when each went idle.
+pub type LeanPool = std::sync::Arc<std::sync::Mutex<Vec<(tokio::net::TcpStream, Instant)>>>;
 
 /// A connection idle this long may be being closed by the upstream as we
 /// send: only then is a copy of the request's head kept for a resend (a
@@ -83,7 +89,7 @@ pub struct Client {
 const RESEND_AFTER_IDLE: Duration = Duration::from_millis(100);
 
 /// Most idle connections kept per upstream.
-const MAX_IDLE: usize = 1024;
+pub(crate) const MAX_IDLE: usize = 1024;
 
 /// Why forwarding failed.
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +138,21 @@ impl Client {
             pooling,
             idle: Idle::default(),
             h2: Default::default(),
+            lean: LeanPool::default(),
+        }
+    }
+
+    /// How it treats its connections.
+    pub fn pooling(&self) -> Pooling {
+        self.pooling
+    }
+
+    /// `host:port` and the lean path's pool, when the lean path can reach
+    /// this upstream (HTTP/1.1 over TCP; h2c and in-memory dials are hyper's).
+    pub fn lean(&self) -> Option<(&str, &LeanPool)> {
+        match (&self.dial, self.protocol) {
+            (Dial::Tcp(a), Protocol::Http1) => Some((a, &self.lean)),
+            _ => None,
         }
     }
 

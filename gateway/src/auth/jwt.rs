@@ -150,8 +150,42 @@ impl<'a> Found<'a> {
     }
 }
 
+/// A request's headers as the plugin reads them: hyper's `HeaderMap`, or
+/// the lean HTTP/1 path's parsed head (names compared case-insensitively).
+pub trait HeaderSource {
+    /// The first value of `name`.
+    fn first(&self, name: &http::HeaderName) -> Option<&[u8]>;
+    /// Every value of `name`, in order.
+    fn each<'a>(&'a self, name: &http::HeaderName, f: &mut dyn FnMut(&'a [u8]));
+}
+
+impl HeaderSource for http::HeaderMap {
+    fn first(&self, name: &http::HeaderName) -> Option<&[u8]> {
+        self.get(name).map(http::HeaderValue::as_bytes)
+    }
+
+    fn each<'a>(&'a self, name: &http::HeaderName, f: &mut dyn FnMut(&'a [u8])) {
+        for v in self.get_all(name) {
+            f(v.as_bytes());
+        }
+    }
+}
+
+/// `HeaderValue::to_str`'s test: visible ASCII and tab only.
+pub fn header_str(v: &[u8]) -> Option<&str> {
+    if v.iter().all(|&b| (b >= 32 && b != 127) || b == b'\t') {
+        std::str::from_utf8(v).ok()
+    } else {
+        None
+    }
+}
+
 /// Tokens from `uri_param_names`, `cookie_names` and `header_names`, in Kong's order.
-fn retrieve<'a>(conf: &JwtConf, query: Option<&'a str>, headers: &'a http::HeaderMap) -> Found<'a> {
+fn retrieve<'a, H: HeaderSource + ?Sized>(
+    conf: &JwtConf,
+    query: Option<&'a str>,
+    headers: &'a H,
+) -> Found<'a> {
     let mut found = Found::None;
     if let Some(q) = query {
         for pair in q.split('&') {
@@ -165,9 +199,9 @@ fn retrieve<'a>(conf: &JwtConf, query: Option<&'a str>, headers: &'a http::Heade
         }
     }
     if !conf.cookie_names.is_empty() {
-        for cookie_header in headers.get_all(http::header::COOKIE) {
-            let Ok(s) = cookie_header.to_str() else {
-                continue;
+        headers.each(&http::header::COOKIE, &mut |cookie_header| {
+            let Some(s) = header_str(cookie_header) else {
+                return;
             };
             for c in s.split(';') {
                 let (k, v) = c.trim().split_once('=').unwrap_or((c.trim(), ""));
@@ -175,15 +209,15 @@ fn retrieve<'a>(conf: &JwtConf, query: Option<&'a str>, headers: &'a http::Heade
                     found.add(Some(std::borrow::Cow::Borrowed(v)));
                 }
             }
-        }
+        });
     }
     for name in &conf.parsed_header_names {
         // Only the first occurrence of a repeated header.
         // As bytes, the way Kong's regex sees them (UTF-8 checked, which is
         // vectorised; `to_str` checks each byte for visible ASCII).
         let Some(v) = headers
-            .get(name)
-            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+            .first(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
         else {
             continue;
         };
@@ -232,7 +266,7 @@ pub fn authenticate(
     conf: &JwtConf,
     credentials: &Credentials,
     query: Option<&str>,
-    headers: &http::HeaderMap,
+    headers: &(impl HeaderSource + ?Sized),
     now: impl FnOnce() -> i64,
 ) -> Result<Authenticated, Rejection> {
     let found = retrieve(conf, query, headers);

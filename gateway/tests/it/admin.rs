@@ -70,6 +70,7 @@ async fn start(upstream: &str, state: &std::path::Path) -> gateway::Handle {
         tls: None,
         limits: gateway::limits(),
         admin_apply_delay: std::time::Duration::ZERO,
+        core: gateway::Core::default(),
     })
     .await
     .unwrap()
@@ -593,6 +594,7 @@ async fn tls_termination() {
         tls: Some((cert, key)),
         limits: gateway::limits(),
         admin_apply_delay: std::time::Duration::ZERO,
+        core: gateway::Core::default(),
     })
     .await
     .unwrap();

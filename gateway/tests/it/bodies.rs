@@ -79,6 +79,7 @@ async fn a_stalled_request_body_is_408_and_closed_on_every_server() {
             ..gateway::limits()
         },
         admin_apply_delay: Duration::ZERO,
+        core: gateway::Core::default(),
     })
     .await
     .unwrap();

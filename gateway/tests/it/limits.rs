@@ -272,6 +272,7 @@ services:
         tls: None,
         limits: gateway::limits(),
         admin_apply_delay: std::time::Duration::ZERO,
+        core: gateway::Core::default(),
     })
     .await
     .unwrap();

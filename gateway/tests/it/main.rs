@@ -2,6 +2,7 @@
 mod admin;
 mod bodies;
 mod cli;
+mod lean;
 mod limits;
 mod oidc;
 mod parity;

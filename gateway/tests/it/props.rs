@@ -202,6 +202,7 @@ fn admin_addr() -> std::net::SocketAddr {
                     tls: None,
                     limits: gateway::limits(),
                     admin_apply_delay: std::time::Duration::ZERO,
+                    core: gateway::Core::default(),
                 })
                 .await
                 .unwrap();

@@ -115,6 +115,7 @@ impl Builtins {
                         .map(|(c, k)| (scenario_dir.join(c), scenario_dir.join(k))),
                     limits: gateway::limits(),
                     admin_apply_delay: spec.admin_apply_delay.map_or(Duration::ZERO, |d| d.0),
+                    core: gateway::Core::default(),
                 }))
                 .map_err(RunError::BuiltinGateway)?;
             b.gateway = Some(gw);

@@ -192,6 +192,7 @@ pub async fn gateway_with_admin(kong: &str, dir: &Path) -> gateway::Handle {
         tls: None,
         limits: gateway::limits(),
         admin_apply_delay: std::time::Duration::ZERO,
+        core: gateway::Core::default(),
     })
     .await
     .unwrap()

@@ -1,0 +1,404 @@
+//! The lean HTTP/1 path against hyper's, differentially: the same request
+//! bytes go to a gateway on each core, in front of one upstream that
+//! records what it receives. Both must give the same answer (status, or no
+//! response) and forward the same request upstream (its line, headers as a
+//! set of lowercase names with their values in order, and body).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const SECRET: &str = "lean-differential-secret-0123456789";
+
+/// What the upstream received, normalised: the request line, the headers
+/// sorted by lowercase name (stable: repeated names keep their order),
+/// `x-forwarded-port` (each gateway's own port) blanked, and the body.
+type Seen = Arc<Mutex<Vec<String>>>;
+
+fn normalise(head: &[u8], body: &[u8]) -> String {
+    let mut storage = [httparse::EMPTY_HEADER; 128];
+    let mut req = httparse::Request::new(&mut storage);
+    let Ok(httparse::Status::Complete(_)) = req.parse(head) else {
+        return format!("unparsable: {:?}", String::from_utf8_lossy(head));
+    };
+    let mut headers: Vec<(String, String)> = req
+        .headers
+        .iter()
+        .map(|h| {
+            let name = h.name.to_ascii_lowercase();
+            let value = if name == "x-forwarded-port" {
+                "PORT".to_owned()
+            } else {
+                String::from_utf8_lossy(h.value).into_owned()
+            };
+            (name, value)
+        })
+        .collect();
+    headers.sort_by(|a, b| a.0.cmp(&b.0));
+    format!(
+        "{} {} HTTP/1.{}\n{headers:?}\n{:?}",
+        req.method.unwrap_or(""),
+        req.path.unwrap_or(""),
+        req.version.unwrap_or(9),
+        String::from_utf8_lossy(body)
+    )
+}
+
+/// Reads one request (head, then a body by length or chunked) from `buf`
+/// and `s`; None at the end of the connection.
+async fn one_request(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
+    loop {
+        let mut storage = [httparse::EMPTY_HEADER; 128];
+        let mut req = httparse::Request::new(&mut storage);
+        if let Ok(httparse::Status::Complete(n)) = req.parse(buf) {
+            let header = |name: &str| {
+                req.headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case(name))
+                    .map(|h| String::from_utf8_lossy(h.value).to_ascii_lowercase())
+            };
+            let chunked = header("transfer-encoding").is_some_and(|v| v.contains("chunked"));
+            let length: usize = header("content-length")
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            let head = buf[..n].to_vec();
+            let mut body_end = n + length;
+            loop {
+                if chunked {
+                    if let Some(i) = buf[n..].windows(5).position(|w| w == b"0\r\n\r\n") {
+                        body_end = n + i + 5;
+                        break;
+                    }
+                } else if buf.len() >= body_end {
+                    break;
+                }
+                if s.read_buf(buf).await.ok()? == 0 {
+                    return None;
+                }
+            }
+            let seen = normalise(&head, &buf[n..body_end]);
+            buf.drain(..body_end);
+            return Some(seen);
+        }
+        if s.read_buf(buf).await.ok()? == 0 {
+            return None;
+        }
+    }
+}
+
+/// An upstream that records every request and answers `200 ok`.
+async fn recorder() -> (std::net::SocketAddr, Seen) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen = Seen::default();
+    let keep = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let seen = keep.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                while let Some(r) = one_request(&mut s, &mut buf).await {
+                    seen.lock().unwrap().push(r);
+                    let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-up: 1\r\n\r\nok";
+                    if s.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+fn config(up: std::net::SocketAddr) -> String {
+    format!(
+        r#"
+_format_version: "3.0"
+services:
+- name: up
+  url: http://{up}
+  routes:
+  - {{ name: open, paths: ["/open"], strip_path: false }}
+  - name: jwt
+    paths: ["/jwt"]
+    plugins: [{{ name: jwt }}]
+  - name: strip
+    paths: ["/strip"]
+    strip_path: true
+    preserve_host: true
+    plugins: [{{ name: jwt }}, {{ name: acl, config: {{ allow: [gold] }} }}]
+consumers:
+- id: 6d3a1c7e-0000-4000-8000-000000000001
+  username: web
+  custom_id: web-1
+  jwt_secrets: [{{ key: web-key, algorithm: HS256, secret: {SECRET} }}]
+  acls: [{{ group: gold }}]
+"#
+    )
+}
+
+fn token(iss: &str) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({ "iss": iss, "exp": crate::support::now() + 3600 }),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// The answer's status (0: none within a second) from one fresh connection.
+async fn status_of(addr: std::net::SocketAddr, raw: &[u8]) -> u16 {
+    let Ok(mut s) = TcpStream::connect(addr).await else {
+        return 0;
+    };
+    if s.write_all(raw).await.is_err() {
+        return 0;
+    }
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(1), async {
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            if s.read_buf(&mut got).await.unwrap_or(0) == 0 {
+                break;
+            }
+        }
+    });
+    let _ = read.await;
+    let line = String::from_utf8_lossy(&got);
+    line.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+struct Pair {
+    gateways: [gateway::Handle; 2],
+    seen: Seen,
+}
+
+impl Pair {
+    async fn new() -> Pair {
+        let (up, seen) = recorder().await;
+        let yaml = config(up);
+        let start = |core| {
+            let yaml = yaml.clone();
+            async move {
+                let snap = gateway::config::Declarative::parse(&yaml, "lean.yml")
+                    .unwrap()
+                    .compile()
+                    .unwrap();
+                gateway::spawn_core(
+                    snap,
+                    "127.0.0.1:0".parse().unwrap(),
+                    gateway::limits(),
+                    core,
+                )
+                .await
+                .unwrap()
+            }
+        };
+        Pair {
+            gateways: [
+                start(gateway::Core::Lean).await,
+                start(gateway::Core::Hyper).await,
+            ],
+            seen,
+        }
+    }
+
+    /// (status, what the upstream got) from each core, lean first.
+    async fn both(&self, raw: &[u8]) -> [(u16, Vec<String>); 2] {
+        let mut out: [(u16, Vec<String>); 2] = Default::default();
+        for (gw, slot) in self.gateways.iter().zip(out.iter_mut()) {
+            self.seen.lock().unwrap().clear();
+            let status = status_of(gw.proxy_addr(), raw).await;
+            // The upstream has the request before the gateway answers.
+            *slot = (status, std::mem::take(&mut *self.seen.lock().unwrap()));
+        }
+        out
+    }
+}
+
+/// A request built from parts that each path treats differently.
+fn request() -> impl Strategy<Value = Vec<u8>> {
+    let method = prop::sample::select(vec![
+        "GET", "HEAD", "DELETE", "OPTIONS", "POST", "PUT", "TRACE", "get", "FOO", "CONNECT", "G(T",
+    ]);
+    let target = prop::sample::select(vec![
+        "/open",
+        "/open/a",
+        "/open?x=1&y",
+        "/jwt/a",
+        "/jwt?jwt=VALID",
+        "/strip/b?c=d",
+        "/strip",
+        "/none",
+        "//open",
+        "/open/%7e",
+        "/open/a%zz",
+        "/open#frag",
+        "/open/\"q\"",
+        "/open/{x}",
+        "*",
+        "http://h/open",
+        "/open/a b",
+        "/open/\u{e9}",
+        "/open/;p=1",
+        "/open/..",
+    ]);
+    let version = prop::sample::select(vec![
+        "HTTP/1.1", "HTTP/1.1", "HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "http/1.1",
+    ]);
+    let header = prop::sample::select(vec![
+        "Host: example.test",
+        "host: other.test:8080",
+        "Host: bad\u{80}host",
+        "Content-Length: 0",
+        "Content-Length: 00",
+        "Content-Length:  0 ",
+        "Content-Length: 3",
+        "Transfer-Encoding: chunked",
+        "Connection: close",
+        "Connection: Keep-Alive",
+        "Connection: upgrade",
+        "Connection: close, x-drop",
+        "Upgrade: websocket",
+        "Authorization: Bearer VALID",
+        "authorization: bearer   VALID",
+        "Authorization: Bearer OTHER",
+        "Authorization: Basic abc",
+        "Cookie: jwt=VALID",
+        "X-Forwarded-For: 10.0.0.1",
+        "X-Forwarded-For: 10.0.0.2",
+        "X-Forwarded-Host: evil.test",
+        "X-Forwarded-Proto: https",
+        "X-Consumer-ID: spoofed",
+        "x-consumer-groups: admin",
+        "X-Anonymous-Consumer: true",
+        "Expect: 100-continue",
+        "Keep-Alive: timeout=5",
+        "TE: trailers",
+        "X-Odd: caf\u{e9}",
+        "X-Tab: a\tb",
+        "X-Empty:",
+        "X-Space : x",
+        "Bad Name: x",
+        " X-Lead: x",
+        "X-Fold: a\r\n b",
+        "X-Dup: 1",
+        "X-Dup: 2",
+        "x-drop: gone",
+    ]);
+    let eol = prop::sample::select(vec!["\r\n", "\r\n", "\r\n", "\n"]);
+    let body = prop::sample::select(vec!["", "", "abc", "0\r\n\r\n"]);
+    (
+        method,
+        target,
+        version,
+        prop::collection::vec(header, 0..7),
+        eol,
+        body,
+    )
+        .prop_map(|(m, t, v, hs, eol, body)| {
+            let valid = token("web-key");
+            let other = token("nobody");
+            let mut raw = format!("{m} {t} {v}{eol}");
+            for h in hs {
+                raw.push_str(&h.replace("VALID", &valid).replace("OTHER", &other));
+                raw.push_str(eol);
+            }
+            raw.push_str(eol);
+            raw.push_str(body);
+            raw.into_bytes()
+        })
+}
+
+/// Requests the generator reaches only by luck, always checked.
+fn fixed() -> Vec<String> {
+    let valid = token("web-key");
+    vec![
+        "GET /open HTTP/1.1\r\nHost: a\r\n\r\n".into(),
+        format!(
+            "GET /jwt/x?q=1 HTTP/1.1\r\nAuthorization: Bearer {valid}\r\nX-Consumer-ID: spoof\r\n\r\n"
+        ),
+        format!(
+            "GET /strip/x HTTP/1.1\r\nHost: kept.test\r\nAuthorization: Bearer {valid}\r\n\r\n"
+        ),
+        format!("GET /jwt HTTP/1.1\r\nCookie: a=b\r\n\r\n"),
+        "POST /open HTTP/1.1\r\nContent-Length: 0\r\n\r\n".into(),
+        "POST /open HTTP/1.1\r\n\r\n".into(),
+        "HEAD /open HTTP/1.1\r\n\r\n".into(),
+        "GET /open HTTP/1.1\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: 2.2.2.2\r\n\r\n".into(),
+        "GET /open HTTP/1.1\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+            .into(),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lean_path_answers_and_forwards_as_hyper_does() {
+    let pair = Pair::new().await;
+    let mut cases: Vec<Vec<u8>> = fixed().into_iter().map(String::into_bytes).collect();
+    let mut runner = proptest::test_runner::TestRunner::new_with_rng(
+        proptest::test_runner::Config::default(),
+        proptest::test_runner::TestRng::deterministic_rng(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+        ),
+    );
+    let strategy = request();
+    let n: usize = std::env::var("LEAN_DIFF_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400);
+    for _ in 0..n {
+        cases.push(strategy.new_tree(&mut runner).unwrap().current());
+    }
+    let mut lean_served = 0;
+    for raw in &cases {
+        let [lean, hyper] = pair.both(raw).await;
+        assert_eq!(
+            lean,
+            hyper,
+            "lean (left) and hyper (right) differ on {:?}",
+            String::from_utf8_lossy(raw)
+        );
+        lean_served += usize::from(lean.0 == 200);
+    }
+    // The comparison means something only if many requests got through.
+    assert!(
+        lean_served >= cases.len() / 10,
+        "{lean_served} of {} answered 200",
+        cases.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_pipelining_and_a_handover_to_hyper_on_one_connection() {
+    let pair = Pair::new().await;
+    let gw = &pair.gateways[0];
+    let mut s = TcpStream::connect(gw.proxy_addr()).await.unwrap();
+    // Two lean requests pipelined, then one with a body (hyper's from here),
+    // then a lean-shaped one that hyper now serves.
+    let raw = b"GET /open/1 HTTP/1.1\r\nHost: a\r\n\r\nGET /open/2 HTTP/1.1\r\nHost: a\r\n\r\n\
+POST /open/3 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc\
+GET /open/4 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    s.write_all(raw).await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 4, "{text}");
+    let seen = pair.seen.lock().unwrap().clone();
+    let lines: Vec<&str> = seen.iter().map(|s| s.lines().next().unwrap()).collect();
+    assert_eq!(
+        lines,
+        [
+            "GET /open/1 HTTP/1.1",
+            "GET /open/2 HTTP/1.1",
+            "POST /open/3 HTTP/1.1",
+            "GET /open/4 HTTP/1.1"
+        ]
+    );
+    assert!(seen[2].ends_with("\"abc\""), "{}", seen[2]);
+}
