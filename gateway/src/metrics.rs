@@ -101,6 +101,10 @@ pub struct Metrics {
     forward_failures: [AtomicU64; ForwardFailure::ALL.len()],
     /// Requests resent on a fresh connection after a reused one failed.
     resends: AtomicU64,
+    /// Requests the lean HTTP/1 path answered.
+    pub lean_requests: AtomicU64,
+    /// Connections the lean path handed to hyper.
+    pub handovers: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -110,6 +114,8 @@ impl Default for Metrics {
             failures: std::array::from_fn(|_| AtomicU64::new(0)),
             forward_failures: std::array::from_fn(|_| AtomicU64::new(0)),
             resends: AtomicU64::new(0),
+            lean_requests: AtomicU64::new(0),
+            handovers: AtomicU64::new(0),
         }
     }
 }
@@ -166,6 +172,18 @@ impl Metrics {
             out,
             "gateway_upstream_retries_total {}",
             self.resends.load(Relaxed)
+        );
+        out.push_str("# HELP gateway_lean_requests_total Requests answered by the lean HTTP/1 path (the rest: by hyper).\n# TYPE gateway_lean_requests_total counter\n");
+        let _ = writeln!(
+            out,
+            "gateway_lean_requests_total {}",
+            self.lean_requests.load(Relaxed)
+        );
+        out.push_str("# HELP gateway_lean_handovers_total Connections the lean HTTP/1 path handed to hyper at a request it does not take (a body, an upgrade, HTTP/1.0...).\n# TYPE gateway_lean_handovers_total counter\n");
+        let _ = writeln!(
+            out,
+            "gateway_lean_handovers_total {}",
+            self.handovers.load(Relaxed)
         );
         out.push_str("# HELP gateway_upstream_latency_seconds Time from forwarding to the upstream's response head.\n# TYPE gateway_upstream_latency_seconds histogram\n");
         for (name, s) in routes {

@@ -16,6 +16,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -80,7 +81,10 @@ where
             }
         };
         match step {
-            Some((_, Step::Defer)) => return Ok(End::Hyper(Rewind::new(io, buf))),
+            Some((_, Step::Defer)) => {
+                ctx.live.metrics.handovers.fetch_add(1, Relaxed);
+                return Ok(End::Hyper(Rewind::new(io, buf)));
+            }
             Some((len, Step::Served { keep })) => {
                 buf.drain(..len);
                 if !keep {
@@ -123,6 +127,7 @@ where
     let Some((route, prefix)) = snap.find_route(&h.method, h.host, h.path) else {
         let _flight = ctx.conn.request();
         live.metrics.unmatched.status(404);
+        live.metrics.lean_requests.fetch_add(1, Relaxed);
         wire::own(out, &Rejection::NoRoute, h.close);
         io.write_all(out).await?;
         return Ok(Step::Served { keep: !h.close });
@@ -165,6 +170,7 @@ where
         }
     };
     route.stats.status(status);
+    live.metrics.lean_requests.fetch_add(1, Relaxed);
     Ok(Step::Served { keep })
 }
 
