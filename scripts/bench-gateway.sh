@@ -6,9 +6,10 @@
 #            haproxy-hs256, rust-gateway) in 2 interleaved rounds of 10 s:
 #            added corrected latency per round at p50/p90/p99/p99.9
 #   maxtput  wrk -t1 -c32 -d10s against each gateway with the token and as
-#            a plain proxy (no auth), the order rotated every repetition
-#            (REPS=3): HS256 on ours against HAProxy's no-auth is the
-#            issue-15 target
+#            a plain proxy (no auth), ours on both HTTP/1 cores (the lean
+#            path and --core hyper), nginx as a plain proxy beside them, the
+#            order rotated every repetition (REPS=3): HS256 on ours against
+#            HAProxy's and nginx's no-auth throughput
 #
 #   scripts/bench-gateway.sh [added|maxtput|all]
 set -euo pipefail
@@ -31,7 +32,27 @@ print(f"{h}.{p}." + b(hmac.new(sys.argv[1].encode(), f"{h}.{p}".encode(), hashli
 PY
 )
 uport=$(free_port); hport=$(free_port); gport=$(free_port); hnport=$(free_port); gnport=$(free_port)
+ghport=$(free_port); ghnport=$(free_port); nnport=$(free_port)
 start_nginx_ok "$run" "$uport"
+# nginx as a plain proxy, its own master and one worker (the upstream's is apart).
+mkdir -p "$run/ngx-proxy"
+cat >"$run/ngx-proxy/nginx.conf" <<CONF
+worker_processes 1;
+pid $run/ngx-proxy.pid;
+error_log $run/ngx-proxy/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 10000000;
+    keepalive_timeout 75s;
+    upstream up { server 127.0.0.1:$uport; keepalive 128; keepalive_requests 10000000; }
+    server {
+        listen 127.0.0.1:$nnport backlog=4096;
+        location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    }
+}
+CONF
+nginx -c "$run/ngx-proxy/nginx.conf" -p "$run/ngx-proxy" -g 'daemon on;'
 cat >"$run/haproxy.cfg" <<CFG
 global
     nbthread 1
@@ -78,8 +99,13 @@ consumers:
   jwt_secrets:
   - { key: bench-key, algorithm: HS256, secret: $SECRET }
 YML
-"$ROOT/target/release/jwt-gateway" --config "$run/kong.yml" --listen "127.0.0.1:$gport" --admin-listen 127.0.0.1:0 --state "$run/state.db" --workers 1 >"$run/gw.out" 2>&1 &
-echo $! >"$run/gw.pid"
+gateway() { # NAME CONFIG PORT CORE
+    "$ROOT/target/release/jwt-gateway" --config "$2" --listen "127.0.0.1:$3" --admin-listen 127.0.0.1:0 \
+        --state "$run/$1-state.db" --workers 1 --core "$4" >"$run/$1.out" 2>&1 &
+    echo $! >"$run/$1.pid"
+}
+gateway gw "$run/kong.yml" "$gport" lean
+gateway gwh "$run/kong.yml" "$ghport" hyper
 cat >"$run/plain.yml" <<YML
 _format_version: "3.0"
 services:
@@ -89,15 +115,15 @@ services:
   - name: all
     paths: ["/"]
 YML
-"$ROOT/target/release/jwt-gateway" --config "$run/plain.yml" --listen "127.0.0.1:$gnport" --admin-listen 127.0.0.1:0 --state "$run/plain-state.db" --workers 1 >"$run/gwn.out" 2>&1 &
-echo $! >"$run/gwn.pid"
-for out in gw gwn; do
+gateway gwn "$run/plain.yml" "$gnport" lean
+gateway gwhn "$run/plain.yml" "$ghnport" hyper
+for out in gw gwn gwh gwhn; do
     for _ in $(seq 100); do grep -q "proxy listening" "$run/$out.out" 2>/dev/null && break; sleep 0.05; done
 done
-for url in "http://127.0.0.1:$hnport/" "http://127.0.0.1:$gnport/"; do
+for url in "http://127.0.0.1:$hnport/" "http://127.0.0.1:$gnport/" "http://127.0.0.1:$ghnport/" "http://127.0.0.1:$nnport/"; do
     [ "$(curl -s -o /dev/null -w '%{http_code}' "$url")" = 200 ] || { echo "plain proxy $url does not answer 200" >&2; exit 1; }
 done
-for url in "http://127.0.0.1:$hport/" "http://127.0.0.1:$gport/"; do
+for url in "http://127.0.0.1:$hport/" "http://127.0.0.1:$gport/" "http://127.0.0.1:$ghport/"; do
     ok=$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $TOKEN" "$url")
     no=$(curl -s -o /dev/null -w '%{http_code}' "$url")
     bad=$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer ${TOKEN}x" "$url")
@@ -160,19 +186,33 @@ fi
 
 if [ "$WHAT" = maxtput ] || [ "$WHAT" = all ]; then
     echo "### max throughput, wrk -t1 -c32 -d10s, one gateway thread each (req/s; order rotated per repetition)"
-    names=(haproxy-noauth rust-noauth haproxy-hs256 rust-hs256)
-    ports=("$hnport" "$gnport" "$hport" "$gport")
-    echo "| rep | haproxy-noauth | rust-noauth | haproxy-hs256 | rust-hs256 | rust-hs256 / haproxy-noauth | rust-noauth / haproxy-noauth |"
-    echo "|---|---|---|---|---|---|---|"
+    names=(haproxy-noauth nginx-noauth rust-noauth rust-noauth-hyper haproxy-hs256 rust-hs256 rust-hs256-hyper)
+    ports=("$hnport" "$nnport" "$gnport" "$ghnport" "$hport" "$gport" "$ghport")
+    n=${#names[@]}
+    : >"$run/maxtput.tsv"
     for rep in $(seq "${REPS:-3}"); do
-        declare -A got=()
-        for k in 0 1 2 3; do
-            i=$(( (k + rep - 1) % 4 ))
-            hdr=(); [[ ${names[$i]} == *hs256 ]] && hdr=(-H "authorization: Bearer $TOKEN")
-            got[${names[$i]}]=$(wrk -t1 -c32 -d10s "${hdr[@]}" "http://127.0.0.1:${ports[$i]}/" | awk '/^Requests\/sec:/ {print $2}')
+        for k in $(seq 0 $((n - 1))); do
+            i=$(( (k + rep - 1) % n ))
+            hdr=(); [[ ${names[$i]} == *hs256* ]] && hdr=(-H "authorization: Bearer $TOKEN")
+            rps=$(wrk -t1 -c32 -d10s "${hdr[@]}" "http://127.0.0.1:${ports[$i]}/" | awk '/^Requests\/sec:/ {print $2}')
+            printf '%s\t%s\t%s\n' "$rep" "${names[$i]}" "$rps" >>"$run/maxtput.tsv"
         done
-        awk -v r="$rep" -v a="${got[haproxy-noauth]}" -v b="${got[rust-noauth]}" -v c="${got[haproxy-hs256]}" -v d="${got[rust-hs256]}" \
-            'BEGIN { printf "| %d | %.0f | %.0f | %.0f | %.0f | **%.2f×** | %.2f× |\n", r, a, b, c, d, d / a, b / a }'
-        unset got
     done
+    python3 - "$run/maxtput.tsv" "${names[@]}" <<'PY'
+import statistics, sys
+rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
+names = sys.argv[2:]
+got = {}
+for rep, name, rps in rows:
+    got.setdefault(int(rep), {})[name] = float(rps)
+ratios = [("rust-hs256", "haproxy-noauth"), ("rust-hs256", "nginx-noauth"), ("rust-noauth", "nginx-noauth"),
+          ("rust-noauth", "haproxy-noauth"), ("rust-hs256-hyper", "haproxy-noauth"), ("rust-noauth", "rust-noauth-hyper")]
+print("| rep | " + " | ".join(names) + " | " + " | ".join(f"{a} / {b}" for a, b in ratios) + " |")
+print("|---|" + "---|" * (len(names) + len(ratios)))
+for rep in sorted(got):
+    g = got[rep]
+    print(f"| {rep} | " + " | ".join(f"{g[n]:,.0f}" for n in names) + " | " + " | ".join(f"{g[a] / g[b]:.2f}x" for a, b in ratios) + " |")
+print("| median | " + " | ".join(f"{statistics.median(got[r][n] for r in got):,.0f}" for n in names) + " | "
+      + " | ".join(f"**{statistics.median(got[r][a] / got[r][b] for r in got):.2f}x**" for a, b in ratios) + " |")
+PY
 fi

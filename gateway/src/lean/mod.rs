@@ -26,6 +26,7 @@ use crate::reject::Rejection;
 use crate::snapshot::Live;
 
 pub mod chunked;
+pub mod differential;
 pub mod head;
 pub mod relay;
 pub mod wire;

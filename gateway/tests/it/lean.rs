@@ -4,115 +4,15 @@
 //! response) and forward the same request upstream (its line, headers as a
 //! set of lowercase names with their values in order, and body).
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use gateway::lean::differential::Pair;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const SECRET: &str = "lean-differential-secret-0123456789";
-
-/// What the upstream received, normalised: the request line, the headers
-/// sorted by lowercase name (stable: repeated names keep their order),
-/// `x-forwarded-port` (each gateway's own port) blanked, and the body.
-type Seen = Arc<Mutex<Vec<String>>>;
-
-fn normalise(head: &[u8], body: &[u8]) -> String {
-    let mut storage = [httparse::EMPTY_HEADER; 128];
-    let mut req = httparse::Request::new(&mut storage);
-    let Ok(httparse::Status::Complete(_)) = req.parse(head) else {
-        return format!("unparsable: {:?}", String::from_utf8_lossy(head));
-    };
-    let mut headers: Vec<(String, String)> = req
-        .headers
-        .iter()
-        .map(|h| {
-            let name = h.name.to_ascii_lowercase();
-            let value = if name == "x-forwarded-port" {
-                "PORT".to_owned()
-            } else {
-                String::from_utf8_lossy(h.value).into_owned()
-            };
-            (name, value)
-        })
-        .collect();
-    headers.sort_by(|a, b| a.0.cmp(&b.0));
-    format!(
-        "{} {} HTTP/1.{}\n{headers:?}\n{:?}",
-        req.method.unwrap_or(""),
-        req.path.unwrap_or(""),
-        req.version.unwrap_or(9),
-        String::from_utf8_lossy(body)
-    )
-}
-
-/// Reads one request (head, then a body by length or chunked) from `buf`
-/// and `s`; None at the end of the connection.
-async fn one_request(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
-    loop {
-        let mut storage = [httparse::EMPTY_HEADER; 128];
-        let mut req = httparse::Request::new(&mut storage);
-        if let Ok(httparse::Status::Complete(n)) = req.parse(buf) {
-            let header = |name: &str| {
-                req.headers
-                    .iter()
-                    .find(|h| h.name.eq_ignore_ascii_case(name))
-                    .map(|h| String::from_utf8_lossy(h.value).to_ascii_lowercase())
-            };
-            let chunked = header("transfer-encoding").is_some_and(|v| v.contains("chunked"));
-            let length: usize = header("content-length")
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            let head = buf[..n].to_vec();
-            let mut body_end = n + length;
-            loop {
-                if chunked {
-                    if let Some(i) = buf[n..].windows(5).position(|w| w == b"0\r\n\r\n") {
-                        body_end = n + i + 5;
-                        break;
-                    }
-                } else if buf.len() >= body_end {
-                    break;
-                }
-                if s.read_buf(buf).await.ok()? == 0 {
-                    return None;
-                }
-            }
-            let seen = normalise(&head, &buf[n..body_end]);
-            buf.drain(..body_end);
-            return Some(seen);
-        }
-        if s.read_buf(buf).await.ok()? == 0 {
-            return None;
-        }
-    }
-}
-
-/// An upstream that records every request and answers `200 ok`.
-async fn recorder() -> (std::net::SocketAddr, Seen) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let seen = Seen::default();
-    let keep = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            let seen = keep.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                while let Some(r) = one_request(&mut s, &mut buf).await {
-                    seen.lock().unwrap().push(r);
-                    let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-up: 1\r\n\r\nok";
-                    if s.write_all(reply).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (addr, seen)
-}
 
 fn config(up: std::net::SocketAddr) -> String {
     format!(
@@ -148,75 +48,6 @@ fn token(iss: &str) -> String {
         &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
     )
     .unwrap()
-}
-
-/// The answer's status (0: none within a second) from one fresh connection.
-async fn status_of(addr: std::net::SocketAddr, raw: &[u8]) -> u16 {
-    let Ok(mut s) = TcpStream::connect(addr).await else {
-        return 0;
-    };
-    if s.write_all(raw).await.is_err() {
-        return 0;
-    }
-    let mut got = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(1), async {
-        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-            if s.read_buf(&mut got).await.unwrap_or(0) == 0 {
-                break;
-            }
-        }
-    });
-    let _ = read.await;
-    let line = String::from_utf8_lossy(&got);
-    line.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0)
-}
-
-struct Pair {
-    gateways: [gateway::Handle; 2],
-    seen: Seen,
-}
-
-impl Pair {
-    async fn new() -> Pair {
-        let (up, seen) = recorder().await;
-        let yaml = config(up);
-        let start = |core| {
-            let yaml = yaml.clone();
-            async move {
-                let snap = gateway::config::Declarative::parse(&yaml, "lean.yml")
-                    .unwrap()
-                    .compile()
-                    .unwrap();
-                gateway::spawn_core(
-                    snap,
-                    "127.0.0.1:0".parse().unwrap(),
-                    gateway::limits(),
-                    core,
-                )
-                .await
-                .unwrap()
-            }
-        };
-        Pair {
-            gateways: [
-                start(gateway::Core::Lean).await,
-                start(gateway::Core::Hyper).await,
-            ],
-            seen,
-        }
-    }
-
-    /// (status, what the upstream got) from each core, lean first.
-    async fn both(&self, raw: &[u8]) -> [(u16, Vec<String>); 2] {
-        let mut out: [(u16, Vec<String>); 2] = Default::default();
-        for (gw, slot) in self.gateways.iter().zip(out.iter_mut()) {
-            self.seen.lock().unwrap().clear();
-            let status = status_of(gw.proxy_addr(), raw).await;
-            // The upstream has the request before the gateway answers.
-            *slot = (status, std::mem::take(&mut *self.seen.lock().unwrap()));
-        }
-        out
-    }
 }
 
 /// A request built from parts that each path treats differently: mostly
@@ -338,7 +169,7 @@ fn fixed() -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lean_path_answers_and_forwards_as_hyper_does() {
-    let pair = Pair::new().await;
+    let pair = Pair::new(config).await;
     let mut cases: Vec<Vec<u8>> = fixed().into_iter().map(String::into_bytes).collect();
     let mut runner = proptest::test_runner::TestRunner::new_with_rng(
         proptest::test_runner::Config::default(),
@@ -368,7 +199,10 @@ async fn the_lean_path_answers_and_forwards_as_hyper_does() {
     // The comparison means something only if many requests got through,
     // and many of them on the lean path.
     let lean = counter(&pair.gateways[0], "gateway_lean_requests_total");
-    eprintln!("{} requests: {answered} answered 200, {lean} on the lean path", cases.len());
+    eprintln!(
+        "{} requests: {answered} answered 200, {lean} on the lean path",
+        cases.len()
+    );
     assert!(
         answered >= cases.len() / 10,
         "{answered} of {} answered 200",
@@ -391,7 +225,7 @@ fn counter(gw: &gateway::Handle, name: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_alive_pipelining_and_a_handover_to_hyper_on_one_connection() {
-    let pair = Pair::new().await;
+    let pair = Pair::new(config).await;
     let gw = &pair.gateways[0];
     let mut s = TcpStream::connect(gw.proxy_addr()).await.unwrap();
     // Two lean requests pipelined, then one with a body (hyper's from here),
