@@ -325,8 +325,14 @@ fn client_head(
     out.clear();
     wire::status_line(out, status, reason);
     let mut dated = false;
+    // A body relayed chunked or to the close has no length to state: a
+    // Content-Length beside Transfer-Encoding is dropped, as hyper's client
+    // ignores it, so the client cannot read the body two ways.
+    let no_length = matches!(framing, Framing::Chunked | Framing::Close);
     for h in headers {
-        if wire::hop_by_hop(h.name, headers) {
+        if wire::hop_by_hop(h.name, headers)
+            || (no_length && h.name.eq_ignore_ascii_case("content-length"))
+        {
             continue;
         }
         dated |= h.name.eq_ignore_ascii_case("date");

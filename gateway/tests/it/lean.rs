@@ -256,3 +256,196 @@ GET /open/4 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
     assert_eq!(counter(gw, "gateway_lean_requests_total"), 2);
     assert_eq!(counter(gw, "gateway_lean_handovers_total"), 1);
 }
+
+/// An upstream that answers each request with the raw response its path
+/// names, and closes after `/close`.
+async fn scripted() -> std::net::SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    let mut storage = [httparse::EMPTY_HEADER; 64];
+                    let mut req = httparse::Request::new(&mut storage);
+                    let (n, path) = match req.parse(&buf) {
+                        Ok(httparse::Status::Complete(n)) => (n, req.path.unwrap_or("").to_owned()),
+                        _ => {
+                            if s.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            continue;
+                        }
+                    };
+                    buf.drain(..n);
+                    let reply: &[u8] = match path.as_str() {
+                        "/chunked" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 99\r\nTrailer: x-t\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nx-t: 1\r\n\r\n",
+                        "/close" => b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbye",
+                        "/early" => b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                        "/nobody" => b"HTTP/1.1 204 No Content\r\nX-Up: 1\r\n\r\n",
+                        "/badlength" => b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n",
+                        "/reason" => b"HTTP/1.1 299 Very Fine\r\nContent-Length: 0\r\nDate: Mon, 07 Dec 2026 00:00:00 GMT\r\n\r\n",
+                        _ => b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                    };
+                    if s.write_all(reply).await.is_err() || path == "/close" {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Sends `raw` on `s` and reads one response: its head and its body,
+/// decoded by the framing the client sees.
+async fn exchange(s: &mut TcpStream, raw: &str, buf: &mut Vec<u8>) -> (String, Vec<u8>) {
+    s.write_all(raw.as_bytes()).await.unwrap();
+    let head_len = loop {
+        let mut storage = [httparse::EMPTY_HEADER; 64];
+        if let Ok(httparse::Status::Complete(n)) = httparse::Response::new(&mut storage).parse(buf)
+        {
+            break n;
+        }
+        assert!(
+            s.read_buf(buf).await.unwrap() > 0,
+            "closed before a head: {buf:?}"
+        );
+    };
+    let head = String::from_utf8_lossy(&buf[..head_len]).into_owned();
+    buf.drain(..head_len);
+    let lower = head.to_ascii_lowercase();
+    let mut body = Vec::new();
+    if head.starts_with("HTTP/1.1 204") || raw.starts_with("HEAD") {
+        // No body, whatever the head says.
+    } else if lower.contains("transfer-encoding: chunked") {
+        loop {
+            while !buf.windows(2).any(|w| w == b"\r\n") {
+                assert!(
+                    s.read_buf(buf).await.unwrap() > 0,
+                    "closed in a chunk size: {head}"
+                );
+            }
+            let line_end = buf.windows(2).position(|w| w == b"\r\n").unwrap();
+            let line = String::from_utf8_lossy(&buf[..line_end]).into_owned();
+            let size = usize::from_str_radix(line.split(';').next().unwrap().trim(), 16).unwrap();
+            buf.drain(..line_end + 2);
+            if size == 0 {
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") && !buf.starts_with(b"\r\n") {
+                    assert!(
+                        s.read_buf(buf).await.unwrap() > 0,
+                        "closed in trailers: {head}"
+                    );
+                }
+                let end = if buf.starts_with(b"\r\n") {
+                    2
+                } else {
+                    buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4
+                };
+                buf.drain(..end);
+                break;
+            }
+            while buf.len() < size + 2 {
+                assert!(
+                    s.read_buf(buf).await.unwrap() > 0,
+                    "closed in a chunk: {head}"
+                );
+            }
+            body.extend_from_slice(&buf[..size]);
+            buf.drain(..size + 2);
+        }
+    } else if let Some(l) = lower
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+    {
+        let n: usize = l.trim().parse().unwrap();
+        while buf.len() < n {
+            assert!(
+                s.read_buf(buf).await.unwrap() > 0,
+                "closed in the body: {head}"
+            );
+        }
+        body = buf.drain(..n).collect();
+    } else {
+        s.read_to_end(buf).await.unwrap();
+        body = std::mem::take(buf);
+    }
+    (head, body)
+}
+
+#[tokio::test]
+async fn upstream_framings_are_relayed_exactly_on_a_kept_alive_connection() {
+    let up = scripted().await;
+    let yaml = format!(
+        "_format_version: \"3.0\"\nservices:\n- name: up\n  url: http://{up}\n  routes:\n  \
+         - {{ name: all, paths: [\"/\"], strip_path: false }}\n"
+    );
+    let snap = gateway::config::Declarative::parse(&yaml, "l.yml")
+        .unwrap()
+        .compile()
+        .unwrap();
+    let gw = gateway::spawn_core(
+        snap,
+        "127.0.0.1:0".parse().unwrap(),
+        gateway::limits(),
+        gateway::Core::Lean,
+    )
+    .await
+    .unwrap();
+    let mut s = TcpStream::connect(gw.proxy_addr()).await.unwrap();
+    let mut buf = Vec::new();
+    let get = |p: &str| format!("GET {p} HTTP/1.1\r\nHost: a\r\n\r\n");
+    let (head, body) = exchange(&mut s, &get("/chunked"), &mut buf).await;
+    assert_eq!(body, b"hello world", "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(
+        !lower.contains("content-length"),
+        "a length beside chunked is dropped: {head}"
+    );
+    assert!(!lower.contains("trailer:"), "hop-by-hop: {head}");
+    assert!(lower.contains("\r\ndate: "), "a Date is added: {head}");
+    let (head, body) = exchange(&mut s, &get("/early"), &mut buf).await;
+    assert!(
+        head.starts_with("HTTP/1.1 200 OK\r\n"),
+        "1xx skipped: {head}"
+    );
+    assert_eq!(body, b"ok");
+    let (head, body) = exchange(&mut s, &get("/nobody"), &mut buf).await;
+    assert!(
+        head.starts_with("HTTP/1.1 204 No Content\r\n") && head.contains("X-Up: 1"),
+        "{head}"
+    );
+    assert!(body.is_empty());
+    let (head, _) = exchange(&mut s, &get("/reason"), &mut buf).await;
+    assert!(head.starts_with("HTTP/1.1 299 Very Fine\r\n"), "{head}");
+    assert_eq!(
+        head.matches("Date:").count() + head.matches("date:").count(),
+        1,
+        "{head}"
+    );
+    let (head, body) = exchange(
+        &mut s,
+        "HEAD /chunked HTTP/1.1\r\nHost: a\r\n\r\n",
+        &mut buf,
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(body.is_empty());
+    let (head, _) = exchange(&mut s, &get("/badlength"), &mut buf).await;
+    assert!(
+        head.starts_with("HTTP/1.1 502"),
+        "a length that is no number is the upstream's fault: {head}"
+    );
+    let (head, body) = exchange(&mut s, &get("/plain"), &mut buf).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, b"ok");
+    // To the close: relayed, then this connection closes too.
+    let (head, body) = exchange(&mut s, &get("/close"), &mut buf).await;
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    assert_eq!(body, b"bye");
+    assert_eq!(counter(&gw, "gateway_lean_handovers_total"), 0);
+}
