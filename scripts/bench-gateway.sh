@@ -35,24 +35,7 @@ uport=$(free_port); hport=$(free_port); gport=$(free_port); hnport=$(free_port);
 ghport=$(free_port); ghnport=$(free_port); nnport=$(free_port)
 start_nginx_ok "$run" "$uport"
 # nginx as a plain proxy, its own master and one worker (the upstream's is apart).
-mkdir -p "$run/ngx-proxy"
-cat >"$run/ngx-proxy/nginx.conf" <<CONF
-worker_processes 1;
-pid $run/ngx-proxy.pid;
-error_log $run/ngx-proxy/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 10000000;
-    keepalive_timeout 75s;
-    upstream up { server 127.0.0.1:$uport; keepalive 128; keepalive_requests 10000000; }
-    server {
-        listen 127.0.0.1:$nnport backlog=4096;
-        location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
-    }
-}
-CONF
-nginx -c "$run/ngx-proxy/nginx.conf" -p "$run/ngx-proxy" -g 'daemon on;'
+start_nginx_proxy "$run" "$nnport" "127.0.0.1:$uport"
 cat >"$run/haproxy.cfg" <<CFG
 global
     nbthread 1

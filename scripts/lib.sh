@@ -126,6 +126,31 @@ CONF
     return 1
 }
 
+# start_nginx_proxy DIR PORT UPSTREAM: nginx 1.22 as a plain keep-alive
+# proxy to UPSTREAM (host:port), its own master and one worker, config and
+# pid file under DIR/ngx-proxy*.
+start_nginx_proxy() {
+    local dir=$1 port=$2 up=$3
+    mkdir -p "$dir/ngx-proxy"
+    cat >"$dir/ngx-proxy/nginx.conf" <<CONF
+worker_processes 1;
+pid $dir/ngx-proxy.pid;
+error_log $dir/ngx-proxy/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 10000000;
+    keepalive_timeout 75s;
+    upstream up { server $up; keepalive 128; keepalive_requests 10000000; }
+    server {
+        listen 127.0.0.1:$port backlog=4096;
+        location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    }
+}
+CONF
+    nginx -c "$dir/ngx-proxy/nginx.conf" -p "$dir/ngx-proxy" -g 'daemon on;'
+}
+
 stop_pidfile() {
     [ -f "$1" ] && kill "$(cat "$1")" 2>/dev/null || true
 }

@@ -456,19 +456,26 @@ async fn accept_loop(
     }
 }
 
+/// What serving an accepted connection needs: the live config, the peer,
+/// hyper's builder, the drain's watcher and the limits.
+type ConnCtx<'a> = (
+    Arc<Live>,
+    SocketAddr,
+    &'a auto::Builder<TokioExecutor>,
+    hyper_util::server::graceful::Watcher,
+    conn_guard::Limits,
+);
+
+/// How a connection ended.
+type Served = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
 /// Serves one plain-HTTP connection on the lean path, and with hyper from
 /// the first request the lean path leaves to it.
 async fn serve_lean(
     stream: tokio::net::TcpStream,
-    (live, peer, builder, watcher, limits): (
-        Arc<Live>,
-        SocketAddr,
-        &auto::Builder<TokioExecutor>,
-        hyper_util::server::graceful::Watcher,
-        conn_guard::Limits,
-    ),
+    (live, peer, builder, watcher, limits): ConnCtx<'_>,
     stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+) -> Served {
     let (io, conn) = conn_guard::guard(stream, limits);
     let mut ctx = crate::lean::Ctx {
         live: live.clone(),
@@ -491,16 +498,7 @@ async fn serve_lean(
 
 /// Serves one accepted connection (TCP, or TLS after its handshake) with
 /// its guard: header and idle timeouts, each request marked in service.
-async fn serve_guarded<I>(
-    io: I,
-    (live, peer, builder, watcher, limits): (
-        Arc<Live>,
-        SocketAddr,
-        &auto::Builder<TokioExecutor>,
-        hyper_util::server::graceful::Watcher,
-        conn_guard::Limits,
-    ),
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+async fn serve_guarded<I>(io: I, (live, peer, builder, watcher, limits): ConnCtx<'_>) -> Served
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {

@@ -19,23 +19,7 @@ target/release/tokio-proxy "127.0.0.1:$p_tok" "$up" >"$run/tok.out" 2>&1 & echo 
 printf '_format_version: "3.0"\nservices:\n- name: up\n  url: %s\n  routes: [{ name: all, paths: ["/"] }]\n' "$up_url" >"$run/kong.yml"
 "$ROOT/target/release/jwt-gateway" --config "$run/kong.yml" --listen "127.0.0.1:$p_gw" --admin-listen 127.0.0.1:0 \
     --state "$run/gw.db" --workers 1 >"$run/gw.out" 2>&1 & echo $! >"$run/gw.pid"
-cat >"$run/nginx.conf" <<CONF
-worker_processes 1;
-pid $run/nginx.pid;
-error_log $run/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 10000000;
-    keepalive_timeout 75s;
-    upstream up { server $up; keepalive 128; keepalive_requests 10000000; }
-    server {
-        listen 127.0.0.1:$p_ngx backlog=4096;
-        location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
-    }
-}
-CONF
-nginx -c "$run/nginx.conf" -p "$run" -g 'daemon on;'
+start_nginx_proxy "$run" "$p_ngx" "$up"
 for port in "$p_mono" "$p_tok" "$p_gw" "$p_ngx"; do
     for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
 done
