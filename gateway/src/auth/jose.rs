@@ -21,7 +21,7 @@ pub struct Header {
 
 /// Headers remembered per thread: a handful covers every signer in a run.
 const SLOTS: usize = 8;
-/// Longer segments are parsed every time (a header with a `jwk` or `x5c`).
+/// Longer segments are parsed every time.
 const MAX_SEGMENT: usize = 256;
 
 struct Memo {
@@ -44,47 +44,58 @@ pub fn parse(segment: &str, kcn: &str) -> Option<Header> {
     let [alg, key, _] = json::pick(bytes, ["alg", kcn, ""])?;
     Some(Header {
         alg: alg.and_then(plain_str).and_then(known_algorithm),
-        key: key.map(Into::into),
+        key: key.map(|k| String::from_utf8_lossy(k).into()),
     })
 }
 
-/// The header `segment` holds for key claim `kcn`, parsed once per thread;
-/// None when it is not a valid header. (The key claim is cloned: it is
+/// The first dot of `token` and the header its first segment holds for key
+/// claim `kcn`, parsed once per thread; None when there is no dot or the
+/// segment is not a valid header. A remembered segment followed by a dot
+/// also tells where the first dot is, so a hit costs one prefix compare
+/// and no search (segments hold no dot). (The key claim is cloned: it is
 /// almost never in the header.)
-pub fn header(segment: &str, kcn: &str) -> Option<Header> {
-    if segment.len() > MAX_SEGMENT {
-        return parse(segment, kcn);
-    }
+pub fn header(token: &str, kcn: &str) -> Option<(usize, Header)> {
+    let bytes = token.as_bytes();
+    let split = |bytes: &[u8]| memchr::memchr(b'.', bytes);
     MEMO.with(|memo| {
         let Ok(mut memo) = memo.try_borrow_mut() else {
-            return parse(segment, kcn);
+            let d1 = split(bytes)?;
+            return Some((d1, parse(&token[..d1], kcn)?));
         };
         let (next, slots) = &mut *memo;
-        if let Some(m) = slots
-            .iter()
-            .flatten()
-            .find(|m| *m.segment == *segment && *m.kcn == *kcn)
-        {
-            return Some(m.header.clone());
+        if let Some(m) = slots.iter().flatten().find(|m| {
+            bytes.get(m.segment.len()) == Some(&b'.')
+                && bytes.starts_with(m.segment.as_bytes())
+                && *m.kcn == *kcn
+        }) {
+            return Some((m.segment.len(), m.header.clone()));
         }
-        // Invalid headers are not kept: garbage must not push out real ones.
+        let d1 = split(bytes)?;
+        let segment = &token[..d1];
         let header = parse(segment, kcn)?;
-        let slot = *next % SLOTS;
-        *next = next.wrapping_add(1);
-        slots[slot] = Some(Memo {
-            segment: segment.into(),
-            kcn: kcn.into(),
-            header: header.clone(),
-        });
-        Some(header)
+        // Invalid headers are not kept: garbage must not push out real ones;
+        // nor are long ones (a header with a `jwk` or `x5c`).
+        if segment.len() <= MAX_SEGMENT {
+            let slot = *next % SLOTS;
+            *next = next.wrapping_add(1);
+            slots[slot] = Some(Memo {
+                segment: segment.into(),
+                kcn: kcn.into(),
+                header: header.clone(),
+            });
+        }
+        Some((d1, header))
     })
 }
 
 /// A JSON string literal without escapes, as a borrowed `&str`; None for
 /// anything else (escaped strings and non-strings take the serde path).
-pub(super) fn plain_str(raw: &str) -> Option<&str> {
-    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
-    (!inner.contains(['\\', '"'])).then_some(inner)
+pub(super) fn plain_str(raw: &[u8]) -> Option<&str> {
+    let inner = raw.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    if inner.iter().any(|&c| c == b'\\' || c == b'"') {
+        return None;
+    }
+    std::str::from_utf8(inner).ok()
 }
 
 /// Base64url-decodes into `buf` when it fits, else into `spill`. SIMD
@@ -139,6 +150,13 @@ mod tests {
         // {"alg":"HS256","typ":"JWT"} and {"alg":"RS256","iss":"k"}
         let hs = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
         let rs = "eyJhbGciOiJSUzI1NiIsImlzcyI6ImsifQ";
+        let header = |seg: &str, kcn: &str| {
+            let token = format!("{seg}.e30.sig");
+            header(&token, kcn).map(|(d1, h)| {
+                assert_eq!(d1, seg.len(), "the first dot");
+                h
+            })
+        };
         for _ in 0..2 {
             let got = header(hs, "iss").unwrap();
             assert_eq!(got.alg, Some("HS256"));

@@ -13,16 +13,25 @@
 const MAX_DEPTH: usize = 127;
 
 /// The raw text of each named top-level field (`""` names nothing), or None
-/// when `json` is not a single valid JSON object.
-pub fn pick<'a>(json: &'a [u8], names: [&str; 3]) -> Option<[Option<&'a str>; 3]> {
-    let text = std::str::from_utf8(json).ok()?;
-    let mut s = Scanner { b: json, i: 0 };
+/// when `json` is not a single valid JSON object. The document is valid
+/// UTF-8 and every value starts and ends on an ASCII byte, so each slice is
+/// valid UTF-8 too; it stays bytes because making each a `&str` (a UTF-8
+/// check per field) cost a quarter of the scan, and most callers compare.
+pub fn pick<'a>(json: &'a [u8], names: [&str; 3]) -> Option<[Option<&'a [u8]>; 3]> {
+    // No UTF-8 pass over the whole document up front: outside strings the
+    // grammar admits only ASCII, so the scanner notes whether any string
+    // holds a byte >= 0x80 and the document is checked only then (a
+    // per-request pass that cost as much as a third of the scan).
+    let mut s = Scanner {
+        b: json,
+        i: 0,
+        high: false,
+    };
     s.ws();
     if !s.eat(b'{') {
         return None;
     }
-    // Byte ranges of the picked values; sliced as text once at the end.
-    let mut out: [Option<(usize, usize)>; 3] = [None; 3];
+    let mut out: [Option<&[u8]>; 3] = [None; 3];
     s.ws();
     if !s.eat(b'}') {
         loop {
@@ -41,8 +50,9 @@ pub fn pick<'a>(json: &'a [u8], names: [&str; 3]) -> Option<[Option<&'a str>; 3]
                 _ => s.value(1)?,
             }
             let slot = if escaped {
-                // Rare: unescape, then compare.
-                let owned: String = serde_json::from_str(text.get(k0 - 1..k1 + 1)?).ok()?;
+                // Rare: unescape (which checks the key's UTF-8), then compare.
+                let raw = std::str::from_utf8(json.get(k0 - 1..k1 + 1)?).ok()?;
+                let owned: String = serde_json::from_str(raw).ok()?;
                 names
                     .iter()
                     .position(|n| !n.is_empty() && same(n.as_bytes(), owned.as_bytes()))
@@ -53,7 +63,7 @@ pub fn pick<'a>(json: &'a [u8], names: [&str; 3]) -> Option<[Option<&'a str>; 3]
                     .position(|n| !n.is_empty() && same(n.as_bytes(), key))
             };
             if let Some(slot) = slot {
-                out[slot] = Some((v0, s.i));
+                out[slot] = Some(&json[v0..s.i]);
             }
             s.ws();
             if s.eat(b',') {
@@ -69,7 +79,48 @@ pub fn pick<'a>(json: &'a [u8], names: [&str; 3]) -> Option<[Option<&'a str>; 3]
     if s.i != json.len() {
         return None;
     }
-    Some(out.map(|r| r.and_then(|(a, b)| text.get(a..b))))
+    if s.high && std::str::from_utf8(json).is_err() {
+        return None;
+    }
+    Some(out)
+}
+
+/// Eight bytes from `b[i..]`, little-endian, if there are eight.
+#[inline(always)]
+fn word(b: &[u8], i: usize) -> Option<u64> {
+    b.get(i..i + 8)
+        .and_then(|w| <[u8; 8]>::try_from(w).ok())
+        .map(u64::from_le_bytes)
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `x` that is zero, exact up to the lowest
+/// one (a borrow can mark bytes above it, never below): enough to find the
+/// first.
+#[inline(always)]
+fn zero_bytes(x: u64) -> u64 {
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// Marks the bytes a string scan must stop at: `"`, `\`, controls below
+/// 0x20, and bytes >= 0x80 (UTF-8 to account for). Exact for the lowest.
+#[inline(always)]
+fn string_stops(x: u64) -> u64 {
+    zero_bytes(x ^ (ONES * u64::from(b'"')))
+        | zero_bytes(x ^ (ONES * u64::from(b'\\')))
+        | (x.wrapping_sub(ONES * 0x20) & !x & HIGHS)
+        | (x & HIGHS)
+}
+
+/// Marks the bytes that are not ASCII digits; exact for the lowest (adding
+/// 6 carries out of a byte only from one that is no digit).
+#[inline(always)]
+fn non_digits(x: u64) -> u64 {
+    let hi = 0xF0F0_F0F0_F0F0_F0F0;
+    let want = ONES * 0x30;
+    ((x & hi) ^ want) | ((x.wrapping_add(ONES * 6) & hi) ^ want)
 }
 
 /// String equality without a libc `memcmp` call: keys and names are a few
@@ -81,6 +132,8 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 struct Scanner<'a> {
     b: &'a [u8],
     i: usize,
+    /// A string held a byte >= 0x80: the document needs a UTF-8 check.
+    high: bool,
 }
 
 impl Scanner<'_> {
@@ -115,22 +168,37 @@ impl Scanner<'_> {
         let start = self.i;
         let mut escaped = false;
         loop {
-            let rest = &self.b[self.i..];
-            let n = rest
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-            self.i += n;
-            match rest[n] {
+            // Eight bytes at a time while there are eight, then one by one.
+            let c = match word(self.b, self.i) {
+                Some(x) => {
+                    let stops = string_stops(x);
+                    if stops == 0 {
+                        self.i += 8;
+                        continue;
+                    }
+                    self.i += stops.trailing_zeros() as usize / 8;
+                    self.b[self.i]
+                }
+                None => {
+                    let c = self.peek()?;
+                    if (0x20..0x80).contains(&c) && c != b'"' && c != b'\\' {
+                        self.i += 1;
+                        continue;
+                    }
+                    c
+                }
+            };
+            match c {
                 b'"' => {
                     self.i += 1;
                     return Some((start, self.i - 1, escaped));
                 }
                 b'\\' => {
                     escaped = true;
-                    match *rest.get(n + 1)? {
+                    match *self.b.get(self.i + 1)? {
                         b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 2,
                         b'u' => {
-                            let hex = rest.get(n + 2..n + 6)?;
+                            let hex = self.b.get(self.i + 2..self.i + 6)?;
                             if !hex.iter().all(u8::is_ascii_hexdigit) {
                                 return None;
                             }
@@ -138,6 +206,10 @@ impl Scanner<'_> {
                         }
                         _ => return None,
                     }
+                }
+                0x80.. => {
+                    self.high = true;
+                    self.i += 1;
                 }
                 _ => return None,
             }
@@ -147,6 +219,14 @@ impl Scanner<'_> {
     #[inline(always)]
     fn digits(&mut self) -> usize {
         let start = self.i;
+        while let Some(x) = word(self.b, self.i) {
+            let stops = non_digits(x);
+            if stops != 0 {
+                self.i += stops.trailing_zeros() as usize / 8;
+                return self.i - start;
+            }
+            self.i += 8;
+        }
         while matches!(self.peek(), Some(b'0'..=b'9')) {
             self.i += 1;
         }
@@ -227,15 +307,14 @@ impl Scanner<'_> {
 
 /// A JSON number as f64 (integers of up to 15 digits without a float
 /// parse); None for anything that is not a number.
-pub fn number(raw: &str) -> Option<f64> {
-    let b = raw.as_bytes();
+pub fn number(b: &[u8]) -> Option<f64> {
     if !b.is_empty() && b.len() <= 15 && b.iter().all(u8::is_ascii_digit) {
         return Some(b.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')) as f64);
     }
     if !matches!(b.first(), Some(b'-' | b'0'..=b'9')) {
         return None;
     }
-    raw.parse().ok()
+    std::str::from_utf8(b).ok()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -249,11 +328,18 @@ mod tests {
             ["alg", "iss", "exp"],
         )
         .unwrap();
-        assert_eq!((a, b, c), (Some("\"HS256\""), Some("\"k\""), Some("12")));
+        assert_eq!(
+            (a, b, c),
+            (
+                Some(&b"\"HS256\""[..]),
+                Some(&b"\"k\""[..]),
+                Some(&b"12"[..])
+            )
+        );
         let [i, _, _] = pick(br#"{"i\u0073s":"k"}"#, ["iss", "", ""]).unwrap();
-        assert_eq!(i, Some("\"k\""));
+        assert_eq!(i, Some(&b"\"k\""[..]));
         let [d, _, _] = pick(br#"{"a":1,"a":2}"#, ["a", "", ""]).unwrap();
-        assert_eq!(d, Some("2"), "last duplicate wins");
+        assert_eq!(d, Some(&b"2"[..]), "last duplicate wins");
         assert_eq!(pick(b"{}", ["a", "", ""]), Some([None; 3]));
     }
 
@@ -311,13 +397,49 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The word-at-a-time scans against serde_json on documents built
+        /// from the bytes they stop at, at every offset within a word:
+        /// quotes, escapes, controls, digits, and UTF-8 (valid and not).
+        #[test]
+        fn word_scans_agree_with_serde_json(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "a", "abcdefgh", "\\\"", "\\n", "\\u00e9", "\\u12", "\\q", "\t", "\u{1}",
+                    "é", "€", "\u{10348}", "\"", "0", "1234567890", "-", ".", "e", " ", ",",
+                ]),
+                0..12,
+            ),
+            raw in proptest::collection::vec(0x7eu8..=0xff, 0..3),
+            number in proptest::bool::ANY,
+        ) {
+            let inner = parts.concat();
+            let mut doc = if number {
+                format!("{{\"b\":1,\"a\":{inner}}}").into_bytes()
+            } else {
+                format!("{{\"b\":1,\"a\":\"{inner}").into_bytes()
+            };
+            doc.extend(&raw);
+            if !number {
+                doc.extend(b"\"}");
+            }
+            let serde = serde_json::from_slice::<serde_json::Value>(&doc).ok();
+            let got = pick(&doc, ["a", "", ""]);
+            proptest::prop_assert_eq!(got.is_some(), serde.is_some(), "{:?}", String::from_utf8_lossy(&doc));
+            if let (Some([Some(a), _, _]), Some(v)) = (got, serde) {
+                let ours: serde_json::Value = serde_json::from_slice(a).unwrap();
+                proptest::prop_assert_eq!(&ours, &v["a"]);
+            }
+        }
+    }
+
     #[test]
     fn numbers() {
-        assert_eq!(number("1700000000"), Some(1.7e9));
-        assert_eq!(number("-1.5e2"), Some(-150.0));
-        assert_eq!(number("12345678901234567890"), Some(1.2345678901234567e19));
-        assert_eq!(number("\"12\""), None);
-        assert_eq!(number("null"), None);
-        assert_eq!(number("true"), None);
+        assert_eq!(number(b"1700000000"), Some(1.7e9));
+        assert_eq!(number(b"-1.5e2"), Some(-150.0));
+        assert_eq!(number(b"12345678901234567890"), Some(1.2345678901234567e19));
+        assert_eq!(number(b"\"12\""), None);
+        assert_eq!(number(b"null"), None);
+        assert_eq!(number(b"true"), None);
     }
 }
