@@ -36,10 +36,20 @@ impl From<Exit> for ExitCode {
 /// gatebench's load generator: open-loop (coordinated-omission-free) and
 /// closed-loop HTTP load, HDR-recorded, for measuring what a gateway adds.
 #[derive(Debug, Parser)]
-#[command(name = "loadgen", version, after_help = EXIT_CODES)]
+#[command(
+    name = "loadgen",
+    version,
+    after_help = EXIT_CODES,
+    args_conflicts_with_subcommands = true,
+    arg_required_else_help = true,
+    override_usage = "loadgen <COMMAND>\n       loadgen [OPTIONS] URL"
+)]
 pub struct Args {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// `loadgen URL`: one URL, no scenario file.
+    #[command(flatten)]
+    pub url: super::oneline::UrlArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 
 mod args;
 mod compare;
+pub mod oneline;
 mod provision;
 
 pub use args::{
@@ -42,7 +43,10 @@ fn report_outcome<T: std::fmt::Display>(what: &str, result: anyhow::Result<T>, c
 
 /// Parses `args` and runs; `stop` is set by the caller's signal handler.
 pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
-    match args.command {
+    let Some(command) = args.command else {
+        return url_run(&args.url, stop);
+    };
+    match command {
         Command::Schema { summary } => {
             let schema = if summary {
                 reports::summary::json_schema()
@@ -109,6 +113,75 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
                 }
             },
         },
+    }
+}
+
+/// `loadgen URL`: the flags' scenario (saved first if asked), run as a file's.
+fn url_run(a: &oneline::UrlArgs, stop: Arc<AtomicBool>) -> Exit {
+    let file = oneline::scenario_file(a);
+    let invocation = std::env::args()
+        .map(|s| shell_quote(&s))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let built = (|| {
+        let mut a = a.clone();
+        if let Some(k) = &a.jwt_key {
+            a.jwt_key = Some(oneline::key_for(&file, k)?);
+        }
+        let text = oneline::scenario_text(&a, &invocation)?;
+        let scenario = Scenario::parse(&text, &file.display().to_string())?;
+        if let Some(path) = &a.save_scenario {
+            reports::write_atomic(path, text.as_bytes())
+                .with_context(|| format!("--save-scenario {}", path.display()))?;
+            eprintln!(
+                "loadgen: wrote {} (run it with: loadgen run {0})",
+                path.display()
+            );
+        }
+        anyhow::Ok(scenario)
+    })();
+    let scenario = match built {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("loadgen: {e:#}");
+            return Exit::Usage;
+        }
+    };
+    let run = RunArgs {
+        scenario: file,
+        out: a.out.clone(),
+        targets: Vec::new(),
+        rate: None,
+        duration: None,
+        rounds: None,
+        precision: None,
+        max_rounds: None,
+        shard: None,
+        start_at: None,
+        metrics_listen: None,
+        metrics_linger: None,
+        quiet: a.quiet,
+        no_calibrate: a.no_calibrate,
+        no_report: a.no_report,
+    };
+    match execute(&run, &scenario, stop) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("loadgen: {e:#}");
+            Exit::Failure
+        }
+    }
+}
+
+/// `s` as a shell word, for the command line a saved scenario records.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 
