@@ -102,6 +102,20 @@ pub enum Command {
     /// (exponential growth, then bisection, of short open-loop steps).
     #[command(after_help = CAPACITY_HELP)]
     Capacity(CapacityArgs),
+    /// Write a starter for measuring one kind of gateway: a commented
+    /// scenario, keys, the gateway's provisioning, and a stand-in so that it
+    /// runs at once against the builtin targets.
+    Init {
+        /// The gateway to measure.
+        #[arg(long, value_enum)]
+        gateway: Kind,
+        /// Where to write (default gatebench-<gateway>).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Overwrite an existing starter (its keys too).
+        #[arg(long)]
+        force: bool,
+    },
     /// Measure what this machine, as it is now, can resolve: the timer's
     /// lateness, the generator's schedule lag, the loopback floor, known
     /// delays read back, and the run-to-run spread of one mock measured as
@@ -489,4 +503,28 @@ pub struct MergeArgs {
     /// Do not render charts and report.md/report.html.
     #[arg(long)]
     pub no_report: bool,
+}
+
+/// The gateways a starter is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    Kong,
+    Aws,
+    Envoy,
+    Rust,
+    Haproxy,
+    Nginx,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Kong => "kong",
+            Kind::Aws => "aws",
+            Kind::Envoy => "envoy",
+            Kind::Rust => "rust",
+            Kind::Haproxy => "haproxy",
+            Kind::Nginx => "nginx",
+        }
+    }
 }

@@ -10,11 +10,12 @@ use anyhow::Context as _;
 
 mod args;
 mod compare;
+pub mod init;
 pub mod oneline;
 mod provision;
 
 pub use args::{
-    Args, CapacityArgs, Command, CompareArgs, Exit, KeysCommand, MergeArgs, ProvisionCommand,
+    Args, CapacityArgs, Command, CompareArgs, Exit, KeysCommand, Kind, MergeArgs, ProvisionCommand,
     ReportArgs, RunArgs,
 };
 use compare::utc_stamp;
@@ -97,6 +98,11 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
             let generated = keys_gen(&alg, (kid.as_deref(), bits, issuer.as_deref()), &out, force);
             report_outcome("loadgen keys gen", generated, Exit::Usage)
         }
+        Command::Init {
+            gateway,
+            dir,
+            force,
+        } => init_command(gateway, dir, force),
         Command::Compare(c) => compare::compare(&c),
         Command::Merge(m) => merge(&m, &stop),
         Command::Calibrate(c) => calibrate(&c, &stop),
@@ -114,6 +120,20 @@ pub fn main_with(args: Args, stop: Arc<AtomicBool>) -> Exit {
             },
         },
     }
+}
+
+/// `loadgen init`: the starter's files, one per line, and the next step.
+fn init_command(gateway: args::Kind, dir: Option<PathBuf>, force: bool) -> Exit {
+    let dir = dir.unwrap_or_else(|| PathBuf::from(format!("gatebench-{}", gateway.name())));
+    let written = init::init(gateway, &dir, force).map(|files| {
+        let list: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        format!(
+            "{}\nnext: loadgen run {}",
+            list.join("\n"),
+            dir.join("scenario.toml").display()
+        )
+    });
+    report_outcome("loadgen init", written, Exit::Usage)
 }
 
 /// `loadgen URL`: the flags' scenario (saved first if asked), run as a file's.

@@ -15,6 +15,7 @@ mod curves;
 mod engine;
 mod envoy;
 mod extremes;
+mod init;
 mod oneline;
 mod props;
 mod report;
