@@ -78,10 +78,7 @@ if [ "$engine" = podman ] && [ -z "${PODMAN_RUN_FLAGS:-}" ]; then
 fi
 # shellcheck disable=SC2206
 flags=(${PODMAN_RUN_FLAGS:-})
-fail() {
-    echo "build.sh --test: $*" >&2
-    exit 1
-}
+SCRATCH_WHAT="build.sh --test"   # how scripts/lib.sh's fail() names this script
 for b in loadgen jwt-gateway mock-upstream; do
     v=$($engine run --rm "${flags[@]}" --entrypoint "/usr/local/bin/$b" "$TAG" --version) || fail "$b --version failed"
     echo "  $v"

@@ -24,10 +24,7 @@ run=deploy/kubernetes/run.sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-fail() {
-    echo "k8s test: $*" >&2
-    exit 1
-}
+SCRATCH_WHAT="k8s test"   # how scripts/lib.sh's fail() names this script
 
 # expect_exit CODE MESSAGE-PART CMD...: CMD exits CODE and says MESSAGE-PART.
 expect_exit() {

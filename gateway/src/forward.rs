@@ -27,6 +27,16 @@ const X_CONSUMER_USERNAME: HeaderName = HeaderName::from_static("x-consumer-user
 const X_CREDENTIAL_IDENTIFIER: HeaderName = HeaderName::from_static("x-credential-identifier");
 const X_ANONYMOUS_CONSUMER: HeaderName = HeaderName::from_static("x-anonymous-consumer");
 const X_CONSUMER_GROUPS: HeaderName = HeaderName::from_static("x-consumer-groups");
+/// Client headers the upstream never sees from the client on a route with
+/// `jwt` or `acl`: the gateway's own say who the caller is (both cores).
+pub(crate) const CALLER: [HeaderName; 6] = [
+    X_CONSUMER_ID,
+    X_CONSUMER_CUSTOM_ID,
+    X_CONSUMER_USERNAME,
+    X_CREDENTIAL_IDENTIFIER,
+    X_ANONYMOUS_CONSUMER,
+    X_CONSUMER_GROUPS,
+];
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -119,14 +129,7 @@ fn forwarded_headers(h: &mut http::HeaderMap, route: &Route, live: &Live, peer: 
 /// Who the caller is, for the upstream; never what the client claimed.
 fn caller_headers(h: &mut http::HeaderMap, route: &Route, admitted: Admitted) {
     if route.jwt.is_some() || route.acl.is_some() {
-        for n in [
-            &X_CONSUMER_ID,
-            &X_CONSUMER_CUSTOM_ID,
-            &X_CONSUMER_USERNAME,
-            &X_CREDENTIAL_IDENTIFIER,
-            &X_ANONYMOUS_CONSUMER,
-            &X_CONSUMER_GROUPS,
-        ] {
+        for n in &CALLER {
             h.remove(n);
         }
     }

@@ -509,22 +509,13 @@ where
         .await
 }
 
-/// A header line longer than `line` bytes (name, `: `, value), or all of
-/// them together longer than four such lines: nginx's
-/// `large_client_header_buffers 4 8k` with `line` = 8 KiB (0: no cap).
+/// Over the 431 cap of `line` bytes a header line
+/// ([`crate::lean::head::HeaderBudget`]: nginx's `large_client_header_buffers 4 8k`).
 fn headers_too_large(headers: &http::HeaderMap, line: usize) -> bool {
-    if line == 0 {
-        return false;
-    }
-    let mut total = 0;
-    for (name, value) in headers {
-        let len = name.as_str().len() + 2 + value.len();
-        if len > line {
-            return true;
-        }
-        total += len + 2;
-    }
-    total > 4 * line
+    let mut budget = crate::lean::head::HeaderBudget::new(line);
+    headers
+        .iter()
+        .any(|(name, value)| budget.over(name.as_str().len(), value.len()))
 }
 
 /// One request: route, plugins, then forwarding; every answer counted by

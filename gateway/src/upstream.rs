@@ -164,17 +164,11 @@ impl Client {
     /// A new connection's byte stream.
     async fn dial(&self) -> Result<TokioIo<Box<dyn Io>>, Failure> {
         let io: Box<dyn Io> = match &self.dial {
-            Dial::Tcp(authority) => {
-                let stream = tokio::time::timeout(
-                    self.pooling.connect_timeout,
-                    tokio::net::TcpStream::connect(authority.as_str()),
-                )
-                .await
-                .map_err(|_| Failure::Connect(std::io::ErrorKind::TimedOut.into()))?
-                .map_err(Failure::Connect)?;
-                let _ = stream.set_nodelay(true);
-                Box::new(stream)
-            }
+            Dial::Tcp(authority) => Box::new(
+                connect_tcp(authority, self.pooling.connect_timeout)
+                    .await
+                    .map_err(Failure::Connect)?,
+            ),
             Dial::Memory(f) => Box::new(f()),
         };
         Ok(TokioIo::new(io))
@@ -389,7 +383,23 @@ pub fn rejection(r: &Rejection) -> Response<GwBody> {
     resp
 }
 
-const HOP_BY_HOP: [HeaderName; 7] = [
+/// A TCP connection to `authority` within `timeout` (past it, an error of
+/// kind `TimedOut`: a 504, as any connect that timed out), with Nagle off so
+/// that a request head goes out at once. Both cores dial with it.
+pub(crate) async fn connect_tcp(
+    authority: &str,
+    timeout: Duration,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let stream = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(authority))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// The hop-by-hop headers neither core forwards: `Connection` and the ones
+/// commonly sent hop-by-hop (RFC 9110 §7.6.1), `Proxy-Connection` included.
+pub(crate) const HOP_BY_HOP: [HeaderName; 7] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),

@@ -387,63 +387,67 @@ fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<Key>>, JwksError> {
 /// One JWK's verifier, taking the token's `alg`; None for a key type, curve
 /// or member this plugin does not verify with.
 fn jwk_verifier(k: &serde_json::Value) -> Option<VerifyFn> {
+    use super::keys::Verifier;
     let s = |name: &str| k.get(name).and_then(|v| v.as_str());
     let bytes = |name: &str| s(name).and_then(b64);
-    Some(match (s("kty"), s("crv")) {
+    // The uncompressed EC point 04 || x || y.
+    let point = || {
+        let (x, y) = (bytes("x")?, bytes("y")?);
+        let mut point = vec![4u8];
+        point.extend_from_slice(&x);
+        point.extend_from_slice(&y);
+        Some(point)
+    };
+    // Every key but RSA verifies one algorithm, as the credential's
+    // verifier does: the JWK's curve names it.
+    let (want, verifier) = match (s("kty"), s("crv")) {
         (Some("RSA"), _) => {
             let (n, e) = (bytes("n")?, bytes("e")?);
             let components = RsaPublicKeyComponents { n, e };
-            Box::new(move |alg, msg, sig| {
+            return Some(Box::new(move |alg, msg, sig| {
                 let Some(params) = super::keys::rsa_params(alg) else {
                     return false;
                 };
                 components.verify(params, msg, sig).is_ok()
-            })
+            }));
         }
-        (Some("EC"), Some(crv @ ("P-256" | "P-384"))) => {
-            let (x, y) = (bytes("x")?, bytes("y")?);
-            let mut point = vec![4u8];
-            point.extend_from_slice(&x);
-            point.extend_from_slice(&y);
-            let want = if crv == "P-256" { "ES256" } else { "ES384" };
-            let key = UnparsedPublicKey::new(
-                if crv == "P-256" {
-                    &signature::ECDSA_P256_SHA256_FIXED
-                } else {
-                    &signature::ECDSA_P384_SHA384_FIXED
-                },
-                point,
-            );
-            Box::new(move |alg, msg, sig| alg == want && key.verify(msg, sig).is_ok())
-        }
-        (Some("EC"), Some("P-521")) => {
-            let (x, y) = (bytes("x")?, bytes("y")?);
-            let mut point = vec![4u8];
-            point.extend_from_slice(&x);
-            point.extend_from_slice(&y);
-            let key = p521::ecdsa::VerifyingKey::from_sec1_bytes(&point).ok()?;
-            Box::new(move |alg, msg, sig| {
-                use p521::ecdsa::signature::Verifier as _;
-                alg == "ES512"
-                    && p521::ecdsa::Signature::from_slice(sig)
-                        .is_ok_and(|sig| key.verify(msg, &sig).is_ok())
-            })
-        }
+        (Some("EC"), Some("P-256")) => (
+            "ES256",
+            Verifier::Public(UnparsedPublicKey::new(
+                &signature::ECDSA_P256_SHA256_FIXED,
+                point()?,
+            )),
+        ),
+        (Some("EC"), Some("P-384")) => (
+            "ES384",
+            Verifier::Public(UnparsedPublicKey::new(
+                &signature::ECDSA_P384_SHA384_FIXED,
+                point()?,
+            )),
+        ),
+        (Some("EC"), Some("P-521")) => (
+            "ES512",
+            Verifier::P521(Box::new(
+                p521::ecdsa::VerifyingKey::from_sec1_bytes(&point()?).ok()?,
+            )),
+        ),
         (Some("OKP"), Some("Ed448")) => {
             let x = bytes("x")?;
-            let bytes: &[u8; 57] = x.as_slice().try_into().ok()?;
-            let key = ed448_goldilocks_plus::VerifyingKey::from_bytes(bytes).ok()?;
-            Box::new(move |alg, msg, sig| {
-                alg == "EdDSA"
-                    && ed448_goldilocks_plus::Signature::try_from(sig)
-                        .is_ok_and(|sig| key.verify_raw(&sig, msg).is_ok())
-            })
+            let raw: &[u8; 57] = x.as_slice().try_into().ok()?;
+            (
+                "EdDSA",
+                Verifier::Ed448(Box::new(
+                    ed448_goldilocks_plus::VerifyingKey::from_bytes(raw).ok()?,
+                )),
+            )
         }
-        (Some("OKP"), Some("Ed25519")) => {
-            let x = bytes("x")?;
-            let key = UnparsedPublicKey::new(&signature::ED25519, x);
-            Box::new(move |alg, msg, sig| alg == "EdDSA" && key.verify(msg, sig).is_ok())
-        }
+        (Some("OKP"), Some("Ed25519")) => (
+            "EdDSA",
+            Verifier::Public(UnparsedPublicKey::new(&signature::ED25519, bytes("x")?)),
+        ),
         _ => return None,
-    })
+    };
+    Some(Box::new(move |alg, msg, sig| {
+        alg == want && verifier.verify(msg, sig)
+    }))
 }

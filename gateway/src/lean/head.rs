@@ -71,6 +71,27 @@ fn value_ok(v: &[u8]) -> bool {
     v.iter().all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\t')
 }
 
+/// nginx's `large_client_header_buffers 4 LINE`, as both cores apply it:
+/// one header line (name, `: `, value) over LINE, or all of them with their
+/// CRLFs over 4 × LINE, is a 431. LINE 0: no cap.
+pub(crate) struct HeaderBudget {
+    line: usize,
+    total: usize,
+}
+
+impl HeaderBudget {
+    pub(crate) fn new(line: usize) -> HeaderBudget {
+        HeaderBudget { line, total: 0 }
+    }
+
+    /// Counts one header; true once the head is over the cap.
+    pub(crate) fn over(&mut self, name: usize, value: usize) -> bool {
+        let len = name + 2 + value;
+        self.total += len + 2;
+        self.line != 0 && (len > self.line || self.total > 4 * self.line)
+    }
+}
+
 /// Parses the head at the start of `buf`, with `storage` for its headers;
 /// `max_line` is the 431 cap on one header line (0: none), which the
 /// lean path leaves to hyper's path to answer.
@@ -100,11 +121,9 @@ pub fn parse<'h, 'b>(
     let headers: &'h [httparse::Header<'b>] = req.headers;
     let (mut close, mut host, mut has_host) = (false, None, false);
     let (mut seen_connection, mut seen_length) = (false, false);
-    let mut total = 0;
+    let mut budget = HeaderBudget::new(max_line);
     for h in headers {
-        let line = h.name.len() + 2 + h.value.len();
-        total += line + 2;
-        if (max_line != 0 && (line > max_line || total > 4 * max_line)) || !value_ok(h.value) {
+        if budget.over(h.name.len(), h.value.len()) || !value_ok(h.value) {
             return Parsed::Defer;
         }
         let name = h.name;

@@ -82,17 +82,15 @@ enum Early {
 }
 
 async fn dial(authority: &str, timeout: Duration) -> Result<TcpStream, ForwardFailure> {
-    match tokio::time::timeout(timeout, TcpStream::connect(authority)).await {
-        Err(_) => Err(ForwardFailure::ConnectTimeout),
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "cannot connect to the upstream");
-            Err(ForwardFailure::Upstream)
-        }
-        Ok(Ok(s)) => {
-            let _ = s.set_nodelay(true);
-            Ok(s)
-        }
-    }
+    crate::upstream::connect_tcp(authority, timeout)
+        .await
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::TimedOut => ForwardFailure::ConnectTimeout,
+            _ => {
+                tracing::debug!(error = %e, "cannot connect to the upstream");
+                ForwardFailure::Upstream
+            }
+        })
 }
 
 /// Whether an idle connection is still open: the upstream closing it (or
@@ -329,8 +327,9 @@ fn client_head(
     // Content-Length beside Transfer-Encoding is dropped, as hyper's client
     // ignores it, so the client cannot read the body two ways.
     let no_length = matches!(framing, Framing::Chunked | Framing::Close);
+    let named = wire::connection_named(headers);
     for h in headers {
-        if wire::hop_by_hop(h.name, headers)
+        if wire::hop_by_hop(h.name, &named)
             || (no_length && h.name.eq_ignore_ascii_case("content-length"))
         {
             continue;

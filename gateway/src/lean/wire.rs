@@ -11,17 +11,6 @@ use crate::plugins::Admitted;
 use crate::reject::Rejection;
 use crate::snapshot::{Live, Route};
 
-/// Client headers the upstream never sees from the client on a route with
-/// `jwt` or `acl`: the gateway's own say who the caller is.
-const CALLER: [&str; 6] = [
-    "x-consumer-id",
-    "x-consumer-custom-id",
-    "x-consumer-username",
-    "x-credential-identifier",
-    "x-anonymous-consumer",
-    "x-consumer-groups",
-];
-
 fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
@@ -63,7 +52,10 @@ pub fn upstream_head(
             || n.eq_ignore_ascii_case("x-forwarded-proto")
             || n.eq_ignore_ascii_case("x-forwarded-port")
             || (original_host.is_some() && n.eq_ignore_ascii_case("x-forwarded-host"))
-            || (caller && CALLER.iter().any(|c| n.eq_ignore_ascii_case(c)));
+            || (caller
+                && crate::forward::CALLER
+                    .iter()
+                    .any(|c| n.eq_ignore_ascii_case(c.as_str())));
         if !dropped {
             header(out, n.as_bytes(), h.value);
         }
@@ -174,26 +166,26 @@ pub fn own(out: &mut Vec<u8>, r: &Rejection, close: bool) -> u16 {
     status.as_u16()
 }
 
-/// Response headers a proxy does not pass on.
-const HOP_BY_HOP: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
+/// The names a response's `Connection` headers list, found once per
+/// response (usually none, and then nothing is allocated).
+pub fn connection_named<'a>(headers: &[httparse::Header<'a>]) -> Vec<&'a str> {
+    headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("connection"))
+        .filter_map(|h| header_str(h.value))
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect()
+}
 
-/// Whether a response header is hop-by-hop, or named by its `Connection`.
-pub fn hop_by_hop(name: &str, headers: &[httparse::Header<'_>]) -> bool {
-    HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
-        || headers
-            .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case("connection"))
-            .filter_map(|h| header_str(h.value))
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(name))
+/// Whether a response header is hop-by-hop, or named by its `Connection`
+/// (`named`, from [`connection_named`]).
+pub fn hop_by_hop(name: &str, named: &[&str]) -> bool {
+    // The one list hyper's path strips too.
+    crate::upstream::HOP_BY_HOP
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h.as_str()))
+        || named.iter().any(|t| t.eq_ignore_ascii_case(name))
 }
 
 #[cfg(test)]

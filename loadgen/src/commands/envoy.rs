@@ -226,7 +226,7 @@ fn providers(auth: &Tokens) -> Result<(serde_json::Map<String, Value>, Value, Va
             let keys = auth
                 .consumers
                 .iter()
-                .map(|c| jwk(c, Some(c.kid.as_deref().unwrap_or(&c.key))))
+                .map(|c| jwk(c, Some(c.kid_or_key())))
                 .collect();
             let mut p = base(auth.issuer(), keys);
             p.insert("header_in_metadata".into(), "jwt_header".into());
@@ -246,7 +246,7 @@ fn rbac(auth: &Tokens, allow: &[String], path: &Value) -> Value {
         .filter(|c| c.groups.iter().any(|g| allow.contains(g)))
         .map(|c| {
             let key = if auth.key_claim_name() == "kid" {
-                c.kid.clone().unwrap_or_else(|| c.key.clone())
+                c.kid_or_key().to_owned()
             } else {
                 c.key.clone()
             };
@@ -345,7 +345,7 @@ pub fn envoy(auth: &Tokens, opts: &EnvoyOptions) -> Result<Envoy, EnvoyError> {
     let keys = auth
         .consumers
         .iter()
-        .map(|c| jwk(c, Some(c.kid.as_deref().unwrap_or(&c.key))))
+        .map(|c| jwk(c, Some(c.kid_or_key())))
         .collect();
     Ok(Envoy {
         bootstrap,

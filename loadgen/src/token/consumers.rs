@@ -27,6 +27,14 @@ pub struct Consumer {
     pub groups: Vec<String>,
 }
 
+impl Consumer {
+    /// The key id its tokens and JWKs carry: its `kid`, or its key when it
+    /// has none (a JWKS needs one; AWS and Envoy find the key by it).
+    pub fn kid_or_key(&self) -> &str {
+        self.kid.as_deref().unwrap_or(&self.key)
+    }
+}
+
 /// An HMAC key nobody holds.
 pub(super) fn random_hmac() -> Key {
     // A non-empty secret always makes a key.

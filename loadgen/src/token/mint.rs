@@ -91,7 +91,7 @@ impl Tokens {
         if class == TokenClass::UnknownIssuer && self.issuer.is_none() {
             Some(format!("unknown-{}", uuid::Uuid::new_v4().simple()))
         } else {
-            Some(c.kid.clone().unwrap_or_else(|| c.key.clone()))
+            Some(c.kid_or_key().to_owned())
         }
     }
 

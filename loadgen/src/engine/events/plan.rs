@@ -75,7 +75,7 @@ impl Events {
                         ));
                     }
                     let old = if e.action == Action::JwksRotate {
-                        c.kid.clone().unwrap_or_else(|| c.key.clone())
+                        c.kid_or_key().to_owned()
                     } else {
                         c.key.clone()
                     };

@@ -444,7 +444,7 @@ async fn jwks_rotate(
     if !sleep_until(Instant::now() + e.spec.overlap(), &ctx.stop).await {
         return Ok(());
     }
-    let old_kid = old.kid.clone().unwrap_or(old.key.clone());
+    let old_kid = old.kid_or_key().to_owned();
     if let Some(keys) = doc.get_mut("keys").and_then(Value::as_array_mut) {
         keys.retain(|k| k.get("kid").and_then(Value::as_str) != Some(old_kid.as_str()));
     }
