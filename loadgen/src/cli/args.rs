@@ -49,13 +49,13 @@ pub struct Args {
     pub command: Option<Command>,
     /// `loadgen URL`: one URL, no scenario file.
     #[command(flatten)]
-    pub url: super::oneline::UrlArgs,
+    pub url: super::run_args::UrlArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a scenario and write results (summary.json, <target>.hlog, <target>.hgrm).
-    Run(RunArgs),
+    Run(super::run_args::RunArgs),
     /// Check a scenario file and exit.
     Validate {
         file: PathBuf,
@@ -412,62 +412,6 @@ pub struct ReportArgs {
     /// Also write the (first) run's totals as github-action-benchmark customSmallerIsBetter.
     #[arg(long = "github-benchmark", value_name = "FILE")]
     pub github_benchmark: Option<PathBuf>,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct RunArgs {
-    pub scenario: PathBuf,
-    /// Results directory (default results/<scenario>-<UTC timestamp>).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Replace a target's URL: NAME=URL (repeatable).
-    #[arg(long = "target", value_name = "NAME=URL")]
-    pub targets: Vec<String>,
-    /// Constant arrival rate for every open-loop phase (requests per second).
-    #[arg(long)]
-    pub rate: Option<f64>,
-    /// Duration of every phase (e.g. 10s).
-    #[arg(long, value_parser = mock_upstream::spec::parse_duration)]
-    pub duration: Option<std::time::Duration>,
-    /// Rounds (every phase once per target per round); with --precision, the fewest.
-    #[arg(long)]
-    pub rounds: Option<u32>,
-    /// Add rounds until every added figure's 95 % interval (added.p50, or
-    /// `[precision] at`) is within ± this, e.g. 10us; progress shows the
-    /// interval after each round.
-    #[arg(long, value_name = "D", value_parser = mock_upstream::spec::parse_duration)]
-    pub precision: Option<std::time::Duration>,
-    /// With --precision: stop after this many rounds, precise or not (default 30).
-    #[arg(long, value_name = "N")]
-    pub max_rounds: Option<u32>,
-    /// Run shard K of N: arrivals K, K+N, K+2N, … of the one schedule
-    /// (auto/N: K from JOB_COMPLETION_INDEX, as a Kubernetes Indexed Job
-    /// sets it). Connections are per shard. N > 1 needs --start-at.
-    #[arg(long, value_name = "K/N")]
-    pub shard: Option<crate::shard::Shard>,
-    /// Prepare, then start the schedule at this time (RFC 3339 UTC, e.g.
-    /// 2026-12-01T15:00:00Z, or unix seconds); every round and target then
-    /// runs at a fixed offset from it, the same on every shard.
-    #[arg(long, value_name = "TIME", value_parser = crate::shard::parse_start_at)]
-    pub start_at: Option<std::time::SystemTime>,
-    /// Serve live metrics of the run on http://ADDR/metrics (OpenMetrics
-    /// text for Prometheus), e.g. 0.0.0.0:9464; port 0 picks a free one.
-    #[arg(long, value_name = "ADDR")]
-    pub metrics_listen: Option<std::net::SocketAddr>,
-    /// Keep serving the final metrics this long after the run (longer than
-    /// Prometheus's scrape interval, so its last scrape sees the end), e.g. 20s.
-    #[arg(long, value_name = "DURATION", value_parser = mock_upstream::spec::parse_duration, requires = "metrics_listen")]
-    pub metrics_linger: Option<std::time::Duration>,
-    /// No live progress and no terminal summary.
-    #[arg(long)]
-    pub quiet: bool,
-    /// Skip measuring this machine's resolution before the first phase
-    /// (as `calibrate = false` in the scenario does).
-    #[arg(long)]
-    pub no_calibrate: bool,
-    /// Do not render charts and report.md/report.html at the end.
-    #[arg(long)]
-    pub no_report: bool,
 }
 
 const MERGE_HELP: &str = "\

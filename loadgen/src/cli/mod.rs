@@ -13,13 +13,15 @@ mod compare;
 pub mod init;
 pub mod oneline;
 mod provision;
+mod run_args;
 
 pub use args::{
     Args, CapacityArgs, Command, CompareArgs, Exit, KeysCommand, Kind, MergeArgs, ProvisionCommand,
-    ReportArgs, RunArgs,
+    ReportArgs,
 };
 use compare::utc_stamp;
 use provision::scenario_tokens;
+pub use run_args::{RunArgs, RunOutput, UrlArgs};
 
 use crate::engine::{self, RunOptions};
 use crate::scenario::{Overrides, Scenario, TargetUrl, TokenClass};
@@ -169,20 +171,8 @@ fn url_run(a: &oneline::UrlArgs, stop: Arc<AtomicBool>) -> Exit {
     };
     let run = RunArgs {
         scenario: file,
-        out: a.out.clone(),
-        targets: Vec::new(),
-        rate: None,
-        duration: None,
-        rounds: None,
-        precision: None,
-        max_rounds: None,
-        shard: None,
-        start_at: None,
-        metrics_listen: None,
-        metrics_linger: None,
-        quiet: a.quiet,
-        no_calibrate: a.no_calibrate,
-        no_report: a.no_report,
+        output: a.output.clone(),
+        ..RunArgs::default()
     };
     match execute(&run, &scenario, stop) {
         Ok(code) => code,
@@ -356,13 +346,13 @@ fn precision_alone(s: Scenario, run: &RunArgs) -> anyhow::Result<Scenario> {
 }
 
 fn execute(run: &RunArgs, scenario: &Scenario, stop: Arc<AtomicBool>) -> anyhow::Result<Exit> {
-    let out_dir = run.out.clone().unwrap_or_else(|| {
+    let out_dir = run.output.out.clone().unwrap_or_else(|| {
         let stamp = utc_stamp(std::time::SystemTime::now());
         PathBuf::from("results").join(format!("{}-{stamp}", scenario.name))
     });
     let opts = RunOptions {
         out_dir: out_dir.clone(),
-        progress: !run.quiet,
+        progress: !run.output.quiet,
         stop: stop.clone(),
         shard: run.shard.unwrap_or_default(),
         start_at: run.start_at,
@@ -381,11 +371,11 @@ fn execute(run: &RunArgs, scenario: &Scenario, stop: Arc<AtomicBool>) -> anyhow:
     };
     // The machine's resolution first (not for a shard or a fixed start time).
     let calibration = if scenario.calibrate != Some(false)
-        && !run.no_calibrate
+        && !run.output.no_calibrate
         && opts.shard.n <= 1
         && opts.start_at.is_none()
     {
-        if !run.quiet {
+        if !run.output.quiet {
             eprintln!(
                 "calibrating this machine for {:?} (calibrate = false skips it)",
                 crate::commands::calibrate::SHORT
@@ -419,7 +409,7 @@ fn execute(run: &RunArgs, scenario: &Scenario, stop: Arc<AtomicBool>) -> anyhow:
     let exit = finish(
         &out_dir,
         &summary,
-        (run.quiet, run.no_report),
+        (run.output.quiet, run.output.no_report),
         stop.load(Ordering::Relaxed),
     );
     if let (Some(_), Some(linger)) = (&server, run.metrics_linger) {

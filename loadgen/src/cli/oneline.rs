@@ -9,95 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 
-/// The flags of `loadgen URL`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct UrlArgs {
-    /// Load one URL without a scenario file (http:// or https://), open
-    /// loop at --rate unless --concurrency is given.
-    #[arg(value_name = "URL")]
-    pub url: Option<String>,
-    /// Arrival rate, requests per second (open loop; coordinated-omission-free) [default: 1000].
-    #[arg(long, value_name = "RPS", conflicts_with = "concurrency")]
-    pub rate: Option<f64>,
-    /// Closed loop instead: this many requests in flight, each sent when the last returns.
-    #[arg(long, value_name = "N")]
-    pub concurrency: Option<u32>,
-    /// How long to record, per round (e.g. 30s).
-    #[arg(long, default_value = "10s", value_parser = mock_upstream::spec::parse_duration)]
-    pub duration: std::time::Duration,
-    /// An unrecorded warm-up at the same load before each round (0s: none).
-    #[arg(long, default_value = "1s", value_parser = mock_upstream::spec::parse_duration)]
-    pub warmup: std::time::Duration,
-    /// Connections per target.
-    #[arg(long, default_value_t = 16)]
-    pub connections: u32,
-    /// Rounds (each target once per round, order rotated); default 1, or 5 with --baseline.
-    #[arg(long)]
-    pub rounds: Option<u32>,
-    /// The seed of the request sequence and schedule.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// A request header, "Name: value" (repeatable).
-    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
-    pub headers: Vec<String>,
-    /// The request method.
-    #[arg(long, default_value = "GET")]
-    pub method: String,
-    /// The request body.
-    #[arg(long)]
-    pub body: Option<String>,
-    /// The status every response must have (default: any 2xx).
-    #[arg(long)]
-    pub expect: Option<u16>,
-    /// HTTP/2 (h2c prior knowledge, or ALPN over TLS) instead of HTTP/1.1.
-    #[arg(long)]
-    pub http2: bool,
-    /// Accept any TLS certificate (https:// only).
-    #[arg(long)]
-    pub insecure: bool,
-    /// Send this token as "Authorization: Bearer TOKEN" on every request.
-    #[arg(long, value_name = "TOKEN", conflicts_with_all = ["jwt_secret", "jwt_key"])]
-    pub bearer: Option<String>,
-    /// Sign tokens with this HMAC secret (HS256 unless --alg).
-    #[arg(long, value_name = "SECRET", conflicts_with = "jwt_key")]
-    pub jwt_secret: Option<String>,
-    /// Sign tokens with this PEM private key (needs --alg: RS256, ES256, EdDSA, …).
-    #[arg(long, value_name = "PEM")]
-    pub jwt_key: Option<PathBuf>,
-    /// The signing algorithm.
-    #[arg(long, value_name = "ALG")]
-    pub alg: Option<String>,
-    /// The consumer: the key claim's value (`iss` for Kong and ours, a
-    /// `kid` for AWS), as the gateway's credential knows it.
-    #[arg(long, default_value = "loadgen", value_name = "KEY")]
-    pub consumer: String,
-    /// The token profile: generic, kong, rust-gateway, aws-http-api or envoy.
-    #[arg(long, value_name = "PROFILE")]
-    pub profile: Option<String>,
-    /// A claim to add, k=v (repeatable); v is JSON when it parses as JSON
-    /// (numbers, true, ["a","b"]), else a string.
-    #[arg(long = "claim", value_name = "K=V")]
-    pub claims: Vec<String>,
-    /// Also load this URL, the upstream without the gateway, as the
-    /// baseline: each figure then has what the gateway adds over it.
-    #[arg(long, value_name = "URL")]
-    pub baseline: Option<String>,
-    /// Write the equivalent scenario file before running.
-    #[arg(long, value_name = "FILE")]
-    pub save_scenario: Option<PathBuf>,
-    /// Results directory (default results/url-<host>-<UTC timestamp>).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// No live progress and no terminal summary.
-    #[arg(long)]
-    pub quiet: bool,
-    /// Skip measuring this machine's resolution first.
-    #[arg(long)]
-    pub no_calibrate: bool,
-    /// Do not render charts and report.md/report.html at the end.
-    #[arg(long)]
-    pub no_report: bool,
-}
+pub use super::run_args::UrlArgs;
 
 /// A URL split as a scenario holds it: the target's origin, the request's path.
 #[derive(Debug, PartialEq, Eq)]
@@ -419,38 +331,23 @@ mod tests {
 
     #[test]
     fn mistakes_name_the_flag() {
-        let mut a = args("http://h/");
-        a.jwt_key = Some("k.pem".into());
-        assert!(
-            scenario_text(&a, "")
-                .unwrap_err()
-                .to_string()
-                .contains("--alg")
-        );
-        let mut a = args("http://h/x");
-        a.baseline = Some("http://u/y".into());
-        assert!(
-            scenario_text(&a, "")
-                .unwrap_err()
-                .to_string()
-                .contains("--baseline")
-        );
-        let mut a = args("http://h/");
-        a.headers = vec!["no colon".into()];
-        assert!(
-            scenario_text(&a, "")
-                .unwrap_err()
-                .to_string()
-                .contains("-H")
-        );
-        let mut a = args("http://h/");
-        a.claims = vec!["k=v".into()];
-        assert!(
-            scenario_text(&a, "")
-                .unwrap_err()
-                .to_string()
-                .contains("--claim")
-        );
+        type Mistake = fn(&mut UrlArgs);
+        let cases: [(&str, Mistake, &str); 4] = [
+            ("http://h/", |a| a.jwt_key = Some("k.pem".into()), "--alg"),
+            (
+                "http://h/x",
+                |a| a.baseline = Some("http://u/y".into()),
+                "--baseline",
+            ),
+            ("http://h/", |a| a.headers = vec!["no colon".into()], "-H"),
+            ("http://h/", |a| a.claims = vec!["k=v".into()], "--claim"),
+        ];
+        for (url, mistake, flag) in cases {
+            let mut a = args(url);
+            mistake(&mut a);
+            let e = scenario_text(&a, "").unwrap_err().to_string();
+            assert!(e.contains(flag), "{flag}: {e}");
+        }
         assert!(scenario_text(&UrlArgs::default(), "").is_err());
     }
 }
